@@ -1,0 +1,17 @@
+//! Types shared by the REST API, the store, the scheduler and the dashboard, with Marathon's JSON
+//! field names.
+
+pub mod app;
+pub mod error;
+pub mod event;
+pub mod path;
+pub mod task;
+pub mod time;
+pub mod validate;
+
+pub use error::ServiceError;
+pub use app::{AppDefinition, AppUpdate, EnvValue, KillSelection, PortDefinition, VersionInfo};
+pub use event::{MarathonEvent, Plan};
+pub use task::*;
+pub use time::Timestamp;
+pub use validate::{parse_body, validate_app, BodyError, Violation};

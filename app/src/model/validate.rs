@@ -1,0 +1,363 @@
+//! Turning client JSON into app definitions, with Marathon's error bodies.
+//!
+//! Two kinds of failure, as in Marathon: JSON of the wrong shape ("Invalid JSON", with play-json's
+//! error keys) and well-formed definitions that break a rule ("Object is not valid").
+
+use super::app::AppDefinition;
+use super::path;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+
+/// One entry of a 422 body's `details`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    pub path: String,
+    pub errors: Vec<String>,
+}
+
+/// Why a body could not become an app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BodyError {
+    /// Not JSON at all: Marathon answers 400 with the parser's message as a string.
+    Syntax(String),
+    /// JSON, but a field has the wrong type: 422 "Invalid JSON".
+    Shape(Vec<Violation>),
+}
+
+/// Parses a request body into a JSON value, then into `T`, reporting the failing field's path.
+pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, BodyError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(BodyError::Syntax("No content to map due to end-of-input".into()));
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| BodyError::Syntax(e.to_string()))?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = json_pointer(&e.path().to_string());
+        let error = play_json_key(&e.inner().to_string());
+        BodyError::Shape(vec![Violation {
+            path,
+            errors: vec![error],
+        }])
+    })
+}
+
+/// `portDefinitions[0].name` → `/portDefinitions(0)/name`, Marathon's rendering.
+fn json_pointer(serde_path: &str) -> String {
+    if serde_path == "." {
+        return "/".into();
+    }
+    let mut out = String::new();
+    for part in serde_path.split('.') {
+        match part.split_once('[') {
+            Some((name, index)) => {
+                if !name.is_empty() {
+                    out.push('/');
+                    out.push_str(name);
+                }
+                for idx in index.split('[') {
+                    out.push_str(&format!("({})", idx.trim_end_matches(']')));
+                }
+            }
+            None => {
+                out.push('/');
+                out.push_str(part);
+            }
+        }
+    }
+    out
+}
+
+/// Maps serde's message to the play-json error key Marathon clients know.
+fn play_json_key(message: &str) -> String {
+    let expected = message.split("expected ").nth(1).unwrap_or("");
+    let key = if message.starts_with("missing field") {
+        "error.path.missing"
+    } else if expected.contains("f64") || expected.contains("i64") || expected.contains("integer")
+    {
+        "error.expected.jsnumber"
+    } else if expected.contains("bool") {
+        "error.expected.jsboolean"
+    } else if expected.contains("sequence") {
+        "error.expected.jsarray"
+    } else if expected.contains("map") || expected.contains("struct") {
+        "error.expected.jsobject"
+    } else if expected.contains("string") || expected.contains("ISO-8601") {
+        "error.expected.jsstring"
+    } else if message.starts_with("unknown variant") {
+        "error.expected.validenumvalue"
+    } else {
+        return message.to_string();
+    };
+    key.to_string()
+}
+
+/// Collects errors per path, in first-seen order, as Marathon lists them.
+#[derive(Default)]
+struct Violations(Vec<Violation>);
+
+impl Violations {
+    fn add(&mut self, path: &str, error: impl Into<String>) {
+        match self.0.iter_mut().find(|v| v.path == path) {
+            Some(v) => v.errors.push(error.into()),
+            None => self.0.push(Violation {
+                path: path.to_string(),
+                errors: vec![error.into()],
+            }),
+        }
+    }
+}
+
+/// A double as the JVM prints it in Marathon's messages (`3.0`, `0.5`).
+fn jvm_double(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e7 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
+}
+
+const CONSTRAINT_OPERATORS: [&str; 7] = [
+    "UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "MAX_PER", "UNLIKE", "IS",
+];
+
+fn constraint_errors(c: &[String]) -> Option<String> {
+    if c.len() < 2 || c.len() > 3 {
+        return Some("Each constraint must have either 2 or 3 fields".into());
+    }
+    if c[0].is_empty() {
+        return Some("missing field for constraint declaration".into());
+    }
+    let operator = c[1].to_ascii_uppercase();
+    let value = c.get(2);
+    match operator.as_str() {
+        "UNIQUE" if value.is_some() => Some("UNIQUE does not accept a value".into()),
+        "GROUP_BY" if value.is_some_and(|v| !v.is_empty() && v.parse::<u32>().is_err()) => {
+            Some("GROUP BY must define an integer value or else no value at all".into())
+        }
+        "LIKE" | "UNLIKE" => match value {
+            Some(v) if !v.is_empty() => regex::Regex::new(v)
+                .err()
+                .map(|_| format!("'{v}' is not a valid regular expression")),
+            _ => Some("LIKE and UNLIKE require a non-empty, regular expression value".into()),
+        },
+        "MAX_PER" if value.is_none_or(|v| v.parse::<u32>().is_err()) => {
+            Some("MAX_PER requires an integer value".into())
+        }
+        "IS" if value.is_none_or(|v| {
+            !v.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "_/.-".contains(ch))
+        }) =>
+        {
+            Some("IS only supports Mesos text and float values (see http://mesos.apache.org/documentation/latest/attributes-resources/)".into())
+        }
+        op if !CONSTRAINT_OPERATORS.contains(&op) => Some(
+            "operator must be one of the following UNIQUE, CLUSTER, GROUP_BY, LIKE, MAX_PER, UNLIKE or IS"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
+/// Checks a complete definition against Marathon's rules; `raw_id` is the id as the client wrote it.
+pub fn validate_app(app: &AppDefinition, raw_id: &str) -> Result<(), Vec<Violation>> {
+    let mut v = Violations::default();
+    for error in path::app_id_errors(raw_id) {
+        v.add("/id", error);
+    }
+    let has_container = app.container.is_some();
+    let has_args = !app.args.is_empty();
+    match &app.cmd {
+        Some(cmd) if cmd.trim().is_empty() => v.add("/cmd", "must not be an empty string"),
+        Some(_) if has_args => v.add(
+            "/",
+            "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'.",
+        ),
+        None if !has_args && !has_container => v.add(
+            "/",
+            "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'.",
+        ),
+        _ => {}
+    }
+    let at_least_zero_int = |v: &mut Violations, path: &str, value: i64| {
+        if value < 0 {
+            v.add(path, format!("got {value}, expected 0 or more"));
+        }
+    };
+    at_least_zero_int(&mut v, "/instances", app.instances);
+    at_least_zero_int(&mut v, "/gpus", app.gpus);
+    at_least_zero_int(&mut v, "/backoffSeconds", app.backoff_seconds);
+    at_least_zero_int(&mut v, "/maxLaunchDelaySeconds", app.max_launch_delay_seconds);
+    if let Some(grace) = app.task_kill_grace_period_seconds {
+        at_least_zero_int(&mut v, "/taskKillGracePeriodSeconds", grace);
+    }
+    for (path, value) in [("/cpus", app.cpus), ("/mem", app.mem), ("/disk", app.disk)] {
+        if !(value >= 0.0) || !value.is_finite() {
+            v.add(path, format!("got {}, expected 0.0 or more", jvm_double(value)));
+        }
+    }
+    if !(app.backoff_factor >= 1.0) {
+        v.add(
+            "/backoffFactor",
+            format!("got {}, expected 1.0 or more", jvm_double(app.backoff_factor)),
+        );
+    }
+    for (name, value) in [
+        ("minimumHealthCapacity", app.upgrade_strategy.minimum_health_capacity),
+        ("maximumOverCapacity", app.upgrade_strategy.maximum_over_capacity),
+    ] {
+        if !(0.0..=1.0).contains(&value) {
+            v.add(
+                &format!("/upgradeStrategy/{name}"),
+                format!("got {}, expected between 0.0 and 1.0", jvm_double(value)),
+            );
+        }
+    }
+    let mut seen = HashSet::new();
+    for (i, constraint) in app.constraints.iter().enumerate() {
+        if let Some(error) = constraint_errors(constraint) {
+            v.add(&format!("/constraints({i})"), error);
+        }
+        if !seen.insert(constraint) {
+            v.add("/constraints", "Elements must be unique");
+        }
+    }
+    let mut names = HashSet::new();
+    let mut ports = HashSet::new();
+    for (i, pd) in app.port_definitions.iter().enumerate() {
+        if !(0..=65535).contains(&pd.port) {
+            v.add(
+                &format!("/portDefinitions({i})/port"),
+                format!("got {}, expected between 0 and 65535", pd.port),
+            );
+        }
+        if !["tcp", "udp", "udp,tcp"].contains(&pd.protocol.as_str()) {
+            v.add(
+                &format!("/portDefinitions({i})/protocol"),
+                "is not one of (tcp,udp,udp,tcp)",
+            );
+        }
+        if pd.name.as_ref().is_some_and(|n| !names.insert(n.clone())) {
+            v.add("/portDefinitions", "Port names must be unique.");
+        }
+        if pd.port != 0 && !ports.insert(pd.port) {
+            v.add("/portDefinitions", "Ports must be unique.");
+        }
+    }
+    if !app.accepted_resource_roles.is_empty() {
+        let unique: HashSet<_> = app.accepted_resource_roles.iter().collect();
+        if unique.len() != app.accepted_resource_roles.len() {
+            v.add("/acceptedResourceRoles", "Elements must be unique");
+        }
+    }
+    if app.role.is_empty() {
+        v.add("/role", "must not be empty");
+    }
+    for (i, dep) in app.dependencies.iter().enumerate() {
+        for error in path::app_id_errors(dep)
+            .into_iter()
+            .filter(|e| e.starts_with("must fully match"))
+        {
+            v.add(&format!("/dependencies({i})"), error);
+        }
+    }
+    if !app.secrets.is_empty() {
+        v.add(
+            "/secrets",
+            "Feature secrets is not enabled. Enable with --enable_features secrets)",
+        );
+    }
+    if v.0.is_empty() {
+        Ok(())
+    } else {
+        Err(v.0)
+    }
+}
+
+/// The labels as `MARATHON_APP_LABEL_*` keys (`[^a-zA-Z0-9_]+` → `_`, upper case), Marathon's rule.
+pub fn label_env_key(key: &str) -> String {
+    let mut out = String::new();
+    let mut in_run = false;
+    for ch in key.chars() {
+        if ch.is_ascii_alphanumeric() || ch == '_' {
+            out.push(ch.to_ascii_uppercase());
+            in_run = false;
+        } else if !in_run {
+            out.push('_');
+            in_run = true;
+        }
+    }
+    out
+}
+
+/// Errors grouped by field for forms: `/cmd` → `["must not be an empty string"]`.
+pub fn by_field(violations: &[Violation]) -> BTreeMap<String, Vec<String>> {
+    violations
+        .iter()
+        .map(|v| (v.path.trim_start_matches('/').to_string(), v.errors.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::time::Timestamp;
+    use crate::model::AppUpdate;
+
+    fn app(json: &str) -> Result<AppDefinition, BodyError> {
+        let update: AppUpdate = parse_body(json.as_bytes())?;
+        Ok(AppDefinition::create(
+            path::absolute(update.id.as_deref().unwrap_or(""), "/"),
+            update,
+            Timestamp::from_millis(0),
+        ))
+    }
+
+    #[test]
+    fn syntax_and_shape_errors() {
+        assert!(matches!(app("{"), Err(BodyError::Syntax(_))));
+        assert!(matches!(app(""), Err(BodyError::Syntax(_))));
+        let Err(BodyError::Shape(details)) = app(r#"{"id":"/a","cpus":"x"}"#) else {
+            panic!("expected a shape error")
+        };
+        assert_eq!(details[0].path, "/cpus");
+        assert_eq!(details[0].errors, vec!["error.expected.jsnumber"]);
+        let Err(BodyError::Shape(details)) =
+            app(r#"{"id":"/a","portDefinitions":[{"port":"x"}]}"#)
+        else {
+            panic!("expected a shape error")
+        };
+        assert_eq!(details[0].path, "/portDefinitions(0)/port");
+    }
+
+    #[test]
+    fn rules_report_marathon_texts() {
+        let a = app(r#"{"id":"/a","cmd":"x","cpus":-3,"instances":-1}"#).unwrap();
+        let errors = validate_app(&a, "/a").unwrap_err();
+        assert!(errors.contains(&Violation {
+            path: "/cpus".into(),
+            errors: vec!["got -3.0, expected 0.0 or more".into()]
+        }));
+        assert!(errors.contains(&Violation {
+            path: "/instances".into(),
+            errors: vec!["got -1, expected 0 or more".into()]
+        }));
+        let a = app(r#"{"id":"/a"}"#).unwrap();
+        let errors = validate_app(&a, "/a").unwrap_err();
+        assert_eq!(errors[0].path, "/");
+        let a = app(r#"{"id":"/A_b","cmd":"x","constraints":[["hostname","FOO"]]}"#).unwrap();
+        let errors = validate_app(&a, "/A_b").unwrap_err();
+        assert_eq!(errors[0].path, "/id");
+        assert_eq!(errors[1].path, "/constraints(0)");
+    }
+
+    #[test]
+    fn a_plain_app_is_valid() {
+        let a = app(r#"{"id":"/prod/web","cmd":"python3 -m http.server $PORT0","constraints":[["hostname","UNIQUE"]]}"#).unwrap();
+        assert_eq!(validate_app(&a, "/prod/web"), Ok(()));
+    }
+
+    #[test]
+    fn label_keys_become_env_names() {
+        assert_eq!(label_env_key("owner.team-x"), "OWNER_TEAM_X");
+    }
+}

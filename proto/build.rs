@@ -1,0 +1,26 @@
+//! Compiles the committed Mesos `.proto` files (see `gen_proto.py`) into Rust
+//! with prost-build. `protoc` is not needed: `protox` parses the files in pure
+//! Rust and hands prost-build a `FileDescriptorSet`.
+
+use std::error::Error;
+
+const PROTO_ROOT: &str = "proto";
+const PROTO_FILES: [&str; 2] = [
+    "proto/mesos/v1/mesos.proto",
+    "proto/mesos/v1/scheduler/scheduler.proto",
+];
+
+fn main() -> Result<(), Box<dyn Error>> {
+    println!("cargo:rerun-if-changed={PROTO_ROOT}");
+    for file in PROTO_FILES {
+        println!("cargo:rerun-if-changed={file}");
+    }
+
+    let fds = protox::compile(PROTO_FILES, [PROTO_ROOT])?;
+    prost_build::Config::new()
+        // Deterministic encoding of map fields (TaskInfo.limits, ...): the
+        // same message always serializes to the same bytes.
+        .btree_map(["."])
+        .compile_fds(fds)?;
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! The `stride` binary: parses flags and hands over to `server::run`.
+
+use clap::Parser;
+use server::config::{Cli, Command};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Supervise(args)) => std::process::exit(server::master::supervisor::run(args)),
+        None => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info,sqlx=warn".into()),
+                )
+                .init();
+            tokio::runtime::Runtime::new()?.block_on(server::run(cli.serve))
+        }
+    }
+}

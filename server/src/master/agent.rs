@@ -1,0 +1,950 @@
+//! The built-in agent's task runner, [`ProcessAgent`]: every task is a real process on this
+//! machine, started in its own sandbox `<work_dir>/sandboxes/<task-id>/` by a detached
+//! [`supervisor`](super::supervisor) (`stride supervise`). The supervisor, not `stride`, is the
+//! task's parent, so tasks survive a `kill -9` of `stride`; [`ProcessAgent::recover`] re-adopts
+//! them from the sandboxes' files when it restarts, and reports those that ended meanwhile.
+//!
+//! # Updates
+//! A launch yields `Starting`, then `Running` once the supervisor has started the command and
+//! written `pids.json`, then one terminal state (`Finished`, `Failed`, `Killed`, or `Error` for an
+//! invalid launch). A task leaves [`ProcessAgent::running_tasks`] before its terminal update is
+//! sent.
+//!
+//! # Watching supervisors
+//! One tokio task per supervisor waits for its exit on a pidfd registered with the reactor, which
+//! costs nothing while the task runs and reacts at once. A pidfd names one process for good, so a
+//! supervisor's exit cannot be confused with a later process that reuses its pid, and signals
+//! sent through it cannot hit such a process either. It works the same for our own children and
+//! for supervisors re-adopted after a restart (which are not our children, so `waitpid` cannot
+//! watch them). Where pidfds are unavailable (kernels before 5.3, or no descriptors left), a
+//! task falls back to checking `/proc/<pid>/stat` every 500 ms.
+
+use super::host::{self, Cgroups};
+use super::supervisor::{
+    read_json, write_json_atomically, ExitRecord, Pids, TaskFile, EXIT_FILE, PIDS_FILE,
+    SUPERVISOR_LOG, TASK_FILE,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::ffi::c_int;
+use std::fs::{self, OpenOptions};
+use std::future::Future;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::ptr;
+use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
+use std::time::Duration;
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncReadExt, Interest};
+use tokio::net::unix::pipe;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tracing::{info, warn};
+
+/// Marks a sandbox whose terminal update was acknowledged: recovery leaves it alone.
+const DONE_FILE: &str = "done";
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// Preparing a sandbox and spawning a supervisor is short, CPU-bound work: a few at a time keep up
+/// with the machine without parking hundreds of blocking threads during a burst of launches.
+const CONCURRENT_SPAWNS: usize = 8;
+/// Each watched task holds a pidfd, so a thousand tasks need more descriptors than the common
+/// soft limit of 1024; tasks inherit the limit, so stay far below the usual hard limits.
+const WANTED_OPEN_FILES: libc::rlim_t = 65536;
+
+pub struct AgentOptions {
+    /// The agent's directory, `<data-dir>/agent`; sandboxes live in its `sandboxes` folder.
+    pub work_dir: PathBuf,
+    /// The `stride` binary, run as `stride supervise` for each task.
+    pub supervisor_exe: PathBuf,
+    /// The hostname the agent reports.
+    pub hostname: String,
+}
+
+/// What to run, like Mesos' `CommandInfo`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandSpec {
+    /// Run `value` with `/bin/sh -c`; otherwise execute `value` directly with `arguments`.
+    pub shell: bool,
+    pub value: String,
+    /// The whole argv when not `shell`, `arguments[0]` being argv[0] (as in Mesos, and as
+    /// Marathon sends an app's `args`); argv[0] defaults to `value` when empty.
+    pub arguments: Vec<String>,
+}
+
+/// One task to run; `task.json` in the sandbox holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskLaunch {
+    pub task_id: String,
+    pub framework_id: String,
+    pub command: CommandSpec,
+    /// The task's whole environment, besides `MESOS_SANDBOX` and defaults for `PATH`, `HOME`
+    /// and `TMPDIR` that it may override.
+    pub env: Vec<(String, String)>,
+    pub cpus: f64,
+    pub mem_mb: f64,
+    pub disk_mb: f64,
+    pub ports: Vec<u32>,
+    /// Time between SIGTERM and SIGKILL when the task is killed.
+    #[serde(rename = "kill_grace_ms", with = "duration_ms")]
+    pub kill_grace: Duration,
+}
+
+/// A task's state as this agent knows it; Mesos' `TaskState` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    Starting,
+    Running,
+    Finished,
+    Failed,
+    Killed,
+    /// The launch was invalid; nothing ran.
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentUpdate {
+    pub task_id: String,
+    pub state: TaskState,
+    pub message: String,
+    pub reason: Option<UpdateReason>,
+}
+
+/// Why a task reached its state, named after Mesos' `TaskStatus.Reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateReason {
+    /// The task's supervisor could not be started.
+    CommandExecutorFailed,
+    /// The task's supervisor ended without recording how the task ended.
+    ExecutorTerminated,
+    /// The sandbox could not be prepared or the command could not be executed.
+    ContainerLaunchFailed,
+    /// The task exceeded its memory limit and the kernel killed it.
+    ContainerLimitationMemory,
+    /// A kill request arrived before the task was running.
+    TaskKilledDuringLaunch,
+    /// The task ID is malformed or already used on this agent.
+    TaskInvalid,
+    /// `stride` stopped while it was launching the task.
+    AgentRestarted,
+}
+
+/// A task found in the sandboxes by [`ProcessAgent::recover`].
+#[derive(Debug, Clone)]
+pub struct RecoveredTask {
+    pub launch: TaskLaunch,
+    /// Its supervisor still runs and is watched again; otherwise its terminal update was sent.
+    pub alive: bool,
+}
+
+/// Runs tasks as supervised processes; cheap to clone. Dropping the last clone stops watching
+/// (as a crash would) but leaves the tasks running, for the next agent to recover.
+#[derive(Clone)]
+pub struct ProcessAgent {
+    shared: Arc<Shared>,
+    /// Watchers end when this sender is dropped.
+    shutdown: Arc<watch::Sender<()>>,
+}
+
+struct Shared {
+    options: AgentOptions,
+    updates: mpsc::UnboundedSender<AgentUpdate>,
+    tasks: Mutex<HashMap<String, TaskEntry>>,
+    cgroups: Option<Cgroups>,
+    boot_id: String,
+    spawn_slots: Semaphore,
+    cgroup_failure_logged: Once,
+    pidfd_failure_logged: Once,
+}
+
+/// A task between its launch (or recovery) and its terminal update.
+#[derive(Default)]
+struct TaskEntry {
+    /// Set once the supervisor has started the command; a kill requested earlier waits for it.
+    supervisor: Option<Arc<Supervisor>>,
+    kill: Option<KillRequest>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KillRequest {
+    BeforeRunning,
+    WhileRunning,
+}
+
+/// A freshly spawned supervisor.
+struct Started {
+    pid: i32,
+    start_ticks: u64,
+    /// Read end of the supervisor's stdout, which it closes once the command runs.
+    readiness: OwnedFd,
+}
+
+impl ProcessAgent {
+    pub fn new(options: AgentOptions, updates: mpsc::UnboundedSender<AgentUpdate>) -> Self {
+        // The supervisor runs in the sandbox, so the paths handed to it must not be relative.
+        let options = AgentOptions {
+            work_dir: std::path::absolute(&options.work_dir).unwrap_or(options.work_dir),
+            supervisor_exe: std::path::absolute(&options.supervisor_exe)
+                .unwrap_or(options.supervisor_exe),
+            hostname: options.hostname,
+        };
+        raise_open_files_limit();
+        let cgroups = Cgroups::detect()
+            .inspect_err(|reason| {
+                warn!("cgroups not usable ({reason}): running tasks without cpu/memory limits")
+            })
+            .ok();
+        let (shutdown, _) = watch::channel(());
+        Self {
+            shared: Arc::new(Shared {
+                options,
+                updates,
+                tasks: Mutex::new(HashMap::new()),
+                cgroups,
+                boot_id: host::boot_id().unwrap_or_default(),
+                spawn_slots: Semaphore::new(CONCURRENT_SPAWNS),
+                cgroup_failure_logged: Once::new(),
+                pidfd_failure_logged: Once::new(),
+            }),
+            shutdown: Arc::new(shutdown),
+        }
+    }
+
+    /// Scans the sandboxes after a restart: re-adopts tasks whose supervisor still runs (the
+    /// same process: pid and start time must match) and sends the terminal update of those
+    /// that ended meanwhile. Sandboxes marked by [`forget`](Self::forget) and tasks this agent
+    /// already watches are skipped.
+    pub async fn recover(&self) -> io::Result<Vec<RecoveredTask>> {
+        let sandboxes = self.shared.sandboxes_dir();
+        let found = tokio::task::spawn_blocking(move || scan_sandboxes(&sandboxes))
+            .await
+            .map_err(io::Error::other)??;
+        let mut recovered = Vec::new();
+        for sandbox in found {
+            let (launch, pids) = match sandbox {
+                FoundSandbox::Launched(launch, pids) => (launch, pids),
+                FoundSandbox::Unlaunched(task_id) => {
+                    if !self.shared.lock_tasks().contains_key(&task_id) {
+                        self.shared.send(AgentUpdate {
+                            task_id,
+                            state: TaskState::Failed,
+                            message: "Stride stopped while launching the task, before it started"
+                                .to_owned(),
+                            reason: Some(UpdateReason::AgentRestarted),
+                        });
+                    }
+                    continue;
+                }
+            };
+            if self.shared.lock_tasks().contains_key(&launch.task_id) {
+                continue;
+            }
+            let task_id = launch.task_id.clone();
+            let alive = match pids.and_then(|pids| self.shared.adopt(&pids)) {
+                Some(supervisor) => {
+                    let entry = TaskEntry {
+                        supervisor: Some(supervisor.clone()),
+                        kill: None,
+                    };
+                    self.shared.lock_tasks().insert(task_id.clone(), entry);
+                    let shared = self.shared.clone();
+                    self.until_shutdown(async move {
+                        shared.watch_until_exit(task_id, supervisor).await
+                    });
+                    true
+                }
+                None => {
+                    let sandbox = self.sandbox_dir(&task_id);
+                    let update =
+                        tokio::task::spawn_blocking(move || conclude(task_id, &sandbox, None))
+                            .await
+                            .map_err(io::Error::other)?;
+                    self.shared.send(update);
+                    false
+                }
+            };
+            recovered.push(RecoveredTask { launch, alive });
+        }
+        info!(
+            hostname = %self.shared.options.hostname,
+            alive = recovered.iter().filter(|task| task.alive).count(),
+            ended = recovered.iter().filter(|task| !task.alive).count(),
+            "recovered tasks from the sandboxes"
+        );
+        Ok(recovered)
+    }
+
+    /// Starts a task. Returns at once after sending `Starting` (or `Error` for an invalid or
+    /// duplicate task ID); the supervisor is spawned in the background and the rest of the
+    /// task's updates follow through the channel.
+    pub async fn launch(&self, launch: TaskLaunch) {
+        let task_id = launch.task_id.clone();
+        let refusal = match validate_task_id(&task_id) {
+            Err(problem) => Some(problem),
+            Ok(()) => match self.shared.lock_tasks().entry(task_id.clone()) {
+                Entry::Occupied(_) => Some(format!("Task '{task_id}' already runs on this agent")),
+                Entry::Vacant(vacant) => {
+                    vacant.insert(TaskEntry::default());
+                    None
+                }
+            },
+        };
+        if let Some(message) = refusal {
+            self.shared.send(AgentUpdate {
+                task_id,
+                state: TaskState::Error,
+                message,
+                reason: Some(UpdateReason::TaskInvalid),
+            });
+            return;
+        }
+        self.shared.send(AgentUpdate {
+            task_id,
+            state: TaskState::Starting,
+            message: String::new(),
+            reason: None,
+        });
+        let shared = self.shared.clone();
+        self.until_shutdown(shared.run(launch));
+    }
+
+    /// Asks the task's supervisor to kill it: SIGTERM to the task's process group, SIGKILL after
+    /// the task's grace period. Does nothing for tasks this agent does not run.
+    pub fn kill(&self, task_id: &str) {
+        let supervisor = {
+            let mut tasks = self.shared.lock_tasks();
+            let Some(entry) = tasks.get_mut(task_id) else {
+                return;
+            };
+            let request = match entry.supervisor {
+                Some(_) => KillRequest::WhileRunning,
+                None => KillRequest::BeforeRunning,
+            };
+            entry.kill.get_or_insert(request);
+            entry.supervisor.clone()
+        };
+        if let Some(supervisor) = supervisor {
+            supervisor.signal(libc::SIGTERM);
+        }
+    }
+
+    /// Records that the task's terminal update was acknowledged, so that [`recover`]
+    /// (Self::recover) ignores its sandbox from now on; the sandbox stays for its logs. Ignored
+    /// while the task still runs.
+    pub fn forget(&self, task_id: &str) {
+        if validate_task_id(task_id).is_err() || self.shared.lock_tasks().contains_key(task_id) {
+            return;
+        }
+        let done = self.sandbox_dir(task_id).join(DONE_FILE);
+        match fs::write(&done, b"") {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                warn!(task_id, "cannot mark the sandbox as done: {e}")
+            }
+            _ => {}
+        }
+    }
+
+    pub fn sandbox_dir(&self, task_id: &str) -> PathBuf {
+        self.shared.sandbox_dir(task_id)
+    }
+
+    /// Tasks between launch (or recovery) and their terminal update, sorted.
+    pub fn running_tasks(&self) -> Vec<String> {
+        let mut task_ids: Vec<String> = self.shared.lock_tasks().keys().cloned().collect();
+        task_ids.sort();
+        task_ids
+    }
+
+    /// Runs `work` in the background until it ends or the agent is dropped.
+    fn until_shutdown(&self, work: impl Future<Output = ()> + Send + 'static) {
+        let mut shutdown = self.shutdown.subscribe();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = work => {}
+                _ = shutdown.changed() => {}
+            }
+        });
+    }
+}
+
+impl Shared {
+    fn lock_tasks(&self) -> MutexGuard<'_, HashMap<String, TaskEntry>> {
+        self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn send(&self, update: AgentUpdate) {
+        // Nobody listening means the agent is shutting down: nothing to report to.
+        let _ = self.updates.send(update);
+    }
+
+    fn sandboxes_dir(&self) -> PathBuf {
+        self.options.work_dir.join("sandboxes")
+    }
+
+    fn sandbox_dir(&self, task_id: &str) -> PathBuf {
+        self.sandboxes_dir().join(task_id)
+    }
+
+    /// Spawns the task's supervisor, then follows it until the task ends.
+    async fn run(self: Arc<Self>, launch: TaskLaunch) {
+        let task_id = launch.task_id.clone();
+        let started = {
+            let _slot = self.spawn_slots.acquire().await;
+            let killed_early = {
+                let mut tasks = self.lock_tasks();
+                let killed = tasks.get(&task_id).is_some_and(|entry| entry.kill.is_some());
+                if killed {
+                    tasks.remove(&task_id);
+                }
+                killed
+            };
+            if killed_early {
+                self.send(AgentUpdate {
+                    task_id,
+                    state: TaskState::Killed,
+                    message: "Task killed before it was started".to_owned(),
+                    reason: Some(UpdateReason::TaskKilledDuringLaunch),
+                });
+                return;
+            }
+            let shared = self.clone();
+            tokio::task::spawn_blocking(move || shared.start_supervisor(&launch)).await
+        };
+        let started = match started {
+            Ok(Ok(started)) => started,
+            Ok(Err(failure)) => {
+                self.lock_tasks().remove(&task_id);
+                self.send(failure);
+                return;
+            }
+            Err(panic) => {
+                self.lock_tasks().remove(&task_id);
+                self.send(AgentUpdate {
+                    task_id,
+                    state: TaskState::Failed,
+                    message: format!("Launching the task's supervisor failed: {panic}"),
+                    reason: Some(UpdateReason::CommandExecutorFailed),
+                });
+                return;
+            }
+        };
+        let supervisor = Arc::new(self.watch(started.pid, started.start_ticks));
+        match pipe::Receiver::from_owned_fd(started.readiness) {
+            Ok(mut readiness) => {
+                // Ends when the supervisor closes its stdout: the command runs, or never will.
+                let _ = readiness.read_to_end(&mut Vec::new()).await;
+                self.mark_running(&task_id, &supervisor).await;
+            }
+            Err(e) => {
+                warn!(task_id, "cannot follow the start of the task's supervisor, stopping it: {e}");
+                supervisor.signal(libc::SIGKILL);
+            }
+        }
+        self.watch_until_exit(task_id, supervisor).await;
+    }
+
+    /// Prepares the sandbox and spawns the supervisor; the failure is the update to send.
+    fn start_supervisor(&self, launch: &TaskLaunch) -> Result<Started, AgentUpdate> {
+        let task_id = &launch.task_id;
+        let sandbox = self.sandbox_dir(task_id);
+        let failed = |reason, message| AgentUpdate {
+            task_id: task_id.clone(),
+            state: TaskState::Failed,
+            message,
+            reason: Some(reason),
+        };
+        fs::create_dir_all(self.sandboxes_dir()).map_err(|e| {
+            let message = format!("Cannot create the sandboxes directory: {e}");
+            failed(UpdateReason::ContainerLaunchFailed, message)
+        })?;
+        match fs::create_dir(&sandbox) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(AgentUpdate {
+                    task_id: task_id.clone(),
+                    state: TaskState::Error,
+                    message: format!("Task ID '{task_id}' was already used on this agent"),
+                    reason: Some(UpdateReason::TaskInvalid),
+                });
+            }
+            Err(e) => {
+                let message = format!("Cannot create the sandbox {}: {e}", sandbox.display());
+                return Err(failed(UpdateReason::ContainerLaunchFailed, message));
+            }
+        }
+        let task = TaskFile {
+            launch: launch.clone(),
+            cgroups: self.create_cgroups(launch),
+        };
+        let started = write_json_atomically(&sandbox.join(TASK_FILE), &task)
+            .map_err(|e| {
+                let message = format!("Cannot write {TASK_FILE}: {e}");
+                failed(UpdateReason::ContainerLaunchFailed, message)
+            })
+            .and_then(|()| {
+                self.spawn_supervisor(&sandbox).map_err(|e| {
+                    let exe = self.options.supervisor_exe.display();
+                    let message = format!("Cannot start the task's supervisor {exe}: {e}");
+                    failed(UpdateReason::CommandExecutorFailed, message)
+                })
+            });
+        if started.is_err() {
+            host::remove_cgroups(&task.cgroups);
+        }
+        started
+    }
+
+    fn create_cgroups(&self, launch: &TaskLaunch) -> Vec<PathBuf> {
+        let Some(cgroups) = &self.cgroups else {
+            return Vec::new();
+        };
+        cgroups
+            .create(&launch.task_id, launch.cpus, launch.mem_mb)
+            .unwrap_or_else(|e| {
+                self.cgroup_failure_logged.call_once(|| {
+                    warn!("cannot create task cgroups ({e}): running tasks without cpu/memory limits")
+                });
+                Vec::new()
+            })
+    }
+
+    fn spawn_supervisor(&self, sandbox: &Path) -> io::Result<Started> {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(sandbox.join(SUPERVISOR_LOG))?;
+        let mut child = Command::new(&self.options.supervisor_exe)
+            .arg("supervise")
+            .arg("--sandbox")
+            .arg(sandbox)
+            .current_dir(sandbox)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()?;
+        let pid = child.id() as i32;
+        let readiness = OwnedFd::from(child.stdout.take().expect("stdout is piped"));
+        // Only we can reap our child, so the pid cannot have been reused yet.
+        let start_ticks = host::process_stat(pid).map_or(0, |stat| stat.start_ticks);
+        Ok(Started {
+            pid,
+            start_ticks,
+            readiness,
+        })
+    }
+
+    /// Sends `Running` once `pids.json` shows the command started, or passes on a kill that
+    /// was requested before.
+    async fn mark_running(&self, task_id: &str, supervisor: &Arc<Supervisor>) {
+        let pids = self.sandbox_dir(task_id).join(PIDS_FILE);
+        if tokio::fs::metadata(pids).await.is_err() {
+            // The command did not start; the supervisor's exit record says why.
+            return;
+        }
+        let kill_requested = {
+            let mut tasks = self.lock_tasks();
+            let Some(entry) = tasks.get_mut(task_id) else {
+                return;
+            };
+            entry.supervisor = Some(supervisor.clone());
+            entry.kill.is_some()
+        };
+        if kill_requested {
+            supervisor.signal(libc::SIGTERM);
+        } else {
+            self.send(AgentUpdate {
+                task_id: task_id.to_owned(),
+                state: TaskState::Running,
+                message: String::new(),
+                reason: None,
+            });
+        }
+    }
+
+    /// Waits for the supervisor to exit, then sends the task's terminal update.
+    async fn watch_until_exit(self: Arc<Self>, task_id: String, supervisor: Arc<Supervisor>) {
+        supervisor.exited().await;
+        supervisor.reap();
+        let kill = self.lock_tasks().remove(&task_id).and_then(|entry| entry.kill);
+        let sandbox = self.sandbox_dir(&task_id);
+        let fallback_id = task_id.clone();
+        let update = tokio::task::spawn_blocking(move || conclude(task_id, &sandbox, kill))
+            .await
+            .unwrap_or_else(|panic| AgentUpdate {
+                task_id: fallback_id,
+                state: TaskState::Failed,
+                message: format!("Reading how the task ended failed: {panic}"),
+                reason: Some(UpdateReason::ExecutorTerminated),
+            });
+        self.send(update);
+    }
+
+    fn watch(&self, pid: i32, start_ticks: u64) -> Supervisor {
+        let pidfd = pidfd_open(pid)
+            .and_then(|pidfd| {
+                // SAFETY: an OwnedFd keeps its descriptor open and unchanged until the AsyncFd,
+                // which owns it, drops it.
+                unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) }
+                    .map_err(io::Error::from)
+            })
+            .inspect_err(|e| {
+                self.pidfd_failure_logged.call_once(|| {
+                    warn!("cannot watch task supervisors through pidfds ({e}): polling them every 500 ms")
+                })
+            })
+            .ok();
+        Supervisor {
+            pid,
+            start_ticks,
+            pidfd,
+        }
+    }
+
+    /// The supervisor `pids` names, if it still runs.
+    fn adopt(&self, pids: &Pids) -> Option<Arc<Supervisor>> {
+        let (pid, start_ticks) = (pids.supervisor_pid, pids.supervisor_start_ticks);
+        if pids.boot_id != self.boot_id {
+            return None;
+        }
+        let stat = host::process_stat(pid).filter(|stat| stat.start_ticks == start_ticks)?;
+        if stat.exited {
+            // An exited supervisor still in the process table was started by an earlier agent
+            // in this process: reap it.
+            reap_if_child(pid);
+            return None;
+        }
+        let supervisor = self.watch(pid, start_ticks);
+        // The supervisor may have exited and its pid been reused before the pidfd was opened;
+        // the pidfd pins whatever it opened, so checking now settles which process that is.
+        host::process_running(pid, start_ticks).then(|| Arc::new(supervisor))
+    }
+}
+
+/// A supervisor process we watch: our own child, or one re-adopted after a restart.
+struct Supervisor {
+    pid: i32,
+    start_ticks: u64,
+    pidfd: Option<AsyncFd<OwnedFd>>,
+}
+
+impl Supervisor {
+    fn signal(&self, signal: c_int) {
+        match &self.pidfd {
+            // SAFETY: pidfd_send_signal reads only its arguments: a pidfd we own, a signal
+            // number and a null siginfo.
+            Some(pidfd) => unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    pidfd.as_raw_fd(),
+                    signal,
+                    ptr::null::<libc::siginfo_t>(),
+                    0,
+                );
+            },
+            None if host::process_running(self.pid, self.start_ticks) => {
+                // SAFETY: kill(2) has no memory effects; the pid was just seen to be ours.
+                unsafe { libc::kill(self.pid, signal) };
+            }
+            None => {}
+        }
+    }
+
+    async fn exited(&self) {
+        if let Some(pidfd) = &self.pidfd {
+            // A pidfd turns readable when its process exits.
+            if pidfd.readable().await.is_ok() {
+                return;
+            }
+        }
+        while host::process_running(self.pid, self.start_ticks) {
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    fn reap(&self) {
+        reap_if_child(self.pid);
+    }
+}
+
+/// Reaps `pid` if it is an exited child of ours; does nothing for other processes.
+fn reap_if_child(pid: i32) {
+    // SAFETY: waitpid with a null status pointer writes nothing. WNOHANG never blocks; for a
+    // process that is not our child it fails with ECHILD.
+    unsafe { libc::waitpid(pid, ptr::null_mut(), libc::WNOHANG) };
+}
+
+fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open has no memory arguments; it returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just gave us this descriptor (close-on-exec), owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as c_int) })
+}
+
+fn raise_open_files_limit() {
+    // SAFETY: getrlimit and setrlimit only read and write the struct we own.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        let wanted = WANTED_OPEN_FILES.min(limit.rlim_max);
+        if limit.rlim_cur < wanted {
+            limit.rlim_cur = wanted;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// Mesos' rule for IDs that name directories: not empty, not `.` or `..`, no `/`, no control
+/// characters.
+fn validate_task_id(task_id: &str) -> Result<(), String> {
+    let unusable = task_id.is_empty()
+        || task_id == "."
+        || task_id == ".."
+        || task_id.contains('/')
+        || task_id.chars().any(char::is_control);
+    if unusable {
+        return Err(format!(
+            "Task ID '{}' is invalid: it must be a file name without '/' or control characters",
+            task_id.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+/// A sandbox that recovery must look at.
+enum FoundSandbox {
+    /// `task.json` was written, so a supervisor was (or was about to be) started; `pids.json`
+    /// if it started the command.
+    Launched(TaskLaunch, Option<Pids>),
+    /// Only the directory exists (named by the task ID): `stride` stopped before any process.
+    Unlaunched(String),
+}
+
+fn scan_sandboxes(sandboxes: &Path) -> io::Result<Vec<FoundSandbox>> {
+    let entries = match fs::read_dir(sandboxes) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        entries => entries?,
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let sandbox = entry.path();
+        let Ok(task_id) = entry.file_name().into_string() else {
+            continue;
+        };
+        if !entry.file_type()?.is_dir() || sandbox.join(DONE_FILE).exists() {
+            continue;
+        }
+        found.push(match read_json::<TaskFile>(&sandbox.join(TASK_FILE)) {
+            Ok(task) => FoundSandbox::Launched(task.launch, read_json(&sandbox.join(PIDS_FILE)).ok()),
+            Err(_) => FoundSandbox::Unlaunched(task_id),
+        });
+    }
+    Ok(found)
+}
+
+/// After the supervisor is gone: the task's terminal update, from the supervisor's exit record,
+/// or — if it died without one — after making sure its command does not live on unsupervised.
+/// Removes the task's cgroups either way.
+fn conclude(task_id: String, sandbox: &Path, kill: Option<KillRequest>) -> AgentUpdate {
+    let cgroups = read_json::<TaskFile>(&sandbox.join(TASK_FILE))
+        .map(|task| task.cgroups)
+        .unwrap_or_default();
+    let (state, message, reason) = match read_json::<ExitRecord>(&sandbox.join(EXIT_FILE)) {
+        Ok(record) => outcome(&record, kill),
+        Err(_) => {
+            let message = match read_json::<Pids>(&sandbox.join(PIDS_FILE)) {
+                Ok(pids) => {
+                    kill_orphaned_command(&pids);
+                    format!(
+                        "The task's supervisor (pid {}) ended without recording how the command \
+                         ended; the command was killed",
+                        pids.supervisor_pid
+                    )
+                }
+                Err(_) => format!(
+                    "The task's supervisor ended before starting the command; see {}",
+                    sandbox.join(SUPERVISOR_LOG).display()
+                ),
+            };
+            host::kill_cgroup_processes(&cgroups);
+            (TaskState::Failed, message, Some(UpdateReason::ExecutorTerminated))
+        }
+    };
+    host::remove_cgroups(&cgroups);
+    AgentUpdate {
+        task_id,
+        state,
+        message,
+        reason,
+    }
+}
+
+fn kill_orphaned_command(pids: &Pids) {
+    let same_boot = host::boot_id().is_ok_and(|boot_id| boot_id == pids.boot_id);
+    if same_boot && host::process_running(pids.task_pid, pids.task_start_ticks) {
+        // SAFETY: kill(2) has no memory effects. The group's leader was just seen alive, so the
+        // group id still names the command's process group.
+        unsafe { libc::kill(-pids.task_pgid, libc::SIGKILL) };
+    }
+}
+
+/// Maps an exit record to the task's terminal state, message and reason.
+fn outcome(
+    record: &ExitRecord,
+    kill: Option<KillRequest>,
+) -> (TaskState, String, Option<UpdateReason>) {
+    if let Some(error) = &record.launch_error {
+        return (
+            TaskState::Failed,
+            error.clone(),
+            Some(UpdateReason::ContainerLaunchFailed),
+        );
+    }
+    let ending = match (record.exit_code, record.signal) {
+        (_, Some(signal)) => format!("Command terminated with signal {}", signal_name(signal)),
+        (Some(code), None) => format!("Command exited with status {code}"),
+        (None, None) => "Command ended in an unknown way".to_owned(),
+    };
+    if record.killed {
+        let reason = (kill == Some(KillRequest::BeforeRunning))
+            .then_some(UpdateReason::TaskKilledDuringLaunch);
+        (TaskState::Killed, ending, reason)
+    } else if record.exit_code == Some(0) {
+        (TaskState::Finished, ending, None)
+    } else if record.oom_killed {
+        let message = format!("Memory limit exceeded: {ending}");
+        (TaskState::Failed, message, Some(UpdateReason::ContainerLimitationMemory))
+    } else {
+        (TaskState::Failed, ending, None)
+    }
+}
+
+fn signal_name(signal: c_int) -> String {
+    let name = match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        libc::SIGSYS => "SIGSYS",
+        _ => return format!("{signal}"),
+    };
+    name.to_owned()
+}
+
+/// `kill_grace` as whole milliseconds in `task.json`.
+mod duration_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(duration.as_millis().try_into().unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(exit_code: Option<i32>, signal: Option<i32>, killed: bool) -> ExitRecord {
+        ExitRecord {
+            exit_code,
+            signal,
+            killed,
+            oom_killed: false,
+            launch_error: None,
+            finished_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn exit_records_map_to_mesos_states() {
+        assert_eq!(
+            outcome(&record(Some(0), None, false), None),
+            (TaskState::Finished, "Command exited with status 0".into(), None)
+        );
+        assert_eq!(
+            outcome(&record(Some(3), None, false), None),
+            (TaskState::Failed, "Command exited with status 3".into(), None)
+        );
+        assert_eq!(
+            outcome(&record(None, Some(libc::SIGSEGV), false), None),
+            (TaskState::Failed, "Command terminated with signal SIGSEGV".into(), None)
+        );
+        assert_eq!(
+            outcome(&record(Some(0), None, true), Some(KillRequest::WhileRunning)).0,
+            TaskState::Killed
+        );
+        assert_eq!(
+            outcome(&record(None, Some(libc::SIGTERM), true), Some(KillRequest::BeforeRunning)),
+            (
+                TaskState::Killed,
+                "Command terminated with signal SIGTERM".into(),
+                Some(UpdateReason::TaskKilledDuringLaunch)
+            )
+        );
+        let oom = ExitRecord {
+            oom_killed: true,
+            ..record(None, Some(libc::SIGKILL), false)
+        };
+        assert_eq!(outcome(&oom, None).2, Some(UpdateReason::ContainerLimitationMemory));
+    }
+
+    #[test]
+    fn task_ids_must_be_file_names() {
+        assert!(validate_task_id("web.8a2f-11ee_app.1").is_ok());
+        for bad in ["", ".", "..", "a/b", "a\nb"] {
+            assert!(validate_task_id(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn task_json_keeps_grace_in_milliseconds() {
+        let launch = TaskLaunch {
+            task_id: "t".into(),
+            framework_id: "f".into(),
+            command: CommandSpec {
+                shell: true,
+                value: "true".into(),
+                arguments: vec![],
+            },
+            env: vec![("PORT0".into(), "31000".into())],
+            cpus: 0.5,
+            mem_mb: 64.0,
+            disk_mb: 0.0,
+            ports: vec![31000],
+            kill_grace: Duration::from_millis(2500),
+        };
+        let json = serde_json::to_value(TaskFile {
+            launch,
+            cgroups: vec![],
+        })
+        .unwrap();
+        assert_eq!(json["kill_grace_ms"], 2500);
+        assert_eq!(json["task_id"], "t");
+        let back: TaskFile = serde_json::from_value(json).unwrap();
+        assert_eq!(back.launch.kill_grace, Duration::from_millis(2500));
+    }
+}

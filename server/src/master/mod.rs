@@ -1,0 +1,5 @@
+//! The built-in single-node Mesos master and its agent.
+
+pub mod agent;
+pub mod host;
+pub mod supervisor;

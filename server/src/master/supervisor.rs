@@ -1,0 +1,416 @@
+//! `stride supervise --sandbox DIR`: the small per-task process, like Mesos' command executor,
+//! that the built-in agent starts detached (own session) so that the task outlives a crash or
+//! restart of `stride`, and that records how the task ended.
+//!
+//! It also defines the files through which the agent and the supervisor talk, all in the sandbox:
+//! - `task.json` ([`TaskFile`], written by the agent): what to run, its limits and cgroups;
+//! - `pids.json` ([`Pids`]): written once the command runs; the supervisor then closes its stdout,
+//!   which tells the agent (holding the other end of that pipe) that the task is running;
+//! - `exit.json` ([`ExitRecord`]): how the command ended, written before the supervisor exits;
+//! - `stdout`, `stderr`: the command's output; `supervisor.log`: the supervisor's own complaints.
+//!
+//! The supervisor is plain std and libc and single-threaded: it blocks SIGTERM, SIGINT and SIGCHLD
+//! and takes them one at a time with `sigtimedwait`, whose timeout is the kill grace period. So
+//! there are no signal handlers, and no async runtime to start.
+
+use super::agent::TaskLaunch;
+use super::host;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::ffi::c_int;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::ptr;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+pub(crate) const TASK_FILE: &str = "task.json";
+pub(crate) const PIDS_FILE: &str = "pids.json";
+pub(crate) const EXIT_FILE: &str = "exit.json";
+pub(crate) const SUPERVISOR_LOG: &str = "supervisor.log";
+
+/// The `PATH` tasks start with; their own environment may replace it.
+const TASK_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+#[derive(clap::Args, Debug)]
+pub struct SuperviseArgs {
+    /// The task's sandbox: holds task.json, receives pids.json, exit.json, stdout and stderr.
+    #[arg(long)]
+    pub sandbox: PathBuf,
+}
+
+/// `task.json`: the launch and the cgroups the agent prepared for it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct TaskFile {
+    #[serde(flatten)]
+    pub launch: TaskLaunch,
+    /// Cgroup directories the command joins; empty where the host offers none.
+    #[serde(default)]
+    pub cgroups: Vec<PathBuf>,
+}
+
+/// `pids.json`: the processes of a running task. Start times (clock ticks since `boot_id`'s boot)
+/// tell a live process from a later one that was given the same pid.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Pids {
+    pub supervisor_pid: i32,
+    pub supervisor_start_ticks: u64,
+    pub task_pid: i32,
+    pub task_pgid: i32,
+    pub task_start_ticks: u64,
+    pub boot_id: String,
+    pub started_at_ms: u64,
+}
+
+/// `exit.json`: how the command ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ExitRecord {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// A kill was requested (the supervisor got SIGTERM) before the command ended.
+    pub killed: bool,
+    /// The kernel's OOM killer acted in the task's memory cgroup.
+    #[serde(default)]
+    pub oom_killed: bool,
+    /// The command could not be started; this says why.
+    #[serde(default)]
+    pub launch_error: Option<String>,
+    pub finished_at_ms: u64,
+}
+
+pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> io::Result<T> {
+    serde_json::from_slice(&fs::read(path)?).map_err(io::Error::other)
+}
+
+/// Writes through a temporary file and a rename, so readers see the whole file or none of it.
+pub(crate) fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    let temporary = path.with_extension("json.tmp");
+    fs::write(&temporary, serde_json::to_vec(value).map_err(io::Error::other)?)?;
+    fs::rename(&temporary, path)
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+/// Runs the `supervise` subcommand; the process's exit code. It is 0 whenever `exit.json` was
+/// written, even for a command that failed: the record, not this code, says how the task ended.
+pub fn run(args: SuperviseArgs) -> i32 {
+    match supervise(&args.sandbox) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("stride supervise: {e}");
+            1
+        }
+    }
+}
+
+fn supervise(sandbox: &Path) -> io::Result<()> {
+    // SAFETY: setsid has no memory effects. It fails only if we already lead a process group,
+    // in which case we are detached enough.
+    unsafe { libc::setsid() };
+    let signals = SignalWaiter::block(&[libc::SIGTERM, libc::SIGINT, libc::SIGCHLD])?;
+
+    let task: TaskFile = match read_json(&sandbox.join(TASK_FILE)) {
+        Ok(task) => task,
+        Err(e) => return record_launch_failure(sandbox, &[], format!("Cannot read {TASK_FILE}: {e}")),
+    };
+    let mut command = match task_command(sandbox, &task) {
+        Ok(command) => command,
+        Err(e) => {
+            let message = format!("Cannot prepare the sandbox: {e}");
+            return record_launch_failure(sandbox, &task.cgroups, message);
+        }
+    };
+    let task_pid = match command.spawn() {
+        Ok(child) => child.id() as i32,
+        Err(e) => {
+            let message = format!("Failed to launch command '{}': {e}", task.launch.command.value);
+            return record_launch_failure(sandbox, &task.cgroups, message);
+        }
+    };
+    // `process_group(0)` made the command the leader of its own group.
+    let task_pgid = task_pid;
+
+    let pids = Pids {
+        supervisor_pid: std::process::id() as i32,
+        supervisor_start_ticks: own_start_ticks()?,
+        task_pid,
+        task_pgid,
+        // The unreaped child keeps its /proc entry even if it has exited already.
+        task_start_ticks: host::process_stat(task_pid).map_or(0, |stat| stat.start_ticks),
+        boot_id: host::boot_id()?,
+        started_at_ms: now_ms(),
+    };
+    if let Err(e) = write_json_atomically(&sandbox.join(PIDS_FILE), &pids) {
+        signal_group(task_pgid, libc::SIGKILL);
+        reap(task_pid);
+        let message = format!("Cannot record the task's pids: {e}");
+        return record_launch_failure(sandbox, &task.cgroups, message);
+    }
+    close_stdout()?;
+
+    let killed = wait_for_exit(&signals, task_pid, task_pgid, &task)?;
+    // The command's group may still hold processes it started. Kill them while the unreaped
+    // leader still pins the group id, so the signal cannot reach a group that reused the id.
+    signal_group(task_pgid, libc::SIGKILL);
+    let (exit_code, signal) = reap(task_pid);
+    host::kill_cgroup_processes(&task.cgroups);
+    let record = ExitRecord {
+        exit_code,
+        signal,
+        killed,
+        oom_killed: host::cgroup_oom_killed(&task.cgroups),
+        launch_error: None,
+        finished_at_ms: now_ms(),
+    };
+    let written = write_json_atomically(&sandbox.join(EXIT_FILE), &record);
+    host::remove_cgroups(&task.cgroups);
+    written
+}
+
+/// Builds the command: own process group, clean environment, output into the sandbox, and the
+/// task's cgroups joined between fork and exec so that not even its first instruction runs
+/// outside them.
+fn task_command(sandbox: &Path, task: &TaskFile) -> io::Result<Command> {
+    let launch = &task.launch;
+    let spec = &launch.command;
+    let mut command = if spec.shell {
+        let mut command = Command::new("/bin/sh");
+        command.arg("-c").arg(&spec.value);
+        command
+    } else {
+        let mut command = Command::new(&spec.value);
+        if let Some((argv0, rest)) = spec.arguments.split_first() {
+            command.arg0(argv0).args(rest);
+        }
+        command
+    };
+    let append = |name: &str| OpenOptions::new().create(true).append(true).open(sandbox.join(name));
+    let temporary_dir = sandbox.join("tmp");
+    fs::create_dir_all(&temporary_dir)?;
+    command
+        .current_dir(sandbox)
+        .env_clear()
+        .env("PATH", TASK_PATH)
+        .env("HOME", sandbox)
+        .env("TMPDIR", &temporary_dir)
+        .env("MESOS_SANDBOX", sandbox)
+        .envs(launch.env.iter().map(|(name, value)| (name, value)))
+        .stdin(Stdio::null())
+        .stdout(append("stdout")?)
+        .stderr(append("stderr")?)
+        .process_group(0);
+
+    let cgroup_procs: Vec<File> = task
+        .cgroups
+        .iter()
+        .filter_map(|dir| {
+            let procs = dir.join("cgroup.procs");
+            OpenOptions::new()
+                .write(true)
+                .open(&procs)
+                .inspect_err(|e| eprintln!("running without {}: {e}", procs.display()))
+                .ok()
+        })
+        .collect();
+    if !cgroup_procs.is_empty() {
+        // SAFETY: the closure runs in the forked child before exec, where only async-signal-safe
+        // calls are allowed: it only calls write(2) on descriptors opened beforehand, with a
+        // static buffer. Writing "0" to cgroup.procs moves the writing process. A failed write
+        // leaves the command unlimited rather than failing the launch.
+        unsafe {
+            command.pre_exec(move || {
+                for procs in &cgroup_procs {
+                    libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1);
+                }
+                Ok(())
+            });
+        }
+    }
+    Ok(command)
+}
+
+/// Waits until the command exits, handling kill requests (SIGTERM to the group, then SIGKILL
+/// once the grace period is over); whether a kill was requested.
+fn wait_for_exit(
+    signals: &SignalWaiter,
+    task_pid: i32,
+    task_pgid: i32,
+    task: &TaskFile,
+) -> io::Result<bool> {
+    let mut killed = false;
+    let mut escalate_at: Option<Instant> = None;
+    loop {
+        match signals.wait(escalate_at)? {
+            Some(libc::SIGCHLD) => {
+                if has_exited(task_pid) {
+                    return Ok(killed);
+                }
+            }
+            Some(_) => {
+                if !killed {
+                    killed = true;
+                    signal_group(task_pgid, libc::SIGTERM);
+                    escalate_at = Some(Instant::now() + task.launch.kill_grace);
+                }
+            }
+            None => {
+                signal_group(task_pgid, libc::SIGKILL);
+                host::kill_cgroup_processes(&task.cgroups);
+                escalate_at = None;
+            }
+        }
+    }
+}
+
+fn record_launch_failure(sandbox: &Path, cgroups: &[PathBuf], message: String) -> io::Result<()> {
+    eprintln!("{message}");
+    let record = ExitRecord {
+        exit_code: None,
+        signal: None,
+        killed: false,
+        oom_killed: false,
+        launch_error: Some(message),
+        finished_at_ms: now_ms(),
+    };
+    let written = write_json_atomically(&sandbox.join(EXIT_FILE), &record);
+    host::remove_cgroups(cgroups);
+    written
+}
+
+fn own_start_ticks() -> io::Result<u64> {
+    host::process_stat(std::process::id() as i32)
+        .map(|stat| stat.start_ticks)
+        .ok_or_else(|| io::Error::other("cannot read /proc/self/stat"))
+}
+
+/// Points stdout at /dev/null. The agent reads our stdout pipe until it closes: that is how it
+/// learns, without polling, that `pids.json` is there.
+fn close_stdout() -> io::Result<()> {
+    io::stdout().flush()?;
+    let null = File::open("/dev/null")?;
+    // SAFETY: dup2 only replaces descriptor 1; `null` stays open until after the call.
+    if unsafe { libc::dup2(null.as_raw_fd(), libc::STDOUT_FILENO) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn signal_group(pgid: i32, signal: c_int) {
+    // SAFETY: kill(2) has no memory effects; a negative pid addresses the process group.
+    unsafe { libc::kill(-pgid, signal) };
+}
+
+/// Whether our child `pid` has exited, leaving it unreaped (WNOWAIT) so its pid and process group
+/// id stay reserved.
+fn has_exited(pid: i32) -> bool {
+    // SAFETY: siginfo_t is plain data for which all zeroes is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+    // SAFETY: waitid only writes into `info`, which we own.
+    if unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) } != 0 {
+        // ECHILD: the child is gone already; there is nothing left to wait for.
+        return true;
+    }
+    // SAFETY: after a successful waitid the kernel filled the SIGCHLD fields, si_pid among them
+    // (still zero when no child changed state).
+    unsafe { info.si_pid() == pid }
+}
+
+/// Reaps our exited child: its exit code, or the signal that ended it.
+fn reap(pid: i32) -> (Option<i32>, Option<i32>) {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid only writes `status`, which we own.
+        let reaped = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if reaped == pid {
+            break;
+        }
+        if reaped < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        return (None, None);
+    }
+    if libc::WIFEXITED(status) {
+        (Some(libc::WEXITSTATUS(status)), None)
+    } else if libc::WIFSIGNALED(status) {
+        (None, Some(libc::WTERMSIG(status)))
+    } else {
+        (None, None)
+    }
+}
+
+/// Signals taken synchronously: blocked, then waited for with `sigtimedwait`.
+struct SignalWaiter {
+    set: libc::sigset_t,
+}
+
+impl SignalWaiter {
+    /// Blocks `signals` for this (only) thread, first resetting their handling to the default: a
+    /// signal ignored by whoever started us would otherwise stay ignored in the command.
+    fn block(signals: &[c_int]) -> io::Result<Self> {
+        // SAFETY: sigset_t is plain data; sigemptyset initialises it before use.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: these calls only touch `set` and this process's signal dispositions and this
+        // thread's signal mask; the supervisor has no other threads and installs no handlers.
+        unsafe {
+            libc::sigemptyset(&mut set);
+            for &signal in signals {
+                libc::signal(signal, libc::SIG_DFL);
+                libc::sigaddset(&mut set, signal);
+            }
+            let result = libc::pthread_sigmask(libc::SIG_BLOCK, &set, ptr::null_mut());
+            if result != 0 {
+                return Err(io::Error::from_raw_os_error(result));
+            }
+        }
+        Ok(Self { set })
+    }
+
+    /// The next blocked signal, or `None` once `deadline` passes (never, without a deadline).
+    fn wait(&self, deadline: Option<Instant>) -> io::Result<Option<c_int>> {
+        loop {
+            let timeout = deadline.map(|deadline| {
+                let left = deadline.saturating_duration_since(Instant::now());
+                libc::timespec {
+                    tv_sec: left.as_secs() as libc::time_t,
+                    tv_nsec: left.subsec_nanos().into(),
+                }
+            });
+            let timeout_ptr = timeout.as_ref().map_or(ptr::null(), ptr::from_ref);
+            // SAFETY: `self.set` is an initialised signal set and `timeout_ptr` is null or points
+            // to `timeout`, which outlives the call; no siginfo is requested.
+            let signal = unsafe { libc::sigtimedwait(&self.set, ptr::null_mut(), timeout_ptr) };
+            if signal >= 0 {
+                return Ok(Some(signal));
+            }
+            let error = io::Error::last_os_error();
+            match error.raw_os_error() {
+                Some(libc::EAGAIN) => return Ok(None),
+                Some(libc::EINTR) => continue,
+                _ => return Err(error),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn signal_wait_times_out_without_signals() {
+        let signals = SignalWaiter::block(&[libc::SIGUSR2]).unwrap();
+        let started = Instant::now();
+        let deadline = Some(started + Duration::from_millis(50));
+        assert_eq!(signals.wait(deadline).unwrap(), None);
+        assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,415 @@
+//! Matching one offer against the instances waiting to launch.
+//!
+//! Placement is a chain of checkers run in a fixed order (Marathon's funnel: role, constraints,
+//! then cpus, memory, disk, ports). The first checker that says no produces a typed [`Veto`], which
+//! is kept per app so that the API and the dashboard can say why an app is waiting.
+
+use app::model::AppDefinition;
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// The part of an offer placement looks at.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OfferView {
+    pub offer_id: String,
+    pub agent_id: String,
+    pub hostname: String,
+    pub role: String,
+    pub attributes: Vec<(String, String)>,
+    pub cpus: f64,
+    pub mem: f64,
+    pub disk: f64,
+    pub ports: Vec<(u32, u32)>,
+}
+
+/// Why an offer was not good for an app, Marathon's reject reasons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Veto {
+    UnfulfilledRole,
+    UnfulfilledConstraint,
+    InsufficientCpus,
+    InsufficientMemory,
+    InsufficientDisk,
+    InsufficientPorts,
+}
+
+impl Veto {
+    pub fn name(self) -> &'static str {
+        match self {
+            Veto::UnfulfilledRole => "UnfulfilledRole",
+            Veto::UnfulfilledConstraint => "UnfulfilledConstraint",
+            Veto::InsufficientCpus => "InsufficientCpus",
+            Veto::InsufficientMemory => "InsufficientMemory",
+            Veto::InsufficientDisk => "InsufficientDisk",
+            Veto::InsufficientPorts => "InsufficientPorts",
+        }
+    }
+
+    /// The reason in words, for the dashboard's banner.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Veto::UnfulfilledRole => "no offer has resources of an accepted role",
+            Veto::UnfulfilledConstraint => "no offer satisfies the placement constraints",
+            Veto::InsufficientCpus => "not enough free CPUs on any agent",
+            Veto::InsufficientMemory => "not enough free memory on any agent",
+            Veto::InsufficientDisk => "not enough free disk on any agent",
+            Veto::InsufficientPorts => "not enough free ports on any agent",
+        }
+    }
+}
+
+/// What a placed instance looks like to constraints: its agent's hostname and attributes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Placed {
+    pub hostname: String,
+    pub attributes: Vec<(String, String)>,
+}
+
+/// One app's instances waiting for resources, with the instances it already has.
+pub struct Pending<'a> {
+    pub app: &'a AppDefinition,
+    /// Instances that count for constraints (placed, of the current configuration).
+    pub placed: Vec<Placed>,
+    /// Ids of instances waiting to launch, in launch order.
+    pub waiting: VecDeque<String>,
+}
+
+/// Resources given to one instance out of an offer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Allocation {
+    pub instance_id: String,
+    pub app_id: String,
+    pub cpus: f64,
+    pub mem: f64,
+    pub disk: f64,
+    pub ports: Vec<u32>,
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub struct OfferMatch {
+    pub allocations: Vec<Allocation>,
+    pub vetoes: Vec<(String, Veto)>,
+}
+
+/// What is left of an offer while it is being divided up.
+struct Remaining {
+    cpus: f64,
+    mem: f64,
+    disk: f64,
+    ports: Vec<(u32, u32)>,
+}
+
+impl Remaining {
+    fn free_port_count(&self) -> usize {
+        self.ports.iter().map(|(b, e)| (e - b + 1) as usize).sum()
+    }
+
+    fn has_port(&self, port: u32) -> bool {
+        self.ports.iter().any(|&(b, e)| (b..=e).contains(&port))
+    }
+
+    fn take_port(&mut self, port: u32) {
+        if let Some(idx) = self.ports.iter().position(|&(b, e)| (b..=e).contains(&port)) {
+            let (b, e) = self.ports.remove(idx);
+            if port < e {
+                self.ports.insert(idx, (port + 1, e));
+            }
+            if b < port {
+                self.ports.insert(idx, (b, port - 1));
+            }
+        }
+    }
+
+    fn take_lowest_port(&mut self) -> Option<u32> {
+        let port = self.ports.first()?.0;
+        self.take_port(port);
+        Some(port)
+    }
+}
+
+/// Tolerance for float resources, so that ten 0.1-cpu tasks fit into 1.0 cpus.
+const EPSILON: f64 = 1e-9;
+
+type Checker = fn(&AppDefinition, &OfferView, &Remaining, &[Placed]) -> Result<(), Veto>;
+
+/// The checkers, in the order Marathon reports rejections: policy before quantities, so that a
+/// vetoed app says "constraint" rather than "cpus" when both hold.
+const CHECKERS: [Checker; 6] = [
+    check_role,
+    check_constraints,
+    check_cpus,
+    check_mem,
+    check_disk,
+    check_ports,
+];
+
+fn check_role(app: &AppDefinition, offer: &OfferView, _: &Remaining, _: &[Placed]) -> Result<(), Veto> {
+    let accepted = app.accepted_resource_roles.is_empty()
+        || app.accepted_resource_roles.iter().any(|r| r == &offer.role);
+    let allocatable = offer.role == "*" || offer.role == app.role;
+    (accepted && allocatable)
+        .then_some(())
+        .ok_or(Veto::UnfulfilledRole)
+}
+
+fn check_constraints(app: &AppDefinition, offer: &OfferView, _: &Remaining, placed: &[Placed]) -> Result<(), Veto> {
+    app.constraints
+        .iter()
+        .all(|c| constraint_holds(c, offer, placed))
+        .then_some(())
+        .ok_or(Veto::UnfulfilledConstraint)
+}
+
+fn check_cpus(app: &AppDefinition, _: &OfferView, left: &Remaining, _: &[Placed]) -> Result<(), Veto> {
+    (app.cpus <= left.cpus + EPSILON)
+        .then_some(())
+        .ok_or(Veto::InsufficientCpus)
+}
+
+fn check_mem(app: &AppDefinition, _: &OfferView, left: &Remaining, _: &[Placed]) -> Result<(), Veto> {
+    (app.mem <= left.mem + EPSILON)
+        .then_some(())
+        .ok_or(Veto::InsufficientMemory)
+}
+
+fn check_disk(app: &AppDefinition, _: &OfferView, left: &Remaining, _: &[Placed]) -> Result<(), Veto> {
+    (app.disk <= left.disk + EPSILON)
+        .then_some(())
+        .ok_or(Veto::InsufficientDisk)
+}
+
+fn check_ports(app: &AppDefinition, _: &OfferView, left: &Remaining, _: &[Placed]) -> Result<(), Veto> {
+    let fits = if app.require_ports {
+        app.port_definitions
+            .iter()
+            .all(|pd| pd.port == 0 || left.has_port(pd.port as u32))
+            && app.port_definitions.iter().filter(|pd| pd.port == 0).count() <= left.free_port_count()
+    } else {
+        app.port_count() <= left.free_port_count()
+    };
+    fits.then_some(()).ok_or(Veto::InsufficientPorts)
+}
+
+/// The value a constraint field has on an agent: its hostname or one of its attributes.
+fn field_value<'a>(field: &str, hostname: &'a str, attributes: &'a [(String, String)]) -> Option<&'a str> {
+    match field {
+        "hostname" | "@hostname" => Some(hostname),
+        field => attributes
+            .iter()
+            .find(|(name, _)| name == field)
+            .map(|(_, v)| v.as_str()),
+    }
+}
+
+fn full_match(pattern: &str, value: &str) -> bool {
+    Regex::new(&format!("^(?:{pattern})$")).is_ok_and(|re| re.is_match(value))
+}
+
+/// One constraint against one offer, SEMANTICS.md §7 (GROUP_BY: the released ≤1.10 algorithm).
+pub fn constraint_holds(constraint: &[String], offer: &OfferView, placed: &[Placed]) -> bool {
+    let (Some(field), Some(operator)) = (constraint.first(), constraint.get(1)) else {
+        return false;
+    };
+    let value = constraint.get(2).map(String::as_str);
+    let operator = operator.to_ascii_uppercase();
+    let Some(offered) = field_value(field, &offer.hostname, &offer.attributes) else {
+        return operator == "UNLIKE";
+    };
+    let placed_values = || placed.iter().map(|p| field_value(field, &p.hostname, &p.attributes));
+    match operator.as_str() {
+        "UNIQUE" => placed_values().all(|v| v != Some(offered)),
+        "CLUSTER" => match value {
+            Some(v) if !v.is_empty() => offered == v,
+            _ => placed_values().next().is_none_or(|first| first == Some(offered)),
+        },
+        "LIKE" => value.is_some_and(|re| full_match(re, offered)),
+        "UNLIKE" => value.is_some_and(|re| !full_match(re, offered)),
+        "IS" => value == Some(offered),
+        "MAX_PER" => value.and_then(|v| v.parse::<usize>().ok()).is_some_and(|max| {
+            placed_values().filter(|v| *v == Some(offered)).count() < max
+        }),
+        "GROUP_BY" => {
+            let minimum = value.and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+            let mut groups: Vec<(Option<&str>, usize)> = Vec::new();
+            for v in placed_values() {
+                match groups.iter_mut().find(|(g, _)| *g == v) {
+                    Some((_, n)) => *n += 1,
+                    None => groups.push((v, 1)),
+                }
+            }
+            let min_count = groups.iter().map(|(_, n)| *n).min().unwrap_or(0);
+            match groups.iter().find(|(g, _)| *g == Some(offered)) {
+                None => true,
+                Some((_, n)) => groups.len() >= minimum && *n == min_count,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Divides `offer` among the waiting instances in `queue`, app by app in queue order, taking
+/// launched instances off their app's `waiting` list. Apps that do not fit get a veto.
+pub fn match_offer(offer: &OfferView, queue: &mut [Pending<'_>]) -> OfferMatch {
+    let mut left = Remaining {
+        cpus: offer.cpus,
+        mem: offer.mem,
+        disk: offer.disk,
+        ports: offer.ports.clone(),
+    };
+    let mut result = OfferMatch::default();
+    for pending in queue.iter_mut() {
+        while !pending.waiting.is_empty() {
+            let app = pending.app;
+            if let Err(veto) = CHECKERS
+                .iter()
+                .try_for_each(|check| check(app, offer, &left, &pending.placed))
+            {
+                result.vetoes.push((app.id.clone(), veto));
+                break;
+            }
+            let Some(instance_id) = pending.waiting.pop_front() else {
+                break;
+            };
+            left.cpus -= app.cpus;
+            left.mem -= app.mem;
+            left.disk -= app.disk;
+            let mut ports = Vec::with_capacity(app.port_count());
+            for pd in &app.port_definitions {
+                let port = if app.require_ports && pd.port != 0 {
+                    left.take_port(pd.port as u32);
+                    Some(pd.port as u32)
+                } else {
+                    left.take_lowest_port()
+                };
+                ports.extend(port);
+            }
+            pending.placed.push(Placed {
+                hostname: offer.hostname.clone(),
+                attributes: offer.attributes.clone(),
+            });
+            result.allocations.push(Allocation {
+                instance_id,
+                app_id: app.id.clone(),
+                cpus: app.cpus,
+                mem: app.mem,
+                disk: app.disk,
+                ports,
+            });
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::testing::app_with;
+    use proptest::prelude::*;
+
+    fn offer(cpus: f64, mem: f64, ports: Vec<(u32, u32)>) -> OfferView {
+        OfferView {
+            offer_id: "o1".into(),
+            agent_id: "a1".into(),
+            hostname: "host-1".into(),
+            role: "*".into(),
+            attributes: vec![("rack".into(), "r1".into())],
+            cpus,
+            mem,
+            disk: 1000.0,
+            ports,
+        }
+    }
+
+    fn pending(app: &AppDefinition, n: usize) -> Pending<'_> {
+        Pending {
+            app,
+            placed: vec![],
+            waiting: (0..n).map(|i| format!("i{i}")).collect(),
+        }
+    }
+
+    #[test]
+    fn fills_an_offer_and_reports_what_ran_out() {
+        let app = app_with(5, 0); // 0.1 cpus, 32 mem, one port
+        let mut queue = [pending(&app, 5)];
+        let m = match_offer(&offer(0.3, 1000.0, vec![(31000, 31010)]), &mut queue);
+        assert_eq!(m.allocations.len(), 3);
+        assert_eq!(m.allocations[0].ports, vec![31000]);
+        assert_eq!(m.allocations[2].ports, vec![31002]);
+        assert_eq!(m.vetoes, vec![("/test".to_string(), Veto::InsufficientCpus)]);
+        assert_eq!(queue[0].waiting.len(), 2);
+    }
+
+    #[test]
+    fn unique_hostname_places_one_per_agent() {
+        let mut app = app_with(3, 0);
+        app.constraints = vec![vec!["hostname".into(), "UNIQUE".into()]];
+        let mut queue = [pending(&app, 3)];
+        let m = match_offer(&offer(4.0, 4000.0, vec![(31000, 32000)]), &mut queue);
+        assert_eq!(m.allocations.len(), 1);
+        assert_eq!(m.vetoes[0].1, Veto::UnfulfilledConstraint);
+    }
+
+    #[test]
+    fn constraint_operators() {
+        let o = offer(1.0, 1.0, vec![]);
+        let c = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let on_r1 = Placed { hostname: "h0".into(), attributes: vec![("rack".into(), "r1".into())] };
+        assert!(constraint_holds(&c(&["rack", "LIKE", "r[0-9]"]), &o, &[]));
+        assert!(!constraint_holds(&c(&["rack", "LIKE", "r"]), &o, &[]));
+        assert!(constraint_holds(&c(&["zone", "UNLIKE", "x"]), &o, &[]));
+        assert!(!constraint_holds(&c(&["zone", "LIKE", ".*"]), &o, &[]));
+        assert!(constraint_holds(&c(&["rack", "IS", "r1"]), &o, &[]));
+        assert!(constraint_holds(&c(&["rack", "MAX_PER", "2"]), &o, std::slice::from_ref(&on_r1)));
+        assert!(!constraint_holds(&c(&["rack", "MAX_PER", "1"]), &o, &[on_r1.clone()]));
+        assert!(constraint_holds(&c(&["rack", "CLUSTER", "r1"]), &o, &[]));
+        assert!(!constraint_holds(&c(&["rack", "CLUSTER", "r2"]), &o, &[]));
+        let on_r2 = Placed { hostname: "h1".into(), attributes: vec![("rack".into(), "r2".into())] };
+        assert!(!constraint_holds(&c(&["rack", "GROUP_BY"]), &o, &[on_r1.clone(), on_r1.clone(), on_r2.clone()]));
+        assert!(constraint_holds(&c(&["rack", "GROUP_BY"]), &o, &[on_r1, on_r2]));
+    }
+
+    #[test]
+    fn accepted_roles_are_honoured() {
+        let mut app = app_with(1, 0);
+        app.accepted_resource_roles = vec!["prod".into()];
+        let m = match_offer(&offer(1.0, 1000.0, vec![(1, 10)]), &mut [pending(&app, 1)]);
+        assert_eq!(m.vetoes[0].1, Veto::UnfulfilledRole);
+    }
+
+    proptest! {
+        #[test]
+        fn never_gives_out_more_than_the_offer_has(
+            cpus in 0.0f64..8.0, mem in 0.0f64..4096.0, port_count in 0u32..20,
+            apps in prop::collection::vec((0.01f64..2.0, 1.0f64..512.0, 0usize..3, 0usize..6), 1..4),
+        ) {
+            let defs: Vec<AppDefinition> = apps.iter().enumerate().map(|(n, (c, m, p, _))| {
+                let mut a = app_with(1, 0);
+                a.id = format!("/app{n}");
+                a.cpus = *c;
+                a.mem = *m;
+                a.port_definitions = (0..*p).map(|_| app::model::PortDefinition {
+                    port: 0, protocol: "tcp".into(), name: None, labels: Default::default() }).collect();
+                a
+            }).collect();
+            let mut queue: Vec<Pending> = defs.iter().zip(&apps).map(|(a, (_, _, _, n))| pending(a, *n)).collect();
+            let waiting_before: usize = queue.iter().map(|p| p.waiting.len()).sum();
+            let ports = if port_count == 0 { vec![] } else { vec![(31000, 31000 + port_count - 1)] };
+            let o = offer(cpus, mem, ports);
+            let m = match_offer(&o, &mut queue);
+            let used_cpus: f64 = m.allocations.iter().map(|a| a.cpus).sum();
+            let used_mem: f64 = m.allocations.iter().map(|a| a.mem).sum();
+            prop_assert!(used_cpus <= cpus + 1e-6);
+            prop_assert!(used_mem <= mem + 1e-6);
+            let mut all_ports: Vec<u32> = m.allocations.iter().flat_map(|a| a.ports.clone()).collect();
+            let n_ports = all_ports.len();
+            all_ports.sort();
+            all_ports.dedup();
+            prop_assert_eq!(all_ports.len(), n_ports);
+            prop_assert!(all_ports.iter().all(|p| *p >= 31000 && *p < 31000 + port_count));
+            let waiting_after: usize = queue.iter().map(|p| p.waiting.len()).sum();
+            prop_assert_eq!(waiting_before - waiting_after, m.allocations.len());
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! What to launch for an instance: the command, resources and Marathon's task environment.
+
+use super::placement::Allocation;
+use app::model::{validate::label_env_key, AppDefinition, EnvValue};
+use std::time::Duration;
+
+/// A task ready to be put into a Mesos LAUNCH operation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskSpec {
+    pub task_id: String,
+    /// Mesos task name: the app id in hostname form, as Marathon names tasks.
+    pub name: String,
+    pub agent_id: String,
+    pub cpus: f64,
+    pub mem: f64,
+    pub disk: f64,
+    pub ports: Vec<u32>,
+    pub role: String,
+    /// `Some(cmd)` runs through `/bin/sh -c`, otherwise `args` are exec'd.
+    pub shell_command: Option<String>,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub labels: Vec<(String, String)>,
+    pub kill_grace: Option<Duration>,
+    /// The app's `container` definition when it asks for one (e.g. Docker).
+    pub container: Option<serde_json::Value>,
+}
+
+/// A number as the JVM prints a double (`0.1`, `128.0`), which is what Marathon's env shows.
+fn jvm_number(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.1}")
+    } else {
+        v.to_string()
+    }
+}
+
+/// Marathon's task environment (SEMANTICS.md §19); the app's own `env` is applied last and wins.
+pub fn task_env(app: &AppDefinition, task_id: &str, host: &str, ports: &[u32]) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("MESOS_TASK_ID".to_string(), task_id.to_string()),
+        ("MARATHON_APP_ID".to_string(), app.id.clone()),
+        ("MARATHON_APP_VERSION".to_string(), app.version.to_string()),
+        ("MARATHON_APP_RESOURCE_CPUS".to_string(), jvm_number(app.cpus)),
+        ("MARATHON_APP_RESOURCE_MEM".to_string(), jvm_number(app.mem)),
+        ("MARATHON_APP_RESOURCE_DISK".to_string(), jvm_number(app.disk)),
+        ("MARATHON_APP_RESOURCE_GPUS".to_string(), app.gpus.to_string()),
+    ];
+    let label_keys: Vec<String> = app
+        .labels
+        .keys()
+        .filter(|k| k.len() < 493)
+        .map(|k| label_env_key(k))
+        .collect();
+    env.push(("MARATHON_APP_LABELS".to_string(), label_keys.join(" ")));
+    for (key, value) in &app.labels {
+        if key.len() < 493 && value.len() < 512 {
+            env.push((format!("MARATHON_APP_LABEL_{}", label_env_key(key)), value.clone()));
+        }
+    }
+    for (index, port) in ports.iter().enumerate() {
+        env.push((format!("PORT{index}"), port.to_string()));
+        if let Some(pd) = app.port_definitions.get(index) {
+            let requested = if pd.port != 0 { pd.port as u32 } else { *port };
+            env.push((format!("PORT_{requested}"), port.to_string()));
+            if let Some(name) = &pd.name {
+                env.push((format!("PORT_{}", label_env_key(name)), port.to_string()));
+            }
+        }
+    }
+    if let Some(first) = ports.first() {
+        env.push(("PORT".to_string(), first.to_string()));
+    }
+    env.push((
+        "PORTS".to_string(),
+        ports.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+    ));
+    env.push(("HOST".to_string(), host.to_string()));
+    for (key, value) in &app.env {
+        if let EnvValue::Plain(v) = value {
+            env.retain(|(k, _)| k != key);
+            env.push((key.clone(), v.clone()));
+        }
+    }
+    env
+}
+
+/// `/prod/web` → `web.prod`, the hostname form Marathon uses for task names.
+fn hostname_form(app_id: &str) -> String {
+    app_id
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .rev()
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+pub fn build_task(app: &AppDefinition, task_id: String, allocation: &Allocation, agent_id: &str, host: &str) -> TaskSpec {
+    TaskSpec {
+        env: task_env(app, &task_id, host, &allocation.ports),
+        task_id,
+        name: hostname_form(&app.id),
+        agent_id: agent_id.to_string(),
+        cpus: allocation.cpus,
+        mem: allocation.mem,
+        disk: allocation.disk,
+        ports: allocation.ports.clone(),
+        role: app.role.clone(),
+        shell_command: app.cmd.clone(),
+        args: app.args.clone(),
+        labels: app.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        kill_grace: app
+            .task_kill_grace_period_seconds
+            .map(|s| Duration::from_secs(s.max(0) as u64)),
+        container: app.container.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::testing::app_with;
+
+    #[test]
+    fn environment_has_marathons_variables_and_app_env_wins() {
+        let mut app = app_with(1, 0);
+        app.id = "/prod/web".into();
+        app.labels.insert("owner.team".into(), "core".into());
+        app.env.insert("HOST".into(), EnvValue::Plain("override".into()));
+        app.port_definitions[0].name = Some("http".into());
+        let env = task_env(&app, "t1", "host-1", &[31005]);
+        let get = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("MESOS_TASK_ID"), Some("t1"));
+        assert_eq!(get("MARATHON_APP_ID"), Some("/prod/web"));
+        assert_eq!(get("MARATHON_APP_RESOURCE_CPUS"), Some("0.1"));
+        assert_eq!(get("MARATHON_APP_RESOURCE_MEM"), Some("32.0"));
+        assert_eq!(get("MARATHON_APP_LABEL_OWNER_TEAM"), Some("core"));
+        assert_eq!(get("PORT0"), Some("31005"));
+        assert_eq!(get("PORT"), Some("31005"));
+        assert_eq!(get("PORTS"), Some("31005"));
+        assert_eq!(get("PORT_HTTP"), Some("31005"));
+        assert_eq!(get("HOST"), Some("override"));
+        assert_eq!(hostname_form(&app.id), "web.prod");
+    }
+}

@@ -1,0 +1,293 @@
+//! The store: the single source of truth, in SQLite (a file under the data dir) or Postgres.
+//!
+//! Everything is written through [`Store::commit`], one transaction per batch of changes, so a
+//! crash never leaves half of a change behind. The SQL is shared by both backends (`$n`
+//! placeholders and `ON CONFLICT` work in both).
+
+use crate::scheduler::deployment::Deployment;
+use crate::scheduler::instance::Instance;
+use app::model::{AppDefinition, Timestamp};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::str::FromStr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("stored document is not valid: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("unsupported store url {0}")]
+    Url(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// How many versions of an app are kept (Marathon's `--zk_max_versions`).
+pub const MAX_VERSIONS: i64 = 50;
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+/// Everything the scheduler needs at start.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub apps: Vec<AppDefinition>,
+    pub instances: Vec<Instance>,
+    pub deployments: Vec<Deployment>,
+    pub framework_id: Option<String>,
+}
+
+/// One transaction's worth of changes.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub apps_put: Vec<AppDefinition>,
+    pub apps_deleted: Vec<String>,
+    pub instances_put: Vec<Instance>,
+    pub instances_deleted: Vec<String>,
+    pub deployments_put: Vec<Deployment>,
+    pub deployments_deleted: Vec<String>,
+    pub framework_id: Option<String>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.apps_put.is_empty()
+            && self.apps_deleted.is_empty()
+            && self.instances_put.is_empty()
+            && self.instances_deleted.is_empty()
+            && self.deployments_put.is_empty()
+            && self.deployments_deleted.is_empty()
+            && self.framework_id.is_none()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the store at `url`: `sqlite://PATH` or `postgres://…`.
+    pub async fn open(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let is_sqlite = url.starts_with("sqlite:");
+        if !is_sqlite && !url.starts_with("postgres") {
+            return Err(Error::Url(url.to_string()));
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(if is_sqlite { 4 } else { 8 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if is_sqlite {
+                        // WAL lets the API read while the scheduler writes; NORMAL sync is durable
+                        // across process crashes (the failure this store must survive).
+                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&sqlite_create_url(url))
+            .await?;
+        if is_sqlite {
+            sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+        } else {
+            sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+        }
+        Ok(Store { pool })
+    }
+
+    pub async fn load(&self) -> Result<Loaded> {
+        let mut loaded = Loaded::default();
+        for row in sqlx::query("SELECT definition FROM apps").fetch_all(&self.pool).await? {
+            loaded.apps.push(serde_json::from_str(&row.try_get::<String, _>(0)?)?);
+        }
+        for row in sqlx::query("SELECT data FROM instances").fetch_all(&self.pool).await? {
+            loaded.instances.push(serde_json::from_str(&row.try_get::<String, _>(0)?)?);
+        }
+        for row in sqlx::query("SELECT data FROM deployments").fetch_all(&self.pool).await? {
+            loaded.deployments.push(serde_json::from_str(&row.try_get::<String, _>(0)?)?);
+        }
+        loaded.framework_id = sqlx::query("SELECT value FROM framework WHERE key = 'framework_id'")
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row: AnyRow| row.try_get::<String, _>(0))
+            .transpose()?;
+        Ok(loaded)
+    }
+
+    pub async fn commit(&self, batch: &Batch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for app in &batch.apps_put {
+            let json = serde_json::to_string(app)?;
+            let version = app.version.to_string();
+            sqlx::query(
+                "INSERT INTO apps (id, version, definition) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET version = excluded.version, definition = excluded.definition",
+            )
+            .bind(&app.id)
+            .bind(&version)
+            .bind(&json)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO app_versions (app_id, version, definition) VALUES ($1, $2, $3) \
+                 ON CONFLICT (app_id, version) DO NOTHING",
+            )
+            .bind(&app.id)
+            .bind(&version)
+            .bind(&json)
+            .execute(&mut *tx)
+            .await?;
+            // Timestamps in this format sort chronologically as text.
+            sqlx::query(
+                "DELETE FROM app_versions WHERE app_id = $1 AND version NOT IN \
+                 (SELECT version FROM app_versions WHERE app_id = $2 ORDER BY version DESC LIMIT $3)",
+            )
+            .bind(&app.id)
+            .bind(&app.id)
+            .bind(MAX_VERSIONS)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for id in &batch.apps_deleted {
+            sqlx::query("DELETE FROM apps WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM app_versions WHERE app_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for instance in &batch.instances_put {
+            sqlx::query(
+                "INSERT INTO instances (id, app_id, data) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            )
+            .bind(&instance.id)
+            .bind(&instance.app_id)
+            .bind(serde_json::to_string(instance)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for id in &batch.instances_deleted {
+            sqlx::query("DELETE FROM instances WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        }
+        for deployment in &batch.deployments_put {
+            sqlx::query(
+                "INSERT INTO deployments (id, data) VALUES ($1, $2) \
+                 ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            )
+            .bind(&deployment.id)
+            .bind(serde_json::to_string(deployment)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for id in &batch.deployments_deleted {
+            sqlx::query("DELETE FROM deployments WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        }
+        if let Some(framework_id) = &batch.framework_id {
+            sqlx::query(
+                "INSERT INTO framework (key, value) VALUES ('framework_id', $1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(framework_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The stored versions of an app, newest first.
+    pub async fn app_versions(&self, app_id: &str) -> Result<Vec<Timestamp>> {
+        let rows = sqlx::query("SELECT version FROM app_versions WHERE app_id = $1 ORDER BY version DESC")
+            .bind(app_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| Timestamp::from_str(&row.try_get::<String, _>(0).ok()?).ok())
+            .collect())
+    }
+
+    pub async fn app_version(&self, app_id: &str, version: Timestamp) -> Result<Option<AppDefinition>> {
+        let row = sqlx::query("SELECT definition FROM app_versions WHERE app_id = $1 AND version = $2")
+            .bind(app_id)
+            .bind(version.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| Ok(serde_json::from_str(&row.try_get::<String, _>(0)?)?))
+            .transpose()
+    }
+}
+
+/// SQLite only creates a missing database file when asked to (`mode=rwc`).
+fn sqlite_create_url(url: &str) -> String {
+    if url.starts_with("sqlite:") && !url.contains("mode=") {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}mode=rwc")
+    } else {
+        url.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::instance::Condition;
+    use crate::scheduler::testing::{app_with, instance};
+
+    #[tokio::test]
+    async fn commits_and_loads_back_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/stride.db", dir.path().display());
+        let store = Store::open(&url).await.unwrap();
+        let app = app_with(2, 10);
+        let i = instance(&app, "a", Condition::Running, 5);
+        store
+            .commit(&Batch {
+                apps_put: vec![app.clone()],
+                instances_put: vec![i.clone()],
+                framework_id: Some("fw-1".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut scaled = app.clone();
+        scaled.version = Timestamp::from_millis(20);
+        store
+            .commit(&Batch {
+                apps_put: vec![scaled.clone()],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let reopened = Store::open(&url).await.unwrap();
+        let loaded = reopened.load().await.unwrap();
+        assert_eq!(loaded.apps, vec![scaled.clone()]);
+        assert_eq!(loaded.instances, vec![i]);
+        assert_eq!(loaded.framework_id.as_deref(), Some("fw-1"));
+        assert_eq!(
+            reopened.app_versions(&app.id).await.unwrap(),
+            vec![scaled.version, app.version]
+        );
+        assert_eq!(
+            reopened.app_version(&app.id, app.version).await.unwrap(),
+            Some(app.clone())
+        );
+        reopened
+            .commit(&Batch {
+                apps_deleted: vec![app.id.clone()],
+                instances_deleted: vec![loaded.instances[0].id.clone()],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let loaded = reopened.load().await.unwrap();
+        assert!(loaded.apps.is_empty() && loaded.instances.is_empty());
+        assert!(reopened.app_versions(&app.id).await.unwrap().is_empty());
+    }
+}

@@ -1,0 +1,504 @@
+//! The built-in agent against real processes: launches through `stride supervise`, environments,
+//! exit codes, kill escalation, cgroup limits, and recovery after the agent is gone.
+//!
+//! Every test keeps its work directory in a [`WorkDir`], whose drop kills whatever the test's
+//! tasks left running (checking pids against their recorded start times) and removes their
+//! cgroups, so a failed assertion leaves no process behind. Every wait has a timeout.
+
+use server::master::agent::{
+    AgentOptions, AgentUpdate, CommandSpec, ProcessAgent, TaskLaunch, TaskState, UpdateReason,
+};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+use tokio::sync::mpsc::{self, UnboundedReceiver};
+use tokio::time::timeout;
+
+const UPDATE_TIMEOUT: Duration = Duration::from_secs(15);
+
+struct WorkDir {
+    dir: TempDir,
+}
+
+impl WorkDir {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    fn agent(&self) -> (ProcessAgent, UnboundedReceiver<AgentUpdate>) {
+        let (updates, receiver) = mpsc::unbounded_channel();
+        let options = AgentOptions {
+            work_dir: self.dir.path().join("agent"),
+            supervisor_exe: PathBuf::from(env!("CARGO_BIN_EXE_stride")),
+            hostname: "test-host".to_owned(),
+        };
+        (ProcessAgent::new(options, updates), receiver)
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let Ok(sandboxes) = fs::read_dir(self.dir.path().join("agent/sandboxes")) else {
+            return;
+        };
+        for sandbox in sandboxes.flatten().map(|entry| entry.path()) {
+            kill_leftovers(&sandbox);
+        }
+    }
+}
+
+/// Kills the processes and removes the cgroups a sandbox's task may have left.
+fn kill_leftovers(sandbox: &Path) {
+    // A launch in flight writes pids.json (or exit.json) within milliseconds.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !sandbox.join("pids.json").exists()
+        && !sandbox.join("exit.json").exists()
+        && sandbox.join("task.json").exists()
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if let Some(pids) = read_json(&sandbox.join("pids.json")) {
+        let number = |key: &str| pids[key].as_i64().unwrap_or(0);
+        if start_ticks(number("task_pid") as i32) == Some(number("task_start_ticks") as u64) {
+            signal(-(number("task_pgid") as i32), libc::SIGKILL);
+        }
+        let supervisor = number("supervisor_pid") as i32;
+        if start_ticks(supervisor) == Some(number("supervisor_start_ticks") as u64) {
+            signal(supervisor, libc::SIGKILL);
+        }
+    }
+    let cgroups = read_json(&sandbox.join("task.json"))
+        .and_then(|task| task["cgroups"].as_array().cloned())
+        .unwrap_or_default();
+    for dir in cgroups.iter().filter_map(|dir| dir.as_str()).map(Path::new) {
+        for _ in 0..100 {
+            if let Ok(procs) = fs::read_to_string(dir.join("cgroup.procs")) {
+                for pid in procs.lines().filter_map(|pid| pid.parse().ok()) {
+                    signal(pid, libc::SIGKILL);
+                }
+            }
+            if fs::remove_dir(dir).is_ok() || !dir.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn signal(pid: i32, signal: i32) -> bool {
+    // SAFETY: kill(2) has no memory effects.
+    unsafe { libc::kill(pid, signal) == 0 }
+}
+
+fn read_json(path: &Path) -> Option<serde_json::Value> {
+    serde_json::from_slice(&fs::read(path).ok()?).ok()
+}
+
+/// Start time of a live (non-zombie) process.
+fn start_ticks(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    (fields[0] != "Z").then(|| fields[19].parse().ok())?
+}
+
+fn task(command: &str) -> TaskLaunch {
+    TaskLaunch {
+        task_id: format!("test-app.{}", uuid::Uuid::new_v4()),
+        framework_id: "test-framework".to_owned(),
+        command: CommandSpec {
+            shell: true,
+            value: command.to_owned(),
+            arguments: Vec::new(),
+        },
+        env: vec![
+            ("PORT0".to_owned(), "31234".to_owned()),
+            ("MARATHON_APP_ID".to_owned(), "/test-app".to_owned()),
+        ],
+        cpus: 0.5,
+        mem_mb: 64.0,
+        disk_mb: 0.0,
+        ports: vec![31234],
+        kill_grace: Duration::from_secs(1),
+    }
+}
+
+async fn next_update(updates: &mut UnboundedReceiver<AgentUpdate>) -> AgentUpdate {
+    timeout(UPDATE_TIMEOUT, updates.recv())
+        .await
+        .expect("timed out waiting for an agent update")
+        .expect("the agent's update channel closed")
+}
+
+async fn expect_state(
+    updates: &mut UnboundedReceiver<AgentUpdate>,
+    task_id: &str,
+    state: TaskState,
+) -> AgentUpdate {
+    let update = next_update(updates).await;
+    assert_eq!((update.task_id.as_str(), update.state), (task_id, state), "{update:?}");
+    update
+}
+
+fn task_pids(agent: &ProcessAgent, task_id: &str) -> serde_json::Value {
+    read_json(&agent.sandbox_dir(task_id).join("pids.json")).expect("pids.json")
+}
+
+fn pid_of(pids: &serde_json::Value, key: &str) -> i32 {
+    pids[key].as_i64().expect("pid") as i32
+}
+
+fn process_group_exists(pgid: i32) -> bool {
+    signal(-pgid, 0)
+}
+
+/// Whether the process group is gone within a few seconds; killed processes stay visible until
+/// whoever inherited them reaps them.
+async fn process_group_ends(pgid: i32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while process_group_exists(pgid) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
+async fn wait_for_file(path: &Path) {
+    let deadline = Instant::now() + UPDATE_TIMEOUT;
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "{} never appeared", path.display());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn runs_a_real_process_with_its_environment_and_kills_it() {
+    let work = WorkDir::new();
+    let (agent, mut updates) = work.agent();
+    let launch = task("sleep 30");
+    let id = launch.task_id.clone();
+    agent.launch(launch).await;
+    expect_state(&mut updates, &id, TaskState::Starting).await;
+    expect_state(&mut updates, &id, TaskState::Running).await;
+    assert_eq!(agent.running_tasks(), vec![id.clone()]);
+
+    let sandbox = agent.sandbox_dir(&id);
+    let task_pid = pid_of(&task_pids(&agent, &id), "task_pid");
+    let environ = fs::read(format!("/proc/{task_pid}/environ")).expect("task environ");
+    let environ: Vec<String> = environ
+        .split(|&b| b == 0)
+        .map(|var| String::from_utf8_lossy(var).into_owned())
+        .collect();
+    for expected in [
+        "PORT0=31234".to_owned(),
+        "MARATHON_APP_ID=/test-app".to_owned(),
+        format!("MESOS_SANDBOX={}", sandbox.display()),
+        format!("HOME={}", sandbox.display()),
+        "PATH=/usr/local/bin:/usr/bin:/bin".to_owned(),
+    ] {
+        assert!(environ.contains(&expected), "{expected} not in {environ:?}");
+    }
+    assert!(
+        !environ.iter().any(|var| var.starts_with("CARGO_")),
+        "the agent's own environment leaked into the task: {environ:?}"
+    );
+    assert_eq!(fs::read_link(format!("/proc/{task_pid}/cwd")).unwrap(), sandbox);
+
+    agent.kill("no-such-task");
+    agent.kill(&id);
+    let killed = expect_state(&mut updates, &id, TaskState::Killed).await;
+    assert_eq!(killed.message, "Command terminated with signal SIGTERM");
+    assert_eq!(killed.reason, None);
+    assert!(agent.running_tasks().is_empty());
+    assert!(process_group_ends(task_pid).await);
+    assert!(updates.try_recv().is_err(), "killing an unknown task must not send updates");
+}
+
+#[tokio::test]
+async fn failing_command_reports_its_status_and_keeps_its_output() {
+    let work = WorkDir::new();
+    let (agent, mut updates) = work.agent();
+    let launch = task("echo hi; echo oops >&2; exit 3");
+    let id = launch.task_id.clone();
+    agent.launch(launch).await;
+    expect_state(&mut updates, &id, TaskState::Starting).await;
+    expect_state(&mut updates, &id, TaskState::Running).await;
+    let failed = expect_state(&mut updates, &id, TaskState::Failed).await;
+    assert_eq!(failed.message, "Command exited with status 3");
+    let sandbox = agent.sandbox_dir(&id);
+    assert_eq!(fs::read_to_string(sandbox.join("stdout")).unwrap(), "hi\n");
+    assert_eq!(fs::read_to_string(sandbox.join("stderr")).unwrap(), "oops\n");
+    let exit = read_json(&sandbox.join("exit.json")).unwrap();
+    assert_eq!((exit["exit_code"].as_i64(), exit["killed"].as_bool()), (Some(3), Some(false)));
+}
+
+#[tokio::test]
+async fn kill_escalates_to_sigkill_for_the_whole_group_after_the_grace_period() {
+    let work = WorkDir::new();
+    let (agent, mut updates) = work.agent();
+    let grace = Duration::from_millis(1500);
+    let launch = TaskLaunch {
+        kill_grace: grace,
+        ..task("trap '' TERM; sleep 31 & sleep 32 & echo ready; wait")
+    };
+    let id = launch.task_id.clone();
+    agent.launch(launch).await;
+    expect_state(&mut updates, &id, TaskState::Starting).await;
+    expect_state(&mut updates, &id, TaskState::Running).await;
+    // Kill only once the shell ignores SIGTERM, or it would die of the first signal.
+    let stdout = agent.sandbox_dir(&id).join("stdout");
+    let deadline = Instant::now() + UPDATE_TIMEOUT;
+    while fs::read_to_string(&stdout).unwrap_or_default() != "ready\n" {
+        assert!(Instant::now() < deadline, "the task never got ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pgid = pid_of(&task_pids(&agent, &id), "task_pgid");
+
+    let kill_sent = Instant::now();
+    agent.kill(&id);
+    tokio::time::sleep(grace / 2).await;
+    assert!(process_group_exists(pgid), "SIGTERM is ignored: the group must live on");
+    let killed = expect_state(&mut updates, &id, TaskState::Killed).await;
+    let took = kill_sent.elapsed();
+    assert!(took >= grace, "killed after {took:?}, before the grace period ended");
+    assert!(took < grace + Duration::from_secs(3), "killed only after {took:?}");
+    assert_eq!(killed.message, "Command terminated with signal SIGKILL");
+    assert!(process_group_ends(pgid).await, "a process of the task's group survived");
+}
+
+#[tokio::test]
+async fn missing_executable_fails_with_a_clear_message() {
+    let work = WorkDir::new();
+    let (agent, mut updates) = work.agent();
+    let missing = "/nonexistent/stride-test-no-such-binary";
+    let launch = TaskLaunch {
+        command: CommandSpec {
+            shell: false,
+            value: missing.to_owned(),
+            arguments: vec![missing.to_owned(), "--flag".to_owned()],
+        },
+        ..task("")
+    };
+    let id = launch.task_id.clone();
+    agent.launch(launch).await;
+    expect_state(&mut updates, &id, TaskState::Starting).await;
+    let failed = expect_state(&mut updates, &id, TaskState::Failed).await;
+    assert_eq!(failed.reason, Some(UpdateReason::ContainerLaunchFailed));
+    assert!(
+        failed.message.contains(missing) && failed.message.contains("No such file or directory"),
+        "{}",
+        failed.message
+    );
+    assert!(agent.running_tasks().is_empty());
+}
+
+#[tokio::test]
+async fn invalid_or_duplicate_task_ids_are_refused() {
+    let work = WorkDir::new();
+    let (agent, mut updates) = work.agent();
+    agent
+        .launch(TaskLaunch {
+            task_id: "../escape".to_owned(),
+            ..task("true")
+        })
+        .await;
+    let refused = expect_state(&mut updates, "../escape", TaskState::Error).await;
+    assert_eq!(refused.reason, Some(UpdateReason::TaskInvalid));
+
+    let launch = task("sleep 30");
+    let id = launch.task_id.clone();
+    agent.launch(launch.clone()).await;
+    agent.launch(launch).await;
+    expect_state(&mut updates, &id, TaskState::Starting).await;
+    let duplicate = expect_state(&mut updates, &id, TaskState::Error).await;
+    assert_eq!(duplicate.reason, Some(UpdateReason::TaskInvalid));
+    expect_state(&mut updates, &id, TaskState::Running).await;
+    agent.kill(&id);
+    expect_state(&mut updates, &id, TaskState::Killed).await;
+}
+
+#[tokio::test]
+async fn applies_cgroup_limits_where_the_host_allows() {
+    let work = WorkDir::new();
+    let (agent, mut updates) = work.agent();
+    let launch = task("sleep 30");
+    let id = launch.task_id.clone();
+    agent.launch(launch).await;
+    expect_state(&mut updates, &id, TaskState::Starting).await;
+    expect_state(&mut updates, &id, TaskState::Running).await;
+    let task_json = read_json(&agent.sandbox_dir(&id).join("task.json")).unwrap();
+    let cgroups: Vec<PathBuf> = task_json["cgroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|dir| PathBuf::from(dir.as_str().unwrap()))
+        .collect();
+    if cgroups.is_empty() {
+        eprintln!("this host offers no writable cgroups: limits not checked");
+    } else {
+        let task_pid = pid_of(&task_pids(&agent, &id), "task_pid").to_string();
+        let read = |file: &str| {
+            cgroups
+                .iter()
+                .find_map(|dir| fs::read_to_string(dir.join(file)).ok())
+                .map(|text| text.trim().to_owned())
+        };
+        for dir in &cgroups {
+            let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap();
+            assert!(procs.lines().any(|pid| pid == task_pid), "task not in {}", dir.display());
+        }
+        let memory = read("memory.max").or_else(|| read("memory.limit_in_bytes"));
+        assert_eq!(memory.as_deref(), Some("67108864"));
+        let cpu = read("cpu.max").or_else(|| read("cpu.cfs_quota_us"));
+        assert!(matches!(cpu.as_deref(), Some("50000 100000" | "50000")), "{cpu:?}");
+    }
+    agent.kill(&id);
+    expect_state(&mut updates, &id, TaskState::Killed).await;
+    for dir in &cgroups {
+        assert!(!dir.exists(), "{} was not removed", dir.display());
+    }
+}
+
+#[tokio::test]
+async fn recovery_readopts_a_running_task_without_duplicating_it() {
+    let work = WorkDir::new();
+    let (first, mut first_updates) = work.agent();
+    let launch = task("sleep 60");
+    let id = launch.task_id.clone();
+    first.launch(launch).await;
+    expect_state(&mut first_updates, &id, TaskState::Starting).await;
+    expect_state(&mut first_updates, &id, TaskState::Running).await;
+    let pids = task_pids(&first, &id);
+    let (supervisor_pid, task_pid) = (pid_of(&pids, "supervisor_pid"), pid_of(&pids, "task_pid"));
+
+    drop(first);
+    let closed = timeout(UPDATE_TIMEOUT, first_updates.recv()).await;
+    assert_eq!(closed, Ok(None), "the dropped agent must stop watching its tasks");
+    assert!(start_ticks(supervisor_pid).is_some(), "the supervisor died with its agent");
+    assert!(start_ticks(task_pid).is_some(), "the task died with its agent");
+
+    let (second, mut second_updates) = work.agent();
+    let recovered = second.recover().await.unwrap();
+    assert_eq!(recovered.len(), 1);
+    assert_eq!((recovered[0].launch.task_id.as_str(), recovered[0].alive), (id.as_str(), true));
+    assert_eq!(second.running_tasks(), vec![id.clone()]);
+    assert_eq!(task_pids(&second, &id), pids, "the task must not be started again");
+    let sandbox = second.sandbox_dir(&id);
+    let supervisors = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| fs::read(entry.path().join("cmdline")).ok())
+        .filter(|cmdline| {
+            let cmdline = String::from_utf8_lossy(cmdline);
+            cmdline.contains("supervise") && cmdline.contains(&*sandbox.to_string_lossy())
+        })
+        .count();
+    assert_eq!(supervisors, 1);
+    assert!(second_updates.try_recv().is_err(), "a live task has nothing to report");
+
+    second.kill(&id);
+    let killed = expect_state(&mut second_updates, &id, TaskState::Killed).await;
+    assert_eq!(killed.message, "Command terminated with signal SIGTERM");
+    assert!(process_group_ends(task_pid).await);
+}
+
+#[tokio::test]
+async fn recovery_reports_tasks_that_ended_while_no_agent_ran() {
+    let work = WorkDir::new();
+    let (first, mut first_updates) = work.agent();
+    let launch = task("sleep 0.3; exit 7");
+    let id = launch.task_id.clone();
+    first.launch(launch).await;
+    expect_state(&mut first_updates, &id, TaskState::Starting).await;
+    expect_state(&mut first_updates, &id, TaskState::Running).await;
+    let sandbox = first.sandbox_dir(&id);
+    drop(first);
+    wait_for_file(&sandbox.join("exit.json")).await;
+
+    let (second, mut second_updates) = work.agent();
+    let recovered = second.recover().await.unwrap();
+    assert_eq!(recovered.len(), 1);
+    assert_eq!((recovered[0].launch.task_id.as_str(), recovered[0].alive), (id.as_str(), false));
+    let failed = expect_state(&mut second_updates, &id, TaskState::Failed).await;
+    assert_eq!(failed.message, "Command exited with status 7");
+    assert!(second.running_tasks().is_empty());
+
+    second.forget(&id);
+    let (third, mut third_updates) = work.agent();
+    assert!(third.recover().await.unwrap().is_empty(), "a forgotten task came back");
+    assert!(third_updates.try_recv().is_err());
+    assert!(sandbox.join("stdout").exists(), "forgetting must keep the sandbox's files");
+}
+
+#[tokio::test]
+async fn recovery_kills_a_task_whose_supervisor_vanished() {
+    let work = WorkDir::new();
+    let (first, mut first_updates) = work.agent();
+    let launch = task("sleep 60");
+    let id = launch.task_id.clone();
+    first.launch(launch).await;
+    expect_state(&mut first_updates, &id, TaskState::Starting).await;
+    expect_state(&mut first_updates, &id, TaskState::Running).await;
+    let pids = task_pids(&first, &id);
+    drop(first);
+    let (supervisor_pid, task_pgid) = (pid_of(&pids, "supervisor_pid"), pid_of(&pids, "task_pgid"));
+    signal(supervisor_pid, libc::SIGKILL);
+    let deadline = Instant::now() + UPDATE_TIMEOUT;
+    while start_ticks(supervisor_pid).is_some() {
+        assert!(Instant::now() < deadline, "the supervisor survived SIGKILL");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let (second, mut second_updates) = work.agent();
+    let recovered = second.recover().await.unwrap();
+    assert_eq!(recovered.len(), 1);
+    assert!(!recovered[0].alive);
+    let failed = expect_state(&mut second_updates, &id, TaskState::Failed).await;
+    assert_eq!(failed.reason, Some(UpdateReason::ExecutorTerminated));
+    assert!(failed.message.contains("supervisor"), "{}", failed.message);
+    assert!(process_group_ends(task_pgid).await, "the orphaned task was left running");
+}
+
+/// Launches 1,000 `sleep 3600` tasks: `cargo test -p server --test agent -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: starts 1,000 processes"]
+async fn thousand_sleeping_tasks() {
+    const TASKS: usize = 1000;
+    let work = WorkDir::new();
+    let (agent, mut updates) = work.agent();
+    let started = Instant::now();
+    for _ in 0..TASKS {
+        agent.launch(task("sleep 3600")).await;
+    }
+    let launched = started.elapsed();
+    let mut running = 0;
+    while running < TASKS {
+        let update = next_update(&mut updates).await;
+        match update.state {
+            TaskState::Starting => {}
+            TaskState::Running => running += 1,
+            _ => panic!("unexpected update {update:?}"),
+        }
+    }
+    let all_running = started.elapsed();
+    let kill_started = Instant::now();
+    for id in agent.running_tasks() {
+        agent.kill(&id);
+    }
+    let mut killed = 0;
+    while killed < TASKS {
+        let update = next_update(&mut updates).await;
+        assert_eq!(update.state, TaskState::Killed, "{update:?}");
+        killed += 1;
+    }
+    println!(
+        "{TASKS} tasks: launch calls {launched:?}, all running after {all_running:?}, \
+         all killed {:?} after the kill requests",
+        kill_started.elapsed()
+    );
+}
