@@ -462,17 +462,19 @@ impl Core {
                     None => per_app.push((i.app_id.clone(), 1)),
                 }
             }
+            // Every lock is checked before anything changes, so a refusal writes nothing.
+            let locked: Vec<String> = per_app
+                .iter()
+                .flat_map(|(app_id, _)| self.state.deployments_of(app_id).map(|d| d.id.clone()))
+                .collect();
+            if !locked.is_empty() && !force {
+                return Err(ServiceError::Locked(locked));
+            }
             let mut last = None;
             for (app_id, n) in per_app {
                 let Some(app) = self.state.apps.get(&app_id).cloned() else {
                     continue;
                 };
-                let conflicts = self.state.deployments_of(&app_id).count();
-                if conflicts > 0 && !force {
-                    return Err(ServiceError::Locked(
-                        self.state.deployments_of(&app_id).map(|d| d.id.clone()).collect(),
-                    ));
-                }
                 for i in found.iter().filter(|i| i.app_id == app_id) {
                     self.decommission(&i.id, now);
                 }

@@ -1,12 +1,202 @@
-//! Stride's server: the REST API, the scheduler, the store and the built-in Mesos master/agent.
+//! Stride's server: the Marathon REST API, the dashboard, the scheduler, the store and the
+//! built-in Mesos master/agent.
+//!
+//! # Layout
+//! - [`config`]: command-line flags.
+//! - [`api`]: Marathon's `/v2` REST API and the `/v2/events` SSE stream.
+//! - [`dashboard`]: the dashboard's server-function backend.
+//! - [`service`]: the task that owns the scheduler state, and the handle everyone else uses.
+//! - [`core`]: the scheduler state and the operations on it (plan in memory, commit, then act).
+//! - [`scheduler`]: the pure decisions (convergence, placement, status, backoff, deployments).
+//! - [`views`]: read models for the API and the dashboard.
+//! - [`store`]: SQLite/Postgres persistence.
+//! - [`events`]: the event bus.
+//! - [`mesos`]: the Mesos driver (subscribe, translate, call).
+//! - [`master`]: the built-in single-node master, its process agent and the task supervisor.
 
+pub mod api;
 pub mod config;
 pub mod core;
+pub mod dashboard;
 pub mod events;
 pub mod master;
+pub mod mesos;
 pub mod scheduler;
+pub mod service;
 pub mod store;
+pub mod views;
 
-pub async fn run(_config: config::ServeConfig) -> anyhow::Result<()> {
-    anyhow::bail!("not wired yet")
+use anyhow::Context;
+use axum::extract::FromRef;
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// How many events the bus keeps for resuming clients.
+const EVENT_RING: usize = 10_000;
+
+#[derive(Clone, FromRef)]
+struct AppState {
+    leptos_options: LeptosOptions,
+    service: service::Service,
+}
+
+/// Where the built dashboard (`pkg/stride.js`, `.wasm`, `.css`) is: `STRIDE_SITE_ROOT`, else
+/// `site` beside the binary's directory (`target/site` for `target/debug/stride`).
+fn site_root() -> PathBuf {
+    if let Ok(root) = std::env::var("STRIDE_SITE_ROOT") {
+        return PathBuf::from(root);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent().map(|p| p.join("site")))
+        .unwrap_or_else(|| PathBuf::from("target/site"))
+}
+
+/// Serves Stride until SIGINT/SIGTERM.
+pub async fn run(config: config::ServeConfig) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
+    let data_dir = config.data_dir.canonicalize()?;
+    let store = store::Store::open(&format!("sqlite://{}", data_dir.join("stride.db").display()))
+        .await
+        .context("opening the store")?;
+
+    if config.master != "local" {
+        anyhow::bail!(
+            "--master {}: only the built-in master (`local`) is supported in this version",
+            config.master
+        );
+    }
+    let hostname = config
+        .agent
+        .agent_hostname
+        .clone()
+        .unwrap_or_else(master::host::hostname);
+    let mut resources = master::host::HostResources::detect(&data_dir)?;
+    if let Some(spec) = &config.agent.agent_resources {
+        resources
+            .apply_overrides(spec)
+            .map_err(|e| anyhow::anyhow!("--agent-resources: {e}"))?;
+    }
+    let attributes = match &config.agent.agent_attributes {
+        Some(spec) => master::host::parse_attributes(spec)
+            .map_err(|e| anyhow::anyhow!("--agent-attributes: {e}"))?,
+        None => Vec::new(),
+    };
+    let local = master::local::LocalMaster::start(master::local::AgentSettings {
+        work_dir: data_dir.join("agent"),
+        supervisor_exe: std::env::current_exe()?,
+        hostname: hostname.clone(),
+        resources,
+        attributes,
+    })
+    .await
+    .context("starting the built-in master")?;
+
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let bus = events::EventBus::new(EVENT_RING);
+    let (mesos_tx, mesos_rx) = mpsc::unbounded_channel();
+    let locator = local.clone();
+    let settings = service::Settings {
+        master: config.master.clone(),
+        framework_name: "stride".into(),
+        hostname: hostname.clone(),
+        user: std::env::var("USER").unwrap_or_else(|_| "root".into()),
+        failover_timeout_secs: 7 * 24 * 3600,
+        http_port: config.http_address.port(),
+    };
+    let (service, outgoing) = service::start(
+        settings.clone(),
+        store.clone(),
+        bus,
+        mesos_rx,
+        Some(Arc::new(move |task_id: &str| locator.sandbox_dir(task_id))),
+        shutdown.clone(),
+    )
+    .await?;
+    let framework_id = service.snapshot().framework_id.clone();
+    tokio::spawn(mesos::run_driver(
+        Arc::new(local),
+        mesos::FrameworkSettings {
+            name: settings.framework_name.clone(),
+            user: settings.user.clone(),
+            hostname,
+            webui_url: format!("http://{}", config.http_address),
+            failover_timeout: Duration::from_secs(settings.failover_timeout_secs),
+        },
+        framework_id,
+        mesos_tx,
+        outgoing,
+        shutdown.clone(),
+    ));
+
+    let router = http_router(service, config.http_address);
+    let listener = tokio::net::TcpListener::bind(config.http_address)
+        .await
+        .with_context(|| format!("binding {}", config.http_address))?;
+    tracing::info!(address = %config.http_address, data_dir = %data_dir.display(), "Stride is serving");
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = shutdown_tx.send(true);
+    })
+    .await?;
+    Ok(())
+}
+
+fn http_router(service: service::Service, address: SocketAddr) -> Router {
+    let site_root = site_root();
+    let leptos_options = LeptosOptions::builder()
+        .output_name("stride")
+        .site_root(site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(address)
+        .build();
+    let state = AppState {
+        leptos_options: leptos_options.clone(),
+        service: service.clone(),
+    };
+    let backend: Arc<dyn app::api::Backend> = Arc::new(service.clone());
+    let routes = generate_route_list(app::ui::App);
+    let no_cache = |name: &'static str, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(
+            axum::http::HeaderName::from_static(name),
+            axum::http::HeaderValue::from_static(value),
+        )
+    };
+    let api = api::router().with_state(service);
+    Router::new()
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(backend.clone()),
+            move || app::ui::shell(leptos_options.clone()),
+        )
+        .nest_service("/pkg", ServeDir::new(site_root.join("pkg")))
+        .with_state(state)
+        .merge(api)
+        .fallback(api::not_found)
+        .layer(no_cache("cache-control", "no-cache, no-store, must-revalidate"))
+        .layer(no_cache("pragma", "no-cache"))
+        .layer(no_cache("expires", "0"))
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

@@ -139,7 +139,11 @@ async fn expect_state(
     state: TaskState,
 ) -> AgentUpdate {
     let update = next_update(updates).await;
-    assert_eq!((update.task_id.as_str(), update.state), (task_id, state), "{update:?}");
+    assert_eq!(
+        (update.task_id.as_str(), update.state),
+        (task_id, state),
+        "{update:?}"
+    );
     update
 }
 
@@ -171,7 +175,11 @@ async fn process_group_ends(pgid: i32) -> bool {
 async fn wait_for_file(path: &Path) {
     let deadline = Instant::now() + UPDATE_TIMEOUT;
     while !path.exists() {
-        assert!(Instant::now() < deadline, "{} never appeared", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -207,7 +215,10 @@ async fn runs_a_real_process_with_its_environment_and_kills_it() {
         !environ.iter().any(|var| var.starts_with("CARGO_")),
         "the agent's own environment leaked into the task: {environ:?}"
     );
-    assert_eq!(fs::read_link(format!("/proc/{task_pid}/cwd")).unwrap(), sandbox);
+    assert_eq!(
+        fs::read_link(format!("/proc/{task_pid}/cwd")).unwrap(),
+        sandbox
+    );
 
     agent.kill("no-such-task");
     agent.kill(&id);
@@ -216,7 +227,10 @@ async fn runs_a_real_process_with_its_environment_and_kills_it() {
     assert_eq!(killed.reason, None);
     assert!(agent.running_tasks().is_empty());
     assert!(process_group_ends(task_pid).await);
-    assert!(updates.try_recv().is_err(), "killing an unknown task must not send updates");
+    assert!(
+        updates.try_recv().is_err(),
+        "killing an unknown task must not send updates"
+    );
 }
 
 #[tokio::test]
@@ -232,9 +246,15 @@ async fn failing_command_reports_its_status_and_keeps_its_output() {
     assert_eq!(failed.message, "Command exited with status 3");
     let sandbox = agent.sandbox_dir(&id);
     assert_eq!(fs::read_to_string(sandbox.join("stdout")).unwrap(), "hi\n");
-    assert_eq!(fs::read_to_string(sandbox.join("stderr")).unwrap(), "oops\n");
+    assert_eq!(
+        fs::read_to_string(sandbox.join("stderr")).unwrap(),
+        "oops\n"
+    );
     let exit = read_json(&sandbox.join("exit.json")).unwrap();
-    assert_eq!((exit["exit_code"].as_i64(), exit["killed"].as_bool()), (Some(3), Some(false)));
+    assert_eq!(
+        (exit["exit_code"].as_i64(), exit["killed"].as_bool()),
+        (Some(3), Some(false))
+    );
 }
 
 #[tokio::test]
@@ -262,13 +282,25 @@ async fn kill_escalates_to_sigkill_for_the_whole_group_after_the_grace_period() 
     let kill_sent = Instant::now();
     agent.kill(&id);
     tokio::time::sleep(grace / 2).await;
-    assert!(process_group_exists(pgid), "SIGTERM is ignored: the group must live on");
+    assert!(
+        process_group_exists(pgid),
+        "SIGTERM is ignored: the group must live on"
+    );
     let killed = expect_state(&mut updates, &id, TaskState::Killed).await;
     let took = kill_sent.elapsed();
-    assert!(took >= grace, "killed after {took:?}, before the grace period ended");
-    assert!(took < grace + Duration::from_secs(3), "killed only after {took:?}");
+    assert!(
+        took >= grace,
+        "killed after {took:?}, before the grace period ended"
+    );
+    assert!(
+        took < grace + Duration::from_secs(3),
+        "killed only after {took:?}"
+    );
     assert_eq!(killed.message, "Command terminated with signal SIGKILL");
-    assert!(process_group_ends(pgid).await, "a process of the task's group survived");
+    assert!(
+        process_group_ends(pgid).await,
+        "a process of the task's group survived"
+    );
 }
 
 #[tokio::test]
@@ -350,12 +382,19 @@ async fn applies_cgroup_limits_where_the_host_allows() {
         };
         for dir in &cgroups {
             let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap();
-            assert!(procs.lines().any(|pid| pid == task_pid), "task not in {}", dir.display());
+            assert!(
+                procs.lines().any(|pid| pid == task_pid),
+                "task not in {}",
+                dir.display()
+            );
         }
         let memory = read("memory.max").or_else(|| read("memory.limit_in_bytes"));
         assert_eq!(memory.as_deref(), Some("67108864"));
         let cpu = read("cpu.max").or_else(|| read("cpu.cfs_quota_us"));
-        assert!(matches!(cpu.as_deref(), Some("50000 100000" | "50000")), "{cpu:?}");
+        assert!(
+            matches!(cpu.as_deref(), Some("50000 100000" | "50000")),
+            "{cpu:?}"
+        );
     }
     agent.kill(&id);
     expect_state(&mut updates, &id, TaskState::Killed).await;
@@ -378,16 +417,33 @@ async fn recovery_readopts_a_running_task_without_duplicating_it() {
 
     drop(first);
     let closed = timeout(UPDATE_TIMEOUT, first_updates.recv()).await;
-    assert_eq!(closed, Ok(None), "the dropped agent must stop watching its tasks");
-    assert!(start_ticks(supervisor_pid).is_some(), "the supervisor died with its agent");
-    assert!(start_ticks(task_pid).is_some(), "the task died with its agent");
+    assert_eq!(
+        closed,
+        Ok(None),
+        "the dropped agent must stop watching its tasks"
+    );
+    assert!(
+        start_ticks(supervisor_pid).is_some(),
+        "the supervisor died with its agent"
+    );
+    assert!(
+        start_ticks(task_pid).is_some(),
+        "the task died with its agent"
+    );
 
     let (second, mut second_updates) = work.agent();
     let recovered = second.recover().await.unwrap();
     assert_eq!(recovered.len(), 1);
-    assert_eq!((recovered[0].launch.task_id.as_str(), recovered[0].alive), (id.as_str(), true));
+    assert_eq!(
+        (recovered[0].launch.task_id.as_str(), recovered[0].alive),
+        (id.as_str(), true)
+    );
     assert_eq!(second.running_tasks(), vec![id.clone()]);
-    assert_eq!(task_pids(&second, &id), pids, "the task must not be started again");
+    assert_eq!(
+        task_pids(&second, &id),
+        pids,
+        "the task must not be started again"
+    );
     let sandbox = second.sandbox_dir(&id);
     let supervisors = fs::read_dir("/proc")
         .unwrap()
@@ -399,7 +455,10 @@ async fn recovery_readopts_a_running_task_without_duplicating_it() {
         })
         .count();
     assert_eq!(supervisors, 1);
-    assert!(second_updates.try_recv().is_err(), "a live task has nothing to report");
+    assert!(
+        second_updates.try_recv().is_err(),
+        "a live task has nothing to report"
+    );
 
     second.kill(&id);
     let killed = expect_state(&mut second_updates, &id, TaskState::Killed).await;
@@ -423,16 +482,25 @@ async fn recovery_reports_tasks_that_ended_while_no_agent_ran() {
     let (second, mut second_updates) = work.agent();
     let recovered = second.recover().await.unwrap();
     assert_eq!(recovered.len(), 1);
-    assert_eq!((recovered[0].launch.task_id.as_str(), recovered[0].alive), (id.as_str(), false));
+    assert_eq!(
+        (recovered[0].launch.task_id.as_str(), recovered[0].alive),
+        (id.as_str(), false)
+    );
     let failed = expect_state(&mut second_updates, &id, TaskState::Failed).await;
     assert_eq!(failed.message, "Command exited with status 7");
     assert!(second.running_tasks().is_empty());
 
     second.forget(&id);
     let (third, mut third_updates) = work.agent();
-    assert!(third.recover().await.unwrap().is_empty(), "a forgotten task came back");
+    assert!(
+        third.recover().await.unwrap().is_empty(),
+        "a forgotten task came back"
+    );
     assert!(third_updates.try_recv().is_err());
-    assert!(sandbox.join("stdout").exists(), "forgetting must keep the sandbox's files");
+    assert!(
+        sandbox.join("stdout").exists(),
+        "forgetting must keep the sandbox's files"
+    );
 }
 
 #[tokio::test]
@@ -461,7 +529,10 @@ async fn recovery_kills_a_task_whose_supervisor_vanished() {
     let failed = expect_state(&mut second_updates, &id, TaskState::Failed).await;
     assert_eq!(failed.reason, Some(UpdateReason::ExecutorTerminated));
     assert!(failed.message.contains("supervisor"), "{}", failed.message);
-    assert!(process_group_ends(task_pgid).await, "the orphaned task was left running");
+    assert!(
+        process_group_ends(task_pgid).await,
+        "the orphaned task was left running"
+    );
 }
 
 /// Launches 1,000 `sleep 3600` tasks: `cargo test -p server --test agent -- --ignored --nocapture`.

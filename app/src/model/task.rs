@@ -172,3 +172,40 @@ pub struct TaskLog {
     /// Whether earlier output was left out.
     pub truncated: bool,
 }
+
+/// The dashboard's top bar: how the cluster is doing.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSummary {
+    pub apps_total: u32,
+    pub apps_running: u32,
+    pub tasks_running: u32,
+    pub cpus_used: f64,
+    pub cpus_total: f64,
+    pub mem_used: f64,
+    pub mem_total: f64,
+    /// The master Stride is connected to (`local` for the built-in one).
+    pub master: String,
+    pub connected: bool,
+}
+
+/// One line of the live event view.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub seq: u64,
+    pub event_type: String,
+    pub timestamp: String,
+    /// The app the event is about, if any.
+    pub app_id: Option<String>,
+    /// The event's JSON, as `/v2/events` sends it.
+    pub json: String,
+}
+
+/// The dashboard's create-app form.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewApp {
+    pub id: String,
+    pub cmd: String,
+    pub cpus: f64,
+    pub mem: f64,
+    pub instances: i64,
+}

@@ -181,6 +181,9 @@ struct Started {
 }
 
 impl ProcessAgent {
+    /// Sets the agent up without touching any task: call [`recover`](Self::recover) before
+    /// launching. Finds the host's cgroups (logging once why tasks run without limits if there
+    /// are none) and raises this process's soft limit of open files for the tasks' pidfds.
     pub fn new(options: AgentOptions, updates: mpsc::UnboundedSender<AgentUpdate>) -> Self {
         // The supervisor runs in the sandbox, so the paths handed to it must not be relative.
         let options = AgentOptions {
@@ -223,7 +226,7 @@ impl ProcessAgent {
         let mut recovered = Vec::new();
         for sandbox in found {
             let (launch, pids) = match sandbox {
-                FoundSandbox::Launched(launch, pids) => (launch, pids),
+                FoundSandbox::Launched(launch, pids) => (*launch, pids),
                 FoundSandbox::Unlaunched(task_id) => {
                     if !self.shared.lock_tasks().contains_key(&task_id) {
                         self.shared.send(AgentUpdate {
@@ -393,7 +396,9 @@ impl Shared {
             let _slot = self.spawn_slots.acquire().await;
             let killed_early = {
                 let mut tasks = self.lock_tasks();
-                let killed = tasks.get(&task_id).is_some_and(|entry| entry.kill.is_some());
+                let killed = tasks
+                    .get(&task_id)
+                    .is_some_and(|entry| entry.kill.is_some());
                 if killed {
                     tasks.remove(&task_id);
                 }
@@ -437,7 +442,10 @@ impl Shared {
                 self.mark_running(&task_id, &supervisor).await;
             }
             Err(e) => {
-                warn!(task_id, "cannot follow the start of the task's supervisor, stopping it: {e}");
+                warn!(
+                    task_id,
+                    "cannot follow the start of the task's supervisor, stopping it: {e}"
+                );
                 supervisor.signal(libc::SIGKILL);
             }
         }
@@ -503,7 +511,9 @@ impl Shared {
             .create(&launch.task_id, launch.cpus, launch.mem_mb)
             .unwrap_or_else(|e| {
                 self.cgroup_failure_logged.call_once(|| {
-                    warn!("cannot create task cgroups ({e}): running tasks without cpu/memory limits")
+                    warn!(
+                        "cannot create task cgroups ({e}): running tasks without cpu/memory limits"
+                    )
                 });
                 Vec::new()
             })
@@ -566,7 +576,10 @@ impl Shared {
     async fn watch_until_exit(self: Arc<Self>, task_id: String, supervisor: Arc<Supervisor>) {
         supervisor.exited().await;
         supervisor.reap();
-        let kill = self.lock_tasks().remove(&task_id).and_then(|entry| entry.kill);
+        let kill = self
+            .lock_tasks()
+            .remove(&task_id)
+            .and_then(|entry| entry.kill);
         let sandbox = self.sandbox_dir(&task_id);
         let fallback_id = task_id.clone();
         let update = tokio::task::spawn_blocking(move || conclude(task_id, &sandbox, kill))
@@ -643,7 +656,8 @@ impl Supervisor {
                 );
             },
             None if host::process_running(self.pid, self.start_ticks) => {
-                // SAFETY: kill(2) has no memory effects; the pid was just seen to be ours.
+                // SAFETY: kill(2) has no memory effects; the pid was just seen to still name the
+                // supervisor.
                 unsafe { libc::kill(self.pid, signal) };
             }
             None => {}
@@ -720,7 +734,7 @@ fn validate_task_id(task_id: &str) -> Result<(), String> {
 enum FoundSandbox {
     /// `task.json` was written, so a supervisor was (or was about to be) started; `pids.json`
     /// if it started the command.
-    Launched(TaskLaunch, Option<Pids>),
+    Launched(Box<TaskLaunch>, Option<Pids>),
     /// Only the directory exists (named by the task ID): `stride` stopped before any process.
     Unlaunched(String),
 }
@@ -741,7 +755,10 @@ fn scan_sandboxes(sandboxes: &Path) -> io::Result<Vec<FoundSandbox>> {
             continue;
         }
         found.push(match read_json::<TaskFile>(&sandbox.join(TASK_FILE)) {
-            Ok(task) => FoundSandbox::Launched(task.launch, read_json(&sandbox.join(PIDS_FILE)).ok()),
+            Ok(task) => FoundSandbox::Launched(
+                Box::new(task.launch),
+                read_json(&sandbox.join(PIDS_FILE)).ok(),
+            ),
             Err(_) => FoundSandbox::Unlaunched(task_id),
         });
     }
@@ -772,8 +789,12 @@ fn conclude(task_id: String, sandbox: &Path, kill: Option<KillRequest>) -> Agent
                     sandbox.join(SUPERVISOR_LOG).display()
                 ),
             };
-            host::kill_cgroup_processes(&cgroups);
-            (TaskState::Failed, message, Some(UpdateReason::ExecutorTerminated))
+            host::kill_cgroup_processes(&cgroups, host::CGROUP_EMPTYING_PATIENCE);
+            (
+                TaskState::Failed,
+                message,
+                Some(UpdateReason::ExecutorTerminated),
+            )
         }
     };
     host::remove_cgroups(&cgroups);
@@ -819,7 +840,11 @@ fn outcome(
         (TaskState::Finished, ending, None)
     } else if record.oom_killed {
         let message = format!("Memory limit exceeded: {ending}");
-        (TaskState::Failed, message, Some(UpdateReason::ContainerLimitationMemory))
+        (
+            TaskState::Failed,
+            message,
+            Some(UpdateReason::ContainerLimitationMemory),
+        )
     } else {
         (TaskState::Failed, ending, None)
     }
@@ -883,22 +908,41 @@ mod tests {
     fn exit_records_map_to_mesos_states() {
         assert_eq!(
             outcome(&record(Some(0), None, false), None),
-            (TaskState::Finished, "Command exited with status 0".into(), None)
+            (
+                TaskState::Finished,
+                "Command exited with status 0".into(),
+                None
+            )
         );
         assert_eq!(
             outcome(&record(Some(3), None, false), None),
-            (TaskState::Failed, "Command exited with status 3".into(), None)
+            (
+                TaskState::Failed,
+                "Command exited with status 3".into(),
+                None
+            )
         );
         assert_eq!(
             outcome(&record(None, Some(libc::SIGSEGV), false), None),
-            (TaskState::Failed, "Command terminated with signal SIGSEGV".into(), None)
+            (
+                TaskState::Failed,
+                "Command terminated with signal SIGSEGV".into(),
+                None
+            )
         );
         assert_eq!(
-            outcome(&record(Some(0), None, true), Some(KillRequest::WhileRunning)).0,
+            outcome(
+                &record(Some(0), None, true),
+                Some(KillRequest::WhileRunning)
+            )
+            .0,
             TaskState::Killed
         );
         assert_eq!(
-            outcome(&record(None, Some(libc::SIGTERM), true), Some(KillRequest::BeforeRunning)),
+            outcome(
+                &record(None, Some(libc::SIGTERM), true),
+                Some(KillRequest::BeforeRunning)
+            ),
             (
                 TaskState::Killed,
                 "Command terminated with signal SIGTERM".into(),
@@ -909,7 +953,10 @@ mod tests {
             oom_killed: true,
             ..record(None, Some(libc::SIGKILL), false)
         };
-        assert_eq!(outcome(&oom, None).2, Some(UpdateReason::ContainerLimitationMemory));
+        assert_eq!(
+            outcome(&oom, None).2,
+            Some(UpdateReason::ContainerLimitationMemory)
+        );
     }
 
     #[test]

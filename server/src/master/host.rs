@@ -10,7 +10,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -38,7 +38,13 @@ impl HostResources {
         let mem_total_kb = meminfo
             .lines()
             .find_map(|line| line.strip_prefix("MemTotal:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
             .ok_or_else(|| io::Error::other("/proc/meminfo has no readable MemTotal line"))?;
         let disk_total_mb = file_system_size(data_dir)? as f64 / MIB;
         Ok(Self {
@@ -53,7 +59,11 @@ impl HostResources {
     /// Resources the spec does not name keep their value.
     pub fn apply_overrides(&mut self, spec: &str) -> Result<(), String> {
         let mut updated = self.clone();
-        for item in spec.split(';').map(str::trim).filter(|item| !item.is_empty()) {
+        for item in spec
+            .split(';')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+        {
             let (name, value) = split_pair(item)?;
             match name {
                 "cpus" => updated.cpus = parse_amount(name, value)?,
@@ -117,17 +127,16 @@ pub fn parse_attributes(spec: &str) -> Result<Vec<(String, AttributeValue)>, Str
         .filter(|item| !item.is_empty())
         .map(|item| {
             let (name, value) = split_pair(item)?;
-            let value = if value.starts_with('[') {
-                AttributeValue::Ranges(parse_ranges(value)?)
-            } else if value.chars().all(|c| c.is_ascii_digit() || c == '.') {
-                AttributeValue::Scalar(
-                    value
-                        .parse()
-                        .map_err(|_| format!("attribute '{name}' has a malformed number '{value}'"))?,
-                )
-            } else {
-                AttributeValue::Text(value.to_owned())
-            };
+            let value =
+                if value.starts_with('[') {
+                    AttributeValue::Ranges(parse_ranges(value)?)
+                } else if value.chars().all(|c| c.is_ascii_digit() || c == '.') {
+                    AttributeValue::Scalar(value.parse().map_err(|_| {
+                        format!("attribute '{name}' has a malformed number '{value}'")
+                    })?)
+                } else {
+                    AttributeValue::Text(value.to_owned())
+                };
             Ok((name.to_owned(), value))
         })
         .collect()
@@ -175,11 +184,16 @@ fn parse_ranges(value: &str) -> Result<Vec<(u64, u64)>, String> {
         .map(str::trim)
         .map(|range| {
             let bounds = range.split_once('-').and_then(|(begin, end)| {
-                Some((begin.trim().parse::<u64>().ok()?, end.trim().parse::<u64>().ok()?))
+                Some((
+                    begin.trim().parse::<u64>().ok()?,
+                    end.trim().parse::<u64>().ok()?,
+                ))
             });
             match bounds {
                 Some((begin, end)) if begin <= end => Ok((begin, end)),
-                _ => Err(format!("'{range}' in '{value}' is not a range like 31000-32000")),
+                _ => Err(format!(
+                    "'{range}' in '{value}' is not a range like 31000-32000"
+                )),
             }
         })
         .collect()
@@ -290,7 +304,11 @@ impl Cgroups {
         let mut reasons = Vec::new();
         for parent in [own_dir, mount.mount_point.clone()] {
             match enable_v2_controllers(&parent) {
-                Ok(stride) => return Ok(Self { layout: Layout::V2 { parent: stride } }),
+                Ok(stride) => {
+                    return Ok(Self {
+                        layout: Layout::V2 { parent: stride },
+                    })
+                }
                 Err(reason) => reasons.push(format!("{}: {reason}", parent.display())),
             }
         }
@@ -313,7 +331,8 @@ impl Cgroups {
                 .map(|(_, path)| path)
                 .ok_or_else(|| format!("this process is in no cgroup v1 {controller} group"))?;
             let dir = mount.dir_of(own_path)?.join("stride");
-            fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             Ok(dir)
         };
         Ok(Self {
@@ -327,9 +346,9 @@ impl Cgroups {
     /// Creates the cgroup(s) of one task with its limits (zero means unlimited) and returns their
     /// directories; the task joins each by writing to its `cgroup.procs`.
     pub fn create(&self, name: &str, cpus: f64, mem_mb: f64) -> io::Result<Vec<PathBuf>> {
-        let quota_us = (cpus > 0.0)
-            .then(|| ((cpus * CFS_PERIOD_US as f64) as u64).max(MIN_CFS_QUOTA_US));
-        let mem_bytes = (mem_mb > 0.0).then(|| (mem_mb * MIB) as u64);
+        let quota_us =
+            (cpus > 0.0).then(|| ((cpus * CFS_PERIOD_US as f64) as u64).max(MIN_CFS_QUOTA_US));
+        let mem_bytes = (mem_mb > 0.0).then_some((mem_mb * MIB) as u64);
         let dirs = match &self.layout {
             Layout::V2 { parent } => vec![parent.join(name)],
             Layout::V1 { cpu, memory } => vec![cpu.join(name), memory.join(name)],
@@ -379,7 +398,10 @@ fn enable_v2_controllers(parent: &Path) -> Result<PathBuf, String> {
             return Err(format!("controllers {missing:?} not available"));
         }
         let enabled = fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
-        if ["cpu", "memory"].iter().all(|c| enabled.split_whitespace().any(|e| e == *c)) {
+        if ["cpu", "memory"]
+            .iter()
+            .all(|c| enabled.split_whitespace().any(|e| e == *c))
+        {
             return Ok(());
         }
         fs::write(dir.join("cgroup.subtree_control"), "+cpu +memory")
@@ -397,10 +419,14 @@ fn enable_v2_controllers(parent: &Path) -> Result<PathBuf, String> {
     Ok(stride)
 }
 
-/// SIGKILLs every process in the cgroups (also those that left the task's process group), waiting
-/// up to a second for them to be gone.
-pub(crate) fn kill_cgroup_processes(dirs: &[PathBuf]) {
-    for _ in 0..100 {
+/// How long to wait for the killed processes of a finished task's cgroups to be gone.
+pub(crate) const CGROUP_EMPTYING_PATIENCE: Duration = Duration::from_secs(1);
+
+/// SIGKILLs every process in the cgroups (also those that left the task's process group), then
+/// does so again until they are gone or `patience` has passed.
+pub(crate) fn kill_cgroup_processes(dirs: &[PathBuf], patience: Duration) {
+    let deadline = Instant::now() + patience;
+    loop {
         let pids: Vec<i32> = dirs
             .iter()
             .filter_map(|dir| fs::read_to_string(dir.join("cgroup.procs")).ok())
@@ -418,6 +444,9 @@ pub(crate) fn kill_cgroup_processes(dirs: &[PathBuf]) {
             // SAFETY: kill(2) has no memory effects; the pid was just listed as a member of the
             // task's cgroup, and a cgroup's members are only ever the task's processes.
             unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        if Instant::now() >= deadline {
+            return;
         }
         thread::sleep(Duration::from_millis(10));
     }
@@ -523,29 +552,67 @@ mod tests {
         let mut resources = sample();
         let unknown = resources.apply_overrides("cpus:8;gpus:1").unwrap_err();
         assert!(unknown.contains("unknown resource 'gpus'"), "{unknown}");
-        for bad in ["cpus:-1", "cpus:many", "mem", "ports:31000-32000", "ports:[32000-31000]"] {
-            assert!(resources.apply_overrides(bad).is_err(), "{bad} was accepted");
+        for bad in [
+            "cpus:-1",
+            "cpus:many",
+            "mem",
+            "ports:31000-32000",
+            "ports:[32000-31000]",
+        ] {
+            assert!(
+                resources.apply_overrides(bad).is_err(),
+                "{bad} was accepted"
+            );
         }
         assert!(resources.apply_overrides("ports:[70000-70001]").is_err());
-        assert_eq!(resources, sample(), "a failed override must not leave partial changes");
+        assert_eq!(
+            resources,
+            sample(),
+            "a failed override must not leave partial changes"
+        );
     }
 
     #[test]
     fn attributes_are_typed_like_mesos() {
-        let attributes = parse_attributes("rack:a;zone:eu;level:3;ids:[1-10,20-30];ver:1.5").unwrap();
+        let attributes =
+            parse_attributes("rack:a;zone:eu;level:3;ids:[1-10,20-30];ver:1.5").unwrap();
         assert_eq!(
             attributes,
             vec![
                 ("rack".into(), AttributeValue::Text("a".into())),
                 ("zone".into(), AttributeValue::Text("eu".into())),
                 ("level".into(), AttributeValue::Scalar(3.0)),
-                ("ids".into(), AttributeValue::Ranges(vec![(1, 10), (20, 30)])),
+                (
+                    "ids".into(),
+                    AttributeValue::Ranges(vec![(1, 10), (20, 30)])
+                ),
                 ("ver".into(), AttributeValue::Scalar(1.5)),
             ]
         );
         assert_eq!(parse_attributes("").unwrap(), vec![]);
         assert!(parse_attributes("rack").is_err());
         assert!(parse_attributes("ids:[1-]").is_err());
+    }
+
+    #[test]
+    fn mountinfo_locates_cgroups_inside_the_mounted_hierarchy() {
+        let v1 = Mount::parse(
+            "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory",
+        )
+        .unwrap();
+        assert!(v1.fs_type == "cgroup" && v1.has_option("memory") && !v1.has_option("cpu"));
+        assert_eq!(
+            v1.dir_of("/process_api/87ee").unwrap(),
+            Path::new("/sys/fs/cgroup/memory/process_api/87ee")
+        );
+        // In a container, the mount's root is the container's own cgroup.
+        let v2 = Mount::parse("41 31 0:38 /ctr /sys/fs/cgroup rw - cgroup2 cgroup2 rw").unwrap();
+        assert_eq!(v2.fs_type, "cgroup2");
+        assert_eq!(
+            v2.dir_of("/ctr/app").unwrap(),
+            Path::new("/sys/fs/cgroup/app")
+        );
+        assert!(v2.dir_of("/elsewhere").is_err());
     }
 
     #[test]
@@ -567,6 +634,9 @@ mod tests {
         let stat = process_stat(std::process::id() as i32).unwrap();
         assert!(!stat.exited);
         assert!(process_running(std::process::id() as i32, stat.start_ticks));
-        assert!(!process_running(std::process::id() as i32, stat.start_ticks + 1));
+        assert!(!process_running(
+            std::process::id() as i32,
+            stat.start_ticks + 1
+        ));
     }
 }

@@ -2,4 +2,5 @@
 
 pub mod agent;
 pub mod host;
+pub mod local;
 pub mod supervisor;

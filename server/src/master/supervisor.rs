@@ -25,7 +25,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::ptr;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub(crate) const TASK_FILE: &str = "task.json";
 pub(crate) const PIDS_FILE: &str = "pids.json";
@@ -88,7 +88,10 @@ pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> io::Result<T> {
 /// Writes through a temporary file and a rename, so readers see the whole file or none of it.
 pub(crate) fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
     let temporary = path.with_extension("json.tmp");
-    fs::write(&temporary, serde_json::to_vec(value).map_err(io::Error::other)?)?;
+    fs::write(
+        &temporary,
+        serde_json::to_vec(value).map_err(io::Error::other)?,
+    )?;
     fs::rename(&temporary, path)
 }
 
@@ -118,7 +121,9 @@ fn supervise(sandbox: &Path) -> io::Result<()> {
 
     let task: TaskFile = match read_json(&sandbox.join(TASK_FILE)) {
         Ok(task) => task,
-        Err(e) => return record_launch_failure(sandbox, &[], format!("Cannot read {TASK_FILE}: {e}")),
+        Err(e) => {
+            return record_launch_failure(sandbox, &[], format!("Cannot read {TASK_FILE}: {e}"))
+        }
     };
     let mut command = match task_command(sandbox, &task) {
         Ok(command) => command,
@@ -130,7 +135,10 @@ fn supervise(sandbox: &Path) -> io::Result<()> {
     let task_pid = match command.spawn() {
         Ok(child) => child.id() as i32,
         Err(e) => {
-            let message = format!("Failed to launch command '{}': {e}", task.launch.command.value);
+            let message = format!(
+                "Failed to launch command '{}': {e}",
+                task.launch.command.value
+            );
             return record_launch_failure(sandbox, &task.cgroups, message);
         }
     };
@@ -139,12 +147,13 @@ fn supervise(sandbox: &Path) -> io::Result<()> {
 
     let pids = Pids {
         supervisor_pid: std::process::id() as i32,
-        supervisor_start_ticks: own_start_ticks()?,
+        supervisor_start_ticks: host::process_stat(std::process::id() as i32)
+            .map_or(0, |stat| stat.start_ticks),
         task_pid,
         task_pgid,
         // The unreaped child keeps its /proc entry even if it has exited already.
         task_start_ticks: host::process_stat(task_pid).map_or(0, |stat| stat.start_ticks),
-        boot_id: host::boot_id()?,
+        boot_id: host::boot_id().unwrap_or_default(),
         started_at_ms: now_ms(),
     };
     if let Err(e) = write_json_atomically(&sandbox.join(PIDS_FILE), &pids) {
@@ -153,14 +162,20 @@ fn supervise(sandbox: &Path) -> io::Result<()> {
         let message = format!("Cannot record the task's pids: {e}");
         return record_launch_failure(sandbox, &task.cgroups, message);
     }
-    close_stdout()?;
-
-    let killed = wait_for_exit(&signals, task_pid, task_pgid, &task)?;
+    // From here on the command runs: whatever fails, the supervisor must still end it and
+    // record how it ended.
+    if let Err(e) = close_stdout() {
+        eprintln!("cannot close stdout, the agent will not see the task running: {e}");
+    }
+    let killed = wait_for_exit(&signals, task_pid, task_pgid, &task).unwrap_or_else(|e| {
+        eprintln!("cannot wait for signals, killing the command: {e}");
+        false
+    });
     // The command's group may still hold processes it started. Kill them while the unreaped
     // leader still pins the group id, so the signal cannot reach a group that reused the id.
     signal_group(task_pgid, libc::SIGKILL);
     let (exit_code, signal) = reap(task_pid);
-    host::kill_cgroup_processes(&task.cgroups);
+    host::kill_cgroup_processes(&task.cgroups, host::CGROUP_EMPTYING_PATIENCE);
     let record = ExitRecord {
         exit_code,
         signal,
@@ -191,7 +206,12 @@ fn task_command(sandbox: &Path, task: &TaskFile) -> io::Result<Command> {
         }
         command
     };
-    let append = |name: &str| OpenOptions::new().create(true).append(true).open(sandbox.join(name));
+    let append = |name: &str| {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(sandbox.join(name))
+    };
     let temporary_dir = sandbox.join("tmp");
     fs::create_dir_all(&temporary_dir)?;
     command
@@ -257,12 +277,13 @@ fn wait_for_exit(
                 if !killed {
                     killed = true;
                     signal_group(task_pgid, libc::SIGTERM);
-                    escalate_at = Some(Instant::now() + task.launch.kill_grace);
+                    // A grace period too long to represent never ends.
+                    escalate_at = Instant::now().checked_add(task.launch.kill_grace);
                 }
             }
             None => {
                 signal_group(task_pgid, libc::SIGKILL);
-                host::kill_cgroup_processes(&task.cgroups);
+                host::kill_cgroup_processes(&task.cgroups, Duration::ZERO);
                 escalate_at = None;
             }
         }
@@ -282,12 +303,6 @@ fn record_launch_failure(sandbox: &Path, cgroups: &[PathBuf], message: String) -
     let written = write_json_atomically(&sandbox.join(EXIT_FILE), &record);
     host::remove_cgroups(cgroups);
     written
-}
-
-fn own_start_ticks() -> io::Result<u64> {
-    host::process_stat(std::process::id() as i32)
-        .map(|stat| stat.start_ticks)
-        .ok_or_else(|| io::Error::other("cannot read /proc/self/stat"))
 }
 
 /// Points stdout at /dev/null. The agent reads our stdout pipe until it closes: that is how it
@@ -403,7 +418,6 @@ impl SignalWaiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn signal_wait_times_out_without_signals() {

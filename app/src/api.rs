@@ -1,0 +1,92 @@
+//! Server functions: the dashboard's calls to the server. Each is thin: it finds the
+//! [`Backend`] in the request context and calls it. Business errors (validation, conflicts) are
+//! returned as data, `Err(ServiceError)`, so that the page can show them where they belong;
+//! `ServerFnError` means the call itself failed.
+
+use crate::model::{AppDetail, AppSummary, ClusterSummary, EventRecord, NewApp, ServiceError, TaskLog};
+use leptos::prelude::*;
+
+/// What a mutation answers: the deployment id, or why it was refused.
+pub type Outcome = Result<String, ServiceError>;
+
+#[cfg(feature = "ssr")]
+mod backend {
+    use super::*;
+    use std::future::Future;
+    use std::pin::Pin;
+
+    pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+    /// What the server provides to the dashboard; implemented by the server's service.
+    pub trait Backend: Send + Sync + 'static {
+        fn cluster(&self) -> ClusterSummary;
+        fn app_summaries(&self) -> Vec<AppSummary>;
+        fn app_detail(&self, id: &str) -> Option<AppDetail>;
+        fn recent_events(&self, limit: usize) -> Vec<EventRecord>;
+        fn create_app(&self, form: NewApp) -> BoxFuture<Outcome>;
+        fn scale_app(&self, id: String, instances: i64) -> BoxFuture<Outcome>;
+        fn restart_app(&self, id: String) -> BoxFuture<Outcome>;
+        fn destroy_app(&self, id: String) -> BoxFuture<Outcome>;
+        fn kill_task(&self, task_id: String) -> BoxFuture<Outcome>;
+        fn task_log(&self, task_id: String, stream: String) -> BoxFuture<Result<TaskLog, ServiceError>>;
+    }
+
+    /// The backend from the request context; its absence is a server misconfiguration.
+    pub fn backend() -> Result<std::sync::Arc<dyn Backend>, ServerFnError> {
+        use_context::<std::sync::Arc<dyn Backend>>()
+            .ok_or_else(|| ServerFnError::new("the dashboard backend is not configured"))
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub use backend::{backend, Backend, BoxFuture};
+
+#[server]
+pub async fn cluster_overview() -> Result<ClusterSummary, ServerFnError> {
+    Ok(backend()?.cluster())
+}
+
+#[server]
+pub async fn list_apps() -> Result<Vec<AppSummary>, ServerFnError> {
+    Ok(backend()?.app_summaries())
+}
+
+#[server]
+pub async fn get_app(id: String) -> Result<Option<AppDetail>, ServerFnError> {
+    Ok(backend()?.app_detail(&id))
+}
+
+#[server]
+pub async fn recent_events(limit: usize) -> Result<Vec<EventRecord>, ServerFnError> {
+    Ok(backend()?.recent_events(limit.min(1000)))
+}
+
+#[server]
+pub async fn create_app(form: NewApp) -> Result<Outcome, ServerFnError> {
+    Ok(backend()?.create_app(form).await)
+}
+
+#[server]
+pub async fn scale_app(id: String, instances: i64) -> Result<Outcome, ServerFnError> {
+    Ok(backend()?.scale_app(id, instances).await)
+}
+
+#[server]
+pub async fn restart_app(id: String) -> Result<Outcome, ServerFnError> {
+    Ok(backend()?.restart_app(id).await)
+}
+
+#[server]
+pub async fn destroy_app(id: String) -> Result<Outcome, ServerFnError> {
+    Ok(backend()?.destroy_app(id).await)
+}
+
+#[server]
+pub async fn kill_task(task_id: String) -> Result<Outcome, ServerFnError> {
+    Ok(backend()?.kill_task(task_id).await)
+}
+
+#[server]
+pub async fn task_output(task_id: String, stream: String) -> Result<Result<TaskLog, ServiceError>, ServerFnError> {
+    Ok(backend()?.task_log(task_id, stream).await)
+}

@@ -1,0 +1,968 @@
+//! The built-in single-node Mesos master: the master side of the v1 scheduler API for this
+//! machine, with [`ProcessAgent`] running the tasks.
+//!
+//! It takes `scheduler::Call`s and produces `scheduler::Event`s, the same messages a real master
+//! exchanges over HTTP, so the scheduler cannot tell them apart; serving it over HTTP only needs
+//! framing. It keeps its state in memory: after a restart the agent's checkpoints tell it which
+//! tasks live, and frameworks re-subscribe with their ids.
+
+use super::agent::{
+    AgentOptions, AgentUpdate, CommandSpec, ProcessAgent, TaskLaunch, TaskState as AgentState,
+    UpdateReason,
+};
+use super::host::{AttributeValue, HostResources};
+use proto::mesos::v1 as mesos;
+use proto::mesos::v1::scheduler::{self, call, event};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// Mesos' command executor default time between SIGTERM and SIGKILL.
+const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
+/// Mesos agents retry unacknowledged status updates starting at 10 s, doubling up to 10 min.
+const FIRST_UPDATE_RETRY: Duration = Duration::from_secs(10);
+const MAX_UPDATE_RETRY: Duration = Duration::from_secs(600);
+/// An offer not answered within this long is rescinded and its resources offered again.
+const OFFER_TIMEOUT: Duration = Duration::from_secs(60);
+const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+const DEFAULT_REFUSE: Duration = Duration::from_secs(5);
+
+/// An error a real master would answer with an HTTP status; the text is Mesos'.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct MasterError {
+    pub status: u16,
+    pub message: String,
+}
+
+impl MasterError {
+    fn bad_request(message: impl Into<String>) -> MasterError {
+        MasterError {
+            status: 400,
+            message: message.into(),
+        }
+    }
+}
+
+/// How the built-in master describes its one agent.
+pub struct AgentSettings {
+    pub work_dir: PathBuf,
+    pub supervisor_exe: PathBuf,
+    pub hostname: String,
+    pub resources: HostResources,
+    pub attributes: Vec<(String, AttributeValue)>,
+}
+
+/// A handle to the master's task; cheap to clone.
+#[derive(Clone)]
+pub struct LocalMaster {
+    inputs: mpsc::UnboundedSender<Input>,
+    agent: ProcessAgent,
+}
+
+type Subscribed = (String, mpsc::UnboundedReceiver<scheduler::Event>);
+
+enum Input {
+    Subscribe {
+        subscribe: scheduler::call::Subscribe,
+        reply: oneshot::Sender<Result<Subscribed, MasterError>>,
+    },
+    Call {
+        call: scheduler::Call,
+        reply: oneshot::Sender<Result<(), MasterError>>,
+    },
+    Agent(AgentUpdate),
+}
+
+impl LocalMaster {
+    /// Starts the master and its agent, re-adopting the tasks the agent's checkpoints name.
+    pub async fn start(settings: AgentSettings) -> std::io::Result<LocalMaster> {
+        std::fs::create_dir_all(&settings.work_dir)?;
+        let agent_id = stable_id(&settings.work_dir.join("agent_id"), "S0")?;
+        let (updates_tx, mut updates_rx) = mpsc::unbounded_channel();
+        let agent = ProcessAgent::new(
+            AgentOptions {
+                work_dir: settings.work_dir.clone(),
+                supervisor_exe: settings.supervisor_exe.clone(),
+                hostname: settings.hostname.clone(),
+            },
+            updates_tx,
+        );
+        let mut state = State {
+            master_id: uuid::Uuid::new_v4().to_string(),
+            agent_id,
+            hostname: settings.hostname,
+            total: Resources::from_host(&settings.resources),
+            attributes: settings.attributes,
+            agent: agent.clone(),
+            frameworks: BTreeMap::new(),
+            tasks: HashMap::new(),
+            offers: HashMap::new(),
+            next_framework: 0,
+            next_offer: 0,
+        };
+        for recovered in agent.recover().await? {
+            let launch = recovered.launch;
+            state.tasks.insert(
+                launch.task_id.clone(),
+                Task {
+                    framework_id: launch.framework_id.clone(),
+                    resources: Resources::of_launch(&launch),
+                    status: state.status(
+                        &launch.task_id,
+                        mesos::TaskState::TaskRunning,
+                        "",
+                        None,
+                    ),
+                    pending: VecDeque::new(),
+                    next_retry: None,
+                    retry_interval: FIRST_UPDATE_RETRY,
+                },
+            );
+        }
+        let (inputs, mut inputs_rx) = mpsc::unbounded_channel();
+        let forward = inputs.clone();
+        tokio::spawn(async move {
+            while let Some(update) = updates_rx.recv().await {
+                if forward.send(Input::Agent(update)).is_err() {
+                    break;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            let mut next_heartbeat = Instant::now() + HEARTBEAT_INTERVAL;
+            loop {
+                tokio::select! {
+                    input = inputs_rx.recv() => match input {
+                        Some(input) => state.handle(input).await,
+                        None => break,
+                    },
+                    _ = tick.tick() => {
+                        let now = Instant::now();
+                        if now >= next_heartbeat {
+                            next_heartbeat = now + HEARTBEAT_INTERVAL;
+                            state.broadcast(event_of(event::Type::Heartbeat));
+                        }
+                        state.on_tick(now);
+                    }
+                }
+                state.allocate(Instant::now());
+            }
+        });
+        Ok(LocalMaster { inputs, agent })
+    }
+
+    /// SUBSCRIBE: returns the framework id and its event stream (starting with SUBSCRIBED).
+    pub async fn subscribe(
+        &self,
+        subscribe: scheduler::call::Subscribe,
+    ) -> Result<Subscribed, MasterError> {
+        let (reply, rx) = oneshot::channel();
+        self.inputs
+            .send(Input::Subscribe { subscribe, reply })
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Any call but SUBSCRIBE.
+    pub async fn call(&self, call: scheduler::Call) -> Result<(), MasterError> {
+        let (reply, rx) = oneshot::channel();
+        self.inputs
+            .send(Input::Call { call, reply })
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Where a task's files are, for the logs view.
+    pub fn sandbox_dir(&self, task_id: &str) -> PathBuf {
+        self.agent.sandbox_dir(task_id)
+    }
+}
+
+fn stopped() -> MasterError {
+    MasterError {
+        status: 503,
+        message: "Master is not running".into(),
+    }
+}
+
+/// An id kept in `path` across restarts, created as `<uuid>-<suffix>` the first time.
+fn stable_id(path: &std::path::Path, suffix: &str) -> std::io::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+        _ => {
+            let id = format!("{}-{suffix}", uuid::Uuid::new_v4());
+            std::fs::write(path, &id)?;
+            Ok(id)
+        }
+    }
+}
+
+fn event_of(kind: event::Type) -> scheduler::Event {
+    let mut e = scheduler::Event::default();
+    e.set_type(kind);
+    e
+}
+
+/// Scalar resources and port ranges, as the master accounts for them.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Resources {
+    cpus: f64,
+    mem: f64,
+    disk: f64,
+    ports: Vec<(u32, u32)>,
+}
+
+impl Resources {
+    fn from_host(host: &HostResources) -> Resources {
+        Resources {
+            cpus: host.cpus,
+            mem: host.mem_mb,
+            disk: host.disk_mb,
+            ports: host.ports.clone(),
+        }
+    }
+
+    fn of_launch(launch: &TaskLaunch) -> Resources {
+        Resources {
+            cpus: launch.cpus,
+            mem: launch.mem_mb,
+            disk: launch.disk_mb,
+            ports: launch.ports.iter().map(|&p| (p, p)).collect(),
+        }
+    }
+
+    fn of_proto(resources: &[mesos::Resource]) -> Resources {
+        let mut r = Resources::default();
+        for resource in resources {
+            let scalar = resource.scalar.as_ref().map_or(0.0, |s| s.value);
+            match resource.name.as_str() {
+                "cpus" => r.cpus += scalar,
+                "mem" => r.mem += scalar,
+                "disk" => r.disk += scalar,
+                "ports" => r.ports.extend(
+                    resource
+                        .ranges
+                        .iter()
+                        .flat_map(|rs| rs.range.iter())
+                        .map(|range| (range.begin as u32, range.end as u32)),
+                ),
+                _ => {}
+            }
+        }
+        r
+    }
+
+    fn port_list(&self) -> Vec<u32> {
+        self.ports.iter().flat_map(|&(b, e)| b..=e).collect()
+    }
+
+    /// `self` minus `used`; ports by value.
+    fn minus(&self, used: &Resources) -> Resources {
+        let taken = used.port_list();
+        let mut ports = Vec::new();
+        for &(begin, end) in &self.ports {
+            let mut start = None;
+            for port in begin..=end {
+                if taken.contains(&port) {
+                    if let Some(s) = start.take() {
+                        ports.push((s, port - 1));
+                    }
+                } else if start.is_none() {
+                    start = Some(port);
+                }
+            }
+            if let Some(s) = start {
+                ports.push((s, end));
+            }
+        }
+        Resources {
+            cpus: (self.cpus - used.cpus).max(0.0),
+            mem: (self.mem - used.mem).max(0.0),
+            disk: (self.disk - used.disk).max(0.0),
+            ports,
+        }
+    }
+
+    fn plus(&self, other: &Resources) -> Resources {
+        let mut ports = self.ports.clone();
+        ports.extend(other.ports.iter().copied());
+        Resources {
+            cpus: self.cpus + other.cpus,
+            mem: self.mem + other.mem,
+            disk: self.disk + other.disk,
+            ports,
+        }
+    }
+
+    /// Whether `self` fits into `available` (with Mesos' three-decimal precision).
+    fn fits_in(&self, available: &Resources) -> bool {
+        let avail_ports = available.port_list();
+        self.cpus <= available.cpus + 0.0005
+            && self.mem <= available.mem + 0.0005
+            && self.disk <= available.disk + 0.0005
+            && self.port_list().iter().all(|p| avail_ports.contains(p))
+    }
+
+    fn is_useful(&self) -> bool {
+        self.cpus >= 0.01 || self.mem >= 1.0
+    }
+
+    fn to_proto(&self) -> Vec<mesos::Resource> {
+        let scalar = |name: &str, value: f64| {
+            let mut r = mesos::Resource {
+                name: name.into(),
+                scalar: Some(mesos::value::Scalar {
+                    value: (value * 1000.0).floor() / 1000.0,
+                }),
+                role: Some("*".into()),
+                ..Default::default()
+            };
+            r.set_type(mesos::value::Type::Scalar);
+            r
+        };
+        let mut out = vec![
+            scalar("cpus", self.cpus),
+            scalar("mem", self.mem),
+            scalar("disk", self.disk),
+        ];
+        if !self.ports.is_empty() {
+            let mut ports = mesos::Resource {
+                name: "ports".into(),
+                ranges: Some(mesos::value::Ranges {
+                    range: self
+                        .ports
+                        .iter()
+                        .map(|&(b, e)| mesos::value::Range {
+                            begin: b as u64,
+                            end: e as u64,
+                        })
+                        .collect(),
+                }),
+                role: Some("*".into()),
+                ..Default::default()
+            };
+            ports.set_type(mesos::value::Type::Ranges);
+            out.push(ports);
+        }
+        out
+    }
+}
+
+struct Framework {
+    events: Option<mpsc::UnboundedSender<scheduler::Event>>,
+    suppressed: bool,
+    /// Declined resources are not offered again to this framework before this moment.
+    refused_until: Option<Instant>,
+}
+
+struct Task {
+    framework_id: String,
+    resources: Resources,
+    /// The latest status, without a uuid (as reconciliation answers it).
+    status: mesos::TaskStatus,
+    /// Updates not yet acknowledged, oldest first; only the first is being retried.
+    pending: VecDeque<mesos::TaskStatus>,
+    next_retry: Option<Instant>,
+    retry_interval: Duration,
+}
+
+impl Task {
+    fn is_terminal(&self) -> bool {
+        is_terminal(self.status.state())
+    }
+}
+
+fn is_terminal(state: mesos::TaskState) -> bool {
+    use mesos::TaskState::*;
+    matches!(
+        state,
+        TaskFinished | TaskFailed | TaskKilled | TaskError | TaskLost | TaskDropped | TaskGone
+            | TaskGoneByOperator
+    )
+}
+
+struct Offer {
+    framework_id: String,
+    resources: Resources,
+    made_at: Instant,
+}
+
+struct State {
+    master_id: String,
+    agent_id: String,
+    hostname: String,
+    total: Resources,
+    attributes: Vec<(String, AttributeValue)>,
+    agent: ProcessAgent,
+    frameworks: BTreeMap<String, Framework>,
+    tasks: HashMap<String, Task>,
+    offers: HashMap<String, Offer>,
+    next_framework: u64,
+    next_offer: u64,
+}
+
+impl State {
+    fn status(
+        &self,
+        task_id: &str,
+        state: mesos::TaskState,
+        message: &str,
+        reason: Option<mesos::task_status::Reason>,
+    ) -> mesos::TaskStatus {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let mut status = mesos::TaskStatus {
+            task_id: mesos::TaskId {
+                value: task_id.into(),
+            },
+            message: (!message.is_empty()).then(|| message.to_string()),
+            agent_id: Some(mesos::AgentId {
+                value: self.agent_id.clone(),
+            }),
+            timestamp: Some(now),
+            ..Default::default()
+        };
+        status.set_state(state);
+        status.set_source(mesos::task_status::Source::Executor);
+        if let Some(reason) = reason {
+            status.set_reason(reason);
+        }
+        status
+    }
+
+    async fn handle(&mut self, input: Input) {
+        match input {
+            Input::Subscribe { subscribe, reply } => {
+                let _ = reply.send(self.subscribe(subscribe));
+            }
+            Input::Call { call, reply } => {
+                let result = self.call(call).await;
+                let _ = reply.send(result);
+            }
+            Input::Agent(update) => self.on_agent_update(update),
+        }
+    }
+
+    fn subscribe(&mut self, subscribe: scheduler::call::Subscribe) -> Result<Subscribed, MasterError> {
+        let mut info = subscribe.framework_info;
+        if info.user.is_empty() {
+            return Err(MasterError::bad_request(
+                "Failed to validate scheduler::Call: Expecting 'framework_info.user' to be present",
+            ));
+        }
+        let framework_id = match &info.id {
+            Some(id) => id.value.clone(),
+            None => {
+                let id = format!("{}-{:04}", self.master_id, self.next_framework);
+                self.next_framework += 1;
+                info.id = Some(mesos::FrameworkId { value: id.clone() });
+                id
+            }
+        };
+        // A framework that subscribes again replaces its old stream (failover); offers made to
+        // the old connection are void.
+        self.offers.retain(|_, o| o.framework_id != framework_id);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut subscribed = event_of(event::Type::Subscribed);
+        subscribed.subscribed = Some(event::Subscribed {
+            framework_id: mesos::FrameworkId {
+                value: framework_id.clone(),
+            },
+            heartbeat_interval_seconds: Some(HEARTBEAT_INTERVAL.as_secs_f64()),
+            master_info: None,
+        });
+        let _ = tx.send(subscribed);
+        self.frameworks.insert(
+            framework_id.clone(),
+            Framework {
+                events: Some(tx),
+                suppressed: subscribe
+                    .suppressed_roles
+                    .iter()
+                    .any(|r| r == "*"),
+                refused_until: None,
+            },
+        );
+        // Updates that waited for the framework go out now.
+        let now = Instant::now();
+        for task in self.tasks.values_mut().filter(|t| t.framework_id == framework_id) {
+            if !task.pending.is_empty() {
+                task.next_retry = Some(now);
+            }
+        }
+        Ok((framework_id, rx))
+    }
+
+    fn send(&mut self, framework_id: &str, event: scheduler::Event) {
+        if let Some(f) = self.frameworks.get_mut(framework_id) {
+            let delivered = f.events.as_ref().is_some_and(|tx| tx.send(event).is_ok());
+            if !delivered {
+                f.events = None;
+            }
+        }
+    }
+
+    fn broadcast(&mut self, event: scheduler::Event) {
+        let ids: Vec<String> = self.frameworks.keys().cloned().collect();
+        for id in ids {
+            self.send(&id, event.clone());
+        }
+    }
+
+    async fn call(&mut self, call: scheduler::Call) -> Result<(), MasterError> {
+        let Some(framework_id) = call.framework_id.as_ref().map(|f| f.value.clone()) else {
+            return Err(MasterError::bad_request(
+                "Failed to validate scheduler::Call: Expecting 'framework_id' to be present",
+            ));
+        };
+        if !self.frameworks.contains_key(&framework_id) {
+            return Err(MasterError::bad_request(format!(
+                "Framework {framework_id} is not subscribed"
+            )));
+        }
+        let now = Instant::now();
+        match call.r#type() {
+            call::Type::Accept => {
+                let accept = call.accept.unwrap_or_default();
+                self.accept(&framework_id, accept, now).await;
+            }
+            call::Type::Decline => {
+                let decline = call.decline.unwrap_or_default();
+                for id in &decline.offer_ids {
+                    self.offers.remove(&id.value);
+                }
+                self.refuse(&framework_id, decline.filters.as_ref(), now);
+            }
+            call::Type::Kill => {
+                let kill = call.kill.unwrap_or_default();
+                self.kill(&framework_id, &kill.task_id.value);
+            }
+            call::Type::Acknowledge => {
+                let ack = call.acknowledge.unwrap_or_default();
+                self.acknowledge(&ack.task_id.value, &ack.uuid);
+            }
+            call::Type::Reconcile => {
+                let reconcile = call.reconcile.unwrap_or_default();
+                self.reconcile(&framework_id, reconcile);
+            }
+            call::Type::Revive => {
+                if let Some(f) = self.frameworks.get_mut(&framework_id) {
+                    f.suppressed = false;
+                    f.refused_until = None;
+                }
+            }
+            call::Type::Suppress => {
+                if let Some(f) = self.frameworks.get_mut(&framework_id) {
+                    f.suppressed = true;
+                }
+            }
+            call::Type::Teardown => {
+                let ids: Vec<String> = self
+                    .tasks
+                    .iter()
+                    .filter(|(_, t)| t.framework_id == framework_id && !t.is_terminal())
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for id in ids {
+                    self.agent.kill(&id);
+                }
+                self.offers.retain(|_, o| o.framework_id != framework_id);
+                self.frameworks.remove(&framework_id);
+            }
+            call::Type::Subscribe => {
+                return Err(MasterError::bad_request(
+                    "SUBSCRIBE must be the first call on its own connection",
+                ))
+            }
+            other => {
+                return Err(MasterError {
+                    status: 501,
+                    message: format!("{} is not supported by Stride's built-in master", other.as_str_name()),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    fn refuse(&mut self, framework_id: &str, filters: Option<&mesos::Filters>, now: Instant) {
+        let seconds = filters.map_or(DEFAULT_REFUSE.as_secs_f64(), |f| f.refuse_seconds());
+        let seconds = if seconds < 0.0 { DEFAULT_REFUSE.as_secs_f64() } else { seconds.min(31_536_000.0) };
+        if let Some(f) = self.frameworks.get_mut(framework_id) {
+            f.refused_until = Some(now + Duration::from_secs_f64(seconds));
+        }
+    }
+
+    async fn accept(&mut self, framework_id: &str, accept: scheduler::call::Accept, now: Instant) {
+        let mut offered = Resources::default();
+        let mut valid = !accept.offer_ids.is_empty();
+        for id in &accept.offer_ids {
+            match self.offers.remove(&id.value) {
+                Some(o) if o.framework_id == framework_id => offered = offered.plus(&o.resources),
+                _ => valid = false,
+            }
+        }
+        let mut remaining = offered;
+        for operation in accept.operations {
+            let Some(launch) = operation.launch else {
+                continue;
+            };
+            for task in launch.task_infos {
+                let task_id = task.task_id.value.clone();
+                let requested = Resources::of_proto(&task.resources);
+                let failure = if !valid {
+                    Some((mesos::TaskState::TaskDropped, mesos::task_status::Reason::InvalidOffers, "Task launched with invalid offers".to_string()))
+                } else if self.tasks.get(&task_id).is_some_and(|t| !t.is_terminal()) {
+                    Some((mesos::TaskState::TaskError, mesos::task_status::Reason::TaskInvalid, format!("Task {task_id} is already running")))
+                } else if !requested.fits_in(&remaining) {
+                    Some((mesos::TaskState::TaskError, mesos::task_status::Reason::TaskInvalid, "Task uses more resources than the offer has".to_string()))
+                } else {
+                    unsupported_container(&task).map(|message| {
+                        (mesos::TaskState::TaskFailed, mesos::task_status::Reason::ContainerLaunchFailed, message)
+                    })
+                };
+                let status = match &failure {
+                    Some((state, reason, message)) => self.status(&task_id, *state, message, Some(*reason)),
+                    None => self.status(&task_id, mesos::TaskState::TaskStaging, "", None),
+                };
+                let resources = if failure.is_none() { requested.clone() } else { Resources::default() };
+                remaining = remaining.minus(&resources);
+                self.tasks.insert(
+                    task_id.clone(),
+                    Task {
+                        framework_id: framework_id.to_string(),
+                        resources,
+                        status: status.clone(),
+                        pending: VecDeque::new(),
+                        next_retry: None,
+                        retry_interval: FIRST_UPDATE_RETRY,
+                    },
+                );
+                if failure.is_some() {
+                    self.queue_update(&task_id, status);
+                } else {
+                    self.agent.launch(launch_of(framework_id, &task, requested)).await;
+                }
+            }
+        }
+        self.refuse(framework_id, accept.filters.as_ref(), now);
+    }
+
+    fn kill(&mut self, framework_id: &str, task_id: &str) {
+        match self.tasks.get(task_id) {
+            Some(t) if !t.is_terminal() => self.agent.kill(task_id),
+            Some(_) => {}
+            None => {
+                let mut update = event_of(event::Type::Update);
+                update.update = Some(event::Update {
+                    status: self.status(
+                        task_id,
+                        mesos::TaskState::TaskUnknown,
+                        "Kill: Task is unknown to the master",
+                        Some(mesos::task_status::Reason::Reconciliation),
+                    ),
+                });
+                self.send(framework_id, update);
+            }
+        }
+    }
+
+    fn acknowledge(&mut self, task_id: &str, uuid: &[u8]) {
+        let Some(task) = self.tasks.get_mut(task_id) else {
+            return;
+        };
+        if task.pending.front().and_then(|s| s.uuid.as_deref()) != Some(uuid) {
+            return;
+        }
+        task.pending.pop_front();
+        task.retry_interval = FIRST_UPDATE_RETRY;
+        task.next_retry = (!task.pending.is_empty()).then(Instant::now);
+        if task.pending.is_empty() && task.is_terminal() {
+            self.tasks.remove(task_id);
+            self.agent.forget(task_id);
+        }
+    }
+
+    fn reconcile(&mut self, framework_id: &str, reconcile: scheduler::call::Reconcile) {
+        let statuses: Vec<mesos::TaskStatus> = if reconcile.tasks.is_empty() {
+            self.tasks
+                .values()
+                .filter(|t| t.framework_id == framework_id)
+                .map(|t| t.status.clone())
+                .collect()
+        } else {
+            reconcile
+                .tasks
+                .iter()
+                .map(|r| match self.tasks.get(&r.task_id.value) {
+                    Some(t) if t.framework_id == framework_id => t.status.clone(),
+                    _ => self.status(
+                        &r.task_id.value,
+                        mesos::TaskState::TaskUnknown,
+                        "Reconciliation: Task is unknown to the master",
+                        Some(mesos::task_status::Reason::Reconciliation),
+                    ),
+                })
+                .collect()
+        };
+        for mut status in statuses {
+            status.set_reason(mesos::task_status::Reason::Reconciliation);
+            status.set_source(mesos::task_status::Source::Master);
+            let mut update = event_of(event::Type::Update);
+            update.update = Some(event::Update { status });
+            self.send(framework_id, update);
+        }
+    }
+
+    fn on_agent_update(&mut self, update: AgentUpdate) {
+        let (state, default_reason) = match update.state {
+            AgentState::Starting => (mesos::TaskState::TaskStarting, None),
+            AgentState::Running => (mesos::TaskState::TaskRunning, None),
+            AgentState::Finished => (mesos::TaskState::TaskFinished, None),
+            AgentState::Failed => (
+                mesos::TaskState::TaskFailed,
+                Some(mesos::task_status::Reason::CommandExecutorFailed),
+            ),
+            AgentState::Killed => (mesos::TaskState::TaskKilled, None),
+            AgentState::Error => (
+                mesos::TaskState::TaskError,
+                Some(mesos::task_status::Reason::TaskInvalid),
+            ),
+        };
+        let reason = update.reason.map(reason_of).or(default_reason);
+        if !self.tasks.contains_key(&update.task_id) {
+            return;
+        }
+        let status = self.status(&update.task_id, state, &update.message, reason);
+        self.queue_update(&update.task_id, status);
+    }
+
+    /// Records a task's new status and queues it for reliable delivery (retried until
+    /// acknowledged); a terminal status frees the task's resources.
+    fn queue_update(&mut self, task_id: &str, mut status: mesos::TaskStatus) {
+        let Some(task) = self.tasks.get_mut(task_id) else {
+            return;
+        };
+        task.status = status.clone();
+        if is_terminal(status.state()) {
+            task.resources = Resources::default();
+        }
+        status.uuid = Some(uuid::Uuid::new_v4().as_bytes().to_vec());
+        task.pending.push_back(status);
+        if task.pending.len() == 1 {
+            task.next_retry = Some(Instant::now());
+            task.retry_interval = FIRST_UPDATE_RETRY;
+        }
+    }
+
+    fn on_tick(&mut self, now: Instant) {
+        let mut due = Vec::new();
+        for task in self.tasks.values_mut() {
+            if task.next_retry.is_some_and(|t| t <= now) {
+                if let Some(status) = task.pending.front() {
+                    due.push((task.framework_id.clone(), status.clone()));
+                    task.next_retry = Some(now + task.retry_interval);
+                    task.retry_interval = (task.retry_interval * 2).min(MAX_UPDATE_RETRY);
+                } else {
+                    task.next_retry = None;
+                }
+            }
+        }
+        for (framework_id, status) in due {
+            let mut update = event_of(event::Type::Update);
+            update.update = Some(event::Update { status });
+            self.send(&framework_id, update);
+        }
+        let expired: Vec<(String, String)> = self
+            .offers
+            .iter()
+            .filter(|(_, o)| now.duration_since(o.made_at) > OFFER_TIMEOUT)
+            .map(|(id, o)| (id.clone(), o.framework_id.clone()))
+            .collect();
+        for (offer_id, framework_id) in expired {
+            self.offers.remove(&offer_id);
+            let mut rescind = event_of(event::Type::Rescind);
+            rescind.rescind = Some(event::Rescind {
+                offer_id: mesos::OfferId { value: offer_id },
+            });
+            self.send(&framework_id, rescind);
+        }
+    }
+
+    /// Offers whatever is free to frameworks that want offers, one outstanding offer each.
+    fn allocate(&mut self, now: Instant) {
+        // The first pending update of a task may still be in flight; offers wait for nothing.
+        let used = self
+            .tasks
+            .values()
+            .map(|t| &t.resources)
+            .chain(self.offers.values().map(|o| &o.resources))
+            .fold(Resources::default(), |acc, r| acc.plus(r));
+        let mut free = self.total.minus(&used);
+        let candidates: Vec<String> = self
+            .frameworks
+            .iter()
+            .filter(|(id, f)| {
+                f.events.is_some()
+                    && !f.suppressed
+                    && f.refused_until.is_none_or(|t| t <= now)
+                    && !self.offers.values().any(|o| &o.framework_id == *id)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for framework_id in candidates {
+            if !free.is_useful() {
+                break;
+            }
+            let offer_id = format!("{}-O{}", self.master_id, self.next_offer);
+            self.next_offer += 1;
+            let offer = mesos::Offer {
+                id: mesos::OfferId {
+                    value: offer_id.clone(),
+                },
+                framework_id: mesos::FrameworkId {
+                    value: framework_id.clone(),
+                },
+                agent_id: mesos::AgentId {
+                    value: self.agent_id.clone(),
+                },
+                hostname: self.hostname.clone(),
+                resources: free.to_proto(),
+                attributes: self.attributes.iter().map(attribute_of).collect(),
+                ..Default::default()
+            };
+            self.offers.insert(
+                offer_id,
+                Offer {
+                    framework_id: framework_id.clone(),
+                    resources: free.clone(),
+                    made_at: now,
+                },
+            );
+            free = Resources::default();
+            let mut offers = event_of(event::Type::Offers);
+            offers.offers = Some(event::Offers {
+                offers: vec![offer],
+            });
+            self.send(&framework_id, offers);
+        }
+    }
+}
+
+fn reason_of(reason: UpdateReason) -> mesos::task_status::Reason {
+    use mesos::task_status::Reason;
+    match reason {
+        UpdateReason::CommandExecutorFailed => Reason::CommandExecutorFailed,
+        UpdateReason::ExecutorTerminated => Reason::ExecutorTerminated,
+        UpdateReason::ContainerLaunchFailed => Reason::ContainerLaunchFailed,
+        UpdateReason::ContainerLimitationMemory => Reason::ContainerLimitationMemory,
+        UpdateReason::TaskKilledDuringLaunch => Reason::TaskKilledDuringLaunch,
+        UpdateReason::TaskInvalid => Reason::TaskInvalid,
+        UpdateReason::AgentRestarted => Reason::AgentRestarted,
+    }
+}
+
+/// Stride's agent runs plain commands only; a Docker container is refused with a clear reason.
+fn unsupported_container(task: &mesos::TaskInfo) -> Option<String> {
+    let container = task.container.as_ref()?;
+    (container.r#type() == mesos::container_info::Type::Docker).then(|| {
+        "Stride's built-in agent runs command tasks only (the MESOS containerizer without images); \
+         Docker containers need an Apache Mesos agent"
+            .to_string()
+    })
+}
+
+fn launch_of(framework_id: &str, task: &mesos::TaskInfo, resources: Resources) -> TaskLaunch {
+    let command = task.command.clone().unwrap_or_default();
+    let env = command
+        .environment
+        .as_ref()
+        .map(|e| {
+            e.variables
+                .iter()
+                .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let kill_grace = task
+        .kill_policy
+        .as_ref()
+        .and_then(|k| k.grace_period.as_ref())
+        .map_or(DEFAULT_KILL_GRACE, |d| {
+            Duration::from_nanos(d.nanoseconds.max(0) as u64)
+        });
+    TaskLaunch {
+        task_id: task.task_id.value.clone(),
+        framework_id: framework_id.to_string(),
+        command: CommandSpec {
+            shell: command.shell(),
+            value: command.value.clone().unwrap_or_default(),
+            arguments: command.arguments.clone(),
+        },
+        env,
+        cpus: resources.cpus,
+        mem_mb: resources.mem,
+        disk_mb: resources.disk,
+        ports: resources.port_list(),
+        kill_grace,
+    }
+}
+
+fn attribute_of((name, value): &(String, AttributeValue)) -> mesos::Attribute {
+    let mut attribute = mesos::Attribute {
+        name: name.clone(),
+        ..Default::default()
+    };
+    match value {
+        AttributeValue::Text(text) => {
+            attribute.set_type(mesos::value::Type::Text);
+            attribute.text = Some(mesos::value::Text {
+                value: text.clone(),
+            });
+        }
+        AttributeValue::Scalar(v) => {
+            attribute.set_type(mesos::value::Type::Scalar);
+            attribute.scalar = Some(mesos::value::Scalar { value: *v });
+        }
+        AttributeValue::Ranges(ranges) => {
+            attribute.set_type(mesos::value::Type::Ranges);
+            attribute.ranges = Some(mesos::value::Ranges {
+                range: ranges
+                    .iter()
+                    .map(|&(begin, end)| mesos::value::Range { begin, end })
+                    .collect(),
+            });
+        }
+    }
+    attribute
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_arithmetic_splits_port_ranges() {
+        let total = Resources {
+            cpus: 2.0,
+            mem: 1024.0,
+            disk: 100.0,
+            ports: vec![(31000, 31010)],
+        };
+        let used = Resources {
+            cpus: 0.5,
+            mem: 128.0,
+            disk: 0.0,
+            ports: vec![(31000, 31000), (31005, 31005)],
+        };
+        let free = total.minus(&used);
+        assert_eq!(free.ports, vec![(31001, 31004), (31006, 31010)]);
+        assert!((free.cpus - 1.5).abs() < 1e-9);
+        assert!(used.fits_in(&total));
+        assert!(!used.fits_in(&free));
+    }
+}

@@ -1,0 +1,175 @@
+//! The Mesos driver: subscribes to a master, turns its events into the core's inputs and the
+//! core's requests into calls. It only translates; all decisions are the core's.
+//!
+//! # Layout
+//! - [`Backend`]: how to reach a master (the built-in one in-process; HTTP comes later).
+//! - [`translate`]: protocol messages ↔ core types.
+//! - [`run_driver`]: the subscribe/re-subscribe loop.
+
+pub mod translate;
+
+use crate::core::Outgoing;
+use crate::master::local::{LocalMaster, MasterError};
+use crate::scheduler::placement::OfferView;
+use crate::scheduler::status::StatusUpdate;
+use futures::future::BoxFuture;
+use proto::mesos::v1 as mesos;
+use proto::mesos::v1::scheduler::{self, event};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// What the driver tells the core.
+#[derive(Debug)]
+pub enum MesosInput {
+    Subscribed { framework_id: String },
+    Disconnected,
+    Offers(Vec<OfferView>),
+    Rescind(String),
+    Status {
+        update: StatusUpdate,
+        /// Present when the update must be acknowledged (after it is persisted).
+        ack: Option<Vec<u8>>,
+    },
+}
+
+pub type EventStream = mpsc::UnboundedReceiver<scheduler::Event>;
+
+/// A connection to a Mesos master.
+pub trait Backend: Send + Sync + 'static {
+    fn subscribe(
+        &self,
+        subscribe: scheduler::call::Subscribe,
+    ) -> BoxFuture<'_, Result<(String, EventStream), MasterError>>;
+    fn call(&self, call: scheduler::Call) -> BoxFuture<'_, Result<(), MasterError>>;
+}
+
+impl Backend for LocalMaster {
+    fn subscribe(
+        &self,
+        subscribe: scheduler::call::Subscribe,
+    ) -> BoxFuture<'_, Result<(String, EventStream), MasterError>> {
+        Box::pin(LocalMaster::subscribe(self, subscribe))
+    }
+
+    fn call(&self, call: scheduler::Call) -> BoxFuture<'_, Result<(), MasterError>> {
+        Box::pin(LocalMaster::call(self, call))
+    }
+}
+
+/// How Stride presents itself to the master.
+#[derive(Clone, Debug)]
+pub struct FrameworkSettings {
+    pub name: String,
+    pub user: String,
+    pub hostname: String,
+    pub webui_url: String,
+    pub failover_timeout: Duration,
+}
+
+fn framework_info(settings: &FrameworkSettings, id: Option<String>) -> mesos::FrameworkInfo {
+    let capability = |kind: mesos::framework_info::capability::Type| {
+        let mut c = mesos::framework_info::Capability::default();
+        c.set_type(kind);
+        c
+    };
+    use mesos::framework_info::capability::Type as Cap;
+    mesos::FrameworkInfo {
+        user: settings.user.clone(),
+        name: settings.name.clone(),
+        id: id.map(|value| mesos::FrameworkId { value }),
+        failover_timeout: Some(settings.failover_timeout.as_secs_f64()),
+        checkpoint: Some(true),
+        hostname: Some(settings.hostname.clone()),
+        webui_url: Some(settings.webui_url.clone()),
+        capabilities: vec![capability(Cap::PartitionAware), capability(Cap::TaskKillingState)],
+        ..Default::default()
+    }
+}
+
+/// Keeps a subscription alive: subscribes (again after a drop, with capped backoff), forwards
+/// events to the core and the core's requests to the master, until `shutdown` flips.
+pub async fn run_driver(
+    backend: std::sync::Arc<dyn Backend>,
+    settings: FrameworkSettings,
+    mut framework_id: Option<String>,
+    to_core: mpsc::UnboundedSender<MesosInput>,
+    mut from_core: mpsc::UnboundedReceiver<Outgoing>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut retry = Duration::from_millis(250);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let subscribe = scheduler::call::Subscribe {
+            framework_info: framework_info(&settings, framework_id.clone()),
+            ..Default::default()
+        };
+        let mut events = match backend.subscribe(subscribe).await {
+            Ok((id, events)) => {
+                retry = Duration::from_millis(250);
+                framework_id = Some(id);
+                events
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?retry, "subscribing to the Mesos master failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(retry) => {}
+                    _ = shutdown.changed() => return,
+                }
+                retry = (retry * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        };
+        let id = framework_id.clone().unwrap_or_default();
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => {
+                        if let Some(input) = input_of(event) {
+                            if to_core.send(input).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    None => {
+                        tracing::warn!("the Mesos master closed the event stream; subscribing again");
+                        let _ = to_core.send(MesosInput::Disconnected);
+                        break;
+                    }
+                },
+                outgoing = from_core.recv() => match outgoing {
+                    Some(outgoing) => {
+                        if let Err(e) = backend.call(translate::call_of(outgoing, &id)).await {
+                            tracing::warn!(error = %e, "a call to the Mesos master failed");
+                        }
+                    }
+                    None => return,
+                },
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+fn input_of(event: scheduler::Event) -> Option<MesosInput> {
+    match event.r#type() {
+        event::Type::Subscribed => event.subscribed.map(|s| MesosInput::Subscribed {
+            framework_id: s.framework_id.value,
+        }),
+        event::Type::Offers => event.offers.map(|o| {
+            MesosInput::Offers(o.offers.iter().map(translate::offer_view).collect())
+        }),
+        event::Type::Rescind => event.rescind.map(|r| MesosInput::Rescind(r.offer_id.value)),
+        event::Type::Update => event.update.map(|u| MesosInput::Status {
+            update: translate::status_update(&u.status),
+            ack: u.status.uuid.clone(),
+        }),
+        event::Type::Error => {
+            let message = event.error.map(|e| e.message).unwrap_or_default();
+            tracing::error!(%message, "the Mesos master reported an error");
+            None
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,353 @@
+//! Translation between the Mesos v1 messages and the scheduler core's own terms.
+
+use crate::core::Outgoing;
+use crate::scheduler::placement::OfferView;
+use crate::scheduler::status::{StatusUpdate, TaskState};
+use crate::scheduler::taskbuild::TaskSpec;
+use proto::mesos::v1 as mesos;
+use proto::mesos::v1::scheduler::{self, call};
+
+/// Agent attribute values as Marathon compares them: text as is, scalars as `0.###`, ranges
+/// `[b-e,...]`, sets `{a,b}`.
+fn attribute_text(a: &mesos::Attribute) -> String {
+    match a.r#type() {
+        mesos::value::Type::Scalar => a.scalar.as_ref().map_or_else(String::new, |s| {
+            let rounded = (s.value * 1000.0).round() / 1000.0;
+            let text = format!("{rounded:.3}");
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        }),
+        mesos::value::Type::Ranges => {
+            let mut ranges: Vec<(u64, u64)> = a
+                .ranges
+                .iter()
+                .flat_map(|r| r.range.iter().map(|r| (r.begin, r.end)))
+                .collect();
+            ranges.sort();
+            let inner: Vec<String> = ranges.iter().map(|(b, e)| format!("{b}-{e}")).collect();
+            format!("[{}]", inner.join(","))
+        }
+        mesos::value::Type::Set => {
+            let mut items: Vec<String> = a.set.iter().flat_map(|s| s.item.clone()).collect();
+            items.sort();
+            format!("{{{}}}", items.join(","))
+        }
+        mesos::value::Type::Text => a.text.as_ref().map_or_else(String::new, |t| t.value.clone()),
+    }
+}
+
+pub fn offer_view(offer: &mesos::Offer) -> OfferView {
+    let mut view = OfferView {
+        offer_id: offer.id.value.clone(),
+        agent_id: offer.agent_id.value.clone(),
+        hostname: offer.hostname.clone(),
+        role: offer
+            .allocation_info
+            .as_ref()
+            .and_then(|a| a.role.clone())
+            .unwrap_or_else(|| "*".into()),
+        attributes: offer
+            .attributes
+            .iter()
+            .map(|a| (a.name.clone(), attribute_text(a)))
+            .collect(),
+        cpus: 0.0,
+        mem: 0.0,
+        disk: 0.0,
+        ports: Vec::new(),
+    };
+    for r in &offer.resources {
+        let scalar = r.scalar.as_ref().map_or(0.0, |s| s.value);
+        match r.name.as_str() {
+            "cpus" => view.cpus += scalar,
+            "mem" => view.mem += scalar,
+            "disk" => view.disk += scalar,
+            "ports" => view.ports.extend(
+                r.ranges
+                    .iter()
+                    .flat_map(|rs| rs.range.iter())
+                    .map(|range| (range.begin as u32, range.end as u32)),
+            ),
+            _ => {}
+        }
+    }
+    view.ports.sort();
+    view
+}
+
+pub fn status_update(status: &mesos::TaskStatus) -> StatusUpdate {
+    use mesos::TaskState as S;
+    let state = match status.state() {
+        S::TaskStaging => TaskState::Staging,
+        S::TaskStarting => TaskState::Starting,
+        S::TaskRunning => TaskState::Running,
+        S::TaskKilling => TaskState::Killing,
+        S::TaskFinished => TaskState::Finished,
+        S::TaskFailed => TaskState::Failed,
+        S::TaskKilled => TaskState::Killed,
+        S::TaskError => TaskState::Error,
+        S::TaskLost => TaskState::Lost,
+        S::TaskDropped => TaskState::Dropped,
+        S::TaskUnreachable => TaskState::Unreachable,
+        S::TaskGone => TaskState::Gone,
+        S::TaskGoneByOperator => TaskState::GoneByOperator,
+        S::TaskUnknown => TaskState::Unknown,
+    };
+    StatusUpdate {
+        task_id: status.task_id.value.clone(),
+        state,
+        reason: status.reason.map(|_| status.reason().as_str_name().to_string()),
+        message: status.message.clone().unwrap_or_default(),
+        agent_id: status.agent_id.as_ref().map(|a| a.value.clone()),
+    }
+}
+
+fn scalar(name: &str, value: f64, role: &str) -> mesos::Resource {
+    let mut r = mesos::Resource {
+        name: name.into(),
+        scalar: Some(mesos::value::Scalar { value }),
+        role: Some(role.into()),
+        ..Default::default()
+    };
+    r.set_type(mesos::value::Type::Scalar);
+    r
+}
+
+fn container_info(container: &serde_json::Value) -> Option<mesos::ContainerInfo> {
+    let kind = container.get("type").and_then(|t| t.as_str()).unwrap_or("DOCKER");
+    let mut info = mesos::ContainerInfo::default();
+    match kind {
+        "MESOS" => info.set_type(mesos::container_info::Type::Mesos),
+        _ => {
+            info.set_type(mesos::container_info::Type::Docker);
+            let image = container
+                .pointer("/docker/image")
+                .and_then(|i| i.as_str())
+                .unwrap_or_default();
+            info.docker = Some(mesos::container_info::DockerInfo {
+                image: image.to_string(),
+                ..Default::default()
+            });
+        }
+    }
+    Some(info)
+}
+
+pub fn task_info(spec: &TaskSpec) -> mesos::TaskInfo {
+    let mut resources = vec![
+        scalar("cpus", spec.cpus, &spec.role),
+        scalar("mem", spec.mem, &spec.role),
+    ];
+    if spec.disk > 0.0 {
+        resources.push(scalar("disk", spec.disk, &spec.role));
+    }
+    if !spec.ports.is_empty() {
+        let mut ports = mesos::Resource {
+            name: "ports".into(),
+            ranges: Some(mesos::value::Ranges {
+                range: spec
+                    .ports
+                    .iter()
+                    .map(|&p| mesos::value::Range {
+                        begin: p as u64,
+                        end: p as u64,
+                    })
+                    .collect(),
+            }),
+            role: Some(spec.role.clone()),
+            ..Default::default()
+        };
+        ports.set_type(mesos::value::Type::Ranges);
+        resources.push(ports);
+    }
+    let environment = mesos::Environment {
+        variables: spec
+            .env
+            .iter()
+            .map(|(name, value)| mesos::environment::Variable {
+                name: name.clone(),
+                value: Some(value.clone()),
+                ..Default::default()
+            })
+            .collect(),
+    };
+    let command = match &spec.shell_command {
+        Some(cmd) => mesos::CommandInfo {
+            value: Some(cmd.clone()),
+            shell: Some(true),
+            environment: Some(environment),
+            ..Default::default()
+        },
+        None => mesos::CommandInfo {
+            value: spec.args.first().cloned(),
+            shell: Some(false),
+            arguments: spec.args.clone(),
+            environment: Some(environment),
+            ..Default::default()
+        },
+    };
+    mesos::TaskInfo {
+        name: spec.name.clone(),
+        task_id: mesos::TaskId {
+            value: spec.task_id.clone(),
+        },
+        agent_id: mesos::AgentId {
+            value: spec.agent_id.clone(),
+        },
+        resources,
+        command: Some(command),
+        container: spec.container.as_ref().and_then(container_info),
+        labels: (!spec.labels.is_empty()).then(|| mesos::Labels {
+            labels: spec
+                .labels
+                .iter()
+                .map(|(k, v)| mesos::Label {
+                    key: k.clone(),
+                    value: Some(v.clone()),
+                })
+                .collect(),
+        }),
+        kill_policy: spec.kill_grace.map(|grace| mesos::KillPolicy {
+            grace_period: Some(mesos::DurationInfo {
+                nanoseconds: grace.as_nanos() as i64,
+            }),
+        }),
+        ..Default::default()
+    }
+}
+
+fn filters(refuse: std::time::Duration) -> Option<mesos::Filters> {
+    Some(mesos::Filters {
+        refuse_seconds: Some(refuse.as_secs_f64()),
+    })
+}
+
+/// The call for an outgoing request of the core, on behalf of `framework_id`.
+pub fn call_of(outgoing: Outgoing, framework_id: &str) -> scheduler::Call {
+    let mut c = scheduler::Call {
+        framework_id: Some(mesos::FrameworkId {
+            value: framework_id.to_string(),
+        }),
+        ..Default::default()
+    };
+    match outgoing {
+        Outgoing::Accept {
+            offer_id,
+            tasks,
+            refuse,
+        } => {
+            c.set_type(call::Type::Accept);
+            let mut operation = mesos::offer::Operation {
+                launch: Some(mesos::offer::operation::Launch {
+                    task_infos: tasks.iter().map(task_info).collect(),
+                }),
+                ..Default::default()
+            };
+            operation.set_type(mesos::offer::operation::Type::Launch);
+            c.accept = Some(call::Accept {
+                offer_ids: vec![mesos::OfferId { value: offer_id }],
+                operations: vec![operation],
+                filters: filters(refuse),
+            });
+        }
+        Outgoing::Decline { offer_id, refuse } => {
+            c.set_type(call::Type::Decline);
+            c.decline = Some(call::Decline {
+                offer_ids: vec![mesos::OfferId { value: offer_id }],
+                filters: filters(refuse),
+            });
+        }
+        Outgoing::Kill {
+            task_id,
+            agent_id,
+            grace,
+        } => {
+            c.set_type(call::Type::Kill);
+            c.kill = Some(call::Kill {
+                task_id: mesos::TaskId { value: task_id },
+                agent_id: agent_id.map(|value| mesos::AgentId { value }),
+                kill_policy: grace.map(|g| mesos::KillPolicy {
+                    grace_period: Some(mesos::DurationInfo {
+                        nanoseconds: g.as_nanos() as i64,
+                    }),
+                }),
+            });
+        }
+        Outgoing::Acknowledge {
+            agent_id,
+            task_id,
+            uuid,
+        } => {
+            c.set_type(call::Type::Acknowledge);
+            c.acknowledge = Some(call::Acknowledge {
+                agent_id: mesos::AgentId { value: agent_id },
+                task_id: mesos::TaskId { value: task_id },
+                uuid,
+            });
+        }
+        Outgoing::Reconcile(tasks) => {
+            c.set_type(call::Type::Reconcile);
+            c.reconcile = Some(call::Reconcile {
+                tasks: tasks
+                    .into_iter()
+                    .map(|(task_id, agent_id)| call::reconcile::Task {
+                        task_id: mesos::TaskId { value: task_id },
+                        agent_id: agent_id.map(|value| mesos::AgentId { value }),
+                    })
+                    .collect(),
+            });
+        }
+        Outgoing::Revive => {
+            c.set_type(call::Type::Revive);
+            c.revive = Some(call::Revive::default());
+        }
+        Outgoing::Suppress => {
+            c.set_type(call::Type::Suppress);
+            c.suppress = Some(call::Suppress::default());
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_render_like_marathon() {
+        let mut a = mesos::Attribute {
+            name: "level".into(),
+            scalar: Some(mesos::value::Scalar { value: 1.0 }),
+            ..Default::default()
+        };
+        a.set_type(mesos::value::Type::Scalar);
+        assert_eq!(attribute_text(&a), "1");
+        a.scalar = Some(mesos::value::Scalar { value: 1.25 });
+        assert_eq!(attribute_text(&a), "1.25");
+    }
+
+    #[test]
+    fn args_tasks_exec_directly_and_shell_tasks_use_sh() {
+        let spec = TaskSpec {
+            task_id: "t".into(),
+            name: "web".into(),
+            agent_id: "a".into(),
+            cpus: 0.5,
+            mem: 64.0,
+            disk: 0.0,
+            ports: vec![31000, 31001],
+            role: "*".into(),
+            shell_command: None,
+            args: vec!["sleep".into(), "5".into()],
+            env: vec![("A".into(), "1".into())],
+            labels: vec![],
+            kill_grace: Some(std::time::Duration::from_secs(2)),
+            container: None,
+        };
+        let info = task_info(&spec);
+        let command = info.command.unwrap();
+        assert!(!command.shell());
+        assert_eq!(command.arguments, vec!["sleep", "5"]);
+        assert_eq!(info.resources.len(), 3);
+        assert_eq!(info.kill_policy.unwrap().grace_period.unwrap().nanoseconds, 2_000_000_000);
+    }
+}

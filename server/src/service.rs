@@ -1,0 +1,471 @@
+//! The service layer: the one task that owns the [`Core`], and the handle the REST API and the
+//! dashboard use to read snapshots and request changes.
+//!
+//! Requests run as jobs on the core's task, so each read-modify-write is atomic. Jobs and Mesos
+//! inputs that arrive together are committed in one transaction; replies, events and Mesos calls
+//! (acknowledgements included) go out only after that commit.
+
+use crate::core::{Core, KillOutcome, Outgoing, Snapshot};
+use crate::events::EventBus;
+use crate::mesos::MesosInput;
+use crate::scheduler::deployment::Deployment;
+use crate::store::Store;
+use app::model::{
+    parse_body, path, validate_app, AppDefinition, AppUpdate, BodyError, ServiceError,
+    Timestamp, TaskLog,
+};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+
+type Finish = Box<dyn FnOnce(bool) + Send>;
+type Job = Box<dyn FnOnce(&mut Core, Timestamp) -> Finish + Send>;
+
+/// Jobs or inputs taken from the queues before committing, bounding a transaction's size.
+const MAX_BATCH: usize = 512;
+
+/// Where the built-in agent keeps a task's files, when Stride runs one.
+pub type SandboxLocator = Arc<dyn Fn(&str) -> PathBuf + Send + Sync>;
+
+/// Facts about this Stride the API reports (`/v2/info`).
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    pub master: String,
+    pub framework_name: String,
+    pub hostname: String,
+    pub user: String,
+    pub failover_timeout_secs: u64,
+    pub http_port: u16,
+}
+
+#[derive(Clone)]
+pub struct Service {
+    pub settings: Arc<Settings>,
+    jobs: mpsc::Sender<Job>,
+    snapshot: watch::Receiver<Arc<Snapshot>>,
+    pub events: EventBus,
+    store: Store,
+    sandboxes: Option<SandboxLocator>,
+}
+
+pub fn now() -> Timestamp {
+    Timestamp::from_millis(chrono::Utc::now().timestamp_millis())
+}
+
+/// Starts the core's task. Mesos inputs come in on `mesos`; calls for the master go out on the
+/// returned receiver.
+pub async fn start(
+    settings: Settings,
+    store: Store,
+    events: EventBus,
+    mesos: mpsc::UnboundedReceiver<MesosInput>,
+    sandboxes: Option<SandboxLocator>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(Service, mpsc::UnboundedReceiver<Outgoing>), crate::store::Error> {
+    let core = Core::new(store.load().await?, StdRng::from_entropy());
+    let (snapshot_tx, snapshot) = watch::channel(Arc::new(core.snapshot()));
+    let (jobs, jobs_rx) = mpsc::channel(1024);
+    let (outgoing_tx, outgoing_rx) = mpsc::unbounded_channel();
+    tokio::spawn(run_core(
+        core,
+        store.clone(),
+        events.clone(),
+        jobs_rx,
+        mesos,
+        snapshot_tx,
+        outgoing_tx,
+        shutdown,
+    ));
+    Ok((
+        Service {
+            settings: Arc::new(settings),
+            jobs,
+            snapshot,
+            events,
+            store,
+            sandboxes,
+        },
+        outgoing_rx,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_core(
+    mut core: Core,
+    store: Store,
+    events: EventBus,
+    mut jobs: mpsc::Receiver<Job>,
+    mut mesos: mpsc::UnboundedReceiver<MesosInput>,
+    snapshot: watch::Sender<Arc<Snapshot>>,
+    outgoing: mpsc::UnboundedSender<Outgoing>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let mut finishers: Vec<Finish> = Vec::new();
+        tokio::select! {
+            job = jobs.recv() => match job {
+                Some(job) => finishers.push(job(&mut core, now())),
+                None => return,
+            },
+            input = mesos.recv() => match input {
+                Some(input) => apply_input(&mut core, input, now()),
+                None => return,
+            },
+            _ = tick.tick() => core.on_tick(now()),
+            _ = shutdown.changed() => return,
+        }
+        for _ in 0..MAX_BATCH {
+            if let Ok(input) = mesos.try_recv() {
+                apply_input(&mut core, input, now());
+            } else if let Ok(job) = jobs.try_recv() {
+                finishers.push(job(&mut core, now()));
+            } else {
+                break;
+            }
+        }
+        core.after_change(now());
+        let changes = core.take_changes();
+        match store.commit(&changes.batch).await {
+            Ok(()) => {
+                let _ = snapshot.send(Arc::new(core.snapshot()));
+                events.publish(changes.events);
+                for call in changes.calls {
+                    let _ = outgoing.send(call);
+                }
+                finishers.into_iter().for_each(|f| f(true));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "committing to the store failed; reloading the state from it");
+                finishers.into_iter().for_each(|f| f(false));
+                match store.load().await {
+                    Ok(loaded) => {
+                        core = Core::new(loaded, StdRng::from_entropy());
+                        let _ = snapshot.send(Arc::new(core.snapshot()));
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the store cannot be read; the scheduler stops");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn apply_input(core: &mut Core, input: MesosInput, now: Timestamp) {
+    match input {
+        MesosInput::Subscribed { framework_id } => core.on_subscribed(framework_id, now),
+        MesosInput::Disconnected => core.on_disconnected(),
+        MesosInput::Offers(offers) => core.on_offers(offers, now),
+        MesosInput::Rescind(offer_id) => core.on_rescind(&offer_id),
+        MesosInput::Status { update, ack } => core.on_status(update, ack, now),
+    }
+}
+
+fn unavailable() -> ServiceError {
+    ServiceError::Unavailable("The scheduler is not available; try again".into())
+}
+
+/// A body error as the API reports it.
+pub fn body_error(e: BodyError) -> ServiceError {
+    match e {
+        BodyError::Syntax(details) => ServiceError::BadRequest {
+            message: "Invalid JSON".into(),
+            details: Some(details),
+        },
+        BodyError::Shape(details) => ServiceError::InvalidJson(details),
+    }
+}
+
+/// Marathon's version bookkeeping for a changed app (SEMANTICS.md §2): a config change moves
+/// both `versionInfo` times, a scale only `lastScalingAt`, no change keeps the version.
+fn versioned(mut next: AppDefinition, before: Option<&AppDefinition>, now: Timestamp) -> AppDefinition {
+    match before {
+        Some(b) if !b.is_config_change(&next) && b.instances == next.instances => {
+            next.version = b.version;
+            next.version_info = b.version_info;
+        }
+        Some(b) if !b.is_config_change(&next) => {
+            next.version = now;
+            next.version_info = b.version_info;
+            next.version_info.last_scaling_at = Some(now);
+        }
+        _ => {
+            next.version = now;
+            next.version_info.last_scaling_at = Some(now);
+            next.version_info.last_config_change_at = Some(now);
+        }
+    }
+    next
+}
+
+/// The result of changing an app: its new definition, the deployment, and whether it was created.
+pub struct Deployed {
+    pub app: Option<AppDefinition>,
+    pub deployment: Deployment,
+    pub created: bool,
+}
+
+impl Service {
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    /// A receiver that changes after every commit, for pages that follow the state.
+    pub fn watch(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshot.clone()
+    }
+
+    async fn on_core<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Core, Timestamp) -> Result<T, ServiceError> + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |core, now| {
+            let result = f(core, now);
+            Box::new(move |committed| {
+                let _ = tx.send(if committed { result } else { Err(unavailable()) });
+            })
+        });
+        self.jobs.send(job).await.map_err(|_| unavailable())?;
+        rx.await.map_err(|_| unavailable())?
+    }
+
+    /// `POST /v2/apps`: creates an app from a client's body.
+    pub async fn create_app(&self, body: &[u8], force: bool) -> Result<Deployed, ServiceError> {
+        let update: AppUpdate = parse_body(body).map_err(body_error)?;
+        let Some(raw_id) = update.id.clone() else {
+            return Err(ServiceError::InvalidJson(vec![app::model::Violation {
+                path: "/id".into(),
+                errors: vec!["error.path.missing".into()],
+            }]));
+        };
+        self.create(raw_id, update, force).await
+    }
+
+    /// Creates an app from already parsed fields (the dashboard's form).
+    pub async fn create(&self, raw_id: String, update: AppUpdate, force: bool) -> Result<Deployed, ServiceError> {
+        let id = path::absolute(&raw_id, "/");
+        self.on_core(move |core, now| {
+            let app = AppDefinition::create(id.clone(), update, now);
+            validate_app(&app, &raw_id).map_err(ServiceError::Invalid)?;
+            if core.snapshot().apps.contains_key(&id) {
+                return Err(ServiceError::Conflict(format!("An app with id [{id}] already exists.")));
+            }
+            let deployment = core.deploy(&id, Some(app.clone()), force, now)?;
+            Ok(Deployed {
+                app: Some(app),
+                deployment,
+                created: true,
+            })
+        })
+        .await
+    }
+
+    /// `PUT`/`PATCH /v2/apps/{id}`: partial (merge) or full update; creates a missing app.
+    pub async fn update_app(
+        &self,
+        raw_id: &str,
+        update: AppUpdate,
+        partial: bool,
+        force: bool,
+    ) -> Result<Deployed, ServiceError> {
+        let id = path::absolute(raw_id, "/");
+        if update.is_rollback() {
+            let version = update.version.unwrap_or(Timestamp::from_millis(0));
+            let stored = self
+                .store
+                .app_version(&id, version)
+                .await
+                .map_err(|_| unavailable())?
+                .ok_or_else(|| ServiceError::app_not_found(&id))?;
+            return self
+                .on_core(move |core, now| {
+                    let before = core.snapshot().apps.get(&id).map(|a| (**a).clone());
+                    let mut restored = stored;
+                    restored.version = now;
+                    restored.version_info.last_config_change_at = Some(now);
+                    if let Some(b) = &before {
+                        restored.version_info.last_scaling_at = b.version_info.last_scaling_at;
+                    }
+                    let deployment = core.deploy(&id, Some(restored.clone()), force, now)?;
+                    Ok(Deployed {
+                        app: Some(restored),
+                        deployment,
+                        created: before.is_none(),
+                    })
+                })
+                .await;
+        }
+        if update.version.is_some() {
+            return Err(ServiceError::Invalid(vec![app::model::Violation {
+                path: "/".into(),
+                errors: vec!["The 'version' field may only be combined with the 'id' field.".into()],
+            }]));
+        }
+        let raw_id = raw_id.to_string();
+        self.on_core(move |core, now| {
+            let before = core.snapshot().apps.get(&id).map(|a| (**a).clone());
+            let merged = match (&before, partial) {
+                (Some(b), true) => b.merged(update),
+                _ => AppDefinition::create(id.clone(), update, now),
+            };
+            let next = versioned(
+                AppDefinition {
+                    id: id.clone(),
+                    ..merged
+                },
+                before.as_ref(),
+                now,
+            );
+            validate_app(&next, &raw_id).map_err(ServiceError::Invalid)?;
+            let deployment = core.deploy(&id, Some(next.clone()), force, now)?;
+            Ok(Deployed {
+                app: Some(next),
+                deployment,
+                created: before.is_none(),
+            })
+        })
+        .await
+    }
+
+    /// Changes only the instance count (the dashboard's stepper).
+    pub async fn scale(&self, id: &str, instances: i64, force: bool) -> Result<Deployed, ServiceError> {
+        self.update_app(
+            id,
+            AppUpdate {
+                instances: Some(instances),
+                ..Default::default()
+            },
+            true,
+            force,
+        )
+        .await
+    }
+
+    /// `POST /v2/apps/{id}/restart`: new tasks for the same definition.
+    pub async fn restart(&self, raw_id: &str, force: bool) -> Result<Deployed, ServiceError> {
+        let id = path::absolute(raw_id, "/");
+        self.on_core(move |core, now| {
+            let before = core
+                .snapshot()
+                .apps
+                .get(&id)
+                .map(|a| (**a).clone())
+                .ok_or_else(|| ServiceError::app_not_found(&id))?;
+            let mut next = before;
+            next.version = now;
+            next.version_info.last_config_change_at = Some(now);
+            let deployment = core.deploy(&id, Some(next.clone()), force, now)?;
+            Ok(Deployed {
+                app: Some(next),
+                deployment,
+                created: false,
+            })
+        })
+        .await
+    }
+
+    /// `DELETE /v2/apps/{id}`.
+    pub async fn delete_app(&self, raw_id: &str, force: bool) -> Result<Deployment, ServiceError> {
+        let id = path::absolute(raw_id, "/");
+        self.on_core(move |core, now| {
+            if !core.snapshot().apps.contains_key(&id) {
+                return Err(ServiceError::app_not_found(&id));
+            }
+            core.deploy(&id, None, force, now)
+        })
+        .await
+    }
+
+    pub async fn kill_tasks(
+        &self,
+        task_ids: Vec<String>,
+        scale: bool,
+        wipe: bool,
+        force: bool,
+    ) -> Result<KillOutcome, ServiceError> {
+        self.on_core(move |core, now| core.kill_tasks(&task_ids, scale, wipe, force, now))
+            .await
+    }
+
+    pub async fn delete_deployment(&self, id: &str, force: bool) -> Result<Option<Deployment>, ServiceError> {
+        let id = id.to_string();
+        self.on_core(move |core, now| core.delete_deployment(&id, force, now))
+            .await
+    }
+
+    pub async fn app_versions(&self, raw_id: &str) -> Result<Vec<Timestamp>, ServiceError> {
+        let id = path::absolute(raw_id, "/");
+        if !self.snapshot().apps.contains_key(&id) {
+            return Err(ServiceError::app_not_found(&id));
+        }
+        self.store.app_versions(&id).await.map_err(|_| unavailable())
+    }
+
+    pub async fn app_version(&self, raw_id: &str, version: Timestamp) -> Result<AppDefinition, ServiceError> {
+        let id = path::absolute(raw_id, "/");
+        if !self.snapshot().apps.contains_key(&id) {
+            return Err(ServiceError::app_not_found(&id));
+        }
+        self.store
+            .app_version(&id, version)
+            .await
+            .map_err(|_| unavailable())?
+            .ok_or_else(|| ServiceError::NotFound(format!("App '{id}' does not exist in version {version}")))
+    }
+
+    /// The last `max_bytes` of a task's `stdout` or `stderr` (built-in agent only).
+    pub async fn task_log(&self, task_id: &str, stream: &str, max_bytes: u64) -> Result<TaskLog, ServiceError> {
+        let not_found = || ServiceError::NotFound(format!("Task '{task_id}' does not exist"));
+        if stream != "stdout" && stream != "stderr" {
+            return Err(ServiceError::BadRequest {
+                message: format!("Unknown stream '{stream}': use stdout or stderr"),
+                details: None,
+            });
+        }
+        let (instance_id, _) = crate::scheduler::instance::parse_task_id(task_id).ok_or_else(not_found)?;
+        if task_id.contains('/') || !self.snapshot().instances.contains_key(instance_id) {
+            return Err(not_found());
+        }
+        let Some(sandboxes) = &self.sandboxes else {
+            return Err(ServiceError::NotFound(
+                "Task logs are only available for tasks of the built-in agent".into(),
+            ));
+        };
+        let file = sandboxes(task_id).join(stream);
+        let (text, truncated) = tokio::task::spawn_blocking(move || tail(&file, max_bytes))
+            .await
+            .map_err(|_| unavailable())?
+            .map_err(|_| not_found())?;
+        Ok(TaskLog {
+            task_id: task_id.to_string(),
+            stream: stream.to_string(),
+            text,
+            truncated,
+        })
+    }
+}
+
+/// The end of a file, starting at a line boundary when cut.
+fn tail(file: &std::path::Path, max_bytes: u64) -> std::io::Result<(String, bool)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(file)?;
+    let len = f.metadata()?.len();
+    let start = len.saturating_sub(max_bytes);
+    f.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    if start > 0 {
+        if let Some(newline) = text.find('\n') {
+            text.drain(..=newline);
+        }
+    }
+    Ok((text, start > 0))
+}
