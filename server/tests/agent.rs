@@ -1,5 +1,6 @@
 //! The built-in agent against real processes: launches through `stride supervise`, environments,
-//! exit codes, kill escalation, cgroup limits, and recovery after the agent is gone.
+//! exit codes, kill escalation, cgroup limits, and recovery after the agent is gone (dropped, or
+//! its whole process killed with SIGKILL).
 //!
 //! Every test keeps its work directory in a [`WorkDir`], whose drop kills whatever the test's
 //! tasks left running (checking pids against their recorded start times) and removes their
@@ -10,8 +11,10 @@ use server::master::agent::{
 };
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc::{self, UnboundedReceiver};
 use tokio::time::timeout;
 
@@ -29,14 +32,18 @@ impl WorkDir {
     }
 
     fn agent(&self) -> (ProcessAgent, UnboundedReceiver<AgentUpdate>) {
-        let (updates, receiver) = mpsc::unbounded_channel();
-        let options = AgentOptions {
-            work_dir: self.dir.path().join("agent"),
-            supervisor_exe: PathBuf::from(env!("CARGO_BIN_EXE_stride")),
-            hostname: "test-host".to_owned(),
-        };
-        (ProcessAgent::new(options, updates), receiver)
+        agent_in(self.dir.path())
     }
+}
+
+fn agent_in(dir: &Path) -> (ProcessAgent, UnboundedReceiver<AgentUpdate>) {
+    let (updates, receiver) = mpsc::unbounded_channel();
+    let options = AgentOptions {
+        work_dir: dir.join("agent"),
+        supervisor_exe: PathBuf::from(env!("CARGO_BIN_EXE_stride")),
+        hostname: "test-host".to_owned(),
+    };
+    (ProcessAgent::new(options, updates), receiver)
 }
 
 impl Drop for WorkDir {
@@ -464,6 +471,85 @@ async fn recovery_readopts_a_running_task_without_duplicating_it() {
     let killed = expect_state(&mut second_updates, &id, TaskState::Killed).await;
     assert_eq!(killed.message, "Command terminated with signal SIGTERM");
     assert!(process_group_ends(task_pid).await);
+}
+
+/// Names the work directory of [`agent_process_to_be_killed`] when it runs as a helper process.
+const KILLED_AGENT_DIR: &str = "STRIDE_TEST_KILLED_AGENT_DIR";
+
+/// Runs in a child process of [`recovery_survives_kill_9_of_the_agent_process`], which kills it
+/// once its task runs; does nothing when run on its own.
+#[tokio::test]
+#[ignore = "helper process of recovery_survives_kill_9_of_the_agent_process"]
+async fn agent_process_to_be_killed() {
+    let Ok(dir) = std::env::var(KILLED_AGENT_DIR) else {
+        return;
+    };
+    let (agent, mut updates) = agent_in(Path::new(&dir));
+    let launch = task("sleep 60");
+    let id = launch.task_id.clone();
+    agent.launch(launch).await;
+    expect_state(&mut updates, &id, TaskState::Starting).await;
+    expect_state(&mut updates, &id, TaskState::Running).await;
+    println!("RUNNING {id}");
+    tokio::time::sleep(UPDATE_TIMEOUT).await;
+}
+
+#[tokio::test]
+async fn recovery_survives_kill_9_of_the_agent_process() {
+    let work = WorkDir::new();
+    let mut agent_process = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "agent_process_to_be_killed",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(KILLED_AGENT_DIR, work.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(agent_process.stdout.take().unwrap()).lines();
+    let id = timeout(UPDATE_TIMEOUT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(id) = line.strip_prefix("RUNNING ") {
+                return id.to_owned();
+            }
+        }
+        panic!("the agent process ended before its task ran");
+    })
+    .await
+    .expect("timed out waiting for the agent process's task");
+    agent_process.kill().await.unwrap();
+
+    let (agent, mut updates) = work.agent();
+    let pids = task_pids(&agent, &id);
+    let (supervisor_pid, task_pid) = (pid_of(&pids, "supervisor_pid"), pid_of(&pids, "task_pid"));
+    assert!(
+        start_ticks(task_pid).is_some(),
+        "the task died with its agent"
+    );
+    let recovered = agent.recover().await.unwrap();
+    assert_eq!(recovered.len(), 1);
+    assert_eq!(
+        (recovered[0].launch.task_id.as_str(), recovered[0].alive),
+        (id.as_str(), true)
+    );
+    assert_eq!(
+        task_pids(&agent, &id),
+        pids,
+        "the task must not be started again"
+    );
+
+    agent.kill(&id);
+    let killed = expect_state(&mut updates, &id, TaskState::Killed).await;
+    assert_eq!(killed.message, "Command terminated with signal SIGTERM");
+    assert!(process_group_ends(task_pid).await);
+    assert!(
+        start_ticks(supervisor_pid).is_none(),
+        "the supervisor outlived its task"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,244 @@
+//! A real `stride` process for integration tests: temp data dir, free loopback port, HTTP
+//! helpers, and a drop that kills Stride and every task process it started.
+
+#![allow(dead_code)] // Each test binary uses its own subset of these helpers.
+
+use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const WAIT: Duration = Duration::from_secs(30);
+
+pub struct Stride {
+    child: Option<Child>,
+    pub port: u16,
+    pub base: String,
+    pub data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    pub http: reqwest::Client,
+    extra_args: Vec<String>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl Stride {
+    /// Starts Stride on a fresh data dir, with extra flags.
+    pub async fn start_with(args: &[&str]) -> Stride {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut stride = Stride {
+            child: None,
+            port: free_port(),
+            base: String::new(),
+            data_dir: temp.path().to_path_buf(),
+            _temp: Some(temp),
+            http: reqwest::Client::new(),
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        stride.base = format!("http://127.0.0.1:{}", stride.port);
+        stride.launch().await;
+        stride
+    }
+
+    pub async fn start() -> Stride {
+        Stride::start_with(&[]).await
+    }
+
+    /// (Re)starts the process on the same data dir and port.
+    pub async fn launch(&mut self) {
+        let log = fs::File::create(self.data_dir.join(format!(
+            "stride-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+        )))
+        .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_stride"))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--http-address")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .args(&self.extra_args)
+            .env("RUST_LOG", "info,server=debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("starting stride");
+        self.child = Some(child);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(r) = self.http.get(format!("{}/ping", self.base)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "stride did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `kill -9` of Stride alone; its tasks keep running.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(path)).send().await.expect("GET");
+        decode(r).await
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .request(method, self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request");
+        decode(r).await
+    }
+
+    pub async fn post(&self, path: &str, body: &str) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, body).await
+    }
+
+    pub async fn put(&self, path: &str, body: &str) -> (u16, Value) {
+        self.send(reqwest::Method::PUT, path, body).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::DELETE, path, "").await
+    }
+
+    /// The app's tasks (`GET /v2/apps/{id}/tasks`).
+    pub async fn tasks(&self, app: &str) -> Vec<Value> {
+        let (_, body) = self.get(&format!("/v2/apps{app}/tasks")).await;
+        body["tasks"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until the app has exactly `n` tasks, all `TASK_RUNNING`; returns them.
+    pub async fn wait_running(&self, app: &str, n: usize) -> Vec<Value> {
+        let mut last = Vec::new();
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            last = self.tasks(app).await;
+            if last.len() == n && last.iter().all(|t| t["state"] == "TASK_RUNNING") {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{app} did not reach {n} running tasks; last seen: {last:#?}");
+    }
+
+    /// Waits until there is no deployment left.
+    pub async fn wait_deployments_done(&self) {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let (_, body) = self.get("/v2/deployments").await;
+            if body.as_array().is_some_and(|d| d.is_empty()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("deployments did not finish");
+    }
+
+    pub fn sandbox(&self, task_id: &str) -> PathBuf {
+        self.data_dir.join("agent/sandboxes").join(task_id)
+    }
+
+    /// The pid of a task's command, from its sandbox.
+    pub fn task_pid(&self, task_id: &str) -> Option<i32> {
+        let pids: Value = serde_json::from_str(&fs::read_to_string(self.sandbox(task_id).join("pids.json")).ok()?).ok()?;
+        pids["task_pid"].as_i64().map(|p| p as i32)
+    }
+
+    /// Task commands of this Stride that are alive right now.
+    pub fn live_task_pids(&self) -> Vec<i32> {
+        let Ok(entries) = fs::read_dir(self.data_dir.join("agent/sandboxes")) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| self.task_pid(&e.file_name().to_string_lossy()))
+            .filter(|pid| process_alive(*pid))
+            .collect()
+    }
+}
+
+pub fn process_alive(pid: i32) -> bool {
+    // A zombie has exited; only its parent's wait is missing.
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit(')').next().map(|rest| rest.trim_start().chars().next()))
+        .flatten()
+        .is_some_and(|state| state != 'Z' && state != 'X')
+}
+
+async fn decode(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// Kills every process group a task of `agent_dir` may have left, then its supervisor.
+pub fn kill_task_leftovers(agent_dir: &Path) {
+    let Ok(entries) = fs::read_dir(agent_dir.join("sandboxes")) else {
+        return;
+    };
+    for sandbox in entries.flatten().map(|e| e.path()) {
+        let Some(pids) = fs::read_to_string(sandbox.join("pids.json"))
+            .ok()
+            .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+        else {
+            continue;
+        };
+        for (key, group) in [("task_pgid", true), ("supervisor_pid", false)] {
+            if let Some(pid) = pids[key].as_i64().map(|p| p as i32).filter(|p| *p > 1) {
+                // SAFETY: kill(2) has no memory effects; a stale pid is at worst ESRCH.
+                unsafe {
+                    libc::kill(if group { -pid } else { pid }, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Stride {
+    fn drop(&mut self) {
+        self.kill9();
+        kill_task_leftovers(&self.data_dir.join("agent"));
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after [`WAIT`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
