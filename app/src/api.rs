@@ -3,7 +3,9 @@
 //! returned as data, `Err(ServiceError)`, so that the page can show them where they belong;
 //! `ServerFnError` means the call itself failed.
 
-use crate::model::{AppDetail, AppSummary, ClusterSummary, EventRecord, NewApp, ServiceError, TaskLog};
+use crate::model::{
+    AppDetail, AppSummary, ClusterSummary, EventRecord, NewApp, ServiceError, TaskLog,
+};
 use leptos::prelude::*;
 
 /// What a mutation answers: the deployment id, or why it was refused.
@@ -28,7 +30,11 @@ mod backend {
         fn restart_app(&self, id: String) -> BoxFuture<Outcome>;
         fn destroy_app(&self, id: String) -> BoxFuture<Outcome>;
         fn kill_task(&self, task_id: String) -> BoxFuture<Outcome>;
-        fn task_log(&self, task_id: String, stream: String) -> BoxFuture<Result<TaskLog, ServiceError>>;
+        fn task_log(
+            &self,
+            task_id: String,
+            stream: String,
+        ) -> BoxFuture<Result<TaskLog, ServiceError>>;
     }
 
     /// The backend from the request context; its absence is a server misconfiguration.
@@ -87,6 +93,9 @@ pub async fn kill_task(task_id: String) -> Result<Outcome, ServerFnError> {
 }
 
 #[server]
-pub async fn task_output(task_id: String, stream: String) -> Result<Result<TaskLog, ServiceError>, ServerFnError> {
+pub async fn task_output(
+    task_id: String,
+    stream: String,
+) -> Result<Result<TaskLog, ServiceError>, ServerFnError> {
     Ok(backend()?.task_log(task_id, stream).await)
 }

@@ -14,9 +14,7 @@ use crate::scheduler::placement::{match_offer, OfferView, Pending, Placed, Veto}
 use crate::scheduler::status::{apply_status, instance_changed, Effect, StatusUpdate};
 use crate::scheduler::taskbuild::{build_task, TaskSpec};
 use crate::store::{Batch, Loaded};
-use app::model::{
-    path, AppDefinition, MarathonEvent, ServiceError, TaskFailure, Timestamp,
-};
+use app::model::{path, AppDefinition, MarathonEvent, ServiceError, TaskFailure, Timestamp};
 use imbl::OrdMap;
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -84,11 +82,17 @@ pub struct Snapshot {
 impl Snapshot {
     /// The instances of one app. Instance ids start with the app's safe path, so this is a
     /// range scan; the id check guards against an app whose name extends another's.
-    pub fn instances_of<'a>(&'a self, app_id: &str) -> impl Iterator<Item = &'a Arc<Instance>> + 'a {
+    pub fn instances_of<'a>(
+        &'a self,
+        app_id: &str,
+    ) -> impl Iterator<Item = &'a Arc<Instance>> + 'a {
         instances_of(&self.instances, app_id)
     }
 
-    pub fn deployments_of<'a>(&'a self, app_id: &'a str) -> impl Iterator<Item = &'a Arc<Deployment>> + 'a {
+    pub fn deployments_of<'a>(
+        &'a self,
+        app_id: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<Deployment>> + 'a {
         self.deployments.values().filter(move |d| d.touches(app_id))
     }
 }
@@ -150,7 +154,9 @@ impl Core {
             state.apps.insert(app.id.clone(), Arc::new(app));
         }
         for instance in loaded.instances {
-            state.instances.insert(instance.id.clone(), Arc::new(instance));
+            state
+                .instances
+                .insert(instance.id.clone(), Arc::new(instance));
         }
         for d in loaded.deployments {
             state.deployments.insert(d.id.clone(), Arc::new(d));
@@ -197,6 +203,11 @@ impl Core {
     fn remove_deployment(&mut self, id: &str) {
         self.dirty.deployments.insert(id.to_string());
         self.state.deployments.remove(id);
+    }
+
+    /// Publishes `event` with this batch's changes (e.g. an API request's own event).
+    pub fn record(&mut self, event: MarathonEvent) {
+        self.emit(event);
     }
 
     fn emit(&mut self, event: MarathonEvent) {
@@ -343,8 +354,7 @@ impl Core {
     }
 
     fn advance_deployments(&mut self, now: Timestamp) {
-        let deployments: Vec<Arc<Deployment>> =
-            self.state.deployments.values().cloned().collect();
+        let deployments: Vec<Arc<Deployment>> = self.state.deployments.values().cloned().collect();
         for d in deployments {
             let state = &self.state;
             let (next, events) = advance(
@@ -373,8 +383,9 @@ impl Core {
     /// Brings one app's instances toward its definition: schedule, decommission, expunge.
     fn converge_app(&mut self, app_id: &str, now: Timestamp) {
         let app = self.state.apps.get(app_id).cloned();
-        let instances: Vec<Arc<Instance>> =
-            instances_of(&self.state.instances, app_id).cloned().collect();
+        let instances: Vec<Arc<Instance>> = instances_of(&self.state.instances, app_id)
+            .cloned()
+            .collect();
         let refs: Vec<&Instance> = instances.iter().map(|i| i.as_ref()).collect();
         for action in converge(app.as_deref(), &refs) {
             match action {
@@ -506,7 +517,9 @@ impl Core {
                 self.kill_task(i);
             }
         }
-        Ok(KillOutcome::Killed(found.iter().map(|i| (**i).clone()).collect()))
+        Ok(KillOutcome::Killed(
+            found.iter().map(|i| (**i).clone()).collect(),
+        ))
     }
 
     // ---------------------------------------------------------------- Mesos events
@@ -529,7 +542,12 @@ impl Core {
             .instances
             .values()
             .filter(|i| i.condition.is_active())
-            .map(|i| (i.task_id(), i.placement.as_ref().map(|p| p.agent_id.clone())))
+            .map(|i| {
+                (
+                    i.task_id(),
+                    i.placement.as_ref().map(|p| p.agent_id.clone()),
+                )
+            })
             .collect();
         if !known.is_empty() {
             self.call(Outgoing::Reconcile(known));
@@ -756,7 +774,9 @@ fn launch_queue<'a>(
     let mut queue = Vec::new();
     for (app_id, app) in apps {
         let delayed = backoff::blocks_launch(
-            backoffs.get(&(app_id.clone(), app.config_version())).copied(),
+            backoffs
+                .get(&(app_id.clone(), app.config_version()))
+                .copied(),
             now,
         );
         let mut waiting = VecDeque::new();
@@ -808,16 +828,17 @@ pub fn waiting_reasons(snapshot: &Snapshot, app: &AppDefinition, now: Timestamp)
         ));
     }
     if let Some(vetoes) = snapshot.vetoes.get(&app.id) {
-        reasons.extend(vetoes.iter().map(|v| {
-            format!("Waiting for resources: {} ({})", v.explain(), v.name())
-        }));
+        reasons.extend(
+            vetoes
+                .iter()
+                .map(|v| format!("Waiting for resources: {} ({})", v.explain(), v.name())),
+        );
     }
     if !snapshot.connected {
         reasons.push("Waiting for the Mesos master: not subscribed".into());
     }
     reasons
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -894,9 +915,11 @@ mod tests {
     fn a_failed_task_is_relaunched_after_its_backoff() {
         let mut core = core();
         let now = Timestamp::from_millis(1000);
-        core.deploy("/test", Some(app_with(1, 1000)), false, now).unwrap();
+        core.deploy("/test", Some(app_with(1, 1000)), false, now)
+            .unwrap();
         core.on_offers(vec![offer(1.0)], now);
-        let Some(Outgoing::Accept { tasks, .. }) = core.take_changes().calls.into_iter().next() else {
+        let Some(Outgoing::Accept { tasks, .. }) = core.take_changes().calls.into_iter().next()
+        else {
             panic!("expected an accept")
         };
         let task = tasks[0].task_id.clone();
@@ -916,14 +939,20 @@ mod tests {
         let Some(Outgoing::Accept { tasks, .. }) = calls.first() else {
             panic!("expected a relaunch: {calls:?}")
         };
-        assert!(tasks[0].task_id.ends_with("._app.2"), "{}", tasks[0].task_id);
+        assert!(
+            tasks[0].task_id.ends_with("._app.2"),
+            "{}",
+            tasks[0].task_id
+        );
     }
 
     #[test]
     fn locked_apps_need_force_and_deletion_stops_everything() {
         let mut core = core();
         let now = Timestamp::from_millis(1000);
-        let first = core.deploy("/test", Some(app_with(1, 1000)), false, now).unwrap();
+        let first = core
+            .deploy("/test", Some(app_with(1, 1000)), false, now)
+            .unwrap();
         let again = core.deploy("/test", Some(app_with(2, 2000)), false, now);
         assert_eq!(again, Err(ServiceError::Locked(vec![first.id.clone()])));
         core.deploy("/test", None, true, now).unwrap();
@@ -933,6 +962,9 @@ mod tests {
             .events
             .iter()
             .any(|e| matches!(e, MarathonEvent::DeploymentFailed { .. })));
-        assert!(core.snapshot().instances.is_empty(), "unlaunched instances are forgotten at once");
+        assert!(
+            core.snapshot().instances.is_empty(),
+            "unlaunched instances are forgotten at once"
+        );
     }
 }

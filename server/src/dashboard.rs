@@ -28,7 +28,11 @@ impl Backend for Service {
                 summary.apps_running += 1;
             }
         }
-        for i in snapshot.instances.values().filter(|i| i.condition.is_active()) {
+        for i in snapshot
+            .instances
+            .values()
+            .filter(|i| i.condition.is_active())
+        {
             if i.condition == Condition::Running {
                 summary.tasks_running += 1;
             }
@@ -55,7 +59,11 @@ impl Backend for Service {
     }
 
     fn app_detail(&self, id: &str) -> Option<AppDetail> {
-        views::app_detail(&self.snapshot(), &app::model::path::absolute(id, "/"), now())
+        views::app_detail(
+            &self.snapshot(),
+            &app::model::path::absolute(id, "/"),
+            now(),
+        )
     }
 
     fn recent_events(&self, limit: usize) -> Vec<EventRecord> {
@@ -67,7 +75,11 @@ impl Backend for Service {
                 event_type: e.event.event_type().to_string(),
                 timestamp: serde_json::to_value(&e.event)
                     .ok()
-                    .and_then(|v| v.get("timestamp").and_then(|t| t.as_str()).map(str::to_string))
+                    .and_then(|v| {
+                        v.get("timestamp")
+                            .and_then(|t| t.as_str())
+                            .map(str::to_string)
+                    })
                     .unwrap_or_default(),
                 app_id: e.event.app_id().map(str::to_string),
                 json: e.json.clone(),
@@ -87,7 +99,7 @@ impl Backend for Service {
                 ..Default::default()
             };
             service
-                .create(form.id, update, false)
+                .create(form.id, update, false, None)
                 .await
                 .map(|d| d.deployment.id)
         })
@@ -96,12 +108,19 @@ impl Backend for Service {
     fn scale_app(&self, id: String, instances: i64) -> BoxFuture<Outcome> {
         let service = self.clone();
         Box::pin(async move {
-            if !service.snapshot().apps.contains_key(&app::model::path::absolute(&id, "/")) {
+            if !service
+                .snapshot()
+                .apps
+                .contains_key(&app::model::path::absolute(&id, "/"))
+            {
                 return Err(ServiceError::app_not_found(&id));
             }
             // The dashboard's scale is the operator's latest word: it supersedes a deployment in
             // progress, as Marathon's UI does with force.
-            service.scale(&id, instances, true).await.map(|d| d.deployment.id)
+            service
+                .scale(&id, instances, true)
+                .await
+                .map(|d| d.deployment.id)
         })
     }
 
@@ -123,12 +142,18 @@ impl Backend for Service {
                 .await
                 .and_then(|outcome| match outcome {
                     crate::core::KillOutcome::Killed(found) if !found.is_empty() => Ok(task_id),
-                    _ => Err(ServiceError::NotFound(format!("Task '{task_id}' does not exist"))),
+                    _ => Err(ServiceError::NotFound(format!(
+                        "Task '{task_id}' does not exist"
+                    ))),
                 })
         })
     }
 
-    fn task_log(&self, task_id: String, stream: String) -> BoxFuture<Result<TaskLog, ServiceError>> {
+    fn task_log(
+        &self,
+        task_id: String,
+        stream: String,
+    ) -> BoxFuture<Result<TaskLog, ServiceError>> {
         let service = self.clone();
         Box::pin(async move { service.task_log(&task_id, &stream, LOG_TAIL_BYTES).await })
     }

@@ -85,7 +85,12 @@ impl EventBus {
     pub fn subscribe(&self, after: Option<u64>) -> Subscription {
         let ring = self.ring();
         let backlog = match after {
-            Some(seq) => ring.events.iter().filter(|e| e.seq > seq).cloned().collect(),
+            Some(seq) => ring
+                .events
+                .iter()
+                .filter(|e| e.seq > seq)
+                .cloned()
+                .collect(),
             None => Vec::new(),
         };
         Subscription {
@@ -98,7 +103,13 @@ impl EventBus {
     pub fn since(&self, seq: u64) -> Option<Vec<Arc<Published>>> {
         let ring = self.ring();
         let oldest = ring.events.front().map_or(ring.next_seq, |e| e.seq);
-        (oldest <= seq + 1).then(|| ring.events.iter().filter(|e| e.seq > seq).cloned().collect())
+        (oldest <= seq + 1).then(|| {
+            ring.events
+                .iter()
+                .filter(|e| e.seq > seq)
+                .cloned()
+                .collect()
+        })
     }
 
     /// The newest `n` events, oldest first.
@@ -126,12 +137,18 @@ mod tests {
         let bus = EventBus::new(3);
         bus.publish((1..=4).map(event));
         let sub = bus.subscribe(Some(2));
-        assert_eq!(sub.backlog.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4]);
+        assert_eq!(
+            sub.backlog.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
         let mut live = sub.live;
         bus.publish([event(5)]);
         assert_eq!(live.recv().await.unwrap().seq, 5);
         assert!(bus.since(0).is_none(), "event 1 fell out of the ring");
         assert_eq!(bus.since(3).unwrap().len(), 2);
-        assert_eq!(bus.recent(2).iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(
+            bus.recent(2).iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![4, 5]
+        );
     }
 }

@@ -65,9 +65,12 @@ pub async fn run(config: config::ServeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
     let data_dir = config.data_dir.canonicalize()?;
-    let store = store::Store::open(&format!("sqlite://{}", data_dir.join("stride.db").display()))
-        .await
-        .context("opening the store")?;
+    let store = store::Store::open(&format!(
+        "sqlite://{}",
+        data_dir.join("stride.db").display()
+    ))
+    .await
+    .context("opening the store")?;
 
     if config.master != "local" {
         anyhow::bail!(
@@ -187,7 +190,10 @@ fn http_router(service: service::Service, address: SocketAddr) -> Router {
         .with_state(state)
         .merge(api)
         .fallback(api::not_found)
-        .layer(no_cache("cache-control", "no-cache, no-store, must-revalidate"))
+        .layer(no_cache(
+            "cache-control",
+            "no-cache, no-store, must-revalidate",
+        ))
         .layer(no_cache("pragma", "no-cache"))
         .layer(no_cache("expires", "0"))
 }

@@ -11,8 +11,8 @@ use crate::mesos::MesosInput;
 use crate::scheduler::deployment::Deployment;
 use crate::store::Store;
 use app::model::{
-    parse_body, path, validate_app, AppDefinition, AppUpdate, BodyError, ServiceError,
-    Timestamp, TaskLog,
+    parse_body, path, validate_app, AppDefinition, AppUpdate, BodyError, ServiceError, TaskLog,
+    Timestamp,
 };
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -184,7 +184,11 @@ pub fn body_error(e: BodyError) -> ServiceError {
 
 /// Marathon's version bookkeeping for a changed app (SEMANTICS.md §2): a config change moves
 /// both `versionInfo` times, a scale only `lastScalingAt`, no change keeps the version.
-fn versioned(mut next: AppDefinition, before: Option<&AppDefinition>, now: Timestamp) -> AppDefinition {
+fn versioned(
+    mut next: AppDefinition,
+    before: Option<&AppDefinition>,
+    now: Timestamp,
+) -> AppDefinition {
     match before {
         Some(b) if !b.is_config_change(&next) && b.instances == next.instances => {
             next.version = b.version;
@@ -202,6 +206,24 @@ fn versioned(mut next: AppDefinition, before: Option<&AppDefinition>, now: Times
         }
     }
     next
+}
+
+/// Who asked for a change through the REST API, for Marathon's `api_post_event`.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    pub client_ip: String,
+    pub uri: String,
+}
+
+impl Origin {
+    fn event(&self, app: &AppDefinition, now: Timestamp) -> app::model::MarathonEvent {
+        app::model::MarathonEvent::ApiPostEvent {
+            client_ip: self.client_ip.clone(),
+            uri: self.uri.clone(),
+            app_definition: Box::new(app.clone()),
+            timestamp: now,
+        }
+    }
 }
 
 /// The result of changing an app: its new definition, the deployment, and whether it was created.
@@ -229,7 +251,11 @@ impl Service {
         let job: Job = Box::new(move |core, now| {
             let result = f(core, now);
             Box::new(move |committed| {
-                let _ = tx.send(if committed { result } else { Err(unavailable()) });
+                let _ = tx.send(if committed {
+                    result
+                } else {
+                    Err(unavailable())
+                });
             })
         });
         self.jobs.send(job).await.map_err(|_| unavailable())?;
@@ -237,7 +263,12 @@ impl Service {
     }
 
     /// `POST /v2/apps`: creates an app from a client's body.
-    pub async fn create_app(&self, body: &[u8], force: bool) -> Result<Deployed, ServiceError> {
+    pub async fn create_app(
+        &self,
+        body: &[u8],
+        force: bool,
+        origin: Option<Origin>,
+    ) -> Result<Deployed, ServiceError> {
         let update: AppUpdate = parse_body(body).map_err(body_error)?;
         let Some(raw_id) = update.id.clone() else {
             return Err(ServiceError::InvalidJson(vec![app::model::Violation {
@@ -245,17 +276,28 @@ impl Service {
                 errors: vec!["error.path.missing".into()],
             }]));
         };
-        self.create(raw_id, update, force).await
+        self.create(raw_id, update, force, origin).await
     }
 
     /// Creates an app from already parsed fields (the dashboard's form).
-    pub async fn create(&self, raw_id: String, update: AppUpdate, force: bool) -> Result<Deployed, ServiceError> {
+    pub async fn create(
+        &self,
+        raw_id: String,
+        update: AppUpdate,
+        force: bool,
+        origin: Option<Origin>,
+    ) -> Result<Deployed, ServiceError> {
         let id = path::absolute(&raw_id, "/");
         self.on_core(move |core, now| {
             let app = AppDefinition::create(id.clone(), update, now);
             validate_app(&app, &raw_id).map_err(ServiceError::Invalid)?;
             if core.snapshot().apps.contains_key(&id) {
-                return Err(ServiceError::Conflict(format!("An app with id [{id}] already exists.")));
+                return Err(ServiceError::Conflict(format!(
+                    "An app with id [{id}] already exists."
+                )));
+            }
+            if let Some(origin) = &origin {
+                core.record(origin.event(&app, now));
             }
             let deployment = core.deploy(&id, Some(app.clone()), force, now)?;
             Ok(Deployed {
@@ -274,6 +316,7 @@ impl Service {
         update: AppUpdate,
         partial: bool,
         force: bool,
+        origin: Option<Origin>,
     ) -> Result<Deployed, ServiceError> {
         let id = path::absolute(raw_id, "/");
         if update.is_rollback() {
@@ -293,6 +336,9 @@ impl Service {
                     if let Some(b) = &before {
                         restored.version_info.last_scaling_at = b.version_info.last_scaling_at;
                     }
+                    if let Some(origin) = &origin {
+                        core.record(origin.event(&restored, now));
+                    }
                     let deployment = core.deploy(&id, Some(restored.clone()), force, now)?;
                     Ok(Deployed {
                         app: Some(restored),
@@ -305,7 +351,9 @@ impl Service {
         if update.version.is_some() {
             return Err(ServiceError::Invalid(vec![app::model::Violation {
                 path: "/".into(),
-                errors: vec!["The 'version' field may only be combined with the 'id' field.".into()],
+                errors: vec![
+                    "The 'version' field may only be combined with the 'id' field.".into(),
+                ],
             }]));
         }
         let raw_id = raw_id.to_string();
@@ -324,6 +372,9 @@ impl Service {
                 now,
             );
             validate_app(&next, &raw_id).map_err(ServiceError::Invalid)?;
+            if let Some(origin) = &origin {
+                core.record(origin.event(&next, now));
+            }
             let deployment = core.deploy(&id, Some(next.clone()), force, now)?;
             Ok(Deployed {
                 app: Some(next),
@@ -335,7 +386,12 @@ impl Service {
     }
 
     /// Changes only the instance count (the dashboard's stepper).
-    pub async fn scale(&self, id: &str, instances: i64, force: bool) -> Result<Deployed, ServiceError> {
+    pub async fn scale(
+        &self,
+        id: &str,
+        instances: i64,
+        force: bool,
+    ) -> Result<Deployed, ServiceError> {
         self.update_app(
             id,
             AppUpdate {
@@ -344,6 +400,7 @@ impl Service {
             },
             true,
             force,
+            None,
         )
         .await
     }
@@ -394,7 +451,11 @@ impl Service {
             .await
     }
 
-    pub async fn delete_deployment(&self, id: &str, force: bool) -> Result<Option<Deployment>, ServiceError> {
+    pub async fn delete_deployment(
+        &self,
+        id: &str,
+        force: bool,
+    ) -> Result<Option<Deployment>, ServiceError> {
         let id = id.to_string();
         self.on_core(move |core, now| core.delete_deployment(&id, force, now))
             .await
@@ -405,10 +466,17 @@ impl Service {
         if !self.snapshot().apps.contains_key(&id) {
             return Err(ServiceError::app_not_found(&id));
         }
-        self.store.app_versions(&id).await.map_err(|_| unavailable())
+        self.store
+            .app_versions(&id)
+            .await
+            .map_err(|_| unavailable())
     }
 
-    pub async fn app_version(&self, raw_id: &str, version: Timestamp) -> Result<AppDefinition, ServiceError> {
+    pub async fn app_version(
+        &self,
+        raw_id: &str,
+        version: Timestamp,
+    ) -> Result<AppDefinition, ServiceError> {
         let id = path::absolute(raw_id, "/");
         if !self.snapshot().apps.contains_key(&id) {
             return Err(ServiceError::app_not_found(&id));
@@ -417,11 +485,18 @@ impl Service {
             .app_version(&id, version)
             .await
             .map_err(|_| unavailable())?
-            .ok_or_else(|| ServiceError::NotFound(format!("App '{id}' does not exist in version {version}")))
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("App '{id}' does not exist in version {version}"))
+            })
     }
 
     /// The last `max_bytes` of a task's `stdout` or `stderr` (built-in agent only).
-    pub async fn task_log(&self, task_id: &str, stream: &str, max_bytes: u64) -> Result<TaskLog, ServiceError> {
+    pub async fn task_log(
+        &self,
+        task_id: &str,
+        stream: &str,
+        max_bytes: u64,
+    ) -> Result<TaskLog, ServiceError> {
         let not_found = || ServiceError::NotFound(format!("Task '{task_id}' does not exist"));
         if stream != "stdout" && stream != "stderr" {
             return Err(ServiceError::BadRequest {
@@ -429,7 +504,8 @@ impl Service {
                 details: None,
             });
         }
-        let (instance_id, _) = crate::scheduler::instance::parse_task_id(task_id).ok_or_else(not_found)?;
+        let (instance_id, _) =
+            crate::scheduler::instance::parse_task_id(task_id).ok_or_else(not_found)?;
         if task_id.contains('/') || !self.snapshot().instances.contains_key(instance_id) {
             return Err(not_found());
         }

@@ -81,9 +81,15 @@ impl Store {
                     if is_sqlite {
                         // WAL lets the API read while the scheduler writes; NORMAL sync is durable
                         // across process crashes (the failure this store must survive).
-                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })
@@ -100,14 +106,29 @@ impl Store {
 
     pub async fn load(&self) -> Result<Loaded> {
         let mut loaded = Loaded::default();
-        for row in sqlx::query("SELECT definition FROM apps").fetch_all(&self.pool).await? {
-            loaded.apps.push(serde_json::from_str(&row.try_get::<String, _>(0)?)?);
+        for row in sqlx::query("SELECT definition FROM apps")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            loaded
+                .apps
+                .push(serde_json::from_str(&row.try_get::<String, _>(0)?)?);
         }
-        for row in sqlx::query("SELECT data FROM instances").fetch_all(&self.pool).await? {
-            loaded.instances.push(serde_json::from_str(&row.try_get::<String, _>(0)?)?);
+        for row in sqlx::query("SELECT data FROM instances")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            loaded
+                .instances
+                .push(serde_json::from_str(&row.try_get::<String, _>(0)?)?);
         }
-        for row in sqlx::query("SELECT data FROM deployments").fetch_all(&self.pool).await? {
-            loaded.deployments.push(serde_json::from_str(&row.try_get::<String, _>(0)?)?);
+        for row in sqlx::query("SELECT data FROM deployments")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            loaded
+                .deployments
+                .push(serde_json::from_str(&row.try_get::<String, _>(0)?)?);
         }
         loaded.framework_id = sqlx::query("SELECT value FROM framework WHERE key = 'framework_id'")
             .fetch_optional(&self.pool)
@@ -155,7 +176,10 @@ impl Store {
             .await?;
         }
         for id in &batch.apps_deleted {
-            sqlx::query("DELETE FROM apps WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM apps WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("DELETE FROM app_versions WHERE app_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
@@ -173,7 +197,10 @@ impl Store {
             .await?;
         }
         for id in &batch.instances_deleted {
-            sqlx::query("DELETE FROM instances WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM instances WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
         for deployment in &batch.deployments_put {
             sqlx::query(
@@ -186,7 +213,10 @@ impl Store {
             .await?;
         }
         for id in &batch.deployments_deleted {
-            sqlx::query("DELETE FROM deployments WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM deployments WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
         if let Some(framework_id) = &batch.framework_id {
             sqlx::query(
@@ -203,22 +233,28 @@ impl Store {
 
     /// The stored versions of an app, newest first.
     pub async fn app_versions(&self, app_id: &str) -> Result<Vec<Timestamp>> {
-        let rows = sqlx::query("SELECT version FROM app_versions WHERE app_id = $1 ORDER BY version DESC")
-            .bind(app_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT version FROM app_versions WHERE app_id = $1 ORDER BY version DESC")
+                .bind(app_id)
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows
             .iter()
             .filter_map(|row| Timestamp::from_str(&row.try_get::<String, _>(0).ok()?).ok())
             .collect())
     }
 
-    pub async fn app_version(&self, app_id: &str, version: Timestamp) -> Result<Option<AppDefinition>> {
-        let row = sqlx::query("SELECT definition FROM app_versions WHERE app_id = $1 AND version = $2")
-            .bind(app_id)
-            .bind(version.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+    pub async fn app_version(
+        &self,
+        app_id: &str,
+        version: Timestamp,
+    ) -> Result<Option<AppDefinition>> {
+        let row =
+            sqlx::query("SELECT definition FROM app_versions WHERE app_id = $1 AND version = $2")
+                .bind(app_id)
+                .bind(version.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|row| Ok(serde_json::from_str(&row.try_get::<String, _>(0)?)?))
             .transpose()
     }

@@ -20,7 +20,11 @@ pub fn task_of(instance: &Instance, app: Option<&AppDefinition>) -> Option<Task>
         staged_at: instance.staged_at.filter(|_| active),
         started_at: instance.started_at.filter(|_| active),
         version: Some(instance.app_version).filter(|_| active),
-        ports: if active { placement.ports.clone() } else { vec![] },
+        ports: if active {
+            placement.ports.clone()
+        } else {
+            vec![]
+        },
         service_ports: app
             .map(|a| {
                 a.port_definitions
@@ -89,9 +93,7 @@ pub fn app_info(snapshot: &Snapshot, app: &AppDefinition, with_tasks: bool) -> A
 }
 
 pub fn app_status(snapshot: &Snapshot, app: &AppDefinition, now: Timestamp) -> AppStatus {
-    let waiting = snapshot
-        .instances_of(&app.id)
-        .any(|i| i.wants_launch());
+    let waiting = snapshot.instances_of(&app.id).any(|i| i.wants_launch());
     let delayed = backoff::blocks_launch(
         snapshot
             .backoffs

@@ -6,6 +6,10 @@
 //! tasks left running (checking pids against their recorded start times) and removes their
 //! cgroups, so a failed assertion leaves no process behind. Every wait has a timeout.
 
+mod common;
+
+use common::{read_json, signal, start_ticks};
+
 use server::master::agent::{
     AgentOptions, AgentUpdate, CommandSpec, ProcessAgent, TaskLaunch, TaskState, UpdateReason,
 };
@@ -52,64 +56,9 @@ impl Drop for WorkDir {
             return;
         };
         for sandbox in sandboxes.flatten().map(|entry| entry.path()) {
-            kill_leftovers(&sandbox);
+            common::kill_sandbox_leftovers(&sandbox);
         }
     }
-}
-
-/// Kills the processes and removes the cgroups a sandbox's task may have left.
-fn kill_leftovers(sandbox: &Path) {
-    // A launch in flight writes pids.json (or exit.json) within milliseconds.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !sandbox.join("pids.json").exists()
-        && !sandbox.join("exit.json").exists()
-        && sandbox.join("task.json").exists()
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    if let Some(pids) = read_json(&sandbox.join("pids.json")) {
-        let number = |key: &str| pids[key].as_i64().unwrap_or(0);
-        if start_ticks(number("task_pid") as i32) == Some(number("task_start_ticks") as u64) {
-            signal(-(number("task_pgid") as i32), libc::SIGKILL);
-        }
-        let supervisor = number("supervisor_pid") as i32;
-        if start_ticks(supervisor) == Some(number("supervisor_start_ticks") as u64) {
-            signal(supervisor, libc::SIGKILL);
-        }
-    }
-    let cgroups = read_json(&sandbox.join("task.json"))
-        .and_then(|task| task["cgroups"].as_array().cloned())
-        .unwrap_or_default();
-    for dir in cgroups.iter().filter_map(|dir| dir.as_str()).map(Path::new) {
-        for _ in 0..100 {
-            if let Ok(procs) = fs::read_to_string(dir.join("cgroup.procs")) {
-                for pid in procs.lines().filter_map(|pid| pid.parse().ok()) {
-                    signal(pid, libc::SIGKILL);
-                }
-            }
-            if fs::remove_dir(dir).is_ok() || !dir.exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-fn signal(pid: i32, signal: i32) -> bool {
-    // SAFETY: kill(2) has no memory effects.
-    unsafe { libc::kill(pid, signal) == 0 }
-}
-
-fn read_json(path: &Path) -> Option<serde_json::Value> {
-    serde_json::from_slice(&fs::read(path).ok()?).ok()
-}
-
-/// Start time of a live (non-zombie) process.
-fn start_ticks(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
-    (fields[0] != "Z").then(|| fields[19].parse().ok())?
 }
 
 fn task(command: &str) -> TaskLaunch {

@@ -8,7 +8,10 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 fn ids(tasks: &[Value]) -> BTreeSet<String> {
-    tasks.iter().map(|t| t["id"].as_str().unwrap().to_string()).collect()
+    tasks
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 async fn create(stride: &Stride, app: Value) -> Value {
@@ -33,7 +36,10 @@ async fn launch_scale_up_and_down_then_delete() {
     assert_eq!(status, 200, "{body}");
     assert!(body["deploymentId"].is_string());
     let five = stride.wait_running("/sleepy", 5).await;
-    assert!(ids(&one).is_subset(&ids(&five)), "scaling up keeps the running task");
+    assert!(
+        ids(&one).is_subset(&ids(&five)),
+        "scaling up keeps the running task"
+    );
     stride.wait_deployments_done().await;
     assert_eq!(stride.live_task_pids().len(), 5);
 
@@ -50,7 +56,10 @@ async fn launch_scale_up_and_down_then_delete() {
 
     let (status, body) = stride.delete("/v2/apps/sleepy").await;
     assert_eq!(status, 200, "{body}");
-    eventually("all processes to exit", || async { stride.live_task_pids().is_empty().then_some(()) }).await;
+    eventually("all processes to exit", || async {
+        stride.live_task_pids().is_empty().then_some(())
+    })
+    .await;
     let (status, body) = stride.get("/v2/apps/sleepy").await;
     assert_eq!(status, 404);
     assert_eq!(body, json!({"message": "App '/sleepy' does not exist"}));
@@ -76,7 +85,9 @@ async fn a_web_server_gets_its_port_and_marathons_environment() {
     assert!(task_id.starts_with("web_hello.instance-") && task_id.ends_with("._app.1"));
     let port = tasks[0]["ports"][0].as_u64().unwrap();
     let page = eventually("the web server to answer", || async {
-        let r = reqwest::get(format!("http://127.0.0.1:{port}/")).await.ok()?;
+        let r = reqwest::get(format!("http://127.0.0.1:{port}/"))
+            .await
+            .ok()?;
         r.status().is_success().then_some(())
     })
     .await;
@@ -93,7 +104,10 @@ async fn a_web_server_gets_its_port_and_marathons_environment() {
         "GREETING=hi".to_string(),
         "HOST=overridden".to_string(),
     ] {
-        assert!(env.lines().any(|l| l == expected), "{expected} missing from:\n{env}");
+        assert!(
+            env.lines().any(|l| l == expected),
+            "{expected} missing from:\n{env}"
+        );
     }
 }
 
@@ -115,7 +129,9 @@ async fn a_killed_process_is_replaced_after_its_backoff() {
         let tasks = stride.tasks("/phoenix").await;
         tasks
             .iter()
-            .find(|t| t["id"].as_str().unwrap().ends_with("._app.2") && t["state"] == "TASK_RUNNING")
+            .find(|t| {
+                t["id"].as_str().unwrap().ends_with("._app.2") && t["state"] == "TASK_RUNNING"
+            })
             .cloned()
     })
     .await;
@@ -125,12 +141,18 @@ async fn a_killed_process_is_replaced_after_its_backoff() {
         killed_at.elapsed()
     );
     let same_instance = task_id.trim_end_matches("._app.1");
-    assert!(replacement["id"].as_str().unwrap().starts_with(same_instance));
+    assert!(replacement["id"]
+        .as_str()
+        .unwrap()
+        .starts_with(same_instance));
     let (_, app) = stride.get("/v2/apps/phoenix").await;
     let failure = &app["app"]["lastTaskFailure"];
     assert_eq!(failure["state"], "TASK_FAILED");
     assert_eq!(failure["taskId"], task_id);
-    assert!(failure["message"].as_str().unwrap().contains("signal"), "{failure}");
+    assert!(
+        failure["message"].as_str().unwrap().contains("signal"),
+        "{failure}"
+    );
     assert!(!process_alive(pid));
 }
 
@@ -148,7 +170,10 @@ async fn kill9_of_stride_keeps_and_readopts_tasks() {
     assert_eq!(pids_before.len(), 3);
 
     stride.kill9();
-    assert!(pids_before.iter().all(|p| process_alive(*p)), "tasks survive Stride's death");
+    assert!(
+        pids_before.iter().all(|p| process_alive(*p)),
+        "tasks survive Stride's death"
+    );
     stride.launch().await;
 
     let after = stride.wait_running("/survivor", 3).await;
@@ -167,17 +192,26 @@ async fn kill9_of_stride_keeps_and_readopts_tasks() {
     stride.launch().await;
     let (_, app) = eventually("the failure to be reported", || async {
         let (s, app) = stride.get("/v2/apps/survivor").await;
-        app["app"]["lastTaskFailure"].is_object().then_some((s, app))
+        app["app"]["lastTaskFailure"]
+            .is_object()
+            .then_some((s, app))
     })
     .await;
-    assert!(app["app"]["lastTaskFailure"]["message"].as_str().unwrap().contains("signal"));
+    assert!(app["app"]["lastTaskFailure"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("signal"));
     stride.wait_running("/survivor", 3).await;
 }
 
 #[tokio::test]
 async fn restart_replaces_every_task() {
     let stride = Stride::start().await;
-    create(&stride, json!({"id": "/again", "cmd": "sleep 600", "cpus": 0.01, "mem": 16, "instances": 2})).await;
+    create(
+        &stride,
+        json!({"id": "/again", "cmd": "sleep 600", "cpus": 0.01, "mem": 16, "instances": 2}),
+    )
+    .await;
     let before = stride.wait_running("/again", 2).await;
     stride.wait_deployments_done().await;
     let old_pids = stride.live_task_pids();
@@ -211,20 +245,36 @@ async fn error_bodies_follow_marathon_and_write_nothing() {
     let (status, body) = stride.post("/v2/apps", "").await;
     assert_eq!(status, 400, "{body}");
 
-    let (status, body) = stride.post("/v2/apps", r#"{"id": "/x", "cmd": "sleep 1", "cpus": "lots"}"#).await;
+    let (status, body) = stride
+        .post(
+            "/v2/apps",
+            r#"{"id": "/x", "cmd": "sleep 1", "cpus": "lots"}"#,
+        )
+        .await;
     assert_eq!(status, 422);
-    assert_eq!(body, json!({"message": "Invalid JSON", "details": [{"path": "/cpus", "errors": ["error.expected.jsnumber"]}]}));
+    assert_eq!(
+        body,
+        json!({"message": "Invalid JSON", "details": [{"path": "/cpus", "errors": ["error.expected.jsnumber"]}]})
+    );
 
     let (status, body) = stride.post("/v2/apps", r#"{"cmd": "sleep 1"}"#).await;
     assert_eq!(status, 422);
     assert_eq!(body["details"][0]["path"], "/id");
 
     let (status, body) = stride
-        .post("/v2/apps", r#"{"id": "/Not_Valid", "cmd": "", "mem": -1, "instances": -2}"#)
+        .post(
+            "/v2/apps",
+            r#"{"id": "/Not_Valid", "cmd": "", "mem": -1, "instances": -2}"#,
+        )
         .await;
     assert_eq!(status, 422);
     assert_eq!(body["message"], "Object is not valid");
-    let paths: BTreeSet<&str> = body["details"].as_array().unwrap().iter().map(|d| d["path"].as_str().unwrap()).collect();
+    let paths: BTreeSet<&str> = body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
     assert_eq!(paths, BTreeSet::from(["/id", "/cmd", "/mem", "/instances"]));
 
     let (status, body) = stride.post("/v2/apps", r#"{"id": "/noop"}"#).await;
@@ -240,11 +290,21 @@ async fn error_bodies_follow_marathon_and_write_nothing() {
     let (_, deployments) = stride.get("/v2/deployments").await;
     assert_eq!(deployments, json!([]));
 
-    for path in ["/v2/apps/nope", "/v2/apps/nope/tasks", "/v2/apps/nope/versions"] {
+    for path in [
+        "/v2/apps/nope",
+        "/v2/apps/nope/tasks",
+        "/v2/apps/nope/versions",
+    ] {
         let (status, body) = stride.get(path).await;
-        assert_eq!((status, body), (404, json!({"message": "App '/nope' does not exist"})), "{path}");
+        assert_eq!(
+            (status, body),
+            (404, json!({"message": "App '/nope' does not exist"})),
+            "{path}"
+        );
     }
-    let (status, _) = stride.send(Method::PATCH, "/v2/apps/nope", r#"{"instances": 1}"#).await;
+    let (status, _) = stride
+        .send(Method::PATCH, "/v2/apps/nope", r#"{"instances": 1}"#)
+        .await;
     assert_eq!(status, 404);
     let (status, _) = stride.delete("/v2/apps/nope").await;
     assert_eq!(status, 404);
@@ -254,48 +314,104 @@ async fn error_bodies_follow_marathon_and_write_nothing() {
     assert_eq!((status, body), (404, json!({"message": "URI not found"})));
 
     // An app that cannot be placed keeps its deployment running: changes to it are locked.
-    create(&stride, json!({"id": "/huge", "cmd": "sleep 1", "cpus": 100000, "mem": 16})).await;
-    let (status, body) = stride.post("/v2/apps", r#"{"id": "/huge", "cmd": "sleep 1"}"#).await;
-    assert_eq!((status, body), (409, json!({"message": "An app with id [/huge] already exists."})));
+    create(
+        &stride,
+        json!({"id": "/huge", "cmd": "sleep 1", "cpus": 100000, "mem": 16}),
+    )
+    .await;
+    let (status, body) = stride
+        .post("/v2/apps", r#"{"id": "/huge", "cmd": "sleep 1"}"#)
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            409,
+            json!({"message": "An app with id [/huge] already exists."})
+        )
+    );
     let (status, body) = stride.put("/v2/apps/huge", r#"{"cpus": 0.01}"#).await;
     assert_eq!(status, 409);
     let locked_by = body["deployments"][0]["id"].as_str().unwrap().to_string();
-    assert!(body["message"].as_str().unwrap().starts_with("App is locked by one or more deployments."));
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("App is locked by one or more deployments."));
     let (_, deployments) = stride.get("/v2/deployments").await;
     assert_eq!(deployments[0]["id"], locked_by);
     assert_eq!(deployments[0]["affectedApps"], json!(["/huge"]));
     let (_, app) = stride.get("/v2/apps/huge").await;
-    assert_eq!(app["app"]["cpus"], 100000.0, "a refused update changes nothing");
+    assert_eq!(
+        app["app"]["cpus"], 100000.0,
+        "a refused update changes nothing"
+    );
 
     // Why it waits is visible in the queue.
     let (_, queue) = stride.get("/v2/queue").await;
     assert_eq!(queue["queue"][0]["count"], 1);
-    assert!(queue["queue"][0]["waitingReasons"][0].as_str().unwrap().contains("CPUs"), "{queue}");
+    assert!(
+        queue["queue"][0]["waitingReasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("CPUs"),
+        "{queue}"
+    );
 
-    let (status, body) = stride.put("/v2/apps/huge?force=true", r#"{"cpus": 0.01, "mem": 16}"#).await;
+    let (status, body) = stride
+        .put("/v2/apps/huge?force=true", r#"{"cpus": 0.01, "mem": 16}"#)
+        .await;
     assert_eq!(status, 200, "{body}");
     stride.wait_running("/huge", 1).await;
 
-    let (status, body) = stride.delete("/v2/apps/huge/tasks/huge.instance-0000._app.1").await;
-    assert_eq!((status, body), (404, json!({"message": "Task 'huge.instance-0000._app.1' does not exist"})));
-    let (status, body) = stride.post("/v2/tasks/delete", r#"{"ids": ["not-a-task"]}"#).await;
+    let (status, body) = stride
+        .delete("/v2/apps/huge/tasks/huge.instance-0000._app.1")
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            404,
+            json!({"message": "Task 'huge.instance-0000._app.1' does not exist"})
+        )
+    );
+    let (status, body) = stride
+        .post("/v2/tasks/delete", r#"{"ids": ["not-a-task"]}"#)
+        .await;
     assert_eq!(status, 400);
-    assert!(body["message"].as_str().unwrap().starts_with("Invalid task id 'not-a-task'."));
-    let (status, body) = stride.delete("/v2/apps/huge/tasks?scale=true&wipe=true").await;
-    assert_eq!((status, body), (400, json!({"message": "You cannot use scale and wipe at the same time."})));
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Invalid task id 'not-a-task'."));
+    let (status, body) = stride
+        .delete("/v2/apps/huge/tasks?scale=true&wipe=true")
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"message": "You cannot use scale and wipe at the same time."})
+        )
+    );
     let (status, body) = stride.get("/v2/apps/huge/versions/yesterday").await;
     assert_eq!(status, 422);
-    assert_eq!(body["message"], "Invalid timestamp provided 'yesterday'. Expecting ISO-8601 datetime string.");
+    assert_eq!(
+        body["message"],
+        "Invalid timestamp provided 'yesterday'. Expecting ISO-8601 datetime string."
+    );
 }
 
 #[tokio::test]
 async fn kill_with_scale_lowers_the_count_and_rollback_restores_a_version() {
     let stride = Stride::start().await;
-    create(&stride, json!({"id": "/pair", "cmd": "sleep 600", "cpus": 0.01, "mem": 16, "instances": 2})).await;
+    create(
+        &stride,
+        json!({"id": "/pair", "cmd": "sleep 600", "cpus": 0.01, "mem": 16, "instances": 2}),
+    )
+    .await;
     let tasks = stride.wait_running("/pair", 2).await;
     stride.wait_deployments_done().await;
     let victim = tasks[0]["id"].as_str().unwrap();
-    let (status, body) = stride.delete(&format!("/v2/apps/pair/tasks/{victim}?scale=true")).await;
+    let (status, body) = stride
+        .delete(&format!("/v2/apps/pair/tasks/{victim}?scale=true"))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert!(body["deploymentId"].is_string());
     let left = stride.wait_running("/pair", 1).await;
@@ -305,27 +421,40 @@ async fn kill_with_scale_lowers_the_count_and_rollback_restores_a_version() {
 
     // A plain kill keeps the count: the instance comes back as its next incarnation.
     let survivor = left[0]["id"].as_str().unwrap().to_string();
-    let (status, body) = stride.delete(&format!("/v2/apps/pair/tasks/{survivor}")).await;
+    let (status, body) = stride
+        .delete(&format!("/v2/apps/pair/tasks/{survivor}"))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["task"]["id"], survivor);
     let next = survivor.replace("._app.1", "._app.2");
     eventually("the killed task's next incarnation", || async {
         let tasks = stride.tasks("/pair").await;
-        (tasks.len() == 1 && tasks[0]["id"] == next && tasks[0]["state"] == "TASK_RUNNING").then_some(())
+        (tasks.len() == 1 && tasks[0]["id"] == next && tasks[0]["state"] == "TASK_RUNNING")
+            .then_some(())
     })
     .await;
 
     let (_, versions) = stride.get("/v2/apps/pair/versions").await;
-    let versions: Vec<String> = versions["versions"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let versions: Vec<String> = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
     let first = versions.last().unwrap();
     let (status, old) = stride.get(&format!("/v2/apps/pair/versions/{first}")).await;
     assert_eq!(status, 200);
     assert_eq!(old["instances"], 2);
-    let (status, body) = stride.put("/v2/apps/pair", &json!({"version": first}).to_string()).await;
+    let (status, body) = stride
+        .put("/v2/apps/pair", &json!({"version": first}).to_string())
+        .await;
     assert_eq!(status, 200, "{body}");
     stride.wait_running("/pair", 2).await;
     let (status, body) = stride
-        .put("/v2/apps/pair", &json!({"version": first, "cmd": "sleep 1"}).to_string())
+        .put(
+            "/v2/apps/pair",
+            &json!({"version": first, "cmd": "sleep 1"}).to_string(),
+        )
         .await;
     assert_eq!(status, 422, "{body}");
 }
@@ -350,5 +479,8 @@ async fn the_dashboard_and_info_answer() {
     let page = stride.http.get(stride.url("/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains("/pkg/stride.js"), "the page loads the hydration script");
+    assert!(
+        html.contains("/pkg/stride.js"),
+        "the page loads the hydration script"
+    );
 }

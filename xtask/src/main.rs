@@ -77,7 +77,10 @@ fn output(cmd: &mut Command) -> Result<String> {
 
 fn ensure_wasm_target() -> Result<()> {
     let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))?;
-    if !installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+    if !installed
+        .lines()
+        .any(|l| l.trim() == "wasm32-unknown-unknown")
+    {
         run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
     }
     Ok(())
@@ -188,7 +191,18 @@ fn test(root: &Path) -> Result<()> {
 fn bench(root: &Path, args: &[String]) -> Result<()> {
     build(true)?;
     run(cargo()
-        .args(["test", "--release", "-p", "server", "--test", "bench", "--", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "test",
+            "--release",
+            "-p",
+            "server",
+            "--test",
+            "bench",
+            "--",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .args(args)
         .env("STRIDE_BIN", binary(root, true)))
 }

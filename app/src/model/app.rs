@@ -280,10 +280,32 @@ impl AppDefinition {
             ($($field:ident),*) => { $( if let Some(v) = update.$field { app.$field = v; } )* };
         }
         take!(
-            instances, cpus, mem, disk, gpus, executor, constraints, accepted_resource_roles, role,
-            networks, port_definitions, require_ports, fetch, health_checks, readiness_checks,
-            dependencies, upgrade_strategy, labels, backoff_seconds, backoff_factor,
-            max_launch_delay_seconds, secrets, unreachable_strategy, kill_selection, args, env
+            instances,
+            cpus,
+            mem,
+            disk,
+            gpus,
+            executor,
+            constraints,
+            accepted_resource_roles,
+            role,
+            networks,
+            port_definitions,
+            require_ports,
+            fetch,
+            health_checks,
+            readiness_checks,
+            dependencies,
+            upgrade_strategy,
+            labels,
+            backoff_seconds,
+            backoff_factor,
+            max_launch_delay_seconds,
+            secrets,
+            unreachable_strategy,
+            kill_selection,
+            args,
+            env
         );
         if update.cmd.is_some() {
             app.cmd = update.cmd;
@@ -341,7 +363,9 @@ impl AppDefinition {
 
     /// The version of the configuration the app's tasks run: new tasks are needed when it changes.
     pub fn config_version(&self) -> Timestamp {
-        self.version_info.last_config_change_at.unwrap_or(self.version)
+        self.version_info
+            .last_config_change_at
+            .unwrap_or(self.version)
     }
 
     /// The ports this app asks the agent for (one per port definition).
@@ -375,7 +399,10 @@ mod tests {
         assert_eq!(json["maxLaunchDelaySeconds"], 300);
         assert_eq!(json["killSelection"], "YOUNGEST_FIRST");
         assert_eq!(json["portDefinitions"][0]["name"], "default");
-        assert_eq!(json["versionInfo"]["lastConfigChangeAt"], "1970-01-01T00:00:01.000Z");
+        assert_eq!(
+            json["versionInfo"]["lastConfigChangeAt"],
+            "1970-01-01T00:00:01.000Z"
+        );
         assert!(json.get("args").is_none());
     }
 

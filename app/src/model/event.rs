@@ -47,7 +47,10 @@ pub enum MarathonEvent {
         timestamp: Timestamp,
     },
     #[serde(rename_all = "camelCase")]
-    AppTerminatedEvent { app_id: String, timestamp: Timestamp },
+    AppTerminatedEvent {
+        app_id: String,
+        timestamp: Timestamp,
+    },
     #[serde(rename_all = "camelCase")]
     GroupChangeSuccess {
         group_id: String,

@@ -9,8 +9,8 @@ pub mod task;
 pub mod time;
 pub mod validate;
 
-pub use error::ServiceError;
 pub use app::{AppDefinition, AppUpdate, EnvValue, KillSelection, PortDefinition, VersionInfo};
+pub use error::ServiceError;
 pub use event::{MarathonEvent, Plan};
 pub use task::*;
 pub use time::Timestamp;

@@ -40,7 +40,9 @@ pub fn app_id_errors(raw: &str) -> Vec<String> {
     let segments: Vec<&str> = raw.split('/').filter(|s| !s.is_empty()).collect();
     let mut errors = Vec::new();
     if segments.iter().any(|s| !SEGMENT.is_match(s)) {
-        errors.push(format!("must fully match regular expression '{SEGMENT_PATTERN}'"));
+        errors.push(format!(
+            "must fully match regular expression '{SEGMENT_PATTERN}'"
+        ));
     }
     if segments.is_empty() || absolute(raw, "/") == "/" {
         errors.push("Path must contain at least one path element".to_string());

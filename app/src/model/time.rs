@@ -71,7 +71,10 @@ mod tests {
         let t = Timestamp::from_millis(1_443_542_391_164);
         assert_eq!(t.to_string(), "2015-09-29T15:59:51.164Z");
         assert_eq!("2015-09-29T17:59:51.164+02:00".parse::<Timestamp>(), Ok(t));
-        assert_eq!(Timestamp::from_millis(0).to_string(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            Timestamp::from_millis(0).to_string(),
+            "1970-01-01T00:00:00.000Z"
+        );
         assert!("yesterday".parse::<Timestamp>().is_err());
     }
 }

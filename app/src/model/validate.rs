@@ -27,7 +27,9 @@ pub enum BodyError {
 /// Parses a request body into a JSON value, then into `T`, reporting the failing field's path.
 pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, BodyError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(BodyError::Syntax("No content to map due to end-of-input".into()));
+        return Err(BodyError::Syntax(
+            "No content to map due to end-of-input".into(),
+        ));
     }
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| BodyError::Syntax(e.to_string()))?;
@@ -72,8 +74,7 @@ fn play_json_key(message: &str) -> String {
     let expected = message.split("expected ").nth(1).unwrap_or("");
     let key = if message.starts_with("missing field") {
         "error.path.missing"
-    } else if expected.contains("f64") || expected.contains("i64") || expected.contains("integer")
-    {
+    } else if expected.contains("f64") || expected.contains("i64") || expected.contains("integer") {
         "error.expected.jsnumber"
     } else if expected.contains("bool") {
         "error.expected.jsboolean"
@@ -186,24 +187,40 @@ pub fn validate_app(app: &AppDefinition, raw_id: &str) -> Result<(), Vec<Violati
     at_least_zero_int(&mut v, "/instances", app.instances);
     at_least_zero_int(&mut v, "/gpus", app.gpus);
     at_least_zero_int(&mut v, "/backoffSeconds", app.backoff_seconds);
-    at_least_zero_int(&mut v, "/maxLaunchDelaySeconds", app.max_launch_delay_seconds);
+    at_least_zero_int(
+        &mut v,
+        "/maxLaunchDelaySeconds",
+        app.max_launch_delay_seconds,
+    );
     if let Some(grace) = app.task_kill_grace_period_seconds {
         at_least_zero_int(&mut v, "/taskKillGracePeriodSeconds", grace);
     }
     for (path, value) in [("/cpus", app.cpus), ("/mem", app.mem), ("/disk", app.disk)] {
-        if !(value >= 0.0) || !value.is_finite() {
-            v.add(path, format!("got {}, expected 0.0 or more", jvm_double(value)));
+        if value.is_nan() || value < 0.0 || value.is_infinite() {
+            v.add(
+                path,
+                format!("got {}, expected 0.0 or more", jvm_double(value)),
+            );
         }
     }
-    if !(app.backoff_factor >= 1.0) {
+    if app.backoff_factor.is_nan() || app.backoff_factor < 1.0 {
         v.add(
             "/backoffFactor",
-            format!("got {}, expected 1.0 or more", jvm_double(app.backoff_factor)),
+            format!(
+                "got {}, expected 1.0 or more",
+                jvm_double(app.backoff_factor)
+            ),
         );
     }
     for (name, value) in [
-        ("minimumHealthCapacity", app.upgrade_strategy.minimum_health_capacity),
-        ("maximumOverCapacity", app.upgrade_strategy.maximum_over_capacity),
+        (
+            "minimumHealthCapacity",
+            app.upgrade_strategy.minimum_health_capacity,
+        ),
+        (
+            "maximumOverCapacity",
+            app.upgrade_strategy.maximum_over_capacity,
+        ),
     ] {
         if !(0.0..=1.0).contains(&value) {
             v.add(
@@ -321,8 +338,7 @@ mod tests {
         };
         assert_eq!(details[0].path, "/cpus");
         assert_eq!(details[0].errors, vec!["error.expected.jsnumber"]);
-        let Err(BodyError::Shape(details)) =
-            app(r#"{"id":"/a","portDefinitions":[{"port":"x"}]}"#)
+        let Err(BodyError::Shape(details)) = app(r#"{"id":"/a","portDefinitions":[{"port":"x"}]}"#)
         else {
             panic!("expected a shape error")
         };

@@ -8,9 +8,9 @@
 use super::error::ApiError;
 use super::{deployment_response, with_deployment_header, Params};
 use crate::core::KillOutcome;
-use crate::service::Service;
+use crate::service::{Origin, Service};
 use crate::views;
-use app::model::{path, parse_body, AppUpdate, MarathonEvent, ServiceError, Timestamp};
+use app::model::{parse_body, path, AppUpdate, ServiceError, Timestamp};
 use axum::extract::{ConnectInfo, OriginalUri, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -65,7 +65,10 @@ fn embeds(params: &Params, name: &str) -> bool {
     })
 }
 
-pub async fn list(State(service): State<Service>, RawQuery(query): RawQuery) -> Json<serde_json::Value> {
+pub async fn list(
+    State(service): State<Service>,
+    RawQuery(query): RawQuery,
+) -> Json<serde_json::Value> {
     let params = Params::parse(query.as_deref());
     let snapshot = service.snapshot();
     let with_tasks = embeds(&params, "tasks");
@@ -90,13 +93,11 @@ pub async fn list(State(service): State<Service>, RawQuery(query): RawQuery) -> 
     Json(json!({ "apps": apps }))
 }
 
-fn api_post_event(service: &Service, client: SocketAddr, uri: &str, app: &app::model::AppDefinition) {
-    service.events.publish([MarathonEvent::ApiPostEvent {
+fn origin(client: SocketAddr, uri: &str) -> Option<Origin> {
+    Some(Origin {
         client_ip: client.ip().to_string(),
         uri: uri.to_string(),
-        app_definition: Box::new(app.clone()),
-        timestamp: crate::service::now(),
-    }]);
+    })
 }
 
 pub async fn create(
@@ -107,9 +108,14 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(query.as_deref());
-    let deployed = service.create_app(&body, params.flag("force", false)).await?;
+    let deployed = service
+        .create_app(
+            &body,
+            params.flag("force", false),
+            origin(client, uri.path()),
+        )
+        .await?;
     let app = deployed.app.expect("a created app exists");
-    api_post_event(&service, client, uri.path(), &app);
     let snapshot = service.snapshot();
     let mut info = views::app_info(&snapshot, &app, false);
     info.tasks_staged = 0;
@@ -141,7 +147,11 @@ pub async fn get_under(
         }
         Target::Group(raw) => {
             let group = app_id(raw);
-            let prefix = if group == "/" { "/".to_string() } else { format!("{group}/") };
+            let prefix = if group == "/" {
+                "/".to_string()
+            } else {
+                format!("{group}/")
+            };
             let apps: Vec<_> = snapshot
                 .apps
                 .values()
@@ -149,7 +159,9 @@ pub async fn get_under(
                 .map(|a| views::app_info(&snapshot, a, true))
                 .collect();
             if apps.is_empty() && group != "/" {
-                return Err(ServiceError::NotFound(format!("Group '{group}' does not exist")).into());
+                return Err(
+                    ServiceError::NotFound(format!("Group '{group}' does not exist")).into(),
+                );
             }
             Ok(Json(json!({ "*": apps })).into_response())
         }
@@ -165,9 +177,12 @@ pub async fn get_under(
             Ok(Json(json!({ "versions": versions })).into_response())
         }
         Target::Version(raw, version) => {
-            let version: Timestamp = version
-                .parse()
-                .map_err(|e: app::model::time::InvalidTimestamp| ServiceError::Unprocessable(e.to_string()))?;
+            let version: Timestamp =
+                version
+                    .parse()
+                    .map_err(|e: app::model::time::InvalidTimestamp| {
+                        ServiceError::Unprocessable(e.to_string())
+                    })?;
             Ok(Json(service.app_version(raw, version).await?).into_response())
         }
         Target::Restart(_) | Target::Task(..) => Err(method_not_allowed()),
@@ -193,11 +208,14 @@ async fn update(
     if patch && !service.snapshot().apps.contains_key(&id) {
         return Err(ServiceError::app_not_found(&id).into());
     }
-    let deployed = service.update_app(raw, update, partial, force).await?;
-    if let Some(app) = &deployed.app {
-        api_post_event(&service, client, uri, app);
-    }
-    let status = if deployed.created { StatusCode::CREATED } else { StatusCode::OK };
+    let deployed = service
+        .update_app(raw, update, partial, force, origin(client, uri))
+        .await?;
+    let status = if deployed.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let location = deployed.created.then(|| id.clone());
     Ok(deployment_response(
         status,
@@ -244,7 +262,17 @@ pub async fn patch(
     let Target::App(raw) = Target::parse(&path) else {
         return Err(method_not_allowed());
     };
-    update(service, client, uri.path(), raw, &body, true, params.flag("force", false), true).await
+    update(
+        service,
+        client,
+        uri.path(),
+        raw,
+        &body,
+        true,
+        params.flag("force", false),
+        true,
+    )
+    .await
 }
 
 pub async fn post_under(
@@ -301,7 +329,15 @@ pub async fn delete_under(
             if !service.snapshot().apps.contains_key(&id) {
                 return Err(ServiceError::app_not_found(&id).into());
             }
-            kill_response(&service, vec![task_id.to_string()], scale, wipe, force, Some(task_id)).await
+            kill_response(
+                &service,
+                vec![task_id.to_string()],
+                scale,
+                wipe,
+                force,
+                Some(task_id),
+            )
+            .await
         }
         _ => Err(method_not_allowed()),
     }
@@ -323,14 +359,14 @@ pub async fn kill_response(
         KillOutcome::Killed(instances) => {
             let tasks: Vec<_> = instances
                 .iter()
-                .filter_map(|i| {
-                    views::task_of(i, before.apps.get(&i.app_id).map(|a| a.as_ref()))
-                })
+                .filter_map(|i| views::task_of(i, before.apps.get(&i.app_id).map(|a| a.as_ref())))
                 .collect();
             match single {
                 Some(task_id) => match tasks.into_iter().next() {
                     Some(task) => Ok(Json(json!({ "task": task })).into_response()),
-                    None => Err(ServiceError::NotFound(format!("Task '{task_id}' does not exist")).into()),
+                    None => Err(
+                        ServiceError::NotFound(format!("Task '{task_id}' does not exist")).into(),
+                    ),
                 },
                 None => Ok(Json(json!({ "tasks": tasks })).into_response()),
             }
@@ -345,7 +381,10 @@ mod tests {
     #[test]
     fn splits_sub_resources_off_app_ids() {
         assert_eq!(Target::parse("prod/web"), Target::App("prod/web"));
-        assert_eq!(Target::parse("prod/web/restart"), Target::Restart("prod/web"));
+        assert_eq!(
+            Target::parse("prod/web/restart"),
+            Target::Restart("prod/web")
+        );
         assert_eq!(Target::parse("web/tasks"), Target::Tasks("web"));
         assert_eq!(
             Target::parse("prod/web/tasks/prod_web.instance-1._app.1"),

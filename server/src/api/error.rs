@@ -25,9 +25,10 @@ impl IntoResponse for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 json!({ "message": message, "details": details }),
             ),
-            ServiceError::Unprocessable(_) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, json!({ "message": message }))
-            }
+            ServiceError::Unprocessable(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({ "message": message }),
+            ),
             ServiceError::BadRequest { details, .. } => (
                 StatusCode::BAD_REQUEST,
                 match details {
@@ -43,9 +44,10 @@ impl IntoResponse for ApiError {
                 }),
             ),
             ServiceError::Conflict(_) => (StatusCode::CONFLICT, json!({ "message": message })),
-            ServiceError::Unavailable(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, json!({ "message": message }))
-            }
+            ServiceError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "message": message }),
+            ),
         };
         (status, Json(body)).into_response()
     }

@@ -57,7 +57,10 @@ pub async fn stream(
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|t| t.trim().starts_with("text/event-stream")));
+        .any(|v| {
+            v.split(',')
+                .any(|t| t.trim().starts_with("text/event-stream"))
+        });
     if !accepts_sse {
         return Ok((
             StatusCode::NOT_ACCEPTABLE,
@@ -84,7 +87,8 @@ pub async fn stream(
         bus: bus.clone(),
         remote,
     };
-    let wanted = move |e: &Published| filter.is_empty() || filter.iter().any(|f| f == e.event.event_type());
+    let wanted =
+        move |e: &Published| filter.is_empty() || filter.iter().any(|f| f == e.event.event_type());
     let body = async_stream(subscription, bus, wanted, detach);
     let mut response = Response::new(Body::from_stream(body));
     let h = response.headers_mut();
@@ -92,7 +96,10 @@ pub async fn stream(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/event-stream;charset=UTF-8"),
     );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+    );
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
 }
@@ -122,7 +129,10 @@ fn async_stream(
                     }
                     match tokio::time::timeout(HEARTBEAT, live.recv()).await {
                         Err(_) => {
-                            return Some((Ok(Bytes::from_static(b"\r\n")), (backlog, live, last, detach)))
+                            return Some((
+                                Ok(Bytes::from_static(b"\r\n")),
+                                (backlog, live, last, detach),
+                            ))
                         }
                         Ok(Ok(e)) => {
                             if last.is_some_and(|l| e.seq <= l) {

@@ -49,7 +49,8 @@ impl Params {
 
     /// A boolean flag: `true` (any case) is true, anything else or absence is `default`.
     pub fn flag(&self, key: &str, default: bool) -> bool {
-        self.get(key).map_or(default, |v| v.eq_ignore_ascii_case("true"))
+        self.get(key)
+            .map_or(default, |v| v.eq_ignore_ascii_case("true"))
     }
 }
 

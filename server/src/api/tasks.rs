@@ -15,7 +15,10 @@ use axum::Json;
 use bytes::Bytes;
 use serde_json::json;
 
-pub async fn list(State(service): State<Service>, RawQuery(query): RawQuery) -> Json<serde_json::Value> {
+pub async fn list(
+    State(service): State<Service>,
+    RawQuery(query): RawQuery,
+) -> Json<serde_json::Value> {
     let params = Params::parse(query.as_deref());
     let wanted: Vec<String> = params
         .all("status")
@@ -71,7 +74,10 @@ pub async fn delete_deployment(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(query.as_deref());
-    match service.delete_deployment(&id, params.flag("force", false)).await? {
+    match service
+        .delete_deployment(&id, params.flag("force", false))
+        .await?
+    {
         None => Ok(StatusCode::ACCEPTED.into_response()),
         Some(rollback) => Ok(deployment_response(
             StatusCode::OK,

@@ -110,12 +110,7 @@ impl LocalMaster {
                 Task {
                     framework_id: launch.framework_id.clone(),
                     resources: Resources::of_launch(&launch),
-                    status: state.status(
-                        &launch.task_id,
-                        mesos::TaskState::TaskRunning,
-                        "",
-                        None,
-                    ),
+                    status: state.status(&launch.task_id, mesos::TaskState::TaskRunning, "", None),
                     pending: VecDeque::new(),
                     next_retry: None,
                     retry_interval: FIRST_UPDATE_RETRY,
@@ -380,7 +375,13 @@ fn is_terminal(state: mesos::TaskState) -> bool {
     use mesos::TaskState::*;
     matches!(
         state,
-        TaskFinished | TaskFailed | TaskKilled | TaskError | TaskLost | TaskDropped | TaskGone
+        TaskFinished
+            | TaskFailed
+            | TaskKilled
+            | TaskError
+            | TaskLost
+            | TaskDropped
+            | TaskGone
             | TaskGoneByOperator
     )
 }
@@ -448,7 +449,10 @@ impl State {
         }
     }
 
-    fn subscribe(&mut self, subscribe: scheduler::call::Subscribe) -> Result<Subscribed, MasterError> {
+    fn subscribe(
+        &mut self,
+        subscribe: scheduler::call::Subscribe,
+    ) -> Result<Subscribed, MasterError> {
         let mut info = subscribe.framework_info;
         if info.user.is_empty() {
             return Err(MasterError::bad_request(
@@ -481,16 +485,17 @@ impl State {
             framework_id.clone(),
             Framework {
                 events: Some(tx),
-                suppressed: subscribe
-                    .suppressed_roles
-                    .iter()
-                    .any(|r| r == "*"),
+                suppressed: subscribe.suppressed_roles.iter().any(|r| r == "*"),
                 refused_until: None,
             },
         );
         // Updates that waited for the framework go out now.
         let now = Instant::now();
-        for task in self.tasks.values_mut().filter(|t| t.framework_id == framework_id) {
+        for task in self
+            .tasks
+            .values_mut()
+            .filter(|t| t.framework_id == framework_id)
+        {
             if !task.pending.is_empty() {
                 task.next_retry = Some(now);
             }
@@ -582,7 +587,10 @@ impl State {
             other => {
                 return Err(MasterError {
                     status: 501,
-                    message: format!("{} is not supported by Stride's built-in master", other.as_str_name()),
+                    message: format!(
+                        "{} is not supported by Stride's built-in master",
+                        other.as_str_name()
+                    ),
                 })
             }
         }
@@ -591,7 +599,11 @@ impl State {
 
     fn refuse(&mut self, framework_id: &str, filters: Option<&mesos::Filters>, now: Instant) {
         let seconds = filters.map_or(DEFAULT_REFUSE.as_secs_f64(), |f| f.refuse_seconds());
-        let seconds = if seconds < 0.0 { DEFAULT_REFUSE.as_secs_f64() } else { seconds.min(31_536_000.0) };
+        let seconds = if seconds < 0.0 {
+            DEFAULT_REFUSE.as_secs_f64()
+        } else {
+            seconds.min(31_536_000.0)
+        };
         if let Some(f) = self.frameworks.get_mut(framework_id) {
             f.refused_until = Some(now + Duration::from_secs_f64(seconds));
         }
@@ -615,21 +627,43 @@ impl State {
                 let task_id = task.task_id.value.clone();
                 let requested = Resources::of_proto(&task.resources);
                 let failure = if !valid {
-                    Some((mesos::TaskState::TaskDropped, mesos::task_status::Reason::InvalidOffers, "Task launched with invalid offers".to_string()))
+                    Some((
+                        mesos::TaskState::TaskDropped,
+                        mesos::task_status::Reason::InvalidOffers,
+                        "Task launched with invalid offers".to_string(),
+                    ))
                 } else if self.tasks.get(&task_id).is_some_and(|t| !t.is_terminal()) {
-                    Some((mesos::TaskState::TaskError, mesos::task_status::Reason::TaskInvalid, format!("Task {task_id} is already running")))
+                    Some((
+                        mesos::TaskState::TaskError,
+                        mesos::task_status::Reason::TaskInvalid,
+                        format!("Task {task_id} is already running"),
+                    ))
                 } else if !requested.fits_in(&remaining) {
-                    Some((mesos::TaskState::TaskError, mesos::task_status::Reason::TaskInvalid, "Task uses more resources than the offer has".to_string()))
+                    Some((
+                        mesos::TaskState::TaskError,
+                        mesos::task_status::Reason::TaskInvalid,
+                        "Task uses more resources than the offer has".to_string(),
+                    ))
                 } else {
                     unsupported_container(&task).map(|message| {
-                        (mesos::TaskState::TaskFailed, mesos::task_status::Reason::ContainerLaunchFailed, message)
+                        (
+                            mesos::TaskState::TaskFailed,
+                            mesos::task_status::Reason::ContainerLaunchFailed,
+                            message,
+                        )
                     })
                 };
                 let status = match &failure {
-                    Some((state, reason, message)) => self.status(&task_id, *state, message, Some(*reason)),
+                    Some((state, reason, message)) => {
+                        self.status(&task_id, *state, message, Some(*reason))
+                    }
                     None => self.status(&task_id, mesos::TaskState::TaskStaging, "", None),
                 };
-                let resources = if failure.is_none() { requested.clone() } else { Resources::default() };
+                let resources = if failure.is_none() {
+                    requested.clone()
+                } else {
+                    Resources::default()
+                };
                 remaining = remaining.minus(&resources);
                 self.tasks.insert(
                     task_id.clone(),
@@ -645,7 +679,9 @@ impl State {
                 if failure.is_some() {
                     self.queue_update(&task_id, status);
                 } else {
-                    self.agent.launch(launch_of(framework_id, &task, requested)).await;
+                    self.agent
+                        .launch(launch_of(framework_id, &task, requested))
+                        .await;
                 }
             }
         }

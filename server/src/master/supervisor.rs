@@ -95,7 +95,7 @@ pub(crate) fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> io:
     fs::rename(&temporary, path)
 }
 
-pub(crate) fn now_ms() -> u64 {
+fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis() as u64)

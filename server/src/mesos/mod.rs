@@ -21,7 +21,9 @@ use tokio::sync::{mpsc, watch};
 /// What the driver tells the core.
 #[derive(Debug)]
 pub enum MesosInput {
-    Subscribed { framework_id: String },
+    Subscribed {
+        framework_id: String,
+    },
     Disconnected,
     Offers(Vec<OfferView>),
     Rescind(String),
@@ -81,7 +83,10 @@ fn framework_info(settings: &FrameworkSettings, id: Option<String>) -> mesos::Fr
         checkpoint: Some(true),
         hostname: Some(settings.hostname.clone()),
         webui_url: Some(settings.webui_url.clone()),
-        capabilities: vec![capability(Cap::PartitionAware), capability(Cap::TaskKillingState)],
+        capabilities: vec![
+            capability(Cap::PartitionAware),
+            capability(Cap::TaskKillingState),
+        ],
         ..Default::default()
     }
 }
@@ -157,9 +162,9 @@ fn input_of(event: scheduler::Event) -> Option<MesosInput> {
         event::Type::Subscribed => event.subscribed.map(|s| MesosInput::Subscribed {
             framework_id: s.framework_id.value,
         }),
-        event::Type::Offers => event.offers.map(|o| {
-            MesosInput::Offers(o.offers.iter().map(translate::offer_view).collect())
-        }),
+        event::Type::Offers => event
+            .offers
+            .map(|o| MesosInput::Offers(o.offers.iter().map(translate::offer_view).collect())),
         event::Type::Rescind => event.rescind.map(|r| MesosInput::Rescind(r.offer_id.value)),
         event::Type::Update => event.update.map(|u| MesosInput::Status {
             update: translate::status_update(&u.status),

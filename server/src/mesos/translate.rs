@@ -31,7 +31,10 @@ fn attribute_text(a: &mesos::Attribute) -> String {
             items.sort();
             format!("{{{}}}", items.join(","))
         }
-        mesos::value::Type::Text => a.text.as_ref().map_or_else(String::new, |t| t.value.clone()),
+        mesos::value::Type::Text => a
+            .text
+            .as_ref()
+            .map_or_else(String::new, |t| t.value.clone()),
     }
 }
 
@@ -95,7 +98,9 @@ pub fn status_update(status: &mesos::TaskStatus) -> StatusUpdate {
     StatusUpdate {
         task_id: status.task_id.value.clone(),
         state,
-        reason: status.reason.map(|_| status.reason().as_str_name().to_string()),
+        reason: status
+            .reason
+            .map(|_| status.reason().as_str_name().to_string()),
         message: status.message.clone().unwrap_or_default(),
         agent_id: status.agent_id.as_ref().map(|a| a.value.clone()),
     }
@@ -113,7 +118,10 @@ fn scalar(name: &str, value: f64, role: &str) -> mesos::Resource {
 }
 
 fn container_info(container: &serde_json::Value) -> Option<mesos::ContainerInfo> {
-    let kind = container.get("type").and_then(|t| t.as_str()).unwrap_or("DOCKER");
+    let kind = container
+        .get("type")
+        .and_then(|t| t.as_str())
+        .unwrap_or("DOCKER");
     let mut info = mesos::ContainerInfo::default();
     match kind {
         "MESOS" => info.set_type(mesos::container_info::Type::Mesos),
@@ -348,6 +356,9 @@ mod tests {
         assert!(!command.shell());
         assert_eq!(command.arguments, vec!["sleep", "5"]);
         assert_eq!(info.resources.len(), 3);
-        assert_eq!(info.kill_policy.unwrap().grace_period.unwrap().nanoseconds, 2_000_000_000);
+        assert_eq!(
+            info.kill_policy.unwrap().grace_period.unwrap().nanoseconds,
+            2_000_000_000
+        );
     }
 }

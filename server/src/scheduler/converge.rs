@@ -105,7 +105,10 @@ fn age_key(i: &Instance) -> Option<Timestamp> {
 }
 
 /// The instances in the order they should be stopped when scaling down.
-pub fn kill_order<'a>(mut instances: Vec<&'a Instance>, selection: KillSelection) -> Vec<&'a Instance> {
+pub fn kill_order<'a>(
+    mut instances: Vec<&'a Instance>,
+    selection: KillSelection,
+) -> Vec<&'a Instance> {
     instances.sort_by(|a, b| {
         let by_condition = condition_weight(a.condition).cmp(&condition_weight(b.condition));
         // `None` (no time known) sorts first in both selections, as in Marathon.
@@ -132,13 +135,18 @@ mod tests {
     #[test]
     fn scales_up_and_down_youngest_first() {
         let app = app_with(3, 10);
-        assert_eq!(converge(Some(&app), &[]), vec![Action::Schedule { count: 3 }]);
+        assert_eq!(
+            converge(Some(&app), &[]),
+            vec![Action::Schedule { count: 3 }]
+        );
         let old = instance(&app, "a", Condition::Running, 100);
         let young = instance(&app, "b", Condition::Running, 200);
         let app1 = app_with(1, 10);
         assert_eq!(
             converge(Some(&app1), &[&old, &young]),
-            vec![Action::Decommission { instance_id: young.id.clone() }]
+            vec![Action::Decommission {
+                instance_id: young.id.clone()
+            }]
         );
     }
 
@@ -151,7 +159,10 @@ mod tests {
         let actions = converge(Some(&changed), &[&a, &b]);
         assert!(actions.contains(&Action::Schedule { count: 2 }));
         assert_eq!(
-            actions.iter().filter(|a| matches!(a, Action::Decommission { .. })).count(),
+            actions
+                .iter()
+                .filter(|a| matches!(a, Action::Decommission { .. }))
+                .count(),
             2
         );
     }
@@ -166,8 +177,12 @@ mod tests {
         assert_eq!(
             actions,
             vec![
-                Action::Expunge { instance_id: dead.id.clone() },
-                Action::Decommission { instance_id: running.id.clone() }
+                Action::Expunge {
+                    instance_id: dead.id.clone()
+                },
+                Action::Decommission {
+                    instance_id: running.id.clone()
+                }
             ]
         );
     }

@@ -6,8 +6,7 @@
 use super::converge::classify;
 use super::instance::{Condition, Instance};
 use app::model::{
-    AppDefinition, DeploymentAction, DeploymentInfo, DeploymentStep, MarathonEvent, Plan,
-    Timestamp,
+    AppDefinition, DeploymentAction, DeploymentInfo, DeploymentStep, MarathonEvent, Plan, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -40,7 +39,12 @@ pub fn change_of(before: Option<&AppDefinition>, after: Option<&AppDefinition>) 
         (Some(_), None) => Change::Delete,
         (None, None) => Change::Nothing,
         (Some(b), Some(a)) if b == a => Change::Nothing,
-        (Some(b), Some(a)) if !b.is_config_change(a) && b.version_info.last_config_change_at == a.version_info.last_config_change_at => Change::Scale,
+        (Some(b), Some(a))
+            if !b.is_config_change(a)
+                && b.version_info.last_config_change_at == a.version_info.last_config_change_at =>
+        {
+            Change::Scale
+        }
         (Some(_), Some(a)) if a.instances == 0 => Change::Scale,
         _ => Change::Restart,
     }
@@ -116,7 +120,11 @@ impl Deployment {
 }
 
 /// Whether one action has reached its goal given the app as it now is and its instances.
-pub fn action_done(action: &DeploymentAction, app: Option<&AppDefinition>, instances: &[&Instance]) -> bool {
+pub fn action_done(
+    action: &DeploymentAction,
+    app: Option<&AppDefinition>,
+    instances: &[&Instance],
+) -> bool {
     match action.action.as_str() {
         "StartApplication" => true,
         "StopApplication" => instances.is_empty(),
@@ -218,13 +226,24 @@ mod tests {
         let d = deployment("/test", Change::Create);
         let one = instance(&app, "a", Condition::Running, 1);
         let two_staging = instance(&app, "b", Condition::Staging, 1);
-        let (d1, events) = advance(&d, |_| (Some(&app), vec![&one, &two_staging]), Timestamp::from_millis(5));
+        let (d1, events) = advance(
+            &d,
+            |_| (Some(&app), vec![&one, &two_staging]),
+            Timestamp::from_millis(5),
+        );
         assert_eq!(d1.current_step, 1, "the no-op start step passes at once");
         assert_eq!(events.len(), 2);
         let two = instance(&app, "b", Condition::Running, 1);
-        let (d2, events) = advance(&d1, |_| (Some(&app), vec![&one, &two]), Timestamp::from_millis(6));
+        let (d2, events) = advance(
+            &d1,
+            |_| (Some(&app), vec![&one, &two]),
+            Timestamp::from_millis(6),
+        );
         assert!(d2.is_finished());
-        assert!(matches!(events.last(), Some(MarathonEvent::DeploymentSuccess { .. })));
+        assert!(matches!(
+            events.last(),
+            Some(MarathonEvent::DeploymentSuccess { .. })
+        ));
     }
 
     #[test]
@@ -236,6 +255,9 @@ mod tests {
         assert!(!d1.is_finished());
         let (d2, events) = advance(&d1, |_| (None, vec![]), Timestamp::from_millis(6));
         assert!(d2.is_finished());
-        assert!(matches!(events[0], MarathonEvent::AppTerminatedEvent { .. }));
+        assert!(matches!(
+            events[0],
+            MarathonEvent::AppTerminatedEvent { .. }
+        ));
     }
 }

@@ -192,7 +192,9 @@ pub fn parse_task_id(task_id: &str) -> Option<(&str, u32)> {
         Err(_) if last == "_app" => (rest, 1),
         Err(_) => return None,
     };
-    instance_id.contains(".instance-").then_some((instance_id, incarnation))
+    instance_id
+        .contains(".instance-")
+        .then_some((instance_id, incarnation))
 }
 
 #[cfg(test)]
@@ -210,7 +212,10 @@ mod tests {
         );
         assert_eq!(i.id, "prod_web.instance-abc");
         assert_eq!(i.task_id(), "prod_web.instance-abc._app.1");
-        assert_eq!(parse_task_id(&i.task_id()), Some(("prod_web.instance-abc", 1)));
+        assert_eq!(
+            parse_task_id(&i.task_id()),
+            Some(("prod_web.instance-abc", 1))
+        );
         assert_eq!(
             parse_task_id("prod_web.instance-abc._app"),
             Some(("prod_web.instance-abc", 1))

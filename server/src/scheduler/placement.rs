@@ -110,7 +110,11 @@ impl Remaining {
     }
 
     fn take_port(&mut self, port: u32) {
-        if let Some(idx) = self.ports.iter().position(|&(b, e)| (b..=e).contains(&port)) {
+        if let Some(idx) = self
+            .ports
+            .iter()
+            .position(|&(b, e)| (b..=e).contains(&port))
+        {
             let (b, e) = self.ports.remove(idx);
             if port < e {
                 self.ports.insert(idx, (port + 1, e));
@@ -144,7 +148,12 @@ const CHECKERS: [Checker; 6] = [
     check_ports,
 ];
 
-fn check_role(app: &AppDefinition, offer: &OfferView, _: &Remaining, _: &[Placed]) -> Result<(), Veto> {
+fn check_role(
+    app: &AppDefinition,
+    offer: &OfferView,
+    _: &Remaining,
+    _: &[Placed],
+) -> Result<(), Veto> {
     let accepted = app.accepted_resource_roles.is_empty()
         || app.accepted_resource_roles.iter().any(|r| r == &offer.role);
     let allocatable = offer.role == "*" || offer.role == app.role;
@@ -153,7 +162,12 @@ fn check_role(app: &AppDefinition, offer: &OfferView, _: &Remaining, _: &[Placed
         .ok_or(Veto::UnfulfilledRole)
 }
 
-fn check_constraints(app: &AppDefinition, offer: &OfferView, _: &Remaining, placed: &[Placed]) -> Result<(), Veto> {
+fn check_constraints(
+    app: &AppDefinition,
+    offer: &OfferView,
+    _: &Remaining,
+    placed: &[Placed],
+) -> Result<(), Veto> {
     app.constraints
         .iter()
         .all(|c| constraint_holds(c, offer, placed))
@@ -161,30 +175,55 @@ fn check_constraints(app: &AppDefinition, offer: &OfferView, _: &Remaining, plac
         .ok_or(Veto::UnfulfilledConstraint)
 }
 
-fn check_cpus(app: &AppDefinition, _: &OfferView, left: &Remaining, _: &[Placed]) -> Result<(), Veto> {
+fn check_cpus(
+    app: &AppDefinition,
+    _: &OfferView,
+    left: &Remaining,
+    _: &[Placed],
+) -> Result<(), Veto> {
     (app.cpus <= left.cpus + EPSILON)
         .then_some(())
         .ok_or(Veto::InsufficientCpus)
 }
 
-fn check_mem(app: &AppDefinition, _: &OfferView, left: &Remaining, _: &[Placed]) -> Result<(), Veto> {
+fn check_mem(
+    app: &AppDefinition,
+    _: &OfferView,
+    left: &Remaining,
+    _: &[Placed],
+) -> Result<(), Veto> {
     (app.mem <= left.mem + EPSILON)
         .then_some(())
         .ok_or(Veto::InsufficientMemory)
 }
 
-fn check_disk(app: &AppDefinition, _: &OfferView, left: &Remaining, _: &[Placed]) -> Result<(), Veto> {
+fn check_disk(
+    app: &AppDefinition,
+    _: &OfferView,
+    left: &Remaining,
+    _: &[Placed],
+) -> Result<(), Veto> {
     (app.disk <= left.disk + EPSILON)
         .then_some(())
         .ok_or(Veto::InsufficientDisk)
 }
 
-fn check_ports(app: &AppDefinition, _: &OfferView, left: &Remaining, _: &[Placed]) -> Result<(), Veto> {
+fn check_ports(
+    app: &AppDefinition,
+    _: &OfferView,
+    left: &Remaining,
+    _: &[Placed],
+) -> Result<(), Veto> {
     let fits = if app.require_ports {
         app.port_definitions
             .iter()
             .all(|pd| pd.port == 0 || left.has_port(pd.port as u32))
-            && app.port_definitions.iter().filter(|pd| pd.port == 0).count() <= left.free_port_count()
+            && app
+                .port_definitions
+                .iter()
+                .filter(|pd| pd.port == 0)
+                .count()
+                <= left.free_port_count()
     } else {
         app.port_count() <= left.free_port_count()
     };
@@ -192,7 +231,11 @@ fn check_ports(app: &AppDefinition, _: &OfferView, left: &Remaining, _: &[Placed
 }
 
 /// The value a constraint field has on an agent: its hostname or one of its attributes.
-fn field_value<'a>(field: &str, hostname: &'a str, attributes: &'a [(String, String)]) -> Option<&'a str> {
+fn field_value<'a>(
+    field: &str,
+    hostname: &'a str,
+    attributes: &'a [(String, String)],
+) -> Option<&'a str> {
     match field {
         "hostname" | "@hostname" => Some(hostname),
         field => attributes
@@ -216,19 +259,25 @@ pub fn constraint_holds(constraint: &[String], offer: &OfferView, placed: &[Plac
     let Some(offered) = field_value(field, &offer.hostname, &offer.attributes) else {
         return operator == "UNLIKE";
     };
-    let placed_values = || placed.iter().map(|p| field_value(field, &p.hostname, &p.attributes));
+    let placed_values = || {
+        placed
+            .iter()
+            .map(|p| field_value(field, &p.hostname, &p.attributes))
+    };
     match operator.as_str() {
         "UNIQUE" => placed_values().all(|v| v != Some(offered)),
         "CLUSTER" => match value {
             Some(v) if !v.is_empty() => offered == v,
-            _ => placed_values().next().is_none_or(|first| first == Some(offered)),
+            _ => placed_values()
+                .next()
+                .is_none_or(|first| first == Some(offered)),
         },
         "LIKE" => value.is_some_and(|re| full_match(re, offered)),
         "UNLIKE" => value.is_some_and(|re| !full_match(re, offered)),
         "IS" => value == Some(offered),
-        "MAX_PER" => value.and_then(|v| v.parse::<usize>().ok()).is_some_and(|max| {
-            placed_values().filter(|v| *v == Some(offered)).count() < max
-        }),
+        "MAX_PER" => value
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|max| placed_values().filter(|v| *v == Some(offered)).count() < max),
         "GROUP_BY" => {
             let minimum = value.and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
             let mut groups: Vec<(Option<&str>, usize)> = Vec::new();
@@ -337,7 +386,10 @@ mod tests {
         assert_eq!(m.allocations.len(), 3);
         assert_eq!(m.allocations[0].ports, vec![31000]);
         assert_eq!(m.allocations[2].ports, vec![31002]);
-        assert_eq!(m.vetoes, vec![("/test".to_string(), Veto::InsufficientCpus)]);
+        assert_eq!(
+            m.vetoes,
+            vec![("/test".to_string(), Veto::InsufficientCpus)]
+        );
         assert_eq!(queue[0].waiting.len(), 2);
     }
 
@@ -355,19 +407,41 @@ mod tests {
     fn constraint_operators() {
         let o = offer(1.0, 1.0, vec![]);
         let c = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let on_r1 = Placed { hostname: "h0".into(), attributes: vec![("rack".into(), "r1".into())] };
+        let on_r1 = Placed {
+            hostname: "h0".into(),
+            attributes: vec![("rack".into(), "r1".into())],
+        };
         assert!(constraint_holds(&c(&["rack", "LIKE", "r[0-9]"]), &o, &[]));
         assert!(!constraint_holds(&c(&["rack", "LIKE", "r"]), &o, &[]));
         assert!(constraint_holds(&c(&["zone", "UNLIKE", "x"]), &o, &[]));
         assert!(!constraint_holds(&c(&["zone", "LIKE", ".*"]), &o, &[]));
         assert!(constraint_holds(&c(&["rack", "IS", "r1"]), &o, &[]));
-        assert!(constraint_holds(&c(&["rack", "MAX_PER", "2"]), &o, std::slice::from_ref(&on_r1)));
-        assert!(!constraint_holds(&c(&["rack", "MAX_PER", "1"]), &o, &[on_r1.clone()]));
+        assert!(constraint_holds(
+            &c(&["rack", "MAX_PER", "2"]),
+            &o,
+            std::slice::from_ref(&on_r1)
+        ));
+        assert!(!constraint_holds(
+            &c(&["rack", "MAX_PER", "1"]),
+            &o,
+            &[on_r1.clone()]
+        ));
         assert!(constraint_holds(&c(&["rack", "CLUSTER", "r1"]), &o, &[]));
         assert!(!constraint_holds(&c(&["rack", "CLUSTER", "r2"]), &o, &[]));
-        let on_r2 = Placed { hostname: "h1".into(), attributes: vec![("rack".into(), "r2".into())] };
-        assert!(!constraint_holds(&c(&["rack", "GROUP_BY"]), &o, &[on_r1.clone(), on_r1.clone(), on_r2.clone()]));
-        assert!(constraint_holds(&c(&["rack", "GROUP_BY"]), &o, &[on_r1, on_r2]));
+        let on_r2 = Placed {
+            hostname: "h1".into(),
+            attributes: vec![("rack".into(), "r2".into())],
+        };
+        assert!(!constraint_holds(
+            &c(&["rack", "GROUP_BY"]),
+            &o,
+            &[on_r1.clone(), on_r1.clone(), on_r2.clone()]
+        ));
+        assert!(constraint_holds(
+            &c(&["rack", "GROUP_BY"]),
+            &o,
+            &[on_r1, on_r2]
+        ));
     }
 
     #[test]

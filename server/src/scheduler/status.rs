@@ -189,13 +189,18 @@ mod tests {
         let mut i = instance(&app, "a", Condition::Staging, 5);
         i.started_at = None;
         let now = Timestamp::from_millis(50);
-        let Effect::Update { instance, events } = apply_status(&i, &update(&i, TaskState::Running), now) else {
+        let Effect::Update { instance, events } =
+            apply_status(&i, &update(&i, TaskState::Running), now)
+        else {
             panic!("expected an update")
         };
         assert_eq!(instance.condition, Condition::Running);
         assert_eq!(instance.started_at, Some(now));
         assert_eq!(events.len(), 2);
-        assert_eq!(apply_status(&instance, &update(&i, TaskState::Running), now), Effect::Noop);
+        assert_eq!(
+            apply_status(&instance, &update(&i, TaskState::Running), now),
+            Effect::Noop
+        );
     }
 
     #[test]
@@ -204,10 +209,17 @@ mod tests {
         let mut i = instance(&app, "a", Condition::Running, 5);
         let mut stale = update(&i, TaskState::Failed);
         stale.task_id = format!("{}._app.7", i.id);
-        assert_eq!(apply_status(&i, &stale, Timestamp::from_millis(9)), Effect::Noop);
+        assert_eq!(
+            apply_status(&i, &stale, Timestamp::from_millis(9)),
+            Effect::Noop
+        );
         i.goal = Goal::Decommissioned;
         assert!(matches!(
-            apply_status(&i, &update(&i, TaskState::Killed), Timestamp::from_millis(9)),
+            apply_status(
+                &i,
+                &update(&i, TaskState::Killed),
+                Timestamp::from_millis(9)
+            ),
             Effect::Expunge { .. }
         ));
     }

@@ -36,15 +36,29 @@ fn jvm_number(v: f64) -> String {
 }
 
 /// Marathon's task environment (SEMANTICS.md §19); the app's own `env` is applied last and wins.
-pub fn task_env(app: &AppDefinition, task_id: &str, host: &str, ports: &[u32]) -> Vec<(String, String)> {
+pub fn task_env(
+    app: &AppDefinition,
+    task_id: &str,
+    host: &str,
+    ports: &[u32],
+) -> Vec<(String, String)> {
     let mut env = vec![
         ("MESOS_TASK_ID".to_string(), task_id.to_string()),
         ("MARATHON_APP_ID".to_string(), app.id.clone()),
         ("MARATHON_APP_VERSION".to_string(), app.version.to_string()),
-        ("MARATHON_APP_RESOURCE_CPUS".to_string(), jvm_number(app.cpus)),
+        (
+            "MARATHON_APP_RESOURCE_CPUS".to_string(),
+            jvm_number(app.cpus),
+        ),
         ("MARATHON_APP_RESOURCE_MEM".to_string(), jvm_number(app.mem)),
-        ("MARATHON_APP_RESOURCE_DISK".to_string(), jvm_number(app.disk)),
-        ("MARATHON_APP_RESOURCE_GPUS".to_string(), app.gpus.to_string()),
+        (
+            "MARATHON_APP_RESOURCE_DISK".to_string(),
+            jvm_number(app.disk),
+        ),
+        (
+            "MARATHON_APP_RESOURCE_GPUS".to_string(),
+            app.gpus.to_string(),
+        ),
     ];
     let label_keys: Vec<String> = app
         .labels
@@ -55,7 +69,10 @@ pub fn task_env(app: &AppDefinition, task_id: &str, host: &str, ports: &[u32]) -
     env.push(("MARATHON_APP_LABELS".to_string(), label_keys.join(" ")));
     for (key, value) in &app.labels {
         if key.len() < 493 && value.len() < 512 {
-            env.push((format!("MARATHON_APP_LABEL_{}", label_env_key(key)), value.clone()));
+            env.push((
+                format!("MARATHON_APP_LABEL_{}", label_env_key(key)),
+                value.clone(),
+            ));
         }
     }
     for (index, port) in ports.iter().enumerate() {
@@ -73,7 +90,11 @@ pub fn task_env(app: &AppDefinition, task_id: &str, host: &str, ports: &[u32]) -
     }
     env.push((
         "PORTS".to_string(),
-        ports.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+        ports
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
     ));
     env.push(("HOST".to_string(), host.to_string()));
     for (key, value) in &app.env {
@@ -95,7 +116,13 @@ fn hostname_form(app_id: &str) -> String {
         .join(".")
 }
 
-pub fn build_task(app: &AppDefinition, task_id: String, allocation: &Allocation, agent_id: &str, host: &str) -> TaskSpec {
+pub fn build_task(
+    app: &AppDefinition,
+    task_id: String,
+    allocation: &Allocation,
+    agent_id: &str,
+    host: &str,
+) -> TaskSpec {
     TaskSpec {
         env: task_env(app, &task_id, host, &allocation.ports),
         task_id,
@@ -108,7 +135,11 @@ pub fn build_task(app: &AppDefinition, task_id: String, allocation: &Allocation,
         role: app.role.clone(),
         shell_command: app.cmd.clone(),
         args: app.args.clone(),
-        labels: app.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        labels: app
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         kill_grace: app
             .task_kill_grace_period_seconds
             .map(|s| Duration::from_secs(s.max(0) as u64)),
@@ -126,10 +157,15 @@ mod tests {
         let mut app = app_with(1, 0);
         app.id = "/prod/web".into();
         app.labels.insert("owner.team".into(), "core".into());
-        app.env.insert("HOST".into(), EnvValue::Plain("override".into()));
+        app.env
+            .insert("HOST".into(), EnvValue::Plain("override".into()));
         app.port_definitions[0].name = Some("http".into());
         let env = task_env(&app, "t1", "host-1", &[31005]);
-        let get = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let get = |k: &str| {
+            env.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
         assert_eq!(get("MESOS_TASK_ID"), Some("t1"));
         assert_eq!(get("MARATHON_APP_ID"), Some("/prod/web"));
         assert_eq!(get("MARATHON_APP_RESOURCE_CPUS"), Some("0.1"));

@@ -165,7 +165,10 @@ impl Stride {
 
     /// The pid of a task's command, from its sandbox.
     pub fn task_pid(&self, task_id: &str) -> Option<i32> {
-        let pids: Value = serde_json::from_str(&fs::read_to_string(self.sandbox(task_id).join("pids.json")).ok()?).ok()?;
+        let pids: Value = serde_json::from_str(
+            &fs::read_to_string(self.sandbox(task_id).join("pids.json")).ok()?,
+        )
+        .ok()?;
         pids["task_pid"].as_i64().map(|p| p as i32)
     }
 
@@ -186,7 +189,11 @@ pub fn process_alive(pid: i32) -> bool {
     // A zombie has exited; only its parent's wait is missing.
     fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|stat| stat.rsplit(')').next().map(|rest| rest.trim_start().chars().next()))
+        .and_then(|stat| {
+            stat.rsplit(')')
+                .next()
+                .map(|rest| rest.trim_start().chars().next())
+        })
         .flatten()
         .is_some_and(|state| state != 'Z' && state != 'X')
 }
@@ -194,30 +201,75 @@ pub fn process_alive(pid: i32) -> bool {
 async fn decode(r: reqwest::Response) -> (u16, Value) {
     let status = r.status().as_u16();
     let text = r.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
-/// Kills every process group a task of `agent_dir` may have left, then its supervisor.
+/// Kills what every task of `agent_dir` may have left running.
 pub fn kill_task_leftovers(agent_dir: &Path) {
     let Ok(entries) = fs::read_dir(agent_dir.join("sandboxes")) else {
         return;
     };
     for sandbox in entries.flatten().map(|e| e.path()) {
-        let Some(pids) = fs::read_to_string(sandbox.join("pids.json"))
-            .ok()
-            .and_then(|s| serde_json::from_str::<Value>(&s).ok())
-        else {
-            continue;
-        };
-        for (key, group) in [("task_pgid", true), ("supervisor_pid", false)] {
-            if let Some(pid) = pids[key].as_i64().map(|p| p as i32).filter(|p| *p > 1) {
-                // SAFETY: kill(2) has no memory effects; a stale pid is at worst ESRCH.
-                unsafe {
-                    libc::kill(if group { -pid } else { pid }, libc::SIGKILL);
-                }
-            }
+        kill_sandbox_leftovers(&sandbox);
+    }
+}
+
+/// Kills the processes and removes the cgroups a sandbox's task may have left.
+pub fn kill_sandbox_leftovers(sandbox: &Path) {
+    // A launch in flight writes pids.json (or exit.json) within milliseconds.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !sandbox.join("pids.json").exists()
+        && !sandbox.join("exit.json").exists()
+        && sandbox.join("task.json").exists()
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if let Some(pids) = read_json(&sandbox.join("pids.json")) {
+        let number = |key: &str| pids[key].as_i64().unwrap_or(0);
+        if start_ticks(number("task_pid") as i32) == Some(number("task_start_ticks") as u64) {
+            signal(-(number("task_pgid") as i32), libc::SIGKILL);
+        }
+        let supervisor = number("supervisor_pid") as i32;
+        if start_ticks(supervisor) == Some(number("supervisor_start_ticks") as u64) {
+            signal(supervisor, libc::SIGKILL);
         }
     }
+    let cgroups = read_json(&sandbox.join("task.json"))
+        .and_then(|task| task["cgroups"].as_array().cloned())
+        .unwrap_or_default();
+    for dir in cgroups.iter().filter_map(|dir| dir.as_str()).map(Path::new) {
+        for _ in 0..100 {
+            if let Ok(procs) = fs::read_to_string(dir.join("cgroup.procs")) {
+                for pid in procs.lines().filter_map(|pid| pid.parse().ok()) {
+                    signal(pid, libc::SIGKILL);
+                }
+            }
+            if fs::remove_dir(dir).is_ok() || !dir.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+pub fn signal(pid: i32, signal: i32) -> bool {
+    // SAFETY: kill(2) has no memory effects.
+    unsafe { libc::kill(pid, signal) == 0 }
+}
+
+pub fn read_json(path: &Path) -> Option<serde_json::Value> {
+    serde_json::from_slice(&fs::read(path).ok()?).ok()
+}
+
+/// Start time of a live (non-zombie) process.
+pub fn start_ticks(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    (fields[0] != "Z").then(|| fields[19].parse().ok())?
 }
 
 impl Drop for Stride {

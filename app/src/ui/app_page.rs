@@ -1,0 +1,654 @@
+//! The App page (`/apps/<id>`): status, the instance stepper, Restart and Destroy; why the app
+//! waits, when it does; tabs for its tasks, configuration, deployments and task logs.
+
+use super::format::{self, app_href, outcome_problem, Problem};
+use super::live::use_live;
+use super::widgets::{Age, ErrorNote, Meter, Modal, RowChanges, StatusChip, TaskStateChip};
+use crate::api::{destroy_app, get_app, kill_task, restart_app, scale_app, task_output, Outcome};
+use crate::model::{path, AppDetail, AppStatus, DeploymentInfo, ServiceError, Task, TaskLog};
+use leptos::{html, prelude::*};
+use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+type Detail = Resource<Result<Option<AppDetail>, ServerFnError>>;
+type Mutation<I> = Action<I, Result<Outcome, ServerFnError>>;
+
+/// The problem of a mutation's last answer, while it is not running again.
+fn mutation_problem<I: Send + Sync + 'static>(action: Mutation<I>) -> Signal<Option<Problem>> {
+    let pending = action.pending();
+    Signal::derive(move || {
+        if pending.get() {
+            None
+        } else {
+            action
+                .value()
+                .with(|answer| answer.as_ref().and_then(outcome_problem))
+        }
+    })
+}
+
+/// Whether a mutation's last answer was a success; for effects that follow up on it.
+fn succeeded<I: Send + Sync + 'static>(action: Mutation<I>) -> bool {
+    action
+        .value()
+        .with(|answer| matches!(answer, Some(Ok(Ok(_)))))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tab {
+    Tasks,
+    Configuration,
+    Deployments,
+    Logs,
+}
+
+impl Tab {
+    fn label(self) -> &'static str {
+        match self {
+            Tab::Tasks => "Tasks",
+            Tab::Configuration => "Configuration",
+            Tab::Deployments => "Deployments",
+            Tab::Logs => "Logs",
+        }
+    }
+}
+
+#[component]
+pub fn AppPage() -> impl IntoView {
+    let params = use_params_map();
+    // The route's wildcard holds the id without its leading slash.
+    let app_id =
+        Memo::new(move |_| path::absolute(&params.read().get("id").unwrap_or_default(), "/"));
+    let revision = use_live().app_revision(app_id);
+    let detail: Detail = Resource::new(
+        move || (app_id.get(), revision.get()),
+        |(id, _)| get_app(id),
+    );
+    view! {
+        <Title text=move || app_id.get()/>
+        <Transition fallback=|| view! { <p class="muted">"Loading the app…"</p> }>
+            <AppBody app_id detail/>
+        </Transition>
+    }
+    .into_any()
+}
+
+/// Chooses between the app, its absence and a failed load.
+#[component]
+fn AppBody(app_id: Memo<String>, detail: Detail) -> impl IntoView {
+    let current = Memo::new(move |_| detail.get().and_then(Result::ok).flatten());
+    let found = Memo::new(move |_| current.with(Option::is_some));
+    view! {
+        {move || {
+            detail
+                .get()
+                .and_then(|answer| match answer {
+                    Err(error) => {
+                        Some(
+                            view! {
+                                <p class="error-note" role="alert">
+                                    "The app could not be loaded: " {error.to_string()}
+                                </p>
+                            }
+                                .into_any(),
+                        )
+                    }
+                    Ok(None) => {
+                        Some(
+                            view! {
+                                <section class="panel empty">
+                                    <h1>"No app " <code>{app_id.get()}</code></h1>
+                                    <p>"It may have been destroyed. " <a href="/">"Back to the apps"</a> "."</p>
+                                </section>
+                            }
+                                .into_any(),
+                        )
+                    }
+                    Ok(Some(_)) => None,
+                })
+        }}
+        {move || {
+            found
+                .get()
+                .then(|| {
+                    current
+                        .get_untracked()
+                        .map(|initial| {
+                            // Keeps showing the last known app while a refetch finds it gone.
+                            let app = Memo::new(move |previous: Option<&AppDetail>| {
+                                current.get().or_else(|| previous.cloned()).unwrap_or_else(|| initial.clone())
+                            });
+                            view! { <AppView app_id app detail/> }
+                        })
+                })
+        }}
+    }
+    .into_any()
+}
+
+#[component]
+fn AppView(app_id: Memo<String>, app: Memo<AppDetail>, detail: Detail) -> impl IntoView {
+    let tab = RwSignal::new(Tab::Tasks);
+    let log_task = RwSignal::new(None::<String>);
+    let open_logs = Callback::new(move |task: String| {
+        log_task.set(Some(task));
+        tab.set(Tab::Logs);
+    });
+    let refetch = Callback::new(move |_| detail.refetch());
+    let status = Memo::new(move |_| app.with(|a| a.summary.status));
+    let id = app_id.get_untracked();
+    let prefix = path::group_prefix(&id).to_string();
+    let name = id[prefix.len()..].to_string();
+
+    let tab_button = move |which: Tab| {
+        let count = move || match which {
+            Tab::Tasks => app.with(|a| Some(a.tasks.len())),
+            Tab::Deployments => app.with(|a| Some(a.deployments.len())),
+            Tab::Configuration | Tab::Logs => None,
+        };
+        view! {
+            <button
+                class="tab"
+                role="tab"
+                aria-selected=move || (tab.get() == which).to_string()
+                on:click=move |_| tab.set(which)
+            >
+                {which.label()}
+                {move || count().map(|n| view! { <span class="count">{n}</span> })}
+            </button>
+        }
+    };
+
+    view! {
+        <div class="page-head app-head">
+            <h1 class="app-id">
+                <span class="dim">{prefix}</span>
+                {name}
+            </h1>
+            <span data-testid="app-status" data-status=move || status.get().label()>
+                {move || view! { <StatusChip status=status.get()/> }}
+            </span>
+            <span class="muted num">
+                {move || app.with(|a| format!("{}/{} running", a.summary.running, a.summary.instances))}
+            </span>
+            <span class="spacer"></span>
+            <Controls app_id app on_change=refetch/>
+        </div>
+        <WaitingBanner app/>
+        <div class="tabs" role="tablist">
+            {tab_button(Tab::Tasks)}
+            {tab_button(Tab::Configuration)}
+            {tab_button(Tab::Deployments)}
+            {tab_button(Tab::Logs)}
+        </div>
+        <section class="tab-panel" role="tabpanel">
+            {move || match tab.get() {
+                Tab::Tasks => view! { <TasksTab app on_open=open_logs on_change=refetch/> }.into_any(),
+                Tab::Configuration => view! { <ConfigurationTab app/> }.into_any(),
+                Tab::Deployments => view! { <DeploymentsTab app/> }.into_any(),
+                Tab::Logs => view! { <LogsTab app task=log_task/> }.into_any(),
+            }}
+        </section>
+    }
+    .into_any()
+}
+
+/// Why the app does not launch what it should: never a silent spinner.
+#[component]
+fn WaitingBanner(app: Memo<AppDetail>) -> impl IntoView {
+    move || {
+        app.with(|a| {
+            let summary = &a.summary;
+            (!summary.waiting_reasons.is_empty()).then(|| {
+                let headline = match summary.status {
+                    AppStatus::Delayed => "Launches are delayed after failures",
+                    AppStatus::Waiting => "Waiting for resources",
+                    _ => "Not launching yet",
+                };
+                let reasons = summary.waiting_reasons.clone();
+                view! {
+                    <div class="banner busy" role="status" data-testid="waiting-banner">
+                        <strong>{headline}</strong>
+                        <ul>{reasons.into_iter().map(|reason| view! { <li>{reason}</li> }).collect_view()}</ul>
+                    </div>
+                }
+            })
+        })
+    }
+}
+
+/// The instance stepper, Restart and Destroy, each with its pending state and error.
+#[component]
+fn Controls(app_id: Memo<String>, app: Memo<AppDetail>, on_change: Callback<()>) -> impl IntoView {
+    let target = Memo::new(move |_| app.with(|a| a.summary.instances));
+    // The number in the stepper while it differs from the app's target.
+    let wanted = RwSignal::new(None::<i64>);
+    let shown = move || wanted.get().unwrap_or_else(|| target.get());
+    Effect::new(move |_| {
+        if wanted.get() == Some(target.get()) {
+            wanted.set(None);
+        }
+    });
+
+    let scale: Mutation<i64> =
+        Action::new(move |instances: &i64| scale_app(app_id.get_untracked(), *instances));
+    let restart: Mutation<()> = Action::new(move |_: &()| restart_app(app_id.get_untracked()));
+    let destroy: Mutation<()> = Action::new(move |_: &()| destroy_app(app_id.get_untracked()));
+    let scaling = scale.pending();
+    let restarting = restart.pending();
+    let destroying = destroy.pending();
+    Effect::new(move |_| {
+        if succeeded(scale) || succeeded(restart) {
+            on_change.run(());
+        }
+    });
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if succeeded(destroy) {
+            navigate("/", Default::default());
+        }
+    });
+
+    let confirming = RwSignal::new(false);
+    let step = move |by: i64| wanted.set(Some((shown() + by).max(0)));
+
+    view! {
+        <form
+            class="stepper"
+            aria-label="Instances"
+            on:submit=move |event| {
+                event.prevent_default();
+                scale.dispatch(shown());
+            }
+        >
+            <button type="button" aria-label="One instance fewer" disabled=move || shown() <= 0 on:click=move |_| step(-1)>
+                "−"
+            </button>
+            <input
+                class="num"
+                type="number"
+                min="0"
+                aria-label="Instances"
+                data-testid="instances-input"
+                value=target.get_untracked()
+                prop:value=move || shown().to_string()
+                on:input=move |event| {
+                    if let Ok(instances) = event_target_value(&event).trim().parse::<i64>() {
+                        wanted.set(Some(instances.max(0)));
+                    }
+                }
+            />
+            <button type="button" aria-label="One instance more" on:click=move |_| step(1)>
+                "+"
+            </button>
+            <button
+                type="submit"
+                class="primary"
+                data-testid="scale-button"
+                disabled=move || scaling.get() || shown() == target.get()
+            >
+                {move || {
+                    if scaling.get() { format!("Scaling to {}…", shown()) } else { format!("Scale to {}", shown()) }
+                }}
+            </button>
+        </form>
+        <button data-testid="restart-button" disabled=move || restarting.get() on:click=move |_| {
+            restart.dispatch(());
+        }>{move || if restarting.get() { "Restarting…" } else { "Restart" }}</button>
+        <button class="danger" data-testid="destroy-button" on:click=move |_| confirming.set(true)>
+            "Destroy"
+        </button>
+        <div class="action-errors">
+            <ErrorNote problem=mutation_problem(scale)/>
+            <ErrorNote problem=mutation_problem(restart)/>
+        </div>
+        <Show when=move || confirming.get()>
+            <ConfirmDestroy
+                app_id
+                tasks=app.with_untracked(|a| a.tasks.len())
+                destroy
+                destroying
+                on_close=Callback::new(move |_| confirming.set(false))
+            />
+        </Show>
+    }
+    .into_any()
+}
+
+#[component]
+fn ConfirmDestroy(
+    app_id: Memo<String>,
+    tasks: usize,
+    destroy: Mutation<()>,
+    destroying: Memo<bool>,
+    on_close: Callback<()>,
+) -> impl IntoView {
+    let id = app_id.get_untracked();
+    let cancel = NodeRef::<html::Button>::new();
+    Effect::new(move |_| {
+        if let Some(button) = cancel.get() {
+            let _ = button.focus();
+        }
+    });
+    let what = match tasks {
+        0 => "It has no tasks running.".to_string(),
+        1 => "Its 1 task will be killed.".to_string(),
+        n => format!("Its {n} tasks will be killed."),
+    };
+    view! {
+        <Modal title=format!("Destroy {id}?") on_close>
+            <p>
+                "This deletes " <strong>{id.clone()}</strong> " and its configuration history. " {what}
+                " This cannot be undone."
+            </p>
+            <ErrorNote problem=mutation_problem(destroy)/>
+            <div class="form-actions">
+                <button
+                    class="danger"
+                    data-testid="confirm-destroy"
+                    disabled=move || destroying.get()
+                    on:click=move |_| {
+                        destroy.dispatch(());
+                    }
+                >
+                    {move || if destroying.get() { "Destroying…".to_string() } else { format!("Destroy {id}") }}
+                </button>
+                <button node_ref=cancel on:click=move |_| on_close.run(())>
+                    "Cancel"
+                </button>
+            </div>
+        </Modal>
+    }
+    .into_any()
+}
+
+#[component]
+fn TasksTab(
+    app: Memo<AppDetail>,
+    on_open: Callback<String>,
+    on_change: Callback<()>,
+) -> impl IntoView {
+    // Oldest first, so that new tasks append and nothing jumps.
+    let tasks = Memo::new(move |_| {
+        app.with(|a| {
+            let mut tasks = a.tasks.clone();
+            tasks.sort_by(|x, y| (x.staged_at, &x.id).cmp(&(y.staged_at, &y.id)));
+            tasks
+        })
+    });
+    let config_version = Memo::new(move |_| app.with(|a| a.app.config_version()));
+    let changes = RowChanges::new();
+    view! {
+        {move || {
+            app.with(|a| {
+                a.last_task_failure
+                    .clone()
+                    .map(|failure| {
+                        view! {
+                            <p class="last-failure">
+                                <span class="chip bad">"Last failure"</span>
+                                <Age at=failure.timestamp/>
+                                ": " {format::task_state_label(&failure.state)} " on " {failure.host} " — "
+                                {failure.message}
+                            </p>
+                        }
+                    })
+            })
+        }}
+        <Show
+            when=move || !tasks.with(Vec::is_empty)
+            fallback=|| view! { <p class="muted">"No tasks. Scale the app up to start some."</p> }
+        >
+            <table class="table tasks">
+                <thead>
+                    <tr>
+                        <th scope="col">"State"</th>
+                        <th scope="col">"Host"</th>
+                        <th scope="col">"Ports"</th>
+                        <th scope="col">"Started"</th>
+                        <th scope="col">"Version"</th>
+                        <th scope="col">"Message"</th>
+                        <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <For
+                        each=move || tasks.get()
+                        key=|task| format!("{task:?}")
+                        children=move |task| {
+                            let class = changes.class(&task.id, &format!("{task:?}"));
+                            view! { <TaskRow task class config_version on_open on_change/> }
+                        }
+                    />
+                </tbody>
+            </table>
+        </Show>
+    }
+    .into_any()
+}
+
+#[component]
+fn TaskRow(
+    task: Task,
+    class: &'static str,
+    config_version: Memo<crate::model::Timestamp>,
+    on_open: Callback<String>,
+    on_change: Callback<()>,
+) -> impl IntoView {
+    let open = {
+        let id = task.id.clone();
+        move || on_open.run(id.clone())
+    };
+    let open_on_enter = open.clone();
+    let kill: Mutation<()> = {
+        let id = task.id.clone();
+        Action::new(move |_: &()| kill_task(id.clone()))
+    };
+    let killing = kill.pending();
+    Effect::new(move |_| {
+        if succeeded(kill) {
+            on_change.run(());
+        }
+    });
+    let ports = task
+        .ports
+        .iter()
+        .map(|port| {
+            let address = format!("{}:{port}", task.host);
+            view! {
+                <a href=format!("http://{address}") target="_blank" rel="noopener" on:click=|event| event.stop_propagation()>
+                    {address.clone()}
+                </a>
+            }
+        })
+        .collect_view();
+    let started = task.started_at.or(task.staged_at);
+    let version = task.version.map(|version| {
+        view! {
+            <span title=format::exact(version)>{format::short_time(version)}</span>
+            {move || (version < config_version.get()).then(|| view! { <span class="chip quiet">"old"</span> })}
+        }
+    });
+    view! {
+        <tr
+            class=format!("clickable {class}")
+            data-testid="task-row"
+            data-task-id=task.id.clone()
+            data-state=task.state.clone()
+            tabindex="0"
+            title="Open this task's output"
+            on:click=move |_| open()
+            on:keydown=move |event| {
+                if event.key() == "Enter" {
+                    open_on_enter();
+                }
+            }
+        >
+            <td>
+                <TaskStateChip state=task.state.clone()/>
+            </td>
+            <td class="mono">{task.host.clone()}</td>
+            <td class="ports">{ports}</td>
+            <td>{started.map(|at| view! { <Age at/> })}</td>
+            <td class="num">{version}</td>
+            <td class="message">{task.message.clone()}</td>
+            <td class="row-actions">
+                <button
+                    class="small"
+                    title="Kill this task; the app starts a replacement while it wants more instances"
+                    disabled=move || killing.get()
+                    on:click=move |event| {
+                        event.stop_propagation();
+                        kill.dispatch(());
+                    }
+                >
+                    {move || if killing.get() { "Killing…" } else { "Kill" }}
+                </button>
+                <ErrorNote problem=mutation_problem(kill)/>
+            </td>
+        </tr>
+    }
+    .into_any()
+}
+
+#[component]
+fn ConfigurationTab(app: Memo<AppDetail>) -> impl IntoView {
+    view! {
+        <pre class="code">
+            {move || app.with(|a| serde_json::to_string_pretty(&a.app).unwrap_or_default())}
+        </pre>
+    }
+    .into_any()
+}
+
+#[component]
+fn DeploymentsTab(app: Memo<AppDetail>) -> impl IntoView {
+    let deployments = Memo::new(move |_| app.with(|a| a.deployments.clone()));
+    view! {
+        <Show
+            when=move || !deployments.with(Vec::is_empty)
+            fallback=|| view! { <p class="muted">"No deployment is changing this app right now."</p> }
+        >
+            <ul class="deployments">
+                <For
+                    each=move || deployments.get()
+                    key=|deployment| format!("{deployment:?}")
+                    children=|deployment| view! { <DeploymentItem deployment/> }
+                />
+            </ul>
+        </Show>
+    }
+    .into_any()
+}
+
+#[component]
+fn DeploymentItem(deployment: DeploymentInfo) -> impl IntoView {
+    let actions = deployment
+        .current_actions
+        .iter()
+        .map(|action| view! { <li>{action.action.clone()} " " <a href=app_href(&action.app)>{action.app.clone()}</a></li> })
+        .collect_view();
+    view! {
+        <li class="deployment">
+            <div class="deployment-head">
+                <code>{deployment.id.clone()}</code>
+                <Age at=deployment.version/>
+                <span class="num">"step " {deployment.current_step} " of " {deployment.total_steps}</span>
+                <Meter
+                    used=f64::from(deployment.current_step)
+                    total=f64::from(deployment.total_steps)
+                    label="Deployment progress"
+                />
+            </div>
+            <ul class="actions">{actions}</ul>
+        </li>
+    }
+    .into_any()
+}
+
+/// The tail of one task's stdout or stderr; refetched when that task's status changes.
+#[component]
+fn LogsTab(app: Memo<AppDetail>, task: RwSignal<Option<String>>) -> impl IntoView {
+    let task_ids =
+        Memo::new(move |_| app.with(|a| a.tasks.iter().map(|t| t.id.clone()).collect::<Vec<_>>()));
+    let chosen = Memo::new(move |_| {
+        task.get()
+            .or_else(|| task_ids.with(|ids| ids.first().cloned()))
+    });
+    let stream = RwSignal::new("stdout");
+    let revision = use_live().task_revision(chosen.into());
+    let output = Resource::new(
+        move || (chosen.get(), stream.get(), revision.get()),
+        |(task, stream, _)| async move {
+            match task {
+                Some(task) => Some(task_output(task, stream.to_string()).await),
+                None => None,
+            }
+        },
+    );
+    let refreshing = RwSignal::new(false);
+    let stream_button = move |name: &'static str| {
+        view! {
+            <button type="button" aria-pressed=move || (stream.get() == name).to_string() on:click=move |_| stream.set(name)>
+                {name}
+            </button>
+        }
+    };
+    view! {
+        <div class="log-controls">
+            <label>
+                "Task "
+                <select on:change=move |event| task.set(Some(event_target_value(&event)))>
+                    {move || {
+                        let selected = chosen.get();
+                        task_ids
+                            .get()
+                            .into_iter()
+                            .map(|id| {
+                                let is_selected = selected.as_deref() == Some(id.as_str());
+                                let label = id.clone();
+                                view! { <option value=id selected=is_selected>{label}</option> }
+                            })
+                            .collect_view()
+                    }}
+                </select>
+            </label>
+            <span class="segmented" role="group" aria-label="Output stream">
+                {stream_button("stdout")}
+                {stream_button("stderr")}
+            </span>
+            <button type="button" disabled=move || refreshing.get() on:click=move |_| output.refetch()>
+                {move || if refreshing.get() { "Refreshing…" } else { "Refresh" }}
+            </button>
+        </div>
+        <Transition fallback=|| view! { <p class="muted">"Loading output…"</p> } set_pending=refreshing.write_only()>
+            {move || output.get().map(|answer| view! { <LogOutput answer/> })}
+        </Transition>
+    }
+    .into_any()
+}
+
+#[component]
+fn LogOutput(
+    answer: Option<Result<Result<TaskLog, ServiceError>, ServerFnError>>,
+) -> impl IntoView {
+    let log = match answer {
+        None => return view! { <p class="muted">"This app has no tasks, so there is no output to show."</p> }.into_any(),
+        Some(Ok(Ok(log))) => log,
+        Some(Ok(Err(refused))) => return view! { <ErrorNote problem=Some(Problem::from(&refused))/> }.into_any(),
+        Some(Err(failed)) => return view! { <ErrorNote problem=Some(Problem::from(&failed))/> }.into_any(),
+    };
+    let tail = NodeRef::<html::Pre>::new();
+    // Show the end of the output, where the news is.
+    Effect::new(move |_| {
+        if let Some(pre) = tail.get() {
+            pre.set_scroll_top(pre.scroll_height());
+        }
+    });
+    view! {
+        {log.truncated.then(|| view! { <p class="muted">"Earlier output is left out."</p> })}
+        {log.text.is_empty().then(|| view! { <p class="muted">"No output yet."</p> })}
+        <pre class="log" data-testid="task-log" node_ref=tail>{log.text}</pre>
+    }
+    .into_any()
+}

@@ -1,0 +1,136 @@
+//! Small building blocks shared by the pages: chips, bars, relative times, error notes, the
+//! modal dialog and the row-change marker.
+
+use super::format::{self, Problem, Tone};
+use super::live::use_live;
+use crate::model::{AppStatus, Timestamp};
+use leptos::{ev, prelude::*};
+use std::collections::HashMap;
+
+#[component]
+pub fn StatusChip(status: AppStatus) -> impl IntoView {
+    view! {
+        <span class=format!("chip {}", format::status_tone(status).class())>{status.label()}</span>
+    }
+    .into_any()
+}
+
+#[component]
+pub fn TaskStateChip(state: String) -> impl IntoView {
+    view! {
+        <span class=format!("chip {}", format::task_tone(&state).class()) title=state.clone()>
+            {format::task_state_label(&state)}
+        </span>
+    }
+    .into_any()
+}
+
+/// A thin horizontal bar: how much of something is used.
+#[component]
+pub fn Meter(used: f64, total: f64, #[prop(into)] label: String) -> impl IntoView {
+    view! {
+        <span class="meter" role="meter" aria-label=label aria-valuenow=used.to_string() aria-valuemin="0" aria-valuemax=total.to_string()>
+            <span class="meter-fill" style=format!("width:{:.1}%", format::percent(used, total))></span>
+        </span>
+    }
+    .into_any()
+}
+
+/// Running and staged instances against the target, as segments of one small bar.
+#[component]
+pub fn InstanceBar(running: u32, staged: u32, target: i64) -> impl IntoView {
+    let whole = (target.max(0) as f64).max(f64::from(running + staged));
+    let segment = |count: u32, tone: Tone| {
+        view! {
+            <span
+                class=format!("bar-segment {}", tone.class())
+                style=format!("width:{:.1}%", format::percent(f64::from(count), whole))
+            ></span>
+        }
+    };
+    view! {
+        <span class="instance-bar" aria-hidden="true">
+            {segment(running, Tone::Good)}
+            {segment(staged, Tone::Busy)}
+        </span>
+    }
+    .into_any()
+}
+
+/// A time shown relative to now, with the exact time on hover.
+#[component]
+pub fn Age(at: Timestamp) -> impl IntoView {
+    let live = use_live();
+    view! {
+        <time datetime=at.to_string() title=format::exact(at)>
+            {move || format::ago(at.millis(), live.now())}
+        </time>
+    }
+    .into_any()
+}
+
+/// The error of the last attempt of an action, next to its button; nothing while there is none.
+#[component]
+pub fn ErrorNote(#[prop(into)] problem: Signal<Option<Problem>>) -> impl IntoView {
+    move || {
+        problem.get().map(|problem| {
+            view! { <p class="error-note" role="alert">{problem.message}</p> }
+        })
+    }
+}
+
+/// A dialog over the page. `Esc` closes it, as does the caller's cancel button.
+#[component]
+pub fn Modal(
+    #[prop(into)] title: String,
+    on_close: Callback<()>,
+    children: Children,
+) -> impl IntoView {
+    let closes_on_escape = window_event_listener(ev::keydown, move |event| {
+        if event.key() == "Escape" {
+            on_close.run(());
+        }
+    });
+    on_cleanup(move || closes_on_escape.remove());
+    let heading = title.clone();
+    view! {
+        <div class="backdrop">
+            <div class="dialog" role="dialog" aria-modal="true" aria-label=title>
+                <h2>{heading}</h2>
+                {children()}
+            </div>
+        </div>
+    }
+    .into_any()
+}
+
+/// Remembers what each row of a live table looked like, so that a row re-created because its
+/// content changed can be marked for a brief highlight, while rows appearing on first render or
+/// on navigation stay calm.
+#[derive(Clone, Copy)]
+pub struct RowChanges(StoredValue<HashMap<String, String>>);
+
+impl RowChanges {
+    pub fn new() -> RowChanges {
+        RowChanges(StoredValue::new(HashMap::new()))
+    }
+
+    /// Records `fingerprint` for row `id` and tells whether the row was there before, different.
+    pub fn changed(self, id: &str, fingerprint: &str) -> bool {
+        self.0
+            .try_update_value(|seen| {
+                seen.insert(id.to_string(), fingerprint.to_string())
+                    .is_some_and(|before| before != fingerprint)
+            })
+            .unwrap_or(false)
+    }
+
+    /// The row's class: `changed` starts the highlight animation.
+    pub fn class(self, id: &str, fingerprint: &str) -> &'static str {
+        if self.changed(id, fingerprint) {
+            "changed"
+        } else {
+            ""
+        }
+    }
+}

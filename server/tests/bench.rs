@@ -1,0 +1,133 @@
+//! Benchmarks (run with `cargo xtask bench`; ignored in normal test runs). Each prints its
+//! figure; BENCHMARKS.md records them.
+
+mod common;
+
+use app::model::{AppDefinition, AppUpdate, Timestamp};
+use common::{eventually, process_alive, Stride};
+use serde_json::json;
+use server::scheduler::placement::{match_offer, OfferView, Pending};
+use std::collections::VecDeque;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TASKS: usize = 1000;
+
+/// Time for 1,000 `sleep 3600` instances to be RUNNING through Stride's built-in agent, beside
+/// the time a bare loop takes to spawn 1,000 `sleep` processes.
+#[tokio::test]
+#[ignore]
+async fn bench_1000_tasks_running_vs_bare_spawn() {
+    // Bare loop first, on a quiet machine.
+    let started = Instant::now();
+    let mut children = Vec::with_capacity(TASKS);
+    for _ in 0..TASKS {
+        children.push(
+            Command::new("sleep")
+                .arg("3600")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawning sleep"),
+        );
+    }
+    let bare = started.elapsed();
+    for child in &mut children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    let stride = Stride::start_with(&["--agent-resources", "cpus:64;mem:262144;disk:100000"]).await;
+    let started = Instant::now();
+    let (status, body) = stride
+        .post(
+            "/v2/apps",
+            &json!({
+                "id": "/bench", "cmd": "sleep 3600", "cpus": 0.01, "mem": 1,
+                "instances": TASKS, "portDefinitions": []
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    eventually("1,000 running tasks", || async {
+        let (_, app) = stride.get("/v2/apps/bench").await;
+        (app["app"]["tasksRunning"].as_u64() == Some(TASKS as u64)).then_some(())
+    })
+    .await;
+    let stride_time = started.elapsed();
+    let live = stride.live_task_pids();
+    assert_eq!(live.len(), TASKS, "every task is a live process");
+    let ratio = stride_time.as_secs_f64() / bare.as_secs_f64();
+    println!(
+        "BENCH launch: {TASKS} tasks RUNNING via Stride in {:.2} s; bare spawn loop {:.3} s; ratio {ratio:.1}x (goal <= 2x)",
+        stride_time.as_secs_f64(),
+        bare.as_secs_f64()
+    );
+    let (status, _) = stride.delete("/v2/apps/bench").await;
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while live.iter().any(|p| process_alive(*p)) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The core's placement rate: 100,000 launches onto 10,000 in-memory agents.
+#[test]
+#[ignore]
+fn bench_placement_rate() {
+    const AGENTS: usize = 10_000;
+    const LAUNCHES: usize = 100_000;
+    const APPS: usize = 10;
+    let apps: Vec<AppDefinition> = (0..APPS)
+        .map(|n| {
+            AppDefinition::create(
+                format!("/bench/app{n}"),
+                AppUpdate {
+                    cmd: Some("sleep 3600".into()),
+                    cpus: Some(0.5),
+                    mem: Some(256.0),
+                    instances: Some((LAUNCHES / APPS) as i64),
+                    ..Default::default()
+                },
+                Timestamp::from_millis(0),
+            )
+        })
+        .collect();
+    let offers: Vec<OfferView> = (0..AGENTS)
+        .map(|n| OfferView {
+            offer_id: format!("offer-{n}"),
+            agent_id: format!("agent-{n}"),
+            hostname: format!("host-{n}"),
+            role: "*".into(),
+            attributes: vec![("rack".into(), format!("r{}", n % 20))],
+            cpus: 8.0,
+            mem: 4096.0,
+            disk: 10_000.0,
+            ports: vec![(31000, 32000)],
+        })
+        .collect();
+    let mut queue: Vec<Pending> = apps
+        .iter()
+        .map(|app| Pending {
+            app,
+            placed: Vec::new(),
+            waiting: (0..LAUNCHES / APPS)
+                .map(|i| format!("{}.instance-{i}", app.id))
+                .collect::<VecDeque<_>>(),
+        })
+        .collect();
+    let started = Instant::now();
+    let mut placed = 0;
+    for offer in &offers {
+        placed += match_offer(offer, &mut queue).allocations.len();
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(placed, LAUNCHES, "every launch found a place");
+    let rate = placed as f64 / elapsed.as_secs_f64();
+    println!(
+        "BENCH placement: {placed} launches onto {AGENTS} agents in {:.3} s = {rate:.0} tasks/s (goal >= 50000/s)",
+        elapsed.as_secs_f64()
+    );
+}
