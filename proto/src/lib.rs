@@ -61,3 +61,35 @@ pub mod mesos {
         }
     }
 }
+
+/// Constructors for the resources both sides of the protocol build all the time.
+impl mesos::v1::Resource {
+    /// A scalar resource (`cpus`, `mem`, `disk`) of `role`.
+    pub fn scalar(name: &str, value: f64, role: &str) -> Self {
+        let mut r = Self {
+            name: name.into(),
+            scalar: Some(mesos::v1::value::Scalar { value }),
+            role: Some(role.into()),
+            ..Default::default()
+        };
+        r.set_type(mesos::v1::value::Type::Scalar);
+        r
+    }
+
+    /// A ranges resource (`ports`) of `role`; each range is inclusive.
+    pub fn ranges(name: &str, ranges: impl IntoIterator<Item = (u64, u64)>, role: &str) -> Self {
+        let mut r = Self {
+            name: name.into(),
+            ranges: Some(mesos::v1::value::Ranges {
+                range: ranges
+                    .into_iter()
+                    .map(|(begin, end)| mesos::v1::value::Range { begin, end })
+                    .collect(),
+            }),
+            role: Some(role.into()),
+            ..Default::default()
+        };
+        r.set_type(mesos::v1::value::Type::Ranges);
+        r
+    }
+}

@@ -170,23 +170,14 @@ fn scalar(offer: &mesos::Offer, name: &str) -> f64 {
 }
 
 fn task(offer: &mesos::Offer, id: &str, cmd: &str, cpus: f64) -> mesos::TaskInfo {
-    let mut cpu = mesos::Resource {
-        name: "cpus".into(),
-        scalar: Some(mesos::value::Scalar { value: cpus }),
-        ..Default::default()
-    };
-    cpu.set_type(mesos::value::Type::Scalar);
-    let mut mem = mesos::Resource {
-        name: "mem".into(),
-        scalar: Some(mesos::value::Scalar { value: 32.0 }),
-        ..Default::default()
-    };
-    mem.set_type(mesos::value::Type::Scalar);
     mesos::TaskInfo {
         name: id.into(),
         task_id: mesos::TaskId { value: id.into() },
         agent_id: offer.agent_id.clone(),
-        resources: vec![cpu, mem],
+        resources: vec![
+            mesos::Resource::scalar("cpus", cpus, "*"),
+            mesos::Resource::scalar("mem", 32.0, "*"),
+        ],
         command: Some(mesos::CommandInfo {
             value: Some(cmd.into()),
             ..Default::default()

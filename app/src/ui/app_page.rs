@@ -201,9 +201,9 @@ fn WaitingBanner(app: Memo<AppDetail>) -> impl IntoView {
             let summary = &a.summary;
             (!summary.waiting_reasons.is_empty()).then(|| {
                 let headline = match summary.status {
-                    AppStatus::Delayed => "Launches are delayed after failures",
-                    AppStatus::Waiting => "Waiting for resources",
-                    _ => "Not launching yet",
+                    AppStatus::Delayed => "Why launches are delayed",
+                    AppStatus::Waiting => "Why it waits",
+                    _ => "Why it is not launching",
                 };
                 let reasons = summary.waiting_reasons.clone();
                 view! {
@@ -387,8 +387,8 @@ fn TasksTab(
                         view! {
                             <p class="last-failure">
                                 <span class="chip bad">"Last failure"</span>
-                                <Age at=failure.timestamp/>
-                                ": " {format::task_state_label(&failure.state)} " on " {failure.host} " — "
+                                " " <Age at=failure.timestamp/> ": "
+                                {format::task_state_label(&failure.state)} " on " {failure.host} " — "
                                 {failure.message}
                             </p>
                         }
@@ -490,7 +490,7 @@ fn TaskRow(
             <td class="mono">{task.host.clone()}</td>
             <td class="ports">{ports}</td>
             <td>{started.map(|at| view! { <Age at/> })}</td>
-            <td class="num">{version}</td>
+            <td class="version">{version}</td>
             <td class="message">{task.message.clone()}</td>
             <td class="row-actions">
                 <button

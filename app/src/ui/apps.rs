@@ -5,7 +5,7 @@ use super::create::CreateAppForm;
 use super::format::{self, app_href};
 use super::keys::SearchBox;
 use super::live::use_live;
-use super::widgets::{Age, InstanceBar, Modal, RowChanges, StatusChip};
+use super::widgets::{Age, Instances, Modal, RowChanges, StatusChip};
 use crate::api::list_apps;
 use crate::model::{path::group_prefix, AppSummary, NewApp};
 use leptos::prelude::*;
@@ -207,9 +207,8 @@ fn AppRow(app: AppSummary, class: &'static str) -> impl IntoView {
             <td title=waiting>
                 <StatusChip status=app.status/>
             </td>
-            <td class="num instances">
-                <span>{app.running} "/" {app.instances}</span>
-                <InstanceBar running=app.running staged=app.staged target=app.instances/>
+            <td class="num">
+                <Instances running=app.running staged=app.staged target=app.instances/>
             </td>
             <td class="num">{format::cpus(app.cpus)}</td>
             <td class="num">{format::mem(app.mem)}</td>

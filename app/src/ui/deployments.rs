@@ -3,7 +3,7 @@
 
 use super::format::app_href;
 use super::live::use_live;
-use super::widgets::{Age, InstanceBar, StatusChip};
+use super::widgets::{Age, Instances, StatusChip};
 use crate::api::list_apps;
 use crate::model::{AppStatus, AppSummary};
 use leptos::prelude::*;
@@ -71,10 +71,9 @@ fn DeploymentsTable(apps: Vec<AppSummary>) -> impl IntoView {
                     <td>
                         <StatusChip status=app.status/>
                     </td>
-                    <td class="num instances">
-                        <span>{app.running} "/" {app.instances}</span>
-                        <InstanceBar running=app.running staged=app.staged target=app.instances/>
-                    </td>
+                    <td class="num">
+                <Instances running=app.running staged=app.staged target=app.instances/>
+            </td>
                     <td>
                         <Age at=app.version/>
                     </td>

@@ -188,7 +188,9 @@ fn EventRow(event: EventRecord, arrived: bool) -> impl IntoView {
                         {time}
                     </time>
                     <span class=format!("chip {}", tone.class())>{event.event_type.clone()}</span>
-                    {event.app_id.map(|id| view! { <a href=app_href(&id)>{id.clone()}</a> })}
+                    <span class="event-app">
+                        {event.app_id.map(|id| view! { <a href=app_href(&id)>{id.clone()}</a> })}
+                    </span>
                     <span class="gist">{line}</span>
                 </summary>
                 <pre class="code">{pretty}</pre>

@@ -36,9 +36,9 @@ pub fn Meter(used: f64, total: f64, #[prop(into)] label: String) -> impl IntoVie
     .into_any()
 }
 
-/// Running and staged instances against the target, as segments of one small bar.
+/// `running/target`, with running and staged instances as segments of one small bar.
 #[component]
-pub fn InstanceBar(running: u32, staged: u32, target: i64) -> impl IntoView {
+pub fn Instances(running: u32, staged: u32, target: i64) -> impl IntoView {
     let whole = (target.max(0) as f64).max(f64::from(running + staged));
     let segment = |count: u32, tone: Tone| {
         view! {
@@ -49,9 +49,12 @@ pub fn InstanceBar(running: u32, staged: u32, target: i64) -> impl IntoView {
         }
     };
     view! {
-        <span class="instance-bar" aria-hidden="true">
-            {segment(running, Tone::Good)}
-            {segment(staged, Tone::Busy)}
+        <span class="instances" title=format!("{running} running, {staged} staged, {target} wanted")>
+            <span>{running} "/" {target}</span>
+            <span class="instance-bar" aria-hidden="true">
+                {segment(running, Tone::Good)}
+                {segment(staged, Tone::Busy)}
+            </span>
         </span>
     }
     .into_any()

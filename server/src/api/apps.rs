@@ -12,7 +12,7 @@ use crate::service::{Origin, Service};
 use crate::views;
 use app::model::{parse_body, path, AppUpdate, ServiceError, Timestamp};
 use axum::extract::{ConnectInfo, OriginalUri, Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
@@ -193,23 +193,36 @@ fn method_not_allowed() -> ApiError {
     ApiError(ServiceError::NotFound("URI not found".into()))
 }
 
-async fn update(
-    service: Service,
-    client: SocketAddr,
-    uri: &str,
-    raw: &str,
-    body: &[u8],
-    partial: bool,
-    force: bool,
-    patch: bool,
+/// `PUT` (partial unless `partialUpdate=false`, creates a missing app) and `PATCH` (always
+/// partial, the app must exist) of `/v2/apps/{id}`.
+pub async fn update(
+    State(service): State<Service>,
+    method: Method,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    OriginalUri(uri): OriginalUri,
+    Path(path): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
-    let update: AppUpdate = parse_body(body).map_err(crate::service::body_error)?;
+    let params = Params::parse(query.as_deref());
+    let Target::App(raw) = Target::parse(&path) else {
+        return Err(method_not_allowed());
+    };
+    let patch = method == Method::PATCH;
+    let update: AppUpdate = parse_body(&body).map_err(crate::service::body_error)?;
     let id = app_id(raw);
     if patch && !service.snapshot().apps.contains_key(&id) {
         return Err(ServiceError::app_not_found(&id).into());
     }
+    let partial = patch || params.flag("partialUpdate", true);
     let deployed = service
-        .update_app(raw, update, partial, force, origin(client, uri))
+        .update_app(
+            raw,
+            update,
+            partial,
+            params.flag("force", false),
+            origin(client, uri.path()),
+        )
         .await?;
     let status = if deployed.created {
         StatusCode::CREATED
@@ -223,56 +236,6 @@ async fn update(
         deployed.deployment.version,
         location,
     ))
-}
-
-pub async fn put(
-    State(service): State<Service>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    OriginalUri(uri): OriginalUri,
-    Path(path): Path<String>,
-    RawQuery(query): RawQuery,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let params = Params::parse(query.as_deref());
-    let Target::App(raw) = Target::parse(&path) else {
-        return Err(method_not_allowed());
-    };
-    update(
-        service,
-        client,
-        uri.path(),
-        raw,
-        &body,
-        params.flag("partialUpdate", true),
-        params.flag("force", false),
-        false,
-    )
-    .await
-}
-
-pub async fn patch(
-    State(service): State<Service>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    OriginalUri(uri): OriginalUri,
-    Path(path): Path<String>,
-    RawQuery(query): RawQuery,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let params = Params::parse(query.as_deref());
-    let Target::App(raw) = Target::parse(&path) else {
-        return Err(method_not_allowed());
-    };
-    update(
-        service,
-        client,
-        uri.path(),
-        raw,
-        &body,
-        true,
-        params.flag("force", false),
-        true,
-    )
-    .await
 }
 
 pub async fn post_under(

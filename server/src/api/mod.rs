@@ -60,8 +60,8 @@ pub fn router() -> Router<Service> {
         .route(
             "/v2/apps/{*path}",
             get(apps::get_under)
-                .put(apps::put)
-                .patch(apps::patch)
+                .put(apps::update)
+                .patch(apps::update)
                 .delete(apps::delete_under)
                 .post(apps::post_under),
         )

@@ -307,17 +307,9 @@ impl Resources {
     }
 
     fn to_proto(&self) -> Vec<mesos::Resource> {
+        // Mesos keeps three decimal digits of scalars.
         let scalar = |name: &str, value: f64| {
-            let mut r = mesos::Resource {
-                name: name.into(),
-                scalar: Some(mesos::value::Scalar {
-                    value: (value * 1000.0).floor() / 1000.0,
-                }),
-                role: Some("*".into()),
-                ..Default::default()
-            };
-            r.set_type(mesos::value::Type::Scalar);
-            r
+            mesos::Resource::scalar(name, (value * 1000.0).floor() / 1000.0, "*")
         };
         let mut out = vec![
             scalar("cpus", self.cpus),
@@ -325,23 +317,11 @@ impl Resources {
             scalar("disk", self.disk),
         ];
         if !self.ports.is_empty() {
-            let mut ports = mesos::Resource {
-                name: "ports".into(),
-                ranges: Some(mesos::value::Ranges {
-                    range: self
-                        .ports
-                        .iter()
-                        .map(|&(b, e)| mesos::value::Range {
-                            begin: b as u64,
-                            end: e as u64,
-                        })
-                        .collect(),
-                }),
-                role: Some("*".into()),
-                ..Default::default()
-            };
-            ports.set_type(mesos::value::Type::Ranges);
-            out.push(ports);
+            out.push(mesos::Resource::ranges(
+                "ports",
+                self.ports.iter().map(|&(b, e)| (b as u64, e as u64)),
+                "*",
+            ));
         }
         out
     }

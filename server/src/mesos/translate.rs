@@ -106,17 +106,6 @@ pub fn status_update(status: &mesos::TaskStatus) -> StatusUpdate {
     }
 }
 
-fn scalar(name: &str, value: f64, role: &str) -> mesos::Resource {
-    let mut r = mesos::Resource {
-        name: name.into(),
-        scalar: Some(mesos::value::Scalar { value }),
-        role: Some(role.into()),
-        ..Default::default()
-    };
-    r.set_type(mesos::value::Type::Scalar);
-    r
-}
-
 fn container_info(container: &serde_json::Value) -> Option<mesos::ContainerInfo> {
     let kind = container
         .get("type")
@@ -142,30 +131,18 @@ fn container_info(container: &serde_json::Value) -> Option<mesos::ContainerInfo>
 
 pub fn task_info(spec: &TaskSpec) -> mesos::TaskInfo {
     let mut resources = vec![
-        scalar("cpus", spec.cpus, &spec.role),
-        scalar("mem", spec.mem, &spec.role),
+        mesos::Resource::scalar("cpus", spec.cpus, &spec.role),
+        mesos::Resource::scalar("mem", spec.mem, &spec.role),
     ];
     if spec.disk > 0.0 {
-        resources.push(scalar("disk", spec.disk, &spec.role));
+        resources.push(mesos::Resource::scalar("disk", spec.disk, &spec.role));
     }
     if !spec.ports.is_empty() {
-        let mut ports = mesos::Resource {
-            name: "ports".into(),
-            ranges: Some(mesos::value::Ranges {
-                range: spec
-                    .ports
-                    .iter()
-                    .map(|&p| mesos::value::Range {
-                        begin: p as u64,
-                        end: p as u64,
-                    })
-                    .collect(),
-            }),
-            role: Some(spec.role.clone()),
-            ..Default::default()
-        };
-        ports.set_type(mesos::value::Type::Ranges);
-        resources.push(ports);
+        resources.push(mesos::Resource::ranges(
+            "ports",
+            spec.ports.iter().map(|&p| (p as u64, p as u64)),
+            &spec.role,
+        ));
     }
     let environment = mesos::Environment {
         variables: spec
