@@ -1,39 +1,21 @@
 //! The App page (`/apps/<id>`): status, the instance stepper, Restart and Destroy; why the app
 //! waits, when it does; tabs for its tasks, configuration, deployments and task logs.
 
-use super::format::{self, app_href, outcome_problem, Problem};
+use super::format::{self, app_href, Problem};
 use super::live::use_live;
-use super::widgets::{Age, ErrorNote, Meter, Modal, RowChanges, StatusChip, TaskStateChip};
-use crate::api::{destroy_app, get_app, kill_task, restart_app, scale_app, task_output, Outcome};
-use crate::model::{path, AppDetail, AppStatus, DeploymentInfo, ServiceError, Task, TaskLog};
+use super::widgets::{
+    mutation_problem, succeeded, Age, ErrorNote, Meter, Modal, Mutation, RowChanges, StatusChip,
+    TaskStateChip,
+};
+use crate::api::{destroy_app, get_app, kill_task, restart_app, scale_app, task_output};
+use crate::model::{
+    path, AppDetail, AppStatus, DeploymentInfo, ServiceError, Task, TaskLog, Timestamp,
+};
 use leptos::{html, prelude::*};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 type Detail = Resource<Result<Option<AppDetail>, ServerFnError>>;
-type Mutation<I> = Action<I, Result<Outcome, ServerFnError>>;
-
-/// The problem of a mutation's last answer, while it is not running again.
-fn mutation_problem<I: Send + Sync + 'static>(action: Mutation<I>) -> Signal<Option<Problem>> {
-    let pending = action.pending();
-    Signal::derive(move || {
-        if pending.get() {
-            None
-        } else {
-            action
-                .value()
-                .with(|answer| answer.as_ref().and_then(outcome_problem))
-        }
-    })
-}
-
-/// Whether a mutation's last answer was a success; for effects that follow up on it.
-fn succeeded<I: Send + Sync + 'static>(action: Mutation<I>) -> bool {
-    action
-        .value()
-        .with(|answer| matches!(answer, Some(Ok(Ok(_)))))
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Tab {
     Tasks,
@@ -77,7 +59,8 @@ pub fn AppPage() -> impl IntoView {
 #[component]
 fn AppBody(app_id: Memo<String>, detail: Detail) -> impl IntoView {
     let current = Memo::new(move |_| detail.get().and_then(Result::ok).flatten());
-    let found = Memo::new(move |_| current.with(Option::is_some));
+    // The app view is built anew when another app is shown, and kept across refetches.
+    let shown_id = Memo::new(move |_| current.with(|c| c.as_ref().map(|d| d.summary.id.clone())));
     view! {
         {move || {
             detail
@@ -108,26 +91,20 @@ fn AppBody(app_id: Memo<String>, detail: Detail) -> impl IntoView {
                 })
         }}
         {move || {
-            found
-                .get()
-                .then(|| {
-                    current
-                        .get_untracked()
-                        .map(|initial| {
-                            // Keeps showing the last known app while a refetch finds it gone.
-                            let app = Memo::new(move |previous: Option<&AppDetail>| {
-                                current.get().or_else(|| previous.cloned()).unwrap_or_else(|| initial.clone())
-                            });
-                            view! { <AppView app_id app detail/> }
-                        })
-                })
+            let id = shown_id.get()?;
+            let initial = current.get_untracked()?;
+            // `current` holds this app while the view exists; the fallbacks make the memo total.
+            let app = Memo::new(move |previous: Option<&AppDetail>| {
+                current.get().or_else(|| previous.cloned()).unwrap_or_else(|| initial.clone())
+            });
+            Some(view! { <AppView id app detail/> })
         }}
     }
     .into_any()
 }
 
 #[component]
-fn AppView(app_id: Memo<String>, app: Memo<AppDetail>, detail: Detail) -> impl IntoView {
+fn AppView(id: String, app: Memo<AppDetail>, detail: Detail) -> impl IntoView {
     let tab = RwSignal::new(Tab::Tasks);
     let log_task = RwSignal::new(None::<String>);
     let open_logs = Callback::new(move |task: String| {
@@ -136,7 +113,6 @@ fn AppView(app_id: Memo<String>, app: Memo<AppDetail>, detail: Detail) -> impl I
     });
     let refetch = Callback::new(move |_| detail.refetch());
     let status = Memo::new(move |_| app.with(|a| a.summary.status));
-    let id = app_id.get_untracked();
     let prefix = path::group_prefix(&id).to_string();
     let name = id[prefix.len()..].to_string();
 
@@ -172,7 +148,7 @@ fn AppView(app_id: Memo<String>, app: Memo<AppDetail>, detail: Detail) -> impl I
                 {move || app.with(|a| format!("{}/{} running", a.summary.running, a.summary.instances))}
             </span>
             <span class="spacer"></span>
-            <Controls app_id app on_change=refetch/>
+            <Controls id=id.clone() app on_change=refetch/>
         </div>
         <WaitingBanner app/>
         <div class="tabs" role="tablist">
@@ -219,7 +195,7 @@ fn WaitingBanner(app: Memo<AppDetail>) -> impl IntoView {
 
 /// The instance stepper, Restart and Destroy, each with its pending state and error.
 #[component]
-fn Controls(app_id: Memo<String>, app: Memo<AppDetail>, on_change: Callback<()>) -> impl IntoView {
+fn Controls(id: String, app: Memo<AppDetail>, on_change: Callback<()>) -> impl IntoView {
     let target = Memo::new(move |_| app.with(|a| a.summary.instances));
     // The number in the stepper while it differs from the app's target.
     let wanted = RwSignal::new(None::<i64>);
@@ -230,10 +206,18 @@ fn Controls(app_id: Memo<String>, app: Memo<AppDetail>, on_change: Callback<()>)
         }
     });
 
-    let scale: Mutation<i64> =
-        Action::new(move |instances: &i64| scale_app(app_id.get_untracked(), *instances));
-    let restart: Mutation<()> = Action::new(move |_: &()| restart_app(app_id.get_untracked()));
-    let destroy: Mutation<()> = Action::new(move |_: &()| destroy_app(app_id.get_untracked()));
+    let scale: Mutation<i64> = {
+        let id = id.clone();
+        Action::new(move |instances: &i64| scale_app(id.clone(), *instances))
+    };
+    let restart: Mutation<()> = {
+        let id = id.clone();
+        Action::new(move |_: &()| restart_app(id.clone()))
+    };
+    let destroy: Mutation<()> = {
+        let id = id.clone();
+        Action::new(move |_: &()| destroy_app(id.clone()))
+    };
     let scaling = scale.pending();
     let restarting = restart.pending();
     let destroying = destroy.pending();
@@ -304,7 +288,7 @@ fn Controls(app_id: Memo<String>, app: Memo<AppDetail>, on_change: Callback<()>)
         </div>
         <Show when=move || confirming.get()>
             <ConfirmDestroy
-                app_id
+                id=id.clone()
                 tasks=app.with_untracked(|a| a.tasks.len())
                 destroy
                 destroying
@@ -317,13 +301,12 @@ fn Controls(app_id: Memo<String>, app: Memo<AppDetail>, on_change: Callback<()>)
 
 #[component]
 fn ConfirmDestroy(
-    app_id: Memo<String>,
+    id: String,
     tasks: usize,
     destroy: Mutation<()>,
     destroying: Memo<bool>,
     on_close: Callback<()>,
 ) -> impl IntoView {
-    let id = app_id.get_untracked();
     let cancel = NodeRef::<html::Button>::new();
     Effect::new(move |_| {
         if let Some(button) = cancel.get() {
@@ -431,7 +414,7 @@ fn TasksTab(
 fn TaskRow(
     task: Task,
     class: &'static str,
-    config_version: Memo<crate::model::Timestamp>,
+    config_version: Memo<Timestamp>,
     on_open: Callback<String>,
     on_change: Callback<()>,
 ) -> impl IntoView {
@@ -493,18 +476,23 @@ fn TaskRow(
             <td class="version">{version}</td>
             <td class="message">{task.message.clone()}</td>
             <td class="row-actions">
-                <button
-                    class="small"
-                    title="Kill this task; the app starts a replacement while it wants more instances"
-                    disabled=move || killing.get()
-                    on:click=move |event| {
-                        event.stop_propagation();
-                        kill.dispatch(());
-                    }
-                >
-                    {move || if killing.get() { "Killing…" } else { "Kill" }}
-                </button>
-                <ErrorNote problem=mutation_problem(kill)/>
+                {(!format::is_terminal(&task.state))
+                    .then(|| {
+                        view! {
+                            <button
+                                class="small"
+                                title="Kill this task; the app starts a replacement while it wants more instances"
+                                disabled=move || killing.get()
+                                on:click=move |event| {
+                                    event.stop_propagation();
+                                    kill.dispatch(());
+                                }
+                            >
+                                {move || if killing.get() { "Killing…" } else { "Kill" }}
+                            </button>
+                            <ErrorNote problem=mutation_problem(kill)/>
+                        }
+                    })}
             </td>
         </tr>
     }

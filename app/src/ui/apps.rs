@@ -86,34 +86,36 @@ pub fn AppsPage() -> impl IntoView {
         }
     };
 
-    // Everything reading `apps` stays inside the Transition, so that the server waits for it
-    // and the hydrating client sees the same state.
+    // Everything reading `apps` stays inside a Transition, so that the server waits for it and
+    // the hydrating client sees the same state. The search box does not: it is there at once.
     view! {
         <Title text="Apps"/>
-        <Transition fallback=|| view! { <p class="muted">"Loading apps…"</p> }>
-            <div class="page-head">
-                <h1>"Apps"</h1>
-                <input
-                    id="search"
-                    class="search"
-                    type="search"
-                    placeholder="Filter apps  /"
-                    aria-label="Filter apps by id or status"
-                    autocomplete="off"
-                    spellcheck="false"
-                    data-testid="app-search"
-                    node_ref=search
-                    value=filter.get_untracked()
-                    prop:value=move || filter.get()
-                    on:input=move |event| set_filter.run(event_target_value(&event))
-                />
-                <span class="spacer"></span>
+        <div class="page-head">
+            <h1>"Apps"</h1>
+            <input
+                id="search"
+                class="search"
+                type="search"
+                placeholder="Filter apps  /"
+                aria-label="Filter apps by id or status"
+                autocomplete="off"
+                spellcheck="false"
+                data-testid="app-search"
+                node_ref=search
+                value=filter.get_untracked()
+                prop:value=move || filter.get()
+                on:input=move |event| set_filter.run(event_target_value(&event))
+            />
+            <span class="spacer"></span>
+            <Transition>
                 <Show when=move || !no_apps()>
                     <button class="primary" on:click=move |_| creating.set(true)>
                         "Create app"
                     </button>
                 </Show>
-            </div>
+            </Transition>
+        </div>
+        <Transition fallback=|| view! { <p class="muted">"Loading apps…"</p> }>
             {move || {
                 apps.get()
                     .and_then(Result::err)

@@ -1,7 +1,8 @@
 //! The create-app form: id, command, resources and instance count; labels above fields, errors
 //! under the field they belong to, and the new app's page once the server accepted it.
 
-use super::format::{self, app_href, outcome_problem};
+use super::format::{self, app_href};
+use super::widgets::{mutation_problem, succeeded, Mutation};
 use crate::api::create_app;
 use crate::model::{path, NewApp};
 use leptos::{ev::SubmitEvent, html, prelude::*};
@@ -46,17 +47,9 @@ pub fn CreateAppForm(
     // Mistakes caught before asking the server (a number field that holds no number).
     let local_errors = RwSignal::new(BTreeMap::<&'static str, String>::new());
 
-    let create = Action::new(|form: &NewApp| create_app(form.clone()));
+    let create: Mutation<NewApp> = Action::new(|form: &NewApp| create_app(form.clone()));
     let pending = create.pending();
-    let problem = Memo::new(move |_| {
-        if pending.get() {
-            None
-        } else {
-            create
-                .value()
-                .with(|answer| answer.as_ref().and_then(outcome_problem))
-        }
-    });
+    let problem = mutation_problem(create);
     let errors = move |field: &'static str| {
         Signal::derive(move || match local_errors.with(|e| e.get(field).cloned()) {
             Some(error) => vec![error],
@@ -67,10 +60,7 @@ pub fn CreateAppForm(
     let created_id = StoredValue::new(String::new());
     let navigate = use_navigate();
     Effect::new(move |_| {
-        if create
-            .value()
-            .with(|answer| matches!(answer, Some(Ok(Ok(_)))))
-        {
+        if succeeded(create) {
             navigate(&app_href(&created_id.get_value()), Default::default());
         }
     });
@@ -93,6 +83,7 @@ pub fn CreateAppForm(
         }
     };
 
+    // In a dialog the form takes the focus; on the page it leaves it where the reader is.
     let first_field = NodeRef::<html::Input>::new();
     Effect::new(move |_| {
         if on_cancel.is_some() {

@@ -104,6 +104,21 @@ pub fn task_tone(state: &str) -> Tone {
     }
 }
 
+/// Whether a task has ended for good (nothing left to kill).
+pub fn is_terminal(state: &str) -> bool {
+    matches!(
+        state,
+        "TASK_FINISHED"
+            | "TASK_FAILED"
+            | "TASK_KILLED"
+            | "TASK_ERROR"
+            | "TASK_LOST"
+            | "TASK_DROPPED"
+            | "TASK_GONE"
+            | "TASK_GONE_BY_OPERATOR"
+    )
+}
+
 /// `TASK_GONE_BY_OPERATOR` → `Gone by operator`.
 pub fn task_state_label(state: &str) -> String {
     let words = state
@@ -264,6 +279,7 @@ mod tests {
             "Gone by operator"
         );
         assert_eq!(task_tone("TASK_FAILED"), Tone::Bad);
+        assert!(is_terminal("TASK_KILLED") && !is_terminal("TASK_KILLING"));
         assert_eq!(app_href("/prod/web"), "/apps/prod/web");
     }
 

@@ -42,6 +42,21 @@ fn typing_in_a_field() -> bool {
 pub fn install() {
     let search = SearchBox(NodeRef::new());
     provide_context(search);
+    // `/` may have to open the Apps page first: the box takes the focus once it is there.
+    let focus_wanted = RwSignal::new(false);
+    Effect::new(move |_| {
+        let Some(input) = search.0.get() else { return };
+        if focus_wanted.get() {
+            // A box the Apps page has just created joins the document after this runs.
+            request_animation_frame(move || {
+                if input.is_connected() {
+                    focus_wanted.set(false);
+                    let _ = input.focus();
+                    input.select();
+                }
+            });
+        }
+    });
     let navigate = use_navigate();
     let go_pressed_at = StoredValue::new(None::<f64>);
     let listener = window_event_listener(ev::keydown, move |event| {
@@ -55,11 +70,15 @@ pub fn install() {
         go_pressed_at.set_value(None);
         match shortcut(&event.key(), after_go) {
             Some(Shortcut::FocusSearch) => {
-                if let Some(input) = search.0.get_untracked() {
-                    event.prevent_default();
-                    let _ = input.focus();
-                    input.select();
+                event.prevent_default();
+                let on_page = search
+                    .0
+                    .get_untracked()
+                    .is_some_and(|input| input.is_connected());
+                if !on_page {
+                    navigate("/", Default::default());
                 }
+                focus_wanted.set(true);
             }
             Some(Shortcut::Go) => go_pressed_at.set_value(Some(now)),
             Some(Shortcut::Navigate(path)) => navigate(path, Default::default()),

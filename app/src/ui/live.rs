@@ -51,7 +51,7 @@ pub struct Affected {
 // Only the browser receives events; the tests check how they are read.
 #[cfg(any(test, feature = "hydrate"))]
 impl Affected {
-    fn everything() -> Affected {
+    fn all() -> Affected {
         Affected {
             everything: true,
             ..Affected::default()
@@ -62,7 +62,7 @@ impl Affected {
     pub fn of_event(event_type: &str, data: &serde_json::Value) -> Affected {
         match event_type {
             "event_stream_attached" | "event_stream_detached" => Affected::default(),
-            "group_change_success" | "scheduler_registered_event" => Affected::everything(),
+            "group_change_success" | "scheduler_registered_event" => Affected::all(),
             _ => {
                 let mut affected = Affected::default();
                 let plan_apps = data["plan"]["steps"]
@@ -118,7 +118,7 @@ pub fn use_live() -> Live {
 impl Live {
     /// Creates the live state for this page, provides it as context, and (in the browser)
     /// connects to the event stream.
-    pub fn provide() -> Live {
+    pub fn provide() {
         // The server's clock, shared with the hydrating client so that relative times render
         // identically on both sides.
         let rendered_at = SharedValue::new(wall_clock_millis).into_inner();
@@ -131,7 +131,6 @@ impl Live {
         provide_context(live);
         #[cfg(feature = "hydrate")]
         browser::connect(live, rendered_at);
-        live
     }
 
     /// Moves whenever any batch arrives.
@@ -302,7 +301,7 @@ mod browser {
             // Events may have been missed before (re)connecting: refresh everything once.
             let on_open = Closure::<dyn FnMut(Event)>::new(move |_| {
                 live.link.set(Link::Connected);
-                queue(Affected::everything());
+                queue(Affected::all());
             });
             source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
             handlers.push(on_open);

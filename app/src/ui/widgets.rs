@@ -1,11 +1,36 @@
 //! Small building blocks shared by the pages: chips, bars, relative times, error notes, the
 //! modal dialog and the row-change marker.
 
-use super::format::{self, Problem, Tone};
+use super::format::{self, outcome_problem, Problem, Tone};
 use super::live::use_live;
+use crate::api::Outcome;
 use crate::model::{AppStatus, Timestamp};
 use leptos::{ev, prelude::*};
 use std::collections::HashMap;
+
+/// A server call that changes something and answers with a deployment or a refusal.
+pub type Mutation<I> = Action<I, Result<Outcome, ServerFnError>>;
+
+/// The problem of a mutation's last answer, while it is not running again.
+pub fn mutation_problem<I: Send + Sync + 'static>(action: Mutation<I>) -> Signal<Option<Problem>> {
+    let pending = action.pending();
+    Signal::derive(move || {
+        if pending.get() {
+            None
+        } else {
+            action
+                .value()
+                .with(|answer| answer.as_ref().and_then(outcome_problem))
+        }
+    })
+}
+
+/// Whether a mutation's last answer was a success; for effects that follow up on it.
+pub fn succeeded<I: Send + Sync + 'static>(action: Mutation<I>) -> bool {
+    action
+        .value()
+        .with(|answer| matches!(answer, Some(Ok(Ok(_)))))
+}
 
 #[component]
 pub fn StatusChip(status: AppStatus) -> impl IntoView {
