@@ -31,6 +31,7 @@ use axum::extract::FromRef;
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,6 +39,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
+
+/// How long open requests may take to finish once Stride is asked to stop.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// How many events the bus keeps for resuming clients.
 const EVENT_RING: usize = 10_000;
@@ -146,15 +150,23 @@ pub async fn run(config: config::ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.http_address))?;
     tracing::info!(address = %config.http_address, data_dir = %data_dir.display(), "Stride is serving");
-    axum::serve(
+    let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
         shutdown_signal().await;
+        tracing::info!("stopping; tasks keep running and are re-adopted at the next start");
         let _ = shutdown_tx.send(true);
-    })
-    .await?;
+    });
+    let mut stopping = shutdown.clone();
+    tokio::select! {
+        served = server.into_future() => served?,
+        _ = async {
+            let _ = stopping.wait_for(|stop| *stop).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => tracing::warn!("requests still open {SHUTDOWN_GRACE:?} after the stop signal; stopping anyway"),
+    }
     Ok(())
 }
 

@@ -49,6 +49,8 @@ pub struct Service {
     pub events: EventBus,
     store: Store,
     sandboxes: Option<SandboxLocator>,
+    /// Flips to `true` when Stride stops; long-lived responses (event streams) end then.
+    pub shutdown: watch::Receiver<bool>,
 }
 
 pub fn now() -> Timestamp {
@@ -77,7 +79,7 @@ pub async fn start(
         mesos,
         snapshot_tx,
         outgoing_tx,
-        shutdown,
+        shutdown.clone(),
     ));
     Ok((
         Service {
@@ -87,6 +89,7 @@ pub async fn start(
             events,
             store,
             sandboxes,
+            shutdown,
         },
         outgoing_rx,
     ))

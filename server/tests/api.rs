@@ -84,14 +84,13 @@ async fn a_web_server_gets_its_port_and_marathons_environment() {
     let task_id = tasks[0]["id"].as_str().unwrap();
     assert!(task_id.starts_with("web_hello.instance-") && task_id.ends_with("._app.1"));
     let port = tasks[0]["ports"][0].as_u64().unwrap();
-    let page = eventually("the web server to answer", || async {
+    eventually("the web server to answer", || async {
         let r = reqwest::get(format!("http://127.0.0.1:{port}/"))
             .await
             .ok()?;
         r.status().is_success().then_some(())
     })
     .await;
-    let _ = page;
     let env = std::fs::read_to_string(stride.sandbox(task_id).join("env.txt")).unwrap();
     for expected in [
         format!("PORT0={port}"),

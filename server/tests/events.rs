@@ -160,3 +160,12 @@ async fn a_client_without_the_sse_accept_header_is_refused() {
         .unwrap();
     assert_eq!(r.status(), 406);
 }
+
+#[tokio::test]
+async fn stride_stops_promptly_with_event_streams_open() {
+    let mut stride = Stride::start().await;
+    let mut events = connect(&stride, "", None).await;
+    until(&mut events, "event_stream_attached", |_| true).await;
+    let took = stride.terminate();
+    assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
+}

@@ -89,7 +89,7 @@ pub async fn stream(
     };
     let wanted =
         move |e: &Published| filter.is_empty() || filter.iter().any(|f| f == e.event.event_type());
-    let body = async_stream(subscription, bus, wanted, detach);
+    let body = async_stream(subscription, bus, wanted, detach, service.shutdown.clone());
     let mut response = Response::new(Body::from_stream(body));
     let h = response.headers_mut();
     h.insert(
@@ -109,13 +109,14 @@ fn async_stream(
     bus: EventBus,
     wanted: impl Fn(&Published) -> bool + Send + Sync + 'static,
     detach: Detach,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
     let backlog: std::collections::VecDeque<Arc<Published>> = subscription.backlog.into();
     let last = backlog.back().map(|e| e.seq);
     let wanted = Arc::new(wanted);
     futures::stream::unfold(
-        (backlog, subscription.live, last, detach),
-        move |(mut backlog, mut live, mut last, detach)| {
+        (backlog, subscription.live, last, (detach, shutdown)),
+        move |(mut backlog, mut live, mut last, (detach, mut shutdown))| {
             let bus = bus.clone();
             let wanted = wanted.clone();
             async move {
@@ -123,15 +124,25 @@ fn async_stream(
                     if let Some(e) = backlog.pop_front() {
                         last = Some(e.seq);
                         if wanted(&e) {
-                            return Some((Ok(frame(&e)), (backlog, live, last, detach)));
+                            return Some((
+                                Ok(frame(&e)),
+                                (backlog, live, last, (detach, shutdown)),
+                            ));
                         }
                         continue;
                     }
-                    match tokio::time::timeout(HEARTBEAT, live.recv()).await {
+                    if *shutdown.borrow() {
+                        return None;
+                    }
+                    let received = tokio::select! {
+                        received = tokio::time::timeout(HEARTBEAT, live.recv()) => received,
+                        _ = shutdown.changed() => return None,
+                    };
+                    match received {
                         Err(_) => {
                             return Some((
                                 Ok(Bytes::from_static(b"\r\n")),
-                                (backlog, live, last, detach),
+                                (backlog, live, last, (detach, shutdown)),
                             ))
                         }
                         Ok(Ok(e)) => {

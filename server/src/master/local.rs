@@ -66,11 +66,11 @@ type Subscribed = (String, mpsc::UnboundedReceiver<scheduler::Event>);
 
 enum Input {
     Subscribe {
-        subscribe: scheduler::call::Subscribe,
+        subscribe: Box<scheduler::call::Subscribe>,
         reply: oneshot::Sender<Result<Subscribed, MasterError>>,
     },
     Call {
-        call: scheduler::Call,
+        call: Box<scheduler::Call>,
         reply: oneshot::Sender<Result<(), MasterError>>,
     },
     Agent(AgentUpdate),
@@ -157,7 +157,10 @@ impl LocalMaster {
     ) -> Result<Subscribed, MasterError> {
         let (reply, rx) = oneshot::channel();
         self.inputs
-            .send(Input::Subscribe { subscribe, reply })
+            .send(Input::Subscribe {
+                subscribe: Box::new(subscribe),
+                reply,
+            })
             .map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
     }
@@ -166,7 +169,10 @@ impl LocalMaster {
     pub async fn call(&self, call: scheduler::Call) -> Result<(), MasterError> {
         let (reply, rx) = oneshot::channel();
         self.inputs
-            .send(Input::Call { call, reply })
+            .send(Input::Call {
+                call: Box::new(call),
+                reply,
+            })
             .map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
     }
@@ -419,10 +425,10 @@ impl State {
     async fn handle(&mut self, input: Input) {
         match input {
             Input::Subscribe { subscribe, reply } => {
-                let _ = reply.send(self.subscribe(subscribe));
+                let _ = reply.send(self.subscribe(*subscribe));
             }
             Input::Call { call, reply } => {
-                let result = self.call(call).await;
+                let result = self.call(*call).await;
                 let _ = reply.send(result);
             }
             Input::Agent(update) => self.on_agent_update(update),

@@ -105,10 +105,7 @@ fn age_key(i: &Instance) -> Option<Timestamp> {
 }
 
 /// The instances in the order they should be stopped when scaling down.
-pub fn kill_order<'a>(
-    mut instances: Vec<&'a Instance>,
-    selection: KillSelection,
-) -> Vec<&'a Instance> {
+pub fn kill_order(mut instances: Vec<&Instance>, selection: KillSelection) -> Vec<&Instance> {
     instances.sort_by(|a, b| {
         let by_condition = condition_weight(a.condition).cmp(&condition_weight(b.condition));
         // `None` (no time known) sorts first in both selections, as in Marathon.

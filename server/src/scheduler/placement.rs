@@ -424,7 +424,7 @@ mod tests {
         assert!(!constraint_holds(
             &c(&["rack", "MAX_PER", "1"]),
             &o,
-            &[on_r1.clone()]
+            std::slice::from_ref(&on_r1)
         ));
         assert!(constraint_holds(&c(&["rack", "CLUSTER", "r1"]), &o, &[]));
         assert!(!constraint_holds(&c(&["rack", "CLUSTER", "r2"]), &o, &[]));

@@ -93,6 +93,23 @@ impl Stride {
         }
     }
 
+    /// SIGTERM, then the time Stride took to exit.
+    pub fn terminate(&mut self) -> Duration {
+        let mut child = self.child.take().expect("stride is running");
+        let started = Instant::now();
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        while Instant::now() < started + WAIT {
+            if let Ok(Some(_)) = child.try_wait() {
+                return started.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("stride ignored SIGTERM");
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
