@@ -25,7 +25,7 @@
 //!   master for the SUBSCRIBE event stream: [`recordio::encode_frame`] and the
 //!   incremental [`recordio::RecordIoDecoder`].
 //! * `tests/vectors.rs`: round-trips every body of
-//!   `shared/reference/mesos/TEST_VECTORS.json` (and a stream captured from a
+//!   `tests/data/TEST_VECTORS.json`, a copy of the shared reference's vectors (and a stream captured from a
 //!   real 1.11.0 master) through these types.
 //!
 //! # proto2 with prost, in short

@@ -1,4 +1,5 @@
-//! Checks the generated types against `shared/reference/mesos/TEST_VECTORS.json`:
+//! Checks the generated types against `tests/data/TEST_VECTORS.json` (a copy of
+//! `shared/reference/mesos/TEST_VECTORS.json`, so the tests run without the shared folder):
 //! 39 Call/Event bodies given both as JSON and as protobuf bytes (serialized
 //! by the official Mesos schema), plus a stream captured from a real 1.11.0
 //! master.
@@ -29,8 +30,7 @@ const EVENT: &str = "mesos.v1.scheduler.Event";
 // ---------------------------------------------------------------------------
 
 fn vectors_file() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/reference/mesos/TEST_VECTORS.json");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/TEST_VECTORS.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).expect("TEST_VECTORS.json is valid JSON")

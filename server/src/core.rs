@@ -134,6 +134,9 @@ pub struct Core {
     rng: StdRng,
     /// Whether offers are suppressed at the master right now.
     suppressed: bool,
+    /// When a launch delay that made us decline offers ends: then offers are revived, so the
+    /// relaunch does not wait for the decline filter to expire.
+    revive_at: Option<Timestamp>,
 }
 
 /// The outcome of a kill request.
@@ -166,6 +169,7 @@ impl Core {
             dirty: Dirty::default(),
             rng,
             suppressed: false,
+            revive_at: None,
         }
     }
 
@@ -593,6 +597,15 @@ impl Core {
 
     fn apply_update(&mut self, instance: &Instance, update: &StatusUpdate, now: Timestamp) {
         let app_id = instance.app_id.clone();
+        // A kill can get lost (a master restart, a dropped connection); reconciliation showing a
+        // decommissioned task alive is the cue to kill it again.
+        if instance.goal == Goal::Decommissioned
+            && update.task_id == instance.task_id()
+            && crate::scheduler::status::condition_of(update).is_active()
+            && update.reason.as_deref() == Some("REASON_RECONCILIATION")
+        {
+            self.kill_task(instance);
+        }
         let (next, events) = match apply_status(instance, update, now) {
             Effect::Noop => return,
             Effect::Update { instance, events } => (Some(instance), events),
@@ -660,6 +673,7 @@ impl Core {
         let apps = self.state.apps.clone();
         let instances = self.state.instances.clone();
         let mut queue = launch_queue(&apps, &instances, &self.state.backoffs, now);
+        self.revive_at = next_delay_end(&apps, &instances, &self.state.backoffs, now);
         let mut vetoes: BTreeMap<String, Vec<Veto>> = BTreeMap::new();
         let anything_waiting = queue.iter().any(|p| !p.waiting.is_empty());
         for offer in offers {
@@ -731,6 +745,11 @@ impl Core {
     /// Periodic housekeeping: forget stale backoffs, revive offers for launches whose delay
     /// has passed.
     pub fn on_tick(&mut self, now: Timestamp) {
+        if self.revive_at.is_some_and(|at| at <= now) {
+            self.revive_at = None;
+            self.suppressed = false;
+            self.call(Outgoing::Revive);
+        }
         let apps = self.state.apps.clone();
         self.state.backoffs.retain(|(app_id, _), b| {
             apps.get(app_id)
@@ -804,6 +823,22 @@ fn launch_queue<'a>(
         }
     }
     queue
+}
+
+/// The earliest end of a launch delay that holds back a waiting instance, if any.
+fn next_delay_end(
+    apps: &OrdMap<String, Arc<AppDefinition>>,
+    instances: &OrdMap<String, Arc<Instance>>,
+    backoffs: &BTreeMap<(String, Timestamp), Backoff>,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    apps.iter()
+        .filter_map(|(app_id, app)| {
+            let b = backoffs.get(&(app_id.clone(), app.config_version()))?;
+            let waiting = instances_of(instances, app_id).any(|i| i.wants_launch());
+            (waiting && backoff::blocks_launch(Some(*b), now)).then_some(b.deadline)
+        })
+        .min()
 }
 
 /// Why an app's instances wait, in words, for the API and the dashboard.
@@ -966,5 +1001,59 @@ mod tests {
             core.snapshot().instances.is_empty(),
             "unlaunched instances are forgotten at once"
         );
+    }
+
+    #[test]
+    fn a_lost_kill_is_repeated_when_reconciliation_shows_the_task_alive() {
+        let mut core = core();
+        let now = Timestamp::from_millis(1000);
+        core.deploy("/test", Some(app_with(1, 1000)), false, now)
+            .unwrap();
+        core.on_offers(vec![offer(1.0)], now);
+        let Some(Outgoing::Accept { tasks, .. }) = core.take_changes().calls.into_iter().next()
+        else {
+            panic!("expected an accept")
+        };
+        let task = tasks[0].task_id.clone();
+        core.on_status(update(&task, TaskState::Running), None, now);
+        core.deploy("/test", None, true, now).unwrap();
+        assert!(core
+            .take_changes()
+            .calls
+            .iter()
+            .any(|c| matches!(c, Outgoing::Kill { .. })));
+        let mut reconciled = update(&task, TaskState::Running);
+        reconciled.reason = Some("REASON_RECONCILIATION".into());
+        core.on_status(reconciled, None, now);
+        let calls = core.take_changes().calls;
+        assert!(
+            calls
+                .iter()
+                .any(|c| matches!(c, Outgoing::Kill { task_id, .. } if *task_id == task)),
+            "{calls:?}"
+        );
+    }
+
+    #[test]
+    fn offers_are_revived_when_a_launch_delay_ends() {
+        let mut core = core();
+        let now = Timestamp::from_millis(1000);
+        core.deploy("/test", Some(app_with(1, 1000)), false, now)
+            .unwrap();
+        core.on_offers(vec![offer(1.0)], now);
+        let Some(Outgoing::Accept { tasks, .. }) = core.take_changes().calls.into_iter().next()
+        else {
+            panic!("expected an accept")
+        };
+        core.on_status(update(&tasks[0].task_id, TaskState::Failed), None, now);
+        core.on_offers(vec![offer(1.0)], now.plus_millis(10));
+        core.take_changes();
+        core.on_tick(now.plus_millis(500));
+        assert!(
+            !core.take_changes().calls.contains(&Outgoing::Revive),
+            "still delayed"
+        );
+        core.on_tick(now.plus_millis(1001));
+        assert!(core.take_changes().calls.contains(&Outgoing::Revive));
     }
 }
