@@ -36,7 +36,7 @@ fn main() -> Result<()> {
         }
         Some("build") => build(args.iter().any(|a| a == "--release")),
         Some("test") => test(&root),
-        Some("bench") => bench(&root, &args[1..]),
+        Some("bench") => bench(&args[1..]),
         _ => {
             eprintln!("usage: cargo xtask run [--release] [-- stride flags] | test | bench | build [--release]");
             std::process::exit(2);
@@ -188,8 +188,8 @@ fn test(root: &Path) -> Result<()> {
         .env("STRIDE_SITE_ROOT", root.join("target/site")))
 }
 
-fn bench(root: &Path, args: &[String]) -> Result<()> {
-    build(true)?;
+/// The benchmarks need only the server, built for release by the test harness itself.
+fn bench(args: &[String]) -> Result<()> {
     run(cargo()
         .args([
             "test",
@@ -203,6 +203,5 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
             "--nocapture",
             "--test-threads=1",
         ])
-        .args(args)
-        .env("STRIDE_BIN", binary(root, true)))
+        .args(args))
 }
