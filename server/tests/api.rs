@@ -309,6 +309,12 @@ async fn error_bodies_follow_marathon_and_write_nothing() {
     assert_eq!(status, 404);
     let (status, _) = stride.post("/v2/apps/nope/restart", "").await;
     assert_eq!(status, 404);
+    let (status, body) = stride.get("/v2/apps?label=env==").await;
+    assert_eq!(status, 422);
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Can not parse label selector env==."));
     let (status, body) = stride.get("/v2/nothing-here").await;
     assert_eq!((status, body), (404, json!({"message": "URI not found"})));
 

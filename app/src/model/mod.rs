@@ -4,6 +4,7 @@
 pub mod app;
 pub mod error;
 pub mod event;
+pub mod labels;
 pub mod path;
 pub mod task;
 pub mod time;

@@ -10,6 +10,7 @@ use super::{deployment_response, with_deployment_header, Params};
 use crate::core::KillOutcome;
 use crate::service::{Origin, Service};
 use crate::views;
+use app::model::labels::LabelSelector;
 use app::model::{parse_body, path, AppUpdate, ServiceError, Timestamp};
 use axum::extract::{ConnectInfo, OriginalUri, Path, RawQuery, State};
 use axum::http::{Method, StatusCode};
@@ -68,8 +69,13 @@ fn embeds(params: &Params, name: &str) -> bool {
 pub async fn list(
     State(service): State<Service>,
     RawQuery(query): RawQuery,
-) -> Json<serde_json::Value> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let params = Params::parse(query.as_deref());
+    let selector = params
+        .get("label")
+        .map(LabelSelector::parse)
+        .transpose()
+        .map_err(ServiceError::Unprocessable)?;
     let snapshot = service.snapshot();
     let with_tasks = embeds(&params, "tasks");
     let cmd = params.get("cmd").map(str::to_lowercase);
@@ -82,6 +88,7 @@ pub async fn list(
                 .is_none_or(|c| a.cmd.as_deref().unwrap_or("").to_lowercase().contains(c))
         })
         .filter(|a| id.as_ref().is_none_or(|i| a.id.to_lowercase().contains(i)))
+        .filter(|a| selector.as_ref().is_none_or(|s| s.matches(&a.labels)))
         .map(|a| {
             let mut info = views::app_info(&snapshot, a, with_tasks);
             if !embeds(&params, "lastTaskFailure") {
@@ -90,7 +97,7 @@ pub async fn list(
             info
         })
         .collect();
-    Json(json!({ "apps": apps }))
+    Ok(Json(json!({ "apps": apps })))
 }
 
 fn origin(client: SocketAddr, uri: &str) -> Option<Origin> {
@@ -115,7 +122,9 @@ pub async fn create(
             origin(client, uri.path()),
         )
         .await?;
-    let app = deployed.app.expect("a created app exists");
+    let Some(app) = deployed.app else {
+        return Err(ServiceError::Unavailable("the created app vanished".into()).into());
+    };
     let snapshot = service.snapshot();
     let mut info = views::app_info(&snapshot, &app, false);
     info.tasks_staged = 0;
