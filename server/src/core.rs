@@ -900,6 +900,18 @@ mod tests {
         }
     }
 
+    /// A core with one app of one instance whose task was just accepted; the accepted tasks.
+    fn launched_one(now: Timestamp) -> (Core, Vec<TaskSpec>) {
+        let mut core = core();
+        core.deploy("/test", Some(app_with(1, 1000)), false, now)
+            .unwrap();
+        core.on_offers(vec![offer(1.0)], now);
+        match core.take_changes().calls.into_iter().next() {
+            Some(Outgoing::Accept { tasks, .. }) => (core, tasks),
+            other => panic!("expected an accept, got {other:?}"),
+        }
+    }
+
     fn update(task_id: &str, state: TaskState) -> StatusUpdate {
         StatusUpdate {
             task_id: task_id.into(),
@@ -948,15 +960,8 @@ mod tests {
 
     #[test]
     fn a_failed_task_is_relaunched_after_its_backoff() {
-        let mut core = core();
         let now = Timestamp::from_millis(1000);
-        core.deploy("/test", Some(app_with(1, 1000)), false, now)
-            .unwrap();
-        core.on_offers(vec![offer(1.0)], now);
-        let Some(Outgoing::Accept { tasks, .. }) = core.take_changes().calls.into_iter().next()
-        else {
-            panic!("expected an accept")
-        };
+        let (mut core, tasks) = launched_one(now);
         let task = tasks[0].task_id.clone();
         core.on_status(update(&task, TaskState::Running), None, now);
         core.on_status(update(&task, TaskState::Failed), None, now);
@@ -1005,15 +1010,8 @@ mod tests {
 
     #[test]
     fn a_lost_kill_is_repeated_when_reconciliation_shows_the_task_alive() {
-        let mut core = core();
         let now = Timestamp::from_millis(1000);
-        core.deploy("/test", Some(app_with(1, 1000)), false, now)
-            .unwrap();
-        core.on_offers(vec![offer(1.0)], now);
-        let Some(Outgoing::Accept { tasks, .. }) = core.take_changes().calls.into_iter().next()
-        else {
-            panic!("expected an accept")
-        };
+        let (mut core, tasks) = launched_one(now);
         let task = tasks[0].task_id.clone();
         core.on_status(update(&task, TaskState::Running), None, now);
         core.deploy("/test", None, true, now).unwrap();
@@ -1036,15 +1034,8 @@ mod tests {
 
     #[test]
     fn offers_are_revived_when_a_launch_delay_ends() {
-        let mut core = core();
         let now = Timestamp::from_millis(1000);
-        core.deploy("/test", Some(app_with(1, 1000)), false, now)
-            .unwrap();
-        core.on_offers(vec![offer(1.0)], now);
-        let Some(Outgoing::Accept { tasks, .. }) = core.take_changes().calls.into_iter().next()
-        else {
-            panic!("expected an accept")
-        };
+        let (mut core, tasks) = launched_one(now);
         core.on_status(update(&tasks[0].task_id, TaskState::Failed), None, now);
         core.on_offers(vec![offer(1.0)], now.plus_millis(10));
         core.take_changes();
