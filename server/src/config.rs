@@ -20,9 +20,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Keeps one task's process alive and records how it ended (started by the built-in agent).
+    /// Forks the built-in agent's task supervisors (started by the agent, one per agent).
     #[command(hide = true)]
-    Supervise(crate::master::supervisor::SuperviseArgs),
+    Zygote,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -100,7 +100,7 @@ pub async fn run(config: config::ServeConfig) -> anyhow::Result<()> {
     };
     let local = master::local::LocalMaster::start(master::local::AgentSettings {
         work_dir: data_dir.join("agent"),
-        supervisor_exe: std::env::current_exe()?,
+        stride_exe: std::env::current_exe()?,
         hostname: hostname.clone(),
         resources,
         attributes,

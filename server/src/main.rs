@@ -6,7 +6,7 @@ use server::config::{Cli, Command};
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Supervise(args)) => std::process::exit(server::master::supervisor::run(args)),
+        Some(Command::Zygote) => std::process::exit(server::master::zygote::run()),
         None => {
             tracing_subscriber::fmt()
                 .with_env_filter(

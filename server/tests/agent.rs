@@ -1,4 +1,4 @@
-//! The built-in agent against real processes: launches through `stride supervise`, environments,
+//! The built-in agent against real processes: launches through the zygote and its supervisors, environments,
 //! exit codes, kill escalation, cgroup limits, and recovery after the agent is gone (dropped, or
 //! its whole process killed with SIGKILL).
 //!
@@ -44,7 +44,7 @@ fn agent_in(dir: &Path) -> (ProcessAgent, UnboundedReceiver<AgentUpdate>) {
     let (updates, receiver) = mpsc::unbounded_channel();
     let options = AgentOptions {
         work_dir: dir.join("agent"),
-        supervisor_exe: PathBuf::from(env!("CARGO_BIN_EXE_stride")),
+        stride_exe: PathBuf::from(env!("CARGO_BIN_EXE_stride")),
         hostname: "test-host".to_owned(),
     };
     (ProcessAgent::new(options, updates), receiver)
@@ -128,6 +128,36 @@ async fn process_group_ends(pgid: i32) -> bool {
     true
 }
 
+/// Whether the process exits within a few seconds.
+async fn process_ends(pid: i32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while common::process_alive(pid) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
+/// Field `index` of /proc/<pid>/stat counted from the state (0) after the process name.
+fn stat_field(pid: i32, index: usize) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(index)?.parse().ok()
+}
+
+/// The zygote that forked a supervisor is its parent.
+fn zygote_of(supervisor_pid: i32) -> i32 {
+    let zygote = stat_field(supervisor_pid, 1).expect("the supervisor's parent");
+    let cmdline = fs::read(format!("/proc/{zygote}/cmdline")).unwrap_or_default();
+    assert!(
+        String::from_utf8_lossy(&cmdline).contains("zygote"),
+        "the supervisor's parent {zygote} is not a zygote"
+    );
+    zygote
+}
+
 async fn wait_for_file(path: &Path) {
     let deadline = Instant::now() + UPDATE_TIMEOUT;
     while !path.exists() {
@@ -174,6 +204,22 @@ async fn runs_a_real_process_with_its_environment_and_kills_it() {
     assert_eq!(
         fs::read_link(format!("/proc/{task_pid}/cwd")).unwrap(),
         sandbox
+    );
+    let status = fs::read_to_string(format!("/proc/{task_pid}/status")).unwrap();
+    let signal_set = |name: &str| {
+        let line = status.lines().find_map(|l| l.strip_prefix(name)).unwrap();
+        u64::from_str_radix(line.trim(), 16).unwrap()
+    };
+    assert_eq!(
+        signal_set("SigBlk:"),
+        0,
+        "the task starts with signals blocked"
+    );
+    // Bits 0-30 are the standard signals 1-31; glibc keeps 32 and 33 for itself.
+    assert_eq!(
+        signal_set("SigIgn:") & 0x7fff_ffff,
+        0,
+        "the task starts with signals ignored"
     );
 
     agent.kill("no-such-task");
@@ -370,6 +416,7 @@ async fn recovery_readopts_a_running_task_without_duplicating_it() {
     expect_state(&mut first_updates, &id, TaskState::Running).await;
     let pids = task_pids(&first, &id);
     let (supervisor_pid, task_pid) = (pid_of(&pids, "supervisor_pid"), pid_of(&pids, "task_pid"));
+    let zygote = zygote_of(supervisor_pid);
 
     drop(first);
     let closed = timeout(UPDATE_TIMEOUT, first_updates.recv()).await;
@@ -386,6 +433,7 @@ async fn recovery_readopts_a_running_task_without_duplicating_it() {
         start_ticks(task_pid).is_some(),
         "the task died with its agent"
     );
+    assert!(process_ends(zygote).await, "the zygote outlived its agent");
 
     let (second, mut second_updates) = work.agent();
     let recovered = second.recover().await.unwrap();
@@ -401,16 +449,19 @@ async fn recovery_readopts_a_running_task_without_duplicating_it() {
         "the task must not be started again"
     );
     let sandbox = second.sandbox_dir(&id);
-    let supervisors = fs::read_dir("/proc")
+    let task_pgid = pid_of(&pids, "task_pgid");
+    let outside_the_task: Vec<i32> = fs::read_dir("/proc")
         .unwrap()
         .flatten()
-        .filter_map(|entry| fs::read(entry.path().join("cmdline")).ok())
-        .filter(|cmdline| {
-            let cmdline = String::from_utf8_lossy(cmdline);
-            cmdline.contains("supervise") && cmdline.contains(&*sandbox.to_string_lossy())
-        })
-        .count();
-    assert_eq!(supervisors, 1);
+        .filter(|entry| fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd == sandbox))
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .filter(|pid| stat_field(*pid, 2) != Some(task_pgid))
+        .collect();
+    assert_eq!(
+        outside_the_task,
+        vec![supervisor_pid],
+        "one supervisor (and its task) in the sandbox, no more"
+    );
     assert!(
         second_updates.try_recv().is_err(),
         "a live task has nothing to report"
@@ -470,11 +521,16 @@ async fn recovery_survives_kill_9_of_the_agent_process() {
     })
     .await
     .expect("timed out waiting for the agent process's task");
-    agent_process.kill().await.unwrap();
-
     let (agent, mut updates) = work.agent();
     let pids = task_pids(&agent, &id);
     let (supervisor_pid, task_pid) = (pid_of(&pids, "supervisor_pid"), pid_of(&pids, "task_pid"));
+    let zygote = zygote_of(supervisor_pid);
+    agent_process.kill().await.unwrap();
+
+    assert!(
+        process_ends(zygote).await,
+        "the zygote outlived its agent's process"
+    );
     assert!(
         start_ticks(task_pid).is_some(),
         "the task died with its agent"

@@ -31,7 +31,7 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let master = LocalMaster::start(AgentSettings {
             work_dir: dir.path().join("agent"),
-            supervisor_exe: PathBuf::from(env!("CARGO_BIN_EXE_stride")),
+            stride_exe: PathBuf::from(env!("CARGO_BIN_EXE_stride")),
             hostname: "test-host".into(),
             resources: HostResources {
                 cpus: 2.0,

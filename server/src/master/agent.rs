@@ -1,7 +1,7 @@
 //! The built-in agent's task runner, [`ProcessAgent`]: every task is a real process on this
 //! machine, started in its own sandbox `<work_dir>/sandboxes/<task-id>/` by a detached
-//! [`supervisor`](super::supervisor) (`stride supervise`). The supervisor, not `stride`, is the
-//! task's parent, so tasks survive a `kill -9` of `stride`; [`ProcessAgent::recover`] re-adopts
+//! [`supervisor`](super::supervisor), which the agent's [`zygote`](super::zygote) forks. The
+//! supervisor, not `stride`, is the task's parent, so tasks survive a `kill -9` of `stride`; [`ProcessAgent::recover`] re-adopts
 //! them from the sandboxes' files when it restarts, and reports those that ended meanwhile.
 //!
 //! # Updates
@@ -16,24 +16,24 @@
 //! supervisor's exit cannot be confused with a later process that reuses its pid, and signals
 //! sent through it cannot hit such a process either. It works the same for our own children and
 //! for supervisors re-adopted after a restart (which are not our children, so `waitpid` cannot
-//! watch them). Where pidfds are unavailable (kernels before 5.3, or no descriptors left), a
+//! watch them; the zygote is the supervisors' parent anyway). Where pidfds are unavailable (kernels before 5.3, or no descriptors left), a
 //! task falls back to checking `/proc/<pid>/stat` every 500 ms.
 
-use super::host::{self, Cgroups};
+use super::host::{self, pidfd_open, Cgroups};
 use super::supervisor::{
     read_json, write_json_atomically, ExitRecord, Pids, TaskFile, EXIT_FILE, PIDS_FILE,
-    SUPERVISOR_LOG, TASK_FILE,
+    STDERR_FILE, TASK_FILE,
 };
+use super::zygote::Zygote;
 use serde::{Deserialize, Serialize};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::ffi::c_int;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::ptr;
 use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
 use std::time::Duration;
@@ -56,8 +56,8 @@ const WANTED_OPEN_FILES: libc::rlim_t = 65536;
 pub struct AgentOptions {
     /// The agent's directory, `<data-dir>/agent`; sandboxes live in its `sandboxes` folder.
     pub work_dir: PathBuf,
-    /// The `stride` binary, run as `stride supervise` for each task.
-    pub supervisor_exe: PathBuf,
+    /// The `stride` binary, run as `stride zygote` to fork the tasks' supervisors.
+    pub stride_exe: PathBuf,
     /// The hostname the agent reports.
     pub hostname: String,
 }
@@ -154,6 +154,7 @@ struct Shared {
     cgroups: Option<Cgroups>,
     boot_id: String,
     spawn_slots: Semaphore,
+    zygote: Zygote,
     cgroup_failure_logged: Once,
     pidfd_failure_logged: Once,
 }
@@ -172,10 +173,11 @@ enum KillRequest {
     WhileRunning,
 }
 
-/// A freshly spawned supervisor.
+/// A freshly forked supervisor.
 struct Started {
     pid: i32,
     start_ticks: u64,
+    pidfd: Option<OwnedFd>,
     /// Read end of the supervisor's stdout, which it closes once the command runs.
     readiness: OwnedFd,
 }
@@ -188,8 +190,7 @@ impl ProcessAgent {
         // The supervisor runs in the sandbox, so the paths handed to it must not be relative.
         let options = AgentOptions {
             work_dir: std::path::absolute(&options.work_dir).unwrap_or(options.work_dir),
-            supervisor_exe: std::path::absolute(&options.supervisor_exe)
-                .unwrap_or(options.supervisor_exe),
+            stride_exe: std::path::absolute(&options.stride_exe).unwrap_or(options.stride_exe),
             hostname: options.hostname,
         };
         raise_open_files_limit();
@@ -201,12 +202,13 @@ impl ProcessAgent {
         let (shutdown, _) = watch::channel(());
         Self {
             shared: Arc::new(Shared {
-                options,
                 updates,
                 tasks: Mutex::new(HashMap::new()),
                 cgroups,
                 boot_id: host::boot_id().unwrap_or_default(),
                 spawn_slots: Semaphore::new(CONCURRENT_SPAWNS),
+                zygote: Zygote::new(options.stride_exe.clone()),
+                options,
                 cgroup_failure_logged: Once::new(),
                 pidfd_failure_logged: Once::new(),
             }),
@@ -434,7 +436,10 @@ impl Shared {
                 return;
             }
         };
-        let supervisor = Arc::new(self.watch(started.pid, started.start_ticks));
+        let pidfd = started
+            .pidfd
+            .ok_or_else(|| io::Error::from(io::ErrorKind::Unsupported));
+        let supervisor = Arc::new(self.watch(started.pid, started.start_ticks, pidfd));
         match pipe::Receiver::from_owned_fd(started.readiness) {
             Ok(mut readiness) => {
                 // Ends when the supervisor closes its stdout: the command runs, or never will.
@@ -492,8 +497,7 @@ impl Shared {
             })
             .and_then(|()| {
                 self.spawn_supervisor(&sandbox).map_err(|e| {
-                    let exe = self.options.supervisor_exe.display();
-                    let message = format!("Cannot start the task's supervisor {exe}: {e}");
+                    let message = format!("Cannot start the task's supervisor: {e}");
                     failed(UpdateReason::CommandExecutorFailed, message)
                 })
             });
@@ -520,26 +524,12 @@ impl Shared {
     }
 
     fn spawn_supervisor(&self, sandbox: &Path) -> io::Result<Started> {
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(sandbox.join(SUPERVISOR_LOG))?;
-        let mut child = Command::new(&self.options.supervisor_exe)
-            .arg("supervise")
-            .arg("--sandbox")
-            .arg(sandbox)
-            .current_dir(sandbox)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()?;
-        let pid = child.id() as i32;
-        let readiness = OwnedFd::from(child.stdout.take().expect("stdout is piped"));
-        // Only we can reap our child, so the pid cannot have been reused yet.
-        let start_ticks = host::process_stat(pid).map_or(0, |stat| stat.start_ticks);
+        let (readiness, supervisor_stdout) = pipe()?;
+        let forked = self.zygote.fork_supervisor(sandbox, supervisor_stdout)?;
         Ok(Started {
-            pid,
-            start_ticks,
+            pid: forked.pid,
+            start_ticks: forked.start_ticks,
+            pidfd: forked.pidfd,
             readiness,
         })
     }
@@ -575,7 +565,6 @@ impl Shared {
     /// Waits for the supervisor to exit, then sends the task's terminal update.
     async fn watch_until_exit(self: Arc<Self>, task_id: String, supervisor: Arc<Supervisor>) {
         supervisor.exited().await;
-        supervisor.reap();
         let kill = self
             .lock_tasks()
             .remove(&task_id)
@@ -593,8 +582,8 @@ impl Shared {
         self.send(update);
     }
 
-    fn watch(&self, pid: i32, start_ticks: u64) -> Supervisor {
-        let pidfd = pidfd_open(pid)
+    fn watch(&self, pid: i32, start_ticks: u64, pidfd: io::Result<OwnedFd>) -> Supervisor {
+        let pidfd = pidfd
             .and_then(|pidfd| {
                 // SAFETY: an OwnedFd keeps its descriptor open and unchanged until the AsyncFd,
                 // which owns it, drops it.
@@ -620,21 +609,17 @@ impl Shared {
         if pids.boot_id != self.boot_id {
             return None;
         }
-        let stat = host::process_stat(pid).filter(|stat| stat.start_ticks == start_ticks)?;
-        if stat.exited {
-            // An exited supervisor still in the process table was started by an earlier agent
-            // in this process: reap it.
-            reap_if_child(pid);
+        if !host::process_running(pid, start_ticks) {
             return None;
         }
-        let supervisor = self.watch(pid, start_ticks);
+        let supervisor = self.watch(pid, start_ticks, pidfd_open(pid));
         // The supervisor may have exited and its pid been reused before the pidfd was opened;
         // the pidfd pins whatever it opened, so checking now settles which process that is.
         host::process_running(pid, start_ticks).then(|| Arc::new(supervisor))
     }
 }
 
-/// A supervisor process we watch: our own child, or one re-adopted after a restart.
+/// A supervisor process we watch: forked for a launch, or re-adopted after a restart.
 struct Supervisor {
     pid: i32,
     start_ticks: u64,
@@ -675,27 +660,17 @@ impl Supervisor {
             tokio::time::sleep(POLL_INTERVAL).await;
         }
     }
-
-    fn reap(&self) {
-        reap_if_child(self.pid);
-    }
 }
 
-/// Reaps `pid` if it is an exited child of ours; does nothing for other processes.
-fn reap_if_child(pid: i32) {
-    // SAFETY: waitpid with a null status pointer writes nothing. WNOHANG never blocks; for a
-    // process that is not our child it fails with ECHILD.
-    unsafe { libc::waitpid(pid, ptr::null_mut(), libc::WNOHANG) };
-}
-
-fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open has no memory arguments; it returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
+/// A close-on-exec pipe: (read end, write end).
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two new descriptors into `fds`, which we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: the kernel just gave us this descriptor (close-on-exec), owned by nothing else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as c_int) })
+    // SAFETY: the kernel just created both descriptors for us.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 fn raise_open_files_limit() {
@@ -786,7 +761,7 @@ fn conclude(task_id: String, sandbox: &Path, kill: Option<KillRequest>) -> Agent
                 }
                 Err(_) => format!(
                     "The task's supervisor ended before starting the command; see {}",
-                    sandbox.join(SUPERVISOR_LOG).display()
+                    sandbox.join(STDERR_FILE).display()
                 ),
             };
             host::kill_cgroup_processes(&cgroups, host::CGROUP_EMPTYING_PATIENCE);

@@ -4,9 +4,10 @@
 //! pid is never mistaken for a task's supervisor), and the cgroups that cap each task's cpu and
 //! memory ([`Cgroups`]).
 
-use std::ffi::CString;
+use std::ffi::{c_int, CString};
 use std::fs;
 use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -245,6 +246,18 @@ pub(crate) fn process_stat(pid: i32) -> Option<ProcessStat> {
         start_ticks,
         exited: state == "Z" || state == "X",
     })
+}
+
+/// A descriptor naming process `pid` for good (close-on-exec); it turns readable when the
+/// process exits.
+pub(crate) fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open has no memory arguments; it returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just gave us this descriptor (close-on-exec), owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as c_int) })
 }
 
 /// Whether the process `pid` that started at `start_ticks` is still running (not a zombie, and

@@ -49,7 +49,7 @@ impl MasterError {
 /// How the built-in master describes its one agent.
 pub struct AgentSettings {
     pub work_dir: PathBuf,
-    pub supervisor_exe: PathBuf,
+    pub stride_exe: PathBuf,
     pub hostname: String,
     pub resources: HostResources,
     pub attributes: Vec<(String, AttributeValue)>,
@@ -85,7 +85,7 @@ impl LocalMaster {
         let agent = ProcessAgent::new(
             AgentOptions {
                 work_dir: settings.work_dir.clone(),
-                supervisor_exe: settings.supervisor_exe.clone(),
+                stride_exe: settings.stride_exe.clone(),
                 hostname: settings.hostname.clone(),
             },
             updates_tx,

@@ -1,13 +1,17 @@
-//! `stride supervise --sandbox DIR`: the small per-task process, like Mesos' command executor,
-//! that the built-in agent starts detached (own session) so that the task outlives a crash or
-//! restart of `stride`, and that records how the task ended.
+//! The supervisor: the small per-task process, like Mesos' command executor, that the built-in
+//! agent has the [`zygote`](super::zygote) fork, detached (own session) so that the task outlives
+//! a crash or restart of `stride`, and that records how the task ended.
 //!
 //! It also defines the files through which the agent and the supervisor talk, all in the sandbox:
 //! - `task.json` ([`TaskFile`], written by the agent): what to run, its limits and cgroups;
 //! - `pids.json` ([`Pids`]): written once the command runs; the supervisor then closes its stdout,
 //!   which tells the agent (holding the other end of that pipe) that the task is running;
 //! - `exit.json` ([`ExitRecord`]): how the command ended, written before the supervisor exits;
-//! - `stdout`, `stderr`: the command's output; `supervisor.log`: the supervisor's own complaints.
+//! - `stdout`, `stderr`: the command's output; the supervisor's own complaints go to `stderr`
+//!   too, as the Mesos command executor's do.
+//!
+//! Every file is an inode to allocate, which on some file systems (ext4 without a journal) costs
+//! more than the fork: the sandbox holds only these, and `TMPDIR` is the sandbox itself.
 //!
 //! The supervisor is plain std and libc and single-threaded: it blocks SIGTERM, SIGINT and SIGCHLD
 //! and takes them one at a time with `sigtimedwait`, whose timeout is the kill grace period. So
@@ -30,17 +34,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub(crate) const TASK_FILE: &str = "task.json";
 pub(crate) const PIDS_FILE: &str = "pids.json";
 pub(crate) const EXIT_FILE: &str = "exit.json";
-pub(crate) const SUPERVISOR_LOG: &str = "supervisor.log";
+pub(crate) const STDOUT_FILE: &str = "stdout";
+pub(crate) const STDERR_FILE: &str = "stderr";
 
 /// The `PATH` tasks start with; their own environment may replace it.
 const TASK_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
-
-#[derive(clap::Args, Debug)]
-pub struct SuperviseArgs {
-    /// The task's sandbox: holds task.json, receives pids.json, exit.json, stdout and stderr.
-    #[arg(long)]
-    pub sandbox: PathBuf,
-}
 
 /// `task.json`: the launch and the cgroups the agent prepared for it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,13 +99,14 @@ fn now_ms() -> u64 {
         .map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
-/// Runs the `supervise` subcommand; the process's exit code. It is 0 whenever `exit.json` was
-/// written, even for a command that failed: the record, not this code, says how the task ended.
-pub fn run(args: SuperviseArgs) -> i32 {
-    match supervise(&args.sandbox) {
+/// Supervises the task of `sandbox` (which holds task.json and receives pids.json, exit.json,
+/// stdout and stderr); the process's exit code. It is 0 whenever `exit.json` was written, even
+/// for a command that failed: the record, not this code, says how the task ended.
+pub(crate) fn run(sandbox: &Path) -> i32 {
+    match supervise(sandbox) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("stride supervise: {e}");
+            eprintln!("stride supervisor: {e}");
             1
         }
     }
@@ -196,9 +195,18 @@ fn task_command(sandbox: &Path, task: &TaskFile) -> io::Result<Command> {
     let launch = &task.launch;
     let spec = &launch.command;
     let mut command = if spec.shell {
-        let mut command = Command::new("/bin/sh");
-        command.arg("-c").arg(&spec.value);
-        command
+        match plain_command(&spec.value, sandbox, &task_path(launch)) {
+            Some((executable, words)) => {
+                let mut command = Command::new(executable);
+                command.arg0(words[0]).args(&words[1..]);
+                command
+            }
+            None => {
+                let mut command = Command::new("/bin/sh");
+                command.arg("-c").arg(&spec.value);
+                command
+            }
+        }
     } else {
         let mut command = Command::new(&spec.value);
         if let Some((argv0, rest)) = spec.arguments.split_first() {
@@ -212,19 +220,17 @@ fn task_command(sandbox: &Path, task: &TaskFile) -> io::Result<Command> {
             .append(true)
             .open(sandbox.join(name))
     };
-    let temporary_dir = sandbox.join("tmp");
-    fs::create_dir_all(&temporary_dir)?;
     command
         .current_dir(sandbox)
         .env_clear()
         .env("PATH", TASK_PATH)
         .env("HOME", sandbox)
-        .env("TMPDIR", &temporary_dir)
+        .env("TMPDIR", sandbox)
         .env("MESOS_SANDBOX", sandbox)
         .envs(launch.env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::null())
-        .stdout(append("stdout")?)
-        .stderr(append("stderr")?)
+        .stdout(append(STDOUT_FILE)?)
+        .stderr(append(STDERR_FILE)?)
         .process_group(0);
 
     let cgroup_procs: Vec<File> = task
@@ -239,21 +245,103 @@ fn task_command(sandbox: &Path, task: &TaskFile) -> io::Result<Command> {
                 .ok()
         })
         .collect();
-    if !cgroup_procs.is_empty() {
-        // SAFETY: the closure runs in the forked child before exec, where only async-signal-safe
-        // calls are allowed: it only calls write(2) on descriptors opened beforehand, with a
-        // static buffer. Writing "0" to cgroup.procs moves the writing process. A failed write
-        // leaves the command unlimited rather than failing the launch.
-        unsafe {
-            command.pre_exec(move || {
-                for procs in &cgroup_procs {
-                    libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1);
-                }
-                Ok(())
-            });
-        }
+    // SAFETY: the closure runs in the forked child before exec, where only async-signal-safe
+    // calls are allowed: sigprocmask, sigaction, and write(2) on descriptors opened beforehand,
+    // with a static buffer. Writing "0" to cgroup.procs moves the writing process. A failed
+    // write leaves the command unlimited rather than failing the launch.
+    unsafe {
+        command.pre_exec(move || {
+            reset_signals();
+            for procs in &cgroup_procs {
+                libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1);
+            }
+            Ok(())
+        });
     }
     Ok(command)
+}
+
+/// In the forked child before exec: no blocked signals and every disposition back to default,
+/// whatever the supervisor blocked or whoever started Stride ignored (both survive exec).
+///
+/// # Safety
+/// Only calls sigprocmask and sigaction, which are async-signal-safe.
+unsafe fn reset_signals() {
+    // SAFETY: sigset_t and sigaction are plain data for which all zeroes is valid; the calls
+    // only read them.
+    unsafe {
+        let mut nothing: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut nothing);
+        libc::sigprocmask(libc::SIG_SETMASK, &nothing, ptr::null_mut());
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        for signal in 1..libc::SIGRTMIN() {
+            if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+                libc::sigaction(signal, &default, ptr::null_mut());
+            }
+        }
+    }
+}
+
+/// The `PATH` the command will see.
+fn task_path(launch: &TaskLaunch) -> String {
+    launch
+        .env
+        .iter()
+        .rev()
+        .find(|(name, _)| name == "PATH")
+        .map_or_else(|| TASK_PATH.to_owned(), |(_, value)| value.clone())
+}
+
+/// A shell command line that is nothing but words (no quotes, expansions, globs, redirections,
+/// comments or operators) whose first word names a program means the same when that program is
+/// executed directly, as `bash -c` does too: the task then is the program itself, one process
+/// and one exec less, and signals reach it without a shell in between. The program and the
+/// words, or `None` for anything the shell has to interpret.
+fn plain_command<'a>(line: &'a str, sandbox: &Path, path: &str) -> Option<(PathBuf, Vec<&'a str>)> {
+    let words = plain_words(line)?;
+    let program = words[0];
+    let executable = if program.contains('/') {
+        Some(sandbox.join(program)).filter(|candidate| is_program(candidate))
+    } else {
+        let directories: Vec<&str> = path.split(':').collect();
+        // An empty or relative entry means a directory the shell resolves against its own
+        // working directory, at its own moment: leave those lookups to the shell.
+        if directories.iter().any(|dir| !dir.starts_with('/')) {
+            return None;
+        }
+        directories
+            .iter()
+            .map(|dir| Path::new(dir).join(program))
+            .find(|candidate| is_program(candidate))
+    }?;
+    Some((executable, words))
+}
+
+/// The words of `line` if the shell would take it literally, split as the shell would.
+fn plain_words(line: &str) -> Option<Vec<&str>> {
+    let literal = |c: char| c.is_ascii_alphanumeric() || "-_./:,+@%=".contains(c);
+    if !line.chars().all(|c| literal(c) || c == ' ' || c == '\t') {
+        return None;
+    }
+    let words: Vec<&str> = line.split([' ', '\t']).filter(|w| !w.is_empty()).collect();
+    // `NAME=value` first would be an assignment.
+    words.first().filter(|program| !program.contains('='))?;
+    Some(words)
+}
+
+/// An executable file the kernel runs by itself: a binary or a script with `#!`. The shell also
+/// runs scripts without `#!`, so those stay with it.
+fn is_program(path: &Path) -> bool {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let executable = fs::metadata(path)
+        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0);
+    let mut magic = [0u8; 4];
+    executable
+        && File::open(path)
+            .and_then(|mut file| file.read_exact(&mut magic))
+            .is_ok_and(|()| magic == *b"\x7fELF" || magic.starts_with(b"#!"))
 }
 
 /// Waits until the command exits, handling kill requests (SIGTERM to the group, then SIGKILL
@@ -418,6 +506,64 @@ impl SignalWaiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use proptest::prelude::*;
+
+    #[test]
+    fn plain_command_lines_run_without_a_shell() {
+        let sandbox = Path::new("/nonexistent-sandbox");
+        let (program, words) = plain_command("sleep  3600", sandbox, TASK_PATH).unwrap();
+        assert!(program.ends_with("sleep"), "{}", program.display());
+        assert_eq!(words, ["sleep", "3600"]);
+        let (program, _) = plain_command("/bin/sh -x", sandbox, "/nowhere").unwrap();
+        assert_eq!(program, Path::new("/bin/sh"));
+
+        for shell_work in [
+            "sleep $PORT0",
+            "sleep 1; sleep 2",
+            "echo 'hi'",
+            "ls *",
+            "cat < x",
+            "echo ~",
+            "exit 3",
+            "X=1 sleep 5",
+            "no-such-program-here 1",
+            "sleep 1 # comment",
+            "sleep 1\nsleep 2",
+            "",
+            "   ",
+        ] {
+            assert!(
+                plain_command(shell_work, sandbox, TASK_PATH).is_none(),
+                "{shell_work:?} needs the shell"
+            );
+        }
+        assert!(
+            plain_command("sleep 1", sandbox, ":/usr/bin").is_none(),
+            "a relative PATH entry is left to the shell"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn a_line_with_shell_syntax_is_never_plain(
+            before in "[a-z ]{0,8}",
+            special in prop::sample::select(vec![
+                '$', '`', '\'', '"', '\\', ';', '&', '|', '<', '>', '(', ')', '*', '?', '[',
+                ']', '{', '}', '~', '#', '!', '\n',
+            ]),
+            after in "[a-z ]{0,8}",
+        ) {
+            let line = format!("{before}{special}{after}");
+            prop_assert!(plain_words(&line).is_none());
+        }
+
+        #[test]
+        fn plain_words_split_like_the_shell(words in prop::collection::vec("[a-z0-9./:@%+,_-]{1,6}", 1..5)) {
+            let line = words.join("  ");
+            prop_assert_eq!(plain_words(&line), Some(words.iter().map(String::as_str).collect()));
+        }
+    }
 
     #[test]
     fn signal_wait_times_out_without_signals() {
