@@ -21,6 +21,9 @@
 //!   `Resource`, `TaskStatus`, ...).
 //! * [`mesos::v1::scheduler`]: package `mesos.v1.scheduler` (`Call`, `Event`
 //!   and their nested payloads, `OfferConstraints`, ...).
+//! * [`json`]: Mesos's JSON encoding of any of these messages (proto field
+//!   names, enum names, base64 bytes), through reflection over the same
+//!   descriptors.
 //! * [`recordio`]: RecordIO framing (`<decimal length>\n<bytes>`) used by the
 //!   master for the SUBSCRIBE event stream: [`recordio::encode_frame`] and the
 //!   incremental [`recordio::RecordIoDecoder`].
@@ -42,6 +45,7 @@
 //!   `TASK_STAGING`, `ContainerInfo::default().r#type()` is `DOCKER`).
 //! * Map fields are `BTreeMap`s.
 
+pub mod json;
 pub mod recordio;
 
 /// Generated code, one module per protobuf package.
