@@ -35,12 +35,72 @@ pub struct ServeConfig {
     #[arg(long, env = "STRIDE_DATA_DIR", default_value = "./stride-data")]
     pub data_dir: PathBuf,
 
-    /// `local` runs the built-in single-node Mesos master and agent in this process.
+    /// `local` runs the built-in single-node Mesos master and agent in this process;
+    /// `http://HOST:PORT` subscribes to that Mesos master (any master: redirects lead to the leader).
     #[arg(long, env = "STRIDE_MASTER", default_value = "local")]
     pub master: String,
 
     #[command(flatten)]
+    pub mesos: MesosConfig,
+
+    #[command(flatten)]
     pub agent: AgentConfig,
+}
+
+/// How Stride registers with a Mesos master given as a URL.
+#[derive(Args, Debug, Clone)]
+pub struct MesosConfig {
+    /// Path of the master's scheduler endpoint; a master run in-process by libmesos answers only
+    /// on `/master/api/v1/scheduler`.
+    #[arg(
+        long,
+        env = "STRIDE_MESOS_API_PATH",
+        default_value = "/api/v1/scheduler"
+    )]
+    pub mesos_api_path: String,
+
+    /// Encoding of calls and events.
+    #[arg(
+        long,
+        env = "STRIDE_MESOS_CONTENT_TYPE",
+        value_enum,
+        default_value = "protobuf"
+    )]
+    pub mesos_content_type: crate::mesos::http::ContentType,
+
+    /// The framework's name in Mesos.
+    #[arg(long, env = "STRIDE_FRAMEWORK_NAME", default_value = "stride")]
+    pub framework_name: String,
+
+    /// Roles whose resources Stride is offered, comma-separated (subscribed as MULTI_ROLE).
+    #[arg(
+        long,
+        env = "STRIDE_MESOS_ROLE",
+        default_value = "*",
+        value_delimiter = ','
+    )]
+    pub mesos_role: Vec<String>,
+
+    /// User tasks run as; defaults to `$USER`, else root.
+    #[arg(long, env = "STRIDE_MESOS_USER")]
+    pub mesos_user: Option<String>,
+
+    /// Principal for HTTP basic authentication with the master (and FrameworkInfo.principal).
+    #[arg(long, env = "STRIDE_MESOS_PRINCIPAL")]
+    pub mesos_principal: Option<String>,
+
+    /// Secret for the principal.
+    #[arg(long, env = "STRIDE_MESOS_SECRET", hide_env_values = true)]
+    pub mesos_secret: Option<String>,
+
+    /// Seconds the master keeps Stride's tasks running while Stride is disconnected.
+    #[arg(long, env = "STRIDE_FAILOVER_TIMEOUT", default_value_t = 7 * 24 * 3600)]
+    pub failover_timeout: u64,
+
+    /// Heartbeat intervals without any event after which the event stream counts as dead and
+    /// Stride subscribes again.
+    #[arg(long, env = "STRIDE_MESOS_HEARTBEAT_MISSES", default_value_t = 5)]
+    pub mesos_heartbeat_misses: u32,
 }
 
 /// Options of the built-in agent.

@@ -137,7 +137,14 @@ pub struct Core {
     /// When a launch delay that made us decline offers ends: then offers are revived, so the
     /// relaunch does not wait for the decline filter to expire.
     revive_at: Option<Timestamp>,
+    /// When the next periodic reconciliation is due (set at each SUBSCRIBED).
+    reconcile_at: Option<Timestamp>,
 }
+
+/// Reconciliation after each SUBSCRIBED catches what happened while disconnected; this
+/// interval catches status updates the master sent once and that were lost (they carry no uuid
+/// and are never retried).
+const RECONCILE_INTERVAL_MS: i64 = 15 * 60 * 1000;
 
 /// The outcome of a kill request.
 pub enum KillOutcome {
@@ -170,6 +177,7 @@ impl Core {
             rng,
             suppressed: false,
             revive_at: None,
+            reconcile_at: None,
         }
     }
 
@@ -540,7 +548,12 @@ impl Core {
             master: "local".into(),
             timestamp: now,
         });
-        // Explicitly for every task we believe has a live task, then implicitly for the rest.
+        self.reconcile(now);
+    }
+
+    /// Explicitly for every instance we believe has a live task, then implicitly for the rest.
+    fn reconcile(&mut self, now: Timestamp) {
+        self.reconcile_at = Some(now.plus_millis(RECONCILE_INTERVAL_MS));
         let known: Vec<(String, Option<String>)> = self
             .state
             .instances
@@ -561,6 +574,7 @@ impl Core {
 
     pub fn on_disconnected(&mut self) {
         self.state.connected = false;
+        self.reconcile_at = None;
     }
 
     pub fn on_rescind(&mut self, _offer_id: &str) {
@@ -745,6 +759,9 @@ impl Core {
     /// Periodic housekeeping: forget stale backoffs, revive offers for launches whose delay
     /// has passed.
     pub fn on_tick(&mut self, now: Timestamp) {
+        if self.reconcile_at.is_some_and(|at| at <= now) {
+            self.reconcile(now);
+        }
         if self.revive_at.is_some_and(|at| at <= now) {
             self.revive_at = None;
             self.suppressed = false;
@@ -955,6 +972,36 @@ mod tests {
                 .filter(|c| matches!(c, Outgoing::Acknowledge { .. }))
                 .count(),
             2
+        );
+    }
+
+    #[test]
+    fn reconciliation_follows_each_subscription_and_repeats_periodically() {
+        let now = Timestamp::from_millis(1000);
+        let (mut core, tasks) = launched_one(now);
+        let reconciles = |core: &mut Core| -> Vec<Vec<(String, Option<String>)>> {
+            core.take_changes()
+                .calls
+                .into_iter()
+                .filter_map(|call| match call {
+                    Outgoing::Reconcile(tasks) => Some(tasks),
+                    _ => None,
+                })
+                .collect()
+        };
+        core.on_subscribed("fw-1".into(), now);
+        let explicit = vec![(tasks[0].task_id.clone(), Some("agent-1".to_owned()))];
+        assert_eq!(reconciles(&mut core), vec![explicit.clone(), vec![]]);
+        core.on_tick(now.plus_millis(RECONCILE_INTERVAL_MS - 1));
+        assert!(reconciles(&mut core).is_empty(), "not due yet");
+        let due = now.plus_millis(RECONCILE_INTERVAL_MS);
+        core.on_tick(due);
+        assert_eq!(reconciles(&mut core), vec![explicit, vec![]]);
+        core.on_disconnected();
+        core.on_tick(due.plus_millis(RECONCILE_INTERVAL_MS));
+        assert!(
+            reconciles(&mut core).is_empty(),
+            "no reconciliation while disconnected"
         );
     }
 

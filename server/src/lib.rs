@@ -33,7 +33,7 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::future::IntoFuture;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -76,18 +76,147 @@ pub async fn run(config: config::ServeConfig) -> anyhow::Result<()> {
     .await
     .context("opening the store")?;
 
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let bus = events::EventBus::new(EVENT_RING);
+    let (mesos_tx, mesos_rx) = mpsc::unbounded_channel();
+    let master = connect_master(&config, &data_dir).await?;
+    let settings = service::Settings {
+        master: config.master.clone(),
+        framework_name: config.mesos.framework_name.clone(),
+        hostname: master.hostname.clone(),
+        user: config
+            .mesos
+            .mesos_user
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "root".into()),
+        failover_timeout_secs: config.mesos.failover_timeout,
+        http_port: config.http_address.port(),
+    };
+    let (service, outgoing) = service::start(
+        settings.clone(),
+        store.clone(),
+        bus,
+        mesos_rx,
+        master.sandboxes,
+        shutdown.clone(),
+    )
+    .await?;
+    let framework_id = service.snapshot().framework_id.clone();
+    let driver = mesos::run_driver(
+        master.backend,
+        mesos::FrameworkSettings {
+            name: settings.framework_name.clone(),
+            user: settings.user.clone(),
+            roles: config.mesos.mesos_role.clone(),
+            principal: config.mesos.mesos_principal.clone(),
+            hostname: master.hostname,
+            webui_url: format!("http://{}", config.http_address),
+            failover_timeout: Duration::from_secs(settings.failover_timeout_secs),
+        },
+        framework_id,
+        mesos_tx,
+        outgoing,
+        shutdown.clone(),
+    );
+    let (fatal_tx, fatal_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        if let Err(reason) = driver.await {
+            let _ = fatal_tx.send(reason);
+        }
+    });
+
+    let router = http_router(service, config.http_address);
+    let listener = tokio::net::TcpListener::bind(config.http_address)
+        .await
+        .with_context(|| format!("binding {}", config.http_address))?;
+    tracing::info!(address = %config.http_address, data_dir = %data_dir.display(), "Stride is serving");
+    let fatal = Arc::new(std::sync::Mutex::new(None::<String>));
+    let fatal_slot = fatal.clone();
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let driver_failed = async {
+            match fatal_rx.await {
+                Ok(reason) => reason,
+                // The driver ended without a reason: Stride is stopping anyway.
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = shutdown_signal() => {
+                tracing::info!("stopping; tasks keep running and are re-adopted at the next start");
+            }
+            reason = driver_failed => {
+                tracing::error!(%reason, "stopping: the connection to Mesos cannot go on");
+                *fatal_slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reason);
+            }
+        }
+        let _ = shutdown_tx.send(true);
+    });
+    let mut stopping = shutdown.clone();
+    tokio::select! {
+        served = server.into_future() => served?,
+        _ = async {
+            let _ = stopping.wait_for(|stop| *stop).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => tracing::warn!("requests still open {SHUTDOWN_GRACE:?} after the stop signal; stopping anyway"),
+    }
+    let fatal = fatal
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    match fatal {
+        Some(reason) => Err(anyhow::anyhow!(reason)),
+        None => Ok(()),
+    }
+}
+
+/// The master Stride subscribes to, and what goes with it.
+struct Master {
+    backend: Arc<dyn mesos::Backend>,
+    /// The hostname Stride reports as its own in FrameworkInfo.
+    hostname: String,
+    /// Where a task's sandbox is, when tasks run on this machine (the built-in agent).
+    sandboxes: Option<service::SandboxLocator>,
+}
+
+/// Starts the built-in master and agent for `--master local`, or prepares the HTTP connection
+/// to the Mesos master named by a URL.
+async fn connect_master(config: &config::ServeConfig, data_dir: &Path) -> anyhow::Result<Master> {
     if config.master != "local" {
-        anyhow::bail!(
-            "--master {}: only the built-in master (`local`) is supported in this version",
-            config.master
-        );
+        let master = config
+            .master
+            .parse()
+            .with_context(|| format!("--master {}: not `local` nor a URL", config.master))?;
+        let mesos = &config.mesos;
+        let credentials = match (&mesos.mesos_principal, &mesos.mesos_secret) {
+            (Some(principal), Some(secret)) => Some((principal.clone(), secret.clone())),
+            (None, Some(_)) => anyhow::bail!("--mesos-secret needs --mesos-principal"),
+            _ => None,
+        };
+        let backend = mesos::http::HttpMaster::new(mesos::http::HttpSettings {
+            master,
+            api_path: mesos.mesos_api_path.clone(),
+            content_type: mesos.mesos_content_type,
+            credentials,
+            heartbeat_misses: mesos.mesos_heartbeat_misses.max(1),
+        })
+        .map_err(|e| anyhow::anyhow!("--master {}: {e}", config.master))?;
+        return Ok(Master {
+            backend: Arc::new(backend),
+            hostname: master::host::hostname(),
+            sandboxes: None,
+        });
     }
     let hostname = config
         .agent
         .agent_hostname
         .clone()
         .unwrap_or_else(master::host::hostname);
-    let mut resources = master::host::HostResources::detect(&data_dir)?;
+    let mut resources = master::host::HostResources::detect(data_dir)?;
     if let Some(spec) = &config.agent.agent_resources {
         resources
             .apply_overrides(spec)
@@ -107,67 +236,12 @@ pub async fn run(config: config::ServeConfig) -> anyhow::Result<()> {
     })
     .await
     .context("starting the built-in master")?;
-
-    let (shutdown_tx, shutdown) = watch::channel(false);
-    let bus = events::EventBus::new(EVENT_RING);
-    let (mesos_tx, mesos_rx) = mpsc::unbounded_channel();
     let locator = local.clone();
-    let settings = service::Settings {
-        master: config.master.clone(),
-        framework_name: "stride".into(),
-        hostname: hostname.clone(),
-        user: std::env::var("USER").unwrap_or_else(|_| "root".into()),
-        failover_timeout_secs: 7 * 24 * 3600,
-        http_port: config.http_address.port(),
-    };
-    let (service, outgoing) = service::start(
-        settings.clone(),
-        store.clone(),
-        bus,
-        mesos_rx,
-        Some(Arc::new(move |task_id: &str| locator.sandbox_dir(task_id))),
-        shutdown.clone(),
-    )
-    .await?;
-    let framework_id = service.snapshot().framework_id.clone();
-    tokio::spawn(mesos::run_driver(
-        Arc::new(local),
-        mesos::FrameworkSettings {
-            name: settings.framework_name.clone(),
-            user: settings.user.clone(),
-            hostname,
-            webui_url: format!("http://{}", config.http_address),
-            failover_timeout: Duration::from_secs(settings.failover_timeout_secs),
-        },
-        framework_id,
-        mesos_tx,
-        outgoing,
-        shutdown.clone(),
-    ));
-
-    let router = http_router(service, config.http_address);
-    let listener = tokio::net::TcpListener::bind(config.http_address)
-        .await
-        .with_context(|| format!("binding {}", config.http_address))?;
-    tracing::info!(address = %config.http_address, data_dir = %data_dir.display(), "Stride is serving");
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        tracing::info!("stopping; tasks keep running and are re-adopted at the next start");
-        let _ = shutdown_tx.send(true);
-    });
-    let mut stopping = shutdown.clone();
-    tokio::select! {
-        served = server.into_future() => served?,
-        _ = async {
-            let _ = stopping.wait_for(|stop| *stop).await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } => tracing::warn!("requests still open {SHUTDOWN_GRACE:?} after the stop signal; stopping anyway"),
-    }
-    Ok(())
+    Ok(Master {
+        backend: Arc::new(local),
+        hostname,
+        sandboxes: Some(Arc::new(move |task_id: &str| locator.sandbox_dir(task_id))),
+    })
 }
 
 fn http_router(service: service::Service, address: SocketAddr) -> Router {

@@ -2,10 +2,12 @@
 //! core's requests into calls. It only translates; all decisions are the core's.
 //!
 //! # Layout
-//! - [`Backend`]: how to reach a master (the built-in one in-process; HTTP comes later).
+//! - [`Backend`]: how to reach a master: the built-in one in-process ([`LocalMaster`]), or any
+//!   Mesos master over HTTP ([`http::HttpMaster`]).
 //! - [`translate`]: protocol messages ↔ core types.
 //! - [`run_driver`]: the subscribe/re-subscribe loop.
 
+pub mod http;
 pub mod translate;
 
 use crate::core::Outgoing;
@@ -36,25 +38,46 @@ pub enum MesosInput {
 
 pub type EventStream = mpsc::UnboundedReceiver<scheduler::Event>;
 
+/// The longest wait between two attempts to subscribe.
+const MAX_RESUBSCRIBE_BACKOFF: Duration = Duration::from_secs(15);
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// Worth trying again: the master is unreachable, busy, or the stream broke.
+    #[error("{0}")]
+    Transient(String),
+    /// Trying again cannot help: refused credentials or subscription, or a framework that
+    /// failed over to another scheduler or was removed.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+impl From<MasterError> for BackendError {
+    fn from(error: MasterError) -> Self {
+        Self::Transient(error.to_string())
+    }
+}
+
 /// A connection to a Mesos master.
 pub trait Backend: Send + Sync + 'static {
+    /// Subscribes; the framework id and the events, SUBSCRIBED first.
     fn subscribe(
         &self,
         subscribe: scheduler::call::Subscribe,
-    ) -> BoxFuture<'_, Result<(String, EventStream), MasterError>>;
-    fn call(&self, call: scheduler::Call) -> BoxFuture<'_, Result<(), MasterError>>;
+    ) -> BoxFuture<'_, Result<(String, EventStream), BackendError>>;
+    fn call(&self, call: scheduler::Call) -> BoxFuture<'_, Result<(), BackendError>>;
 }
 
 impl Backend for LocalMaster {
     fn subscribe(
         &self,
         subscribe: scheduler::call::Subscribe,
-    ) -> BoxFuture<'_, Result<(String, EventStream), MasterError>> {
-        Box::pin(LocalMaster::subscribe(self, subscribe))
+    ) -> BoxFuture<'_, Result<(String, EventStream), BackendError>> {
+        Box::pin(async move { Ok(LocalMaster::subscribe(self, subscribe).await?) })
     }
 
-    fn call(&self, call: scheduler::Call) -> BoxFuture<'_, Result<(), MasterError>> {
-        Box::pin(LocalMaster::call(self, call))
+    fn call(&self, call: scheduler::Call) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move { Ok(LocalMaster::call(self, call).await?) })
     }
 }
 
@@ -63,6 +86,8 @@ impl Backend for LocalMaster {
 pub struct FrameworkSettings {
     pub name: String,
     pub user: String,
+    pub roles: Vec<String>,
+    pub principal: Option<String>,
     pub hostname: String,
     pub webui_url: String,
     pub failover_timeout: Duration,
@@ -83,7 +108,10 @@ fn framework_info(settings: &FrameworkSettings, id: Option<String>) -> mesos::Fr
         checkpoint: Some(true),
         hostname: Some(settings.hostname.clone()),
         webui_url: Some(settings.webui_url.clone()),
+        roles: settings.roles.clone(),
+        principal: settings.principal.clone(),
         capabilities: vec![
+            capability(Cap::MultiRole),
             capability(Cap::PartitionAware),
             capability(Cap::TaskKillingState),
         ],
@@ -92,7 +120,8 @@ fn framework_info(settings: &FrameworkSettings, id: Option<String>) -> mesos::Fr
 }
 
 /// Keeps a subscription alive: subscribes (again after a drop, with capped backoff), forwards
-/// events to the core and the core's requests to the master, until `shutdown` flips.
+/// events to the core and the core's requests to the master, until `shutdown` flips. Returns
+/// an error only when going on cannot help (see [`BackendError::Fatal`]).
 pub async fn run_driver(
     backend: std::sync::Arc<dyn Backend>,
     settings: FrameworkSettings,
@@ -100,11 +129,11 @@ pub async fn run_driver(
     to_core: mpsc::UnboundedSender<MesosInput>,
     mut from_core: mpsc::UnboundedReceiver<Outgoing>,
     mut shutdown: watch::Receiver<bool>,
-) {
+) -> Result<(), String> {
     let mut retry = Duration::from_millis(250);
     loop {
         if *shutdown.borrow() {
-            return;
+            return Ok(());
         }
         let subscribe = scheduler::call::Subscribe {
             framework_info: framework_info(&settings, framework_id.clone()),
@@ -116,13 +145,14 @@ pub async fn run_driver(
                 framework_id = Some(id);
                 events
             }
-            Err(e) => {
+            Err(BackendError::Fatal(reason)) => return Err(reason),
+            Err(BackendError::Transient(e)) => {
                 tracing::warn!(error = %e, retry_in = ?retry, "subscribing to the Mesos master failed");
                 tokio::select! {
                     _ = tokio::time::sleep(retry) => {}
-                    _ = shutdown.changed() => return,
+                    _ = shutdown.changed() => return Ok(()),
                 }
-                retry = (retry * 2).min(Duration::from_secs(30));
+                retry = (retry * 2).min(MAX_RESUBSCRIBE_BACKOFF);
                 continue;
             }
         };
@@ -131,9 +161,15 @@ pub async fn run_driver(
             tokio::select! {
                 event = events.recv() => match event {
                     Some(event) => {
+                        if let Some(error) = &event.error {
+                            tracing::error!(message = %error.message, "the Mesos master reported an error");
+                            if http::is_fatal_error(&error.message) {
+                                return Err(format!("the Mesos master ended the framework: {}", error.message));
+                            }
+                        }
                         if let Some(input) = input_of(event) {
                             if to_core.send(input).is_err() {
-                                return;
+                                return Ok(());
                             }
                         }
                     }
@@ -149,9 +185,9 @@ pub async fn run_driver(
                             tracing::warn!(error = %e, "a call to the Mesos master failed");
                         }
                     }
-                    None => return,
+                    None => return Ok(()),
                 },
-                _ = shutdown.changed() => return,
+                _ = shutdown.changed() => return Ok(()),
             }
         }
     }
@@ -170,11 +206,6 @@ fn input_of(event: scheduler::Event) -> Option<MesosInput> {
             update: translate::status_update(&u.status),
             ack: u.status.uuid.clone(),
         }),
-        event::Type::Error => {
-            let message = event.error.map(|e| e.message).unwrap_or_default();
-            tracing::error!(%message, "the Mesos master reported an error");
-            None
-        }
         _ => None,
     }
 }
