@@ -20,9 +20,30 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Serves the built-in single-node Mesos master (and its agent) over Mesos' v1 scheduler
+    /// HTTP API, for any number of frameworks: `stride --master http://ADDR` among them.
+    Master(MasterArgs),
     /// Forks the built-in agent's task supervisors (started by the agent, one per agent).
     #[command(hide = true)]
     Zygote,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MasterArgs {
+    /// Address the Mesos scheduler API listens on.
+    #[arg(long, env = "STRIDE_MASTER_LISTEN", default_value = "127.0.0.1:5050")]
+    pub listen: SocketAddr,
+
+    /// Holds the agent's task sandboxes (in `agent/`).
+    #[arg(
+        long,
+        env = "STRIDE_MASTER_DATA_DIR",
+        default_value = "./stride-master-data"
+    )]
+    pub data_dir: PathBuf,
+
+    #[command(flatten)]
+    pub agent: AgentConfig,
 }
 
 #[derive(Args, Debug, Clone)]

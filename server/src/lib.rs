@@ -174,6 +174,68 @@ pub async fn run(config: config::ServeConfig) -> anyhow::Result<()> {
     }
 }
 
+/// Starts the built-in master and its agent, whose tasks live in `data_dir/agent`; the master
+/// and the agent's hostname.
+async fn start_local_master(
+    agent: &config::AgentConfig,
+    data_dir: &Path,
+) -> anyhow::Result<(master::local::LocalMaster, String)> {
+    let hostname = agent
+        .agent_hostname
+        .clone()
+        .unwrap_or_else(master::host::hostname);
+    let mut resources = master::host::HostResources::detect(data_dir)?;
+    if let Some(spec) = &agent.agent_resources {
+        resources
+            .apply_overrides(spec)
+            .map_err(|e| anyhow::anyhow!("--agent-resources: {e}"))?;
+    }
+    let attributes = match &agent.agent_attributes {
+        Some(spec) => master::host::parse_attributes(spec)
+            .map_err(|e| anyhow::anyhow!("--agent-attributes: {e}"))?,
+        None => Vec::new(),
+    };
+    let local = master::local::LocalMaster::start(master::local::AgentSettings {
+        work_dir: data_dir.join("agent"),
+        stride_exe: std::env::current_exe()?,
+        hostname: hostname.clone(),
+        resources,
+        attributes,
+    })
+    .await
+    .context("starting the built-in master")?;
+    Ok((local, hostname))
+}
+
+/// `stride master`: serves the built-in master over HTTP until SIGINT/SIGTERM. Tasks keep
+/// running when it stops and are re-adopted at its next start.
+pub async fn run_master(args: config::MasterArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating the data dir {}", args.data_dir.display()))?;
+    let data_dir = args.data_dir.canonicalize()?;
+    let (local, _) = start_local_master(&args.agent, &data_dir).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(address = %args.listen, data_dir = %data_dir.display(), "the Mesos master is serving");
+    let (stop_tx, mut stopping) = watch::channel(false);
+    let server = axum::serve(listener, master::server::router(local, args.listen))
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("stopping; tasks keep running and are re-adopted at the next start");
+            let _ = stop_tx.send(true);
+        });
+    // Event streams stay open until their frameworks hang up; do not wait for them long.
+    tokio::select! {
+        served = server.into_future() => served?,
+        _ = async {
+            let _ = stopping.wait_for(|stop| *stop).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {}
+    }
+    Ok(())
+}
+
 /// The master Stride subscribes to, and what goes with it.
 struct Master {
     backend: Arc<dyn mesos::Backend>,
@@ -211,31 +273,7 @@ async fn connect_master(config: &config::ServeConfig, data_dir: &Path) -> anyhow
             sandboxes: None,
         });
     }
-    let hostname = config
-        .agent
-        .agent_hostname
-        .clone()
-        .unwrap_or_else(master::host::hostname);
-    let mut resources = master::host::HostResources::detect(data_dir)?;
-    if let Some(spec) = &config.agent.agent_resources {
-        resources
-            .apply_overrides(spec)
-            .map_err(|e| anyhow::anyhow!("--agent-resources: {e}"))?;
-    }
-    let attributes = match &config.agent.agent_attributes {
-        Some(spec) => master::host::parse_attributes(spec)
-            .map_err(|e| anyhow::anyhow!("--agent-attributes: {e}"))?,
-        None => Vec::new(),
-    };
-    let local = master::local::LocalMaster::start(master::local::AgentSettings {
-        work_dir: data_dir.join("agent"),
-        stride_exe: std::env::current_exe()?,
-        hostname: hostname.clone(),
-        resources,
-        attributes,
-    })
-    .await
-    .context("starting the built-in master")?;
+    let (local, hostname) = start_local_master(&config.agent, data_dir).await?;
     let locator = local.clone();
     Ok(Master {
         backend: Arc::new(local),

@@ -1,4 +1,5 @@
-//! The `stride` binary: parses flags and hands over to `server::run`.
+//! The `stride` binary: parses flags and hands over to `server::run` (the scheduler),
+//! `server::run_master` (`stride master`) or the zygote.
 
 use clap::Parser;
 use server::config::{Cli, Command};
@@ -7,14 +8,22 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Zygote) => std::process::exit(server::master::zygote::run()),
+        Some(Command::Master(args)) => {
+            init_logging();
+            tokio::runtime::Runtime::new()?.block_on(server::run_master(args))
+        }
         None => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| "info,sqlx=warn".into()),
-                )
-                .init();
+            init_logging();
             tokio::runtime::Runtime::new()?.block_on(server::run(cli.serve))
         }
     }
+}
+
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
 }

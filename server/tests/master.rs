@@ -305,7 +305,11 @@ async fn invalid_launches_and_calls_are_refused() {
     let error = h.update().await;
     assert_eq!(error.state(), mesos::TaskState::TaskError);
     assert_eq!(error.reason(), mesos::task_status::Reason::TaskInvalid);
-    h.ack(&error).await;
+    assert_eq!(error.source(), mesos::task_status::Source::Master);
+    assert_eq!(
+        error.uuid, None,
+        "the master's verdicts are not acknowledged"
+    );
 
     let offer = h.offer().await;
     let mut docker = task(&offer, "boxed", "sleep 1", 0.1);
@@ -334,6 +338,7 @@ async fn invalid_launches_and_calls_are_refused() {
         mesos::TaskState::TaskDropped,
         "an offer is used once"
     );
+    assert_eq!(dropped.uuid, None);
 
     let mut anonymous = h.call(call::Type::Revive);
     anonymous.framework_id = None;

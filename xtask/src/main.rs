@@ -179,6 +179,11 @@ fn test(root: &Path) -> Result<()> {
     // The frontend only builds for the browser; building it with the server would unify the
     // `app` crate's `ssr` and `hydrate` features.
     run(cargo().args(["test", "--workspace", "--exclude", "frontend"]))?;
+    // The foundation's integration suite once more, with Stride subscribed over HTTP to a
+    // `stride master` process instead of its in-process master.
+    run(cargo()
+        .args(["test", "-p", "server", "--test", "api", "--test", "events"])
+        .env("STRIDE_TEST_MASTER", "http"))?;
     ensure_chromium()?;
     ensure_npm_packages()?;
     run(Command::new("npx")

@@ -74,6 +74,9 @@ enum Input {
         reply: oneshot::Sender<Result<(), MasterError>>,
     },
     Agent(AgentUpdate),
+    State {
+        reply: oneshot::Sender<serde_json::Value>,
+    },
 }
 
 impl LocalMaster {
@@ -98,6 +101,7 @@ impl LocalMaster {
             attributes: settings.attributes,
             agent: agent.clone(),
             frameworks: BTreeMap::new(),
+            removed: BTreeMap::new(),
             tasks: HashMap::new(),
             offers: HashMap::new(),
             next_framework: 0,
@@ -177,6 +181,16 @@ impl LocalMaster {
         rx.await.map_err(|_| stopped())?
     }
 
+    /// A subset of Mesos' `/master/state`: the master, its agent, frameworks (active and
+    /// removed) with their tasks and offers.
+    pub async fn state(&self) -> Result<serde_json::Value, MasterError> {
+        let (reply, rx) = oneshot::channel();
+        self.inputs
+            .send(Input::State { reply })
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())
+    }
+
     /// Where a task's files are, for the logs view.
     pub fn sandbox_dir(&self, task_id: &str) -> PathBuf {
         self.agent.sandbox_dir(task_id)
@@ -206,6 +220,14 @@ fn event_of(kind: event::Type) -> scheduler::Event {
     let mut e = scheduler::Event::default();
     e.set_type(kind);
     e
+}
+
+fn error_event(message: &str) -> scheduler::Event {
+    let mut error = event_of(event::Type::Error);
+    error.error = Some(event::Error {
+        message: message.to_owned(),
+    });
+    error
 }
 
 /// Scalar resources and port ranges, as the master accounts for them.
@@ -312,6 +334,17 @@ impl Resources {
         self.cpus >= 0.01 || self.mem >= 1.0
     }
 
+    /// As Mesos' state endpoints write resources: scalars, and ports as `[b-e,b-e]`.
+    fn to_json(&self) -> serde_json::Value {
+        let ports: Vec<String> = self.ports.iter().map(|(b, e)| format!("{b}-{e}")).collect();
+        serde_json::json!({
+            "cpus": self.cpus,
+            "mem": self.mem,
+            "disk": self.disk,
+            "ports": format!("[{}]", ports.join(",")),
+        })
+    }
+
     fn to_proto(&self) -> Vec<mesos::Resource> {
         // Mesos keeps three decimal digits of scalars.
         let scalar = |name: &str, value: f64| {
@@ -334,7 +367,12 @@ impl Resources {
 }
 
 struct Framework {
+    info: mesos::FrameworkInfo,
+    /// The live subscription; `None` while the framework is disconnected.
     events: Option<mpsc::UnboundedSender<scheduler::Event>>,
+    /// Since when the framework has been disconnected: after its failover timeout it is
+    /// removed and its tasks are killed.
+    disconnected_at: Option<Instant>,
     suppressed: bool,
     /// Declined resources are not offered again to this framework before this moment.
     refused_until: Option<Instant>,
@@ -349,6 +387,19 @@ struct Task {
     pending: VecDeque<mesos::TaskStatus>,
     next_retry: Option<Instant>,
     retry_interval: Duration,
+}
+
+impl Framework {
+    fn disconnect(&mut self, now: Instant) {
+        if self.events.take().is_some() || self.disconnected_at.is_none() {
+            self.disconnected_at = Some(now);
+        }
+    }
+
+    fn failover_timeout(&self) -> Duration {
+        let seconds = self.info.failover_timeout.unwrap_or(0.0);
+        Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX)
+    }
 }
 
 impl Task {
@@ -386,6 +437,8 @@ struct State {
     attributes: Vec<(String, AttributeValue)>,
     agent: ProcessAgent,
     frameworks: BTreeMap<String, Framework>,
+    /// Frameworks torn down or timed out: their ids can never subscribe again.
+    removed: BTreeMap<String, mesos::FrameworkInfo>,
     tasks: HashMap<String, Task>,
     offers: HashMap<String, Offer>,
     next_framework: u64,
@@ -432,7 +485,90 @@ impl State {
                 let _ = reply.send(result);
             }
             Input::Agent(update) => self.on_agent_update(update),
+            Input::State { reply } => {
+                let _ = reply.send(self.state_json());
+            }
         }
+    }
+
+    fn state_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let framework_json = |id: &str, info: &mesos::FrameworkInfo, active: bool| {
+            let tasks: Vec<serde_json::Value> = self
+                .tasks
+                .iter()
+                .filter(|(_, task)| task.framework_id == id)
+                .map(|(task_id, task)| {
+                    json!({
+                        "id": task_id,
+                        "framework_id": id,
+                        "slave_id": self.agent_id,
+                        "state": task.status.state().as_str_name(),
+                        "resources": task.resources.to_json(),
+                    })
+                })
+                .collect();
+            let offers: Vec<serde_json::Value> = self
+                .offers
+                .iter()
+                .filter(|(_, offer)| offer.framework_id == id)
+                .map(|(offer_id, offer)| {
+                    json!({"id": offer_id, "slave_id": self.agent_id, "resources": offer.resources.to_json()})
+                })
+                .collect();
+            json!({
+                "id": id,
+                "name": info.name,
+                "user": info.user,
+                "hostname": info.hostname,
+                "webui_url": info.webui_url,
+                "roles": info.roles,
+                "principal": info.principal,
+                "failover_timeout": info.failover_timeout.unwrap_or(0.0),
+                "active": active,
+                "connected": active,
+                "tasks": tasks,
+                "offers": offers,
+            })
+        };
+        let frameworks: Vec<serde_json::Value> = self
+            .frameworks
+            .iter()
+            .map(|(id, f)| framework_json(id, &f.info, f.events.is_some()))
+            .collect();
+        let completed: Vec<serde_json::Value> = self
+            .removed
+            .iter()
+            .map(|(id, info)| framework_json(id, info, false))
+            .collect();
+        let used = self
+            .tasks
+            .values()
+            .fold(Resources::default(), |acc, task| acc.plus(&task.resources));
+        let attributes: serde_json::Map<String, serde_json::Value> = self
+            .attributes
+            .iter()
+            .map(|attribute| {
+                let attribute = attribute_of(attribute);
+                let text = crate::mesos::translate::attribute_text(&attribute);
+                (attribute.name, json!(text))
+            })
+            .collect();
+        json!({
+            "id": self.master_id,
+            "hostname": self.hostname,
+            "activated_slaves": 1,
+            "frameworks": frameworks,
+            "completed_frameworks": completed,
+            "slaves": [{
+                "id": self.agent_id,
+                "hostname": self.hostname,
+                "active": true,
+                "resources": self.total.to_json(),
+                "used_resources": used.to_json(),
+                "attributes": attributes,
+            }],
+        })
     }
 
     fn subscribe(
@@ -454,10 +590,22 @@ impl State {
                 id
             }
         };
+        let (tx, rx) = mpsc::unbounded_channel();
+        if self.removed.contains_key(&framework_id) {
+            // As Mesos does: the subscription is accepted, then ended by an ERROR.
+            let _ = tx.send(error_event("Framework has been removed"));
+            return Ok((framework_id, rx));
+        }
         // A framework that subscribes again replaces its old stream (failover); offers made to
         // the old connection are void.
         self.offers.retain(|_, o| o.framework_id != framework_id);
-        let (tx, rx) = mpsc::unbounded_channel();
+        if let Some(old) = self
+            .frameworks
+            .get_mut(&framework_id)
+            .and_then(|f| f.events.take())
+        {
+            let _ = old.send(error_event("Framework failed over"));
+        }
         let mut subscribed = event_of(event::Type::Subscribed);
         subscribed.subscribed = Some(event::Subscribed {
             framework_id: mesos::FrameworkId {
@@ -470,7 +618,9 @@ impl State {
         self.frameworks.insert(
             framework_id.clone(),
             Framework {
+                info,
                 events: Some(tx),
+                disconnected_at: None,
                 suppressed: subscribe.suppressed_roles.iter().any(|r| r == "*"),
                 refused_until: None,
             },
@@ -493,8 +643,52 @@ impl State {
         if let Some(f) = self.frameworks.get_mut(framework_id) {
             let delivered = f.events.as_ref().is_some_and(|tx| tx.send(event).is_ok());
             if !delivered {
-                f.events = None;
+                f.disconnect(Instant::now());
             }
+        }
+    }
+
+    /// Notices subscriptions whose connection went away, and removes frameworks that stayed
+    /// away longer than their failover timeout, killing their tasks.
+    fn expire_frameworks(&mut self, now: Instant) {
+        for framework in self.frameworks.values_mut() {
+            if framework.events.as_ref().is_some_and(|tx| tx.is_closed()) {
+                framework.disconnect(now);
+            }
+        }
+        let expired: Vec<String> = self
+            .frameworks
+            .iter()
+            .filter(|(_, f)| {
+                f.disconnected_at
+                    .is_some_and(|since| now.duration_since(since) >= f.failover_timeout())
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for framework_id in expired {
+            tracing::info!(
+                framework_id,
+                "the framework did not come back within its failover timeout; removing it"
+            );
+            self.remove_framework(&framework_id);
+        }
+    }
+
+    /// TEARDOWN, or a failover timeout: kills the framework's tasks and forgets its offers; its
+    /// id can never subscribe again.
+    fn remove_framework(&mut self, framework_id: &str) {
+        let live: Vec<String> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.framework_id == framework_id && !t.is_terminal())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in live {
+            self.agent.kill(&id);
+        }
+        self.offers.retain(|_, o| o.framework_id != framework_id);
+        if let Some(framework) = self.frameworks.remove(framework_id) {
+            self.removed.insert(framework_id.to_owned(), framework.info);
         }
     }
 
@@ -511,10 +705,15 @@ impl State {
                 "Failed to validate scheduler::Call: Expecting 'framework_id' to be present",
             ));
         };
-        if !self.frameworks.contains_key(&framework_id) {
-            return Err(MasterError::bad_request(format!(
-                "Framework {framework_id} is not subscribed"
-            )));
+        match self.frameworks.get(&framework_id) {
+            None => return Err(MasterError::bad_request("Framework cannot be found")),
+            Some(f) if f.events.is_none() => {
+                return Err(MasterError {
+                    status: 403,
+                    message: "Framework is not subscribed".into(),
+                })
+            }
+            Some(_) => {}
         }
         let now = Instant::now();
         match call.r#type() {
@@ -552,34 +751,67 @@ impl State {
                     f.suppressed = true;
                 }
             }
-            call::Type::Teardown => {
-                let ids: Vec<String> = self
-                    .tasks
-                    .iter()
-                    .filter(|(_, t)| t.framework_id == framework_id && !t.is_terminal())
-                    .map(|(id, _)| id.clone())
-                    .collect();
-                for id in ids {
-                    self.agent.kill(&id);
-                }
-                self.offers.retain(|_, o| o.framework_id != framework_id);
-                self.frameworks.remove(&framework_id);
+            call::Type::Teardown => self.remove_framework(&framework_id),
+            call::Type::UpdateFramework => {
+                let update = call.update_framework.unwrap_or_default();
+                self.update_framework(&framework_id, update)?;
             }
             call::Type::Subscribe => {
                 return Err(MasterError::bad_request(
                     "SUBSCRIBE must be the first call on its own connection",
                 ))
             }
-            other => {
+            // Nothing here for these to act on: no custom executors (SHUTDOWN, MESSAGE), no
+            // operations with ids (their acks and reconciliation), no maintenance (inverse
+            // offers); REQUEST is ignored by Mesos' allocator too.
+            call::Type::Shutdown
+            | call::Type::Message
+            | call::Type::AcknowledgeOperationStatus
+            | call::Type::ReconcileOperations
+            | call::Type::AcceptInverseOffers
+            | call::Type::DeclineInverseOffers
+            | call::Type::Request => {}
+            call::Type::Unknown => {
                 return Err(MasterError {
                     status: 501,
-                    message: format!(
-                        "{} is not supported by Stride's built-in master",
-                        other.as_str_name()
-                    ),
+                    message: "Unknown call type".into(),
                 })
             }
         }
+        Ok(())
+    }
+
+    /// UPDATE_FRAMEWORK: a new FrameworkInfo and set of suppressed roles, with Mesos' rules.
+    fn update_framework(
+        &mut self,
+        framework_id: &str,
+        update: scheduler::call::UpdateFramework,
+    ) -> Result<(), MasterError> {
+        let info = update.framework_info;
+        if info.id.as_ref().map(|id| id.value.as_str()) != Some(framework_id) {
+            return Err(MasterError::bad_request(
+                "Failed to validate scheduler::Call: 'framework_info.id' differs from 'framework_id'",
+            ));
+        }
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return Err(MasterError::bad_request("Framework cannot be found"));
+        };
+        let old = &framework.info;
+        if info.user != old.user
+            || info.principal != old.principal
+            || info.checkpoint != old.checkpoint
+        {
+            return Err(MasterError::bad_request(
+                "Updating 'FrameworkInfo.user', 'FrameworkInfo.principal' or \
+                 'FrameworkInfo.checkpoint' is not supported",
+            ));
+        }
+        framework.info = info;
+        let suppressed = update.suppressed_roles.iter().any(|role| role == "*");
+        if framework.suppressed && !suppressed {
+            framework.refused_until = None;
+        }
+        framework.suppressed = suppressed;
         Ok(())
     }
 
@@ -645,6 +877,19 @@ impl State {
                     }
                     None => self.status(&task_id, mesos::TaskState::TaskStaging, "", None),
                 };
+                if failure
+                    .as_ref()
+                    .is_some_and(|(state, _, _)| *state != mesos::TaskState::TaskFailed)
+                {
+                    // The master's own verdicts on a launch are sent once, without a uuid, and
+                    // the task is not kept, as in Mesos.
+                    let mut status = status;
+                    status.set_source(mesos::task_status::Source::Master);
+                    let mut update = event_of(event::Type::Update);
+                    update.update = Some(event::Update { status });
+                    self.send(framework_id, update);
+                    continue;
+                }
                 let resources = if failure.is_none() {
                     requested.clone()
                 } else {
@@ -782,6 +1027,7 @@ impl State {
     }
 
     fn on_tick(&mut self, now: Instant) {
+        self.expire_frameworks(now);
         let mut due = Vec::new();
         for task in self.tasks.values_mut() {
             if task.next_retry.is_some_and(|t| t <= now) {

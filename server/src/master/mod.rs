@@ -1,7 +1,9 @@
-//! The built-in single-node Mesos master and its agent.
+//! The built-in single-node Mesos master and its agent, in-process or served over HTTP
+//! ([`server`], `stride master`).
 
 pub mod agent;
 pub mod host;
 pub mod local;
+pub mod server;
 pub mod supervisor;
 pub mod zygote;

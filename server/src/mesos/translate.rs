@@ -9,7 +9,7 @@ use proto::mesos::v1::scheduler::{self, call};
 
 /// Agent attribute values as Marathon compares them: text as is, scalars as `0.###`, ranges
 /// `[b-e,...]`, sets `{a,b}`.
-fn attribute_text(a: &mesos::Attribute) -> String {
+pub(crate) fn attribute_text(a: &mesos::Attribute) -> String {
     match a.r#type() {
         mesos::value::Type::Scalar => a.scalar.as_ref().map_or_else(String::new, |s| {
             let rounded = (s.value * 1000.0).round() / 1000.0;

@@ -1,5 +1,9 @@
 //! A real `stride` process for integration tests: temp data dir, free loopback port, HTTP
 //! helpers, and a drop that kills Stride and every task process it started.
+//!
+//! With `STRIDE_TEST_MASTER=http` in the environment (or [`Stride::start_remote`]), Stride runs
+//! against a `stride master` process on another loopback port instead of its built-in master;
+//! the master shares Stride's data dir, so task sandboxes are where the tests look for them.
 
 #![allow(dead_code)] // Each test binary uses its own subset of these helpers.
 
@@ -13,6 +17,9 @@ pub const WAIT: Duration = Duration::from_secs(30);
 
 pub struct Stride {
     child: Option<Child>,
+    /// `stride master`, when Stride talks to its master over HTTP.
+    master: Option<Child>,
+    pub master_port: Option<u16>,
     pub port: u16,
     pub base: String,
     pub data_dir: PathBuf,
@@ -29,11 +36,24 @@ fn free_port() -> u16 {
 }
 
 impl Stride {
-    /// Starts Stride on a fresh data dir, with extra flags.
+    /// Starts Stride on a fresh data dir, with extra flags; over HTTP to a `stride master` when
+    /// `STRIDE_TEST_MASTER=http`.
     pub async fn start_with(args: &[&str]) -> Stride {
+        let remote = std::env::var("STRIDE_TEST_MASTER").is_ok_and(|m| m == "http");
+        Stride::start_inner(args, remote).await
+    }
+
+    /// Starts a `stride master` and Stride subscribed to it over HTTP.
+    pub async fn start_remote(args: &[&str]) -> Stride {
+        Stride::start_inner(args, true).await
+    }
+
+    async fn start_inner(args: &[&str], remote: bool) -> Stride {
         let temp = tempfile::tempdir().expect("temp dir");
         let mut stride = Stride {
             child: None,
+            master: None,
+            master_port: remote.then(free_port),
             port: free_port(),
             base: String::new(),
             data_dir: temp.path().to_path_buf(),
@@ -42,8 +62,96 @@ impl Stride {
             extra_args: args.iter().map(|s| s.to_string()).collect(),
         };
         stride.base = format!("http://127.0.0.1:{}", stride.port);
+        if remote {
+            stride.launch_master().await;
+        }
         stride.launch().await;
         stride
+    }
+
+    fn log_file(&self, name: &str) -> fs::File {
+        fs::File::create(self.data_dir.join(format!(
+            "{name}-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+        )))
+        .expect("log file")
+    }
+
+    /// Flags of the built-in agent: they belong to `stride master` when there is one.
+    fn is_agent_flag(arg: &str) -> bool {
+        arg.starts_with("--agent-")
+    }
+
+    /// (Re)starts `stride master` on the same data dir and port, with the agent flags.
+    pub async fn launch_master(&mut self) {
+        let port = self.master_port.expect("a remote master");
+        let mut agent_args = Vec::new();
+        let mut args = self.extra_args.iter();
+        while let Some(arg) = args.next() {
+            if Stride::is_agent_flag(arg) {
+                agent_args.push(arg.clone());
+                if !arg.contains('=') {
+                    agent_args.extend(args.next().cloned());
+                }
+            }
+        }
+        let log = self.log_file("master");
+        let child = Command::new(env!("CARGO_BIN_EXE_stride"))
+            .arg("master")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(&agent_args)
+            .env("RUST_LOG", "info,server=debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("starting stride master");
+        self.master = Some(child);
+        let deadline = Instant::now() + WAIT;
+        let state = format!("http://127.0.0.1:{port}/master/state");
+        while !self
+            .http
+            .get(&state)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(Instant::now() < deadline, "stride master did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `kill -9` of `stride master` alone.
+    pub fn kill9_master(&mut self) {
+        if let Some(mut child) = self.master.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The scheduler's flags: without the agent's when a master process runs them.
+    fn scheduler_args(&self) -> Vec<String> {
+        let Some(port) = self.master_port else {
+            return self.extra_args.clone();
+        };
+        let mut out = vec!["--master".to_owned(), format!("http://127.0.0.1:{port}")];
+        let mut args = self.extra_args.iter();
+        while let Some(arg) = args.next() {
+            if Stride::is_agent_flag(arg) {
+                if !arg.contains('=') {
+                    args.next();
+                }
+            } else {
+                out.push(arg.clone());
+            }
+        }
+        out
     }
 
     pub async fn start() -> Stride {
@@ -52,20 +160,13 @@ impl Stride {
 
     /// (Re)starts the process on the same data dir and port.
     pub async fn launch(&mut self) {
-        let log = fs::File::create(self.data_dir.join(format!(
-            "stride-{}.log",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis()
-        )))
-        .expect("log file");
+        let log = self.log_file("stride");
         let child = Command::new(env!("CARGO_BIN_EXE_stride"))
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--http-address")
             .arg(format!("127.0.0.1:{}", self.port))
-            .args(&self.extra_args)
+            .args(self.scheduler_args())
             .env("RUST_LOG", "info,server=debug")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
@@ -292,6 +393,7 @@ pub fn start_ticks(pid: i32) -> Option<u64> {
 impl Drop for Stride {
     fn drop(&mut self) {
         self.kill9();
+        self.kill9_master();
         kill_task_leftovers(&self.data_dir.join("agent"));
     }
 }

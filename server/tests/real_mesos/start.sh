@@ -24,7 +24,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 usage() { echo "usage: $0 PORT [NUM_AGENTS=2] [TIMEOUT_SECONDS=600]" >&2; exit 1; }
-[ $# -ge 1 ] && [ $# -le 3 ] || usage
+if [ $# -lt 1 ] || [ $# -gt 3 ]; then usage; fi
 PORT="$1"
 NUM_AGENTS="${2:-2}"
 TIMEOUT="${3:-600}"
@@ -33,13 +33,12 @@ RESOURCES="${STRIDE_REAL_MESOS_RESOURCES:-cpus:2;mem:1024;disk:1000;ports:[31000
 for v in "$PORT" "$NUM_AGENTS" "$TIMEOUT" "$READY_TIMEOUT"; do
   case "$v" in ''|*[!0-9]*) echo "start.sh: '$v' is not a non-negative integer" >&2; usage ;; esac
 done
-[ "$PORT" -ge 1 ] && [ "$PORT" -le 65535 ] || usage
-[ "$NUM_AGENTS" -ge 1 ] || usage
+if [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ] || [ "$NUM_AGENTS" -lt 1 ]; then usage; fi
 
-# stdout is reserved for the READY line.
-"$HERE/setup.sh" --quiet >/dev/null || exit $?
+# setup.sh prints the cache dir; our own stdout is reserved for READY.
+CACHE="$("$HERE/setup.sh" --quiet)" || exit $?
 # shellcheck disable=SC1091
-. "${STRIDE_REAL_MESOS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stride/real-mesos}/env.sh"
+. "$CACHE/env.sh"
 PY27="$STRIDE_REAL_MESOS_PY27"
 
 TMPBASE="${TMPDIR:-/tmp}"
@@ -58,6 +57,7 @@ WORK="$(mktemp -d "$TMPBASE/stride-real-mesos.XXXXXX")"
 echo $$ >"$WORK/owner.pid"
 CHILD=""
 POLLER=""
+# shellcheck disable=SC2317 # called from the traps below
 cleanup() {
   trap - EXIT TERM INT HUP
   if [ -n "$POLLER" ]; then kill "$POLLER" 2>/dev/null || true; fi
