@@ -187,7 +187,12 @@ impl Events {
 }
 
 /// Headers, body, and the status and text the master must answer with.
-type BadRequest = (Vec<(&'static str, &'static str)>, Vec<u8>, u16, &'static str);
+type BadRequest = (
+    Vec<(&'static str, &'static str)>,
+    Vec<u8>,
+    u16,
+    &'static str,
+);
 
 #[tokio::test]
 async fn bad_requests_get_mesos_answers() {
