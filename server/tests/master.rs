@@ -320,6 +320,20 @@ async fn invalid_launches_and_calls_are_refused() {
     let failed = h.update().await;
     assert_eq!(failed.state(), mesos::TaskState::TaskFailed);
     assert!(failed.message().contains("Docker"), "{}", failed.message());
+    h.ack(&failed).await;
+
+    let offer = h.offer().await;
+    let mut fetching = task(&offer, "fetching", "sleep 1", 0.1);
+    if let Some(command) = fetching.command.as_mut() {
+        command.uris.push(mesos::command_info::Uri {
+            value: "http://127.0.0.1:9/app.tgz".into(),
+            ..Default::default()
+        });
+    }
+    h.launch(&offer, fetching).await;
+    let failed = h.update().await;
+    assert_eq!(failed.state(), mesos::TaskState::TaskFailed);
+    assert!(failed.message().contains("fetch"), "{}", failed.message());
 
     let stale = h.offer().await;
     h.launch(&stale, task(&stale, "twice-a", "sleep 1", 0.1))

@@ -1134,13 +1134,29 @@ fn reason_of(reason: UpdateReason) -> mesos::task_status::Reason {
     }
 }
 
-/// Stride's agent runs plain commands only; a Docker container is refused with a clear reason.
+/// Stride's agent runs plain commands only: a Docker container, or files to fetch first, are
+/// refused with a clear reason rather than run without what the task expects.
 fn unsupported_container(task: &mesos::TaskInfo) -> Option<String> {
-    let container = task.container.as_ref()?;
-    (container.r#type() == mesos::container_info::Type::Docker).then(|| {
-        "Stride's built-in agent runs command tasks only (the MESOS containerizer without images); \
-         Docker containers need an Apache Mesos agent"
-            .to_string()
+    if task
+        .container
+        .as_ref()
+        .is_some_and(|container| container.r#type() == mesos::container_info::Type::Docker)
+    {
+        return Some(
+            "Stride's built-in agent runs command tasks only (the MESOS containerizer without \
+             images); Docker containers need an Apache Mesos agent"
+                .to_string(),
+        );
+    }
+    let fetch = task
+        .command
+        .as_ref()
+        .map_or(0, |command| command.uris.len());
+    (fetch > 0).then(|| {
+        format!(
+            "Stride's built-in agent does not fetch URIs yet ({fetch} in the app's fetch); \
+             run this app on an Apache Mesos agent"
+        )
     })
 }
 

@@ -155,11 +155,23 @@ pub fn task_info(spec: &TaskSpec) -> mesos::TaskInfo {
             })
             .collect(),
     };
+    let uris = spec
+        .fetch
+        .iter()
+        .map(|fetch| mesos::command_info::Uri {
+            value: fetch.uri.clone(),
+            executable: Some(fetch.executable),
+            extract: Some(fetch.extract),
+            cache: Some(fetch.cache),
+            output_file: fetch.output_file.clone(),
+        })
+        .collect();
     let command = match &spec.shell_command {
         Some(cmd) => mesos::CommandInfo {
             value: Some(cmd.clone()),
             shell: Some(true),
             environment: Some(environment),
+            uris,
             ..Default::default()
         },
         None => mesos::CommandInfo {
@@ -167,8 +179,27 @@ pub fn task_info(spec: &TaskSpec) -> mesos::TaskInfo {
             shell: Some(false),
             arguments: spec.args.clone(),
             environment: Some(environment),
+            uris,
             ..Default::default()
         },
+    };
+    // As Marathon describes a task for service discovery: its name and named ports.
+    let discovery = mesos::DiscoveryInfo {
+        name: Some(spec.name.clone()),
+        ports: Some(mesos::Ports {
+            ports: spec
+                .ports
+                .iter()
+                .zip(&spec.port_names)
+                .map(|(&number, (name, protocol))| mesos::Port {
+                    number,
+                    name: name.clone(),
+                    protocol: Some(protocol.clone()),
+                    ..Default::default()
+                })
+                .collect(),
+        }),
+        ..Default::default()
     };
     mesos::TaskInfo {
         name: spec.name.clone(),
@@ -181,6 +212,7 @@ pub fn task_info(spec: &TaskSpec) -> mesos::TaskInfo {
         resources,
         command: Some(command),
         container: spec.container.as_ref().and_then(container_info),
+        discovery: Some(discovery),
         labels: (!spec.labels.is_empty()).then(|| mesos::Labels {
             labels: spec
                 .labels
@@ -327,15 +359,38 @@ mod tests {
             labels: vec![],
             kill_grace: Some(std::time::Duration::from_secs(2)),
             container: None,
+            fetch: vec![crate::scheduler::taskbuild::FetchUri {
+                uri: "http://example.org/app.tgz".into(),
+                executable: false,
+                extract: true,
+                cache: false,
+                output_file: None,
+            }],
+            port_names: vec![(Some("http".into()), "tcp".into()), (None, "udp".into())],
         };
         let info = task_info(&spec);
         let command = info.command.unwrap();
         assert!(!command.shell());
         assert_eq!(command.arguments, vec!["sleep", "5"]);
+        assert_eq!(command.uris[0].value, "http://example.org/app.tgz");
+        assert!(command.uris[0].extract());
         assert_eq!(info.resources.len(), 3);
         assert_eq!(
             info.kill_policy.unwrap().grace_period.unwrap().nanoseconds,
             2_000_000_000
+        );
+        let discovery = info.discovery.unwrap();
+        assert_eq!(discovery.name.as_deref(), Some("web"));
+        let ports = discovery.ports.unwrap().ports;
+        assert_eq!(
+            ports
+                .iter()
+                .map(|p| (p.number, p.name.clone(), p.protocol.clone().unwrap()))
+                .collect::<Vec<_>>(),
+            [
+                (31000, Some("http".into()), "tcp".into()),
+                (31001, None, "udp".into())
+            ]
         );
     }
 }

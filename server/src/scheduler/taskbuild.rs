@@ -24,6 +24,35 @@ pub struct TaskSpec {
     pub kill_grace: Option<Duration>,
     /// The app's `container` definition when it asks for one (e.g. Docker).
     pub container: Option<serde_json::Value>,
+    /// What the agent fetches into the sandbox before the command starts (the app's `fetch`).
+    pub fetch: Vec<FetchUri>,
+    /// Name and protocol of each of `ports`, from the app's port definitions.
+    pub port_names: Vec<(Option<String>, String)>,
+}
+
+/// One entry of an app's `fetch` (Mesos' `CommandInfo.URI`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchUri {
+    pub uri: String,
+    pub executable: bool,
+    pub extract: bool,
+    pub cache: bool,
+    pub output_file: Option<String>,
+}
+
+impl FetchUri {
+    /// Marathon's `fetch` item: `{"uri": …, "executable", "extract" (default true), "cache",
+    /// "destPath"}`; `None` without a `uri`.
+    fn of(item: &serde_json::Value) -> Option<FetchUri> {
+        let flag = |name: &str, default: bool| item[name].as_bool().unwrap_or(default);
+        Some(FetchUri {
+            uri: item["uri"].as_str()?.to_owned(),
+            executable: flag("executable", false),
+            extract: flag("extract", true),
+            cache: flag("cache", false),
+            output_file: item["destPath"].as_str().map(str::to_owned),
+        })
+    }
 }
 
 /// A number as the JVM prints a double (`0.1`, `128.0`), which is what Marathon's env shows.
@@ -144,6 +173,13 @@ pub fn build_task(
             .task_kill_grace_period_seconds
             .map(|s| Duration::from_secs(s.max(0) as u64)),
         container: app.container.clone(),
+        fetch: app.fetch.iter().filter_map(FetchUri::of).collect(),
+        port_names: app
+            .port_definitions
+            .iter()
+            .map(|definition| (definition.name.clone(), definition.protocol.clone()))
+            .take(allocation.ports.len())
+            .collect(),
     }
 }
 
