@@ -44,6 +44,19 @@ pub struct MasterArgs {
 
     #[command(flatten)]
     pub agent: AgentConfig,
+
+    /// Instead of this machine's agent, simulate this many agents whose tasks run nowhere
+    /// (RUNNING at once, KILLED when killed): for benchmarks at cluster scale.
+    #[arg(long, env = "STRIDE_MASTER_SIMULATE_AGENTS")]
+    pub simulate_agents: Option<usize>,
+
+    /// Resources of each simulated agent, Mesos style.
+    #[arg(
+        long,
+        env = "STRIDE_MASTER_SIMULATED_AGENT_RESOURCES",
+        default_value = "cpus:8;mem:32768;disk:100000;ports:[31000-32000]"
+    )]
+    pub simulated_agent_resources: String,
 }
 
 #[derive(Args, Debug, Clone)]

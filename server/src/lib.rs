@@ -179,6 +179,7 @@ pub async fn run(config: config::ServeConfig) -> anyhow::Result<()> {
 async fn start_local_master(
     agent: &config::AgentConfig,
     data_dir: &Path,
+    simulated: Option<(usize, master::host::HostResources)>,
 ) -> anyhow::Result<(master::local::LocalMaster, String)> {
     let hostname = agent
         .agent_hostname
@@ -201,6 +202,7 @@ async fn start_local_master(
         hostname: hostname.clone(),
         resources,
         attributes,
+        simulated,
     })
     .await
     .context("starting the built-in master")?;
@@ -213,7 +215,17 @@ pub async fn run_master(args: config::MasterArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data dir {}", args.data_dir.display()))?;
     let data_dir = args.data_dir.canonicalize()?;
-    let (local, _) = start_local_master(&args.agent, &data_dir).await?;
+    let simulated = match args.simulate_agents {
+        Some(count) => {
+            let mut resources = master::host::HostResources::default();
+            resources
+                .apply_overrides(&args.simulated_agent_resources)
+                .map_err(|e| anyhow::anyhow!("--simulated-agent-resources: {e}"))?;
+            Some((count, resources))
+        }
+        None => None,
+    };
+    let (local, _) = start_local_master(&args.agent, &data_dir, simulated).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -273,7 +285,7 @@ async fn connect_master(config: &config::ServeConfig, data_dir: &Path) -> anyhow
             sandboxes: None,
         });
     }
-    let (local, hostname) = start_local_master(&config.agent, data_dir).await?;
+    let (local, hostname) = start_local_master(&config.agent, data_dir, None).await?;
     let locator = local.clone();
     Ok(Master {
         backend: Arc::new(local),

@@ -43,6 +43,7 @@ impl Harness {
                 "rack".into(),
                 server::master::host::AttributeValue::Text("r1".into()),
             )],
+            simulated: None,
         })
         .await
         .unwrap();

@@ -22,7 +22,7 @@ const DISK_RESERVE_MB: f64 = 5.0 * 1024.0;
 const DEFAULT_PORTS: (u32, u32) = (31000, 32000);
 
 /// What the built-in agent offers: cpus, memory and disk in MiB, and port ranges (inclusive).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostResources {
     pub cpus: f64,
     pub mem_mb: f64,

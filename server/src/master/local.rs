@@ -27,6 +27,8 @@ const MAX_UPDATE_RETRY: Duration = Duration::from_secs(600);
 /// An offer not answered within this long is rescinded and its resources offered again.
 const OFFER_TIMEOUT: Duration = Duration::from_secs(60);
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+/// Offers go out at most this often: a burst of calls costs one pass over the agents, not one each.
+const ALLOCATION_INTERVAL: Duration = Duration::from_millis(20);
 const DEFAULT_REFUSE: Duration = Duration::from_secs(5);
 
 /// An error a real master would answer with an HTTP status; the text is Mesos'.
@@ -53,13 +55,18 @@ pub struct AgentSettings {
     pub hostname: String,
     pub resources: HostResources,
     pub attributes: Vec<(String, AttributeValue)>,
+    /// Instead of this machine's agent, this many simulated agents with these resources each:
+    /// their tasks run nowhere (they are RUNNING at once and KILLED when killed). For
+    /// benchmarking schedulers at cluster scale.
+    pub simulated: Option<(usize, HostResources)>,
 }
 
 /// A handle to the master's task; cheap to clone.
 #[derive(Clone)]
 pub struct LocalMaster {
     inputs: mpsc::UnboundedSender<Input>,
-    agent: ProcessAgent,
+    /// Where the process agent keeps sandboxes.
+    sandboxes: PathBuf,
 }
 
 type Subscribed = (String, mpsc::UnboundedReceiver<scheduler::Event>);
@@ -85,41 +92,81 @@ impl LocalMaster {
         std::fs::create_dir_all(&settings.work_dir)?;
         let agent_id = stable_id(&settings.work_dir.join("agent_id"), "S0")?;
         let (updates_tx, mut updates_rx) = mpsc::unbounded_channel();
-        let agent = ProcessAgent::new(
-            AgentOptions {
-                work_dir: settings.work_dir.clone(),
-                stride_exe: settings.stride_exe.clone(),
-                hostname: settings.hostname.clone(),
-            },
-            updates_tx,
-        );
+        let (agents, runner) = match &settings.simulated {
+            Some((count, resources)) => {
+                let agents = (0..*count)
+                    .map(|n| {
+                        Agent::new(
+                            format!("{agent_id}-SIM{n}"),
+                            format!("sim-{n}.{}", settings.hostname),
+                            Resources::from_host(resources),
+                            settings.attributes.clone(),
+                        )
+                    })
+                    .collect();
+                (agents, Runner::Simulated)
+            }
+            None => {
+                let agent = Agent::new(
+                    agent_id,
+                    settings.hostname.clone(),
+                    Resources::from_host(&settings.resources),
+                    settings.attributes.clone(),
+                );
+                let processes = ProcessAgent::new(
+                    AgentOptions {
+                        work_dir: settings.work_dir.clone(),
+                        stride_exe: settings.stride_exe.clone(),
+                        hostname: settings.hostname.clone(),
+                    },
+                    updates_tx,
+                );
+                (vec![agent], Runner::Processes(processes))
+            }
+        };
         let mut state = State {
             master_id: uuid::Uuid::new_v4().to_string(),
-            agent_id,
-            hostname: settings.hostname,
-            total: Resources::from_host(&settings.resources),
-            attributes: settings.attributes,
-            agent: agent.clone(),
+            hostname: settings.hostname.clone(),
+            agent_index: agents
+                .iter()
+                .enumerate()
+                .map(|(index, agent)| (agent.id.clone(), index))
+                .collect(),
+            agents,
+            runner,
             frameworks: BTreeMap::new(),
             removed: BTreeMap::new(),
             tasks: HashMap::new(),
             offers: HashMap::new(),
             next_framework: 0,
             next_offer: 0,
+            allocation_pending: true,
         };
-        for recovered in agent.recover().await? {
-            let launch = recovered.launch;
-            state.tasks.insert(
-                launch.task_id.clone(),
-                Task {
-                    framework_id: launch.framework_id.clone(),
-                    resources: Resources::of_launch(&launch),
-                    status: state.status(&launch.task_id, mesos::TaskState::TaskRunning, "", None),
-                    pending: VecDeque::new(),
-                    next_retry: None,
-                    retry_interval: FIRST_UPDATE_RETRY,
-                },
-            );
+        if let Runner::Processes(processes) = &state.runner {
+            for recovered in processes.recover().await? {
+                let launch = recovered.launch;
+                let resources = Resources::of_launch(&launch);
+                state.agents[0].free = state.agents[0].free.minus(&resources);
+                let status = state.status(
+                    Some(0),
+                    &launch.task_id,
+                    mesos::TaskState::TaskRunning,
+                    "",
+                    None,
+                );
+                state.tasks.insert(
+                    launch.task_id.clone(),
+                    Task {
+                        framework_id: launch.framework_id.clone(),
+                        agent: 0,
+                        resources,
+                        status,
+                        pending: VecDeque::new(),
+                        next_retry: None,
+                        retry_interval: FIRST_UPDATE_RETRY,
+                    },
+                );
+            }
         }
         let (inputs, mut inputs_rx) = mpsc::unbounded_channel();
         let forward = inputs.clone();
@@ -133,12 +180,19 @@ impl LocalMaster {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(250));
             let mut next_heartbeat = Instant::now() + HEARTBEAT_INTERVAL;
+            let mut next_allocation = Instant::now();
             loop {
+                let allocate_now = state.allocation_pending && Instant::now() >= next_allocation;
+                if allocate_now {
+                    state.allocate(Instant::now());
+                    next_allocation = Instant::now() + ALLOCATION_INTERVAL;
+                }
                 tokio::select! {
                     input = inputs_rx.recv() => match input {
                         Some(input) => state.handle(input).await,
                         None => break,
                     },
+                    _ = tokio::time::sleep_until(next_allocation), if state.allocation_pending => {}
                     _ = tick.tick() => {
                         let now = Instant::now();
                         if now >= next_heartbeat {
@@ -148,10 +202,12 @@ impl LocalMaster {
                         state.on_tick(now);
                     }
                 }
-                state.allocate(Instant::now());
             }
         });
-        Ok(LocalMaster { inputs, agent })
+        Ok(LocalMaster {
+            inputs,
+            sandboxes: settings.work_dir.join("sandboxes"),
+        })
     }
 
     /// SUBSCRIBE: returns the framework id and its event stream (starting with SUBSCRIBED).
@@ -193,7 +249,7 @@ impl LocalMaster {
 
     /// Where a task's files are, for the logs view.
     pub fn sandbox_dir(&self, task_id: &str) -> PathBuf {
-        self.agent.sandbox_dir(task_id)
+        self.sandboxes.join(task_id)
     }
 }
 
@@ -214,6 +270,46 @@ fn stable_id(path: &std::path::Path, suffix: &str) -> std::io::Result<String> {
             Ok(id)
         }
     }
+}
+
+/// Inclusive port ranges sorted, with overlapping and adjacent ones merged.
+fn normalize_ranges(ranges: &[(u32, u32)]) -> Vec<(u32, u32)> {
+    let mut sorted: Vec<(u32, u32)> = ranges.iter().copied().filter(|(b, e)| b <= e).collect();
+    sorted.sort_unstable();
+    let mut merged: Vec<(u32, u32)> = Vec::with_capacity(sorted.len());
+    for (begin, end) in sorted {
+        match merged.last_mut() {
+            Some(last) if begin <= last.1.saturating_add(1) => last.1 = last.1.max(end),
+            _ => merged.push((begin, end)),
+        }
+    }
+    merged
+}
+
+/// `from` without `taken`, both normalized.
+fn subtract_ranges(from: &[(u32, u32)], taken: &[(u32, u32)]) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    let mut next_taken = 0;
+    for &(begin, end) in from {
+        // u64, so that one past the end of a range cannot overflow.
+        let (mut start, end) = (u64::from(begin), u64::from(end));
+        while next_taken < taken.len() && u64::from(taken[next_taken].1) < start {
+            next_taken += 1;
+        }
+        let mut index = next_taken;
+        while start <= end && index < taken.len() && u64::from(taken[index].0) <= end {
+            let (t_begin, t_end) = (u64::from(taken[index].0), u64::from(taken[index].1));
+            if t_begin > start {
+                out.push((start as u32, (t_begin - 1) as u32));
+            }
+            start = start.max(t_end + 1);
+            index += 1;
+        }
+        if start <= end {
+            out.push((start as u32, end as u32));
+        }
+    }
+    out
 }
 
 fn event_of(kind: event::Type) -> scheduler::Event {
@@ -285,28 +381,14 @@ impl Resources {
 
     /// `self` minus `used`; ports by value.
     fn minus(&self, used: &Resources) -> Resources {
-        let taken = used.port_list();
-        let mut ports = Vec::new();
-        for &(begin, end) in &self.ports {
-            let mut start = None;
-            for port in begin..=end {
-                if taken.contains(&port) {
-                    if let Some(s) = start.take() {
-                        ports.push((s, port - 1));
-                    }
-                } else if start.is_none() {
-                    start = Some(port);
-                }
-            }
-            if let Some(s) = start {
-                ports.push((s, end));
-            }
-        }
         Resources {
             cpus: (self.cpus - used.cpus).max(0.0),
             mem: (self.mem - used.mem).max(0.0),
             disk: (self.disk - used.disk).max(0.0),
-            ports,
+            ports: subtract_ranges(
+                &normalize_ranges(&self.ports),
+                &normalize_ranges(&used.ports),
+            ),
         }
     }
 
@@ -317,17 +399,17 @@ impl Resources {
             cpus: self.cpus + other.cpus,
             mem: self.mem + other.mem,
             disk: self.disk + other.disk,
-            ports,
+            ports: normalize_ranges(&ports),
         }
     }
 
     /// Whether `self` fits into `available` (with Mesos' three-decimal precision).
     fn fits_in(&self, available: &Resources) -> bool {
-        let avail_ports = available.port_list();
+        let wanted = normalize_ranges(&self.ports);
         self.cpus <= available.cpus + 0.0005
             && self.mem <= available.mem + 0.0005
             && self.disk <= available.disk + 0.0005
-            && self.port_list().iter().all(|p| avail_ports.contains(p))
+            && subtract_ranges(&wanted, &normalize_ranges(&available.ports)).is_empty()
     }
 
     fn is_useful(&self) -> bool {
@@ -374,12 +456,14 @@ struct Framework {
     /// removed and its tasks are killed.
     disconnected_at: Option<Instant>,
     suppressed: bool,
-    /// Declined resources are not offered again to this framework before this moment.
-    refused_until: Option<Instant>,
+    /// Per agent: declined resources are not offered again to this framework before then.
+    refused: HashMap<usize, Instant>,
 }
 
 struct Task {
     framework_id: String,
+    /// Index of its agent in `State::agents`.
+    agent: usize,
     resources: Resources,
     /// The latest status, without a uuid (as reconciliation answers it).
     status: mesos::TaskStatus,
@@ -425,17 +509,55 @@ fn is_terminal(state: mesos::TaskState) -> bool {
 
 struct Offer {
     framework_id: String,
+    agent: usize,
     resources: Resources,
     made_at: Instant,
 }
 
+/// One agent of this master.
+struct Agent {
+    id: String,
+    hostname: String,
+    attributes: Vec<(String, AttributeValue)>,
+    total: Resources,
+    /// Neither used by a task nor in the outstanding offer.
+    free: Resources,
+    /// The agent's outstanding offer: one at a time, as Mesos' allocator does per framework.
+    offered: bool,
+}
+
+impl Agent {
+    fn new(
+        id: String,
+        hostname: String,
+        total: Resources,
+        attributes: Vec<(String, AttributeValue)>,
+    ) -> Agent {
+        Agent {
+            id,
+            hostname,
+            attributes,
+            free: total.clone(),
+            total,
+            offered: false,
+        }
+    }
+}
+
+/// What runs the tasks.
+enum Runner {
+    /// This machine's agent: tasks are supervised processes.
+    Processes(ProcessAgent),
+    /// Simulated agents: launching answers TASK_RUNNING and killing TASK_KILLED, at once.
+    Simulated,
+}
+
 struct State {
     master_id: String,
-    agent_id: String,
     hostname: String,
-    total: Resources,
-    attributes: Vec<(String, AttributeValue)>,
-    agent: ProcessAgent,
+    agents: Vec<Agent>,
+    agent_index: HashMap<String, usize>,
+    runner: Runner,
     frameworks: BTreeMap<String, Framework>,
     /// Frameworks torn down or timed out: their ids can never subscribe again.
     removed: BTreeMap<String, mesos::FrameworkInfo>,
@@ -443,11 +565,15 @@ struct State {
     offers: HashMap<String, Offer>,
     next_framework: u64,
     next_offer: u64,
+    /// Resources were freed or interest changed since the last allocation.
+    allocation_pending: bool,
 }
 
 impl State {
+    /// A status of `task_id` on `agent` (none for a task no agent knows).
     fn status(
         &self,
+        agent: Option<usize>,
         task_id: &str,
         state: mesos::TaskState,
         message: &str,
@@ -461,8 +587,8 @@ impl State {
                 value: task_id.into(),
             },
             message: (!message.is_empty()).then(|| message.to_string()),
-            agent_id: Some(mesos::AgentId {
-                value: self.agent_id.clone(),
+            agent_id: agent.map(|index| mesos::AgentId {
+                value: self.agents[index].id.clone(),
             }),
             timestamp: Some(now),
             ..Default::default()
@@ -502,7 +628,7 @@ impl State {
                     json!({
                         "id": task_id,
                         "framework_id": id,
-                        "slave_id": self.agent_id,
+                        "slave_id": self.agents[task.agent].id,
                         "state": task.status.state().as_str_name(),
                         "resources": task.resources.to_json(),
                     })
@@ -513,7 +639,7 @@ impl State {
                 .iter()
                 .filter(|(_, offer)| offer.framework_id == id)
                 .map(|(offer_id, offer)| {
-                    json!({"id": offer_id, "slave_id": self.agent_id, "resources": offer.resources.to_json()})
+                    json!({"id": offer_id, "slave_id": self.agents[offer.agent].id, "resources": offer.resources.to_json()})
                 })
                 .collect();
             json!({
@@ -541,33 +667,48 @@ impl State {
             .iter()
             .map(|(id, info)| framework_json(id, info, false))
             .collect();
-        let used = self
-            .tasks
-            .values()
-            .fold(Resources::default(), |acc, task| acc.plus(&task.resources));
-        let attributes: serde_json::Map<String, serde_json::Value> = self
-            .attributes
+        let mut offered_by_agent: HashMap<&str, Resources> = HashMap::new();
+        for offer in self.offers.values() {
+            let offered = offered_by_agent
+                .entry(&self.agents[offer.agent].id)
+                .or_default();
+            *offered = offered.plus(&offer.resources);
+        }
+        let slaves: Vec<serde_json::Value> = self
+            .agents
             .iter()
-            .map(|attribute| {
-                let attribute = attribute_of(attribute);
-                let text = crate::mesos::translate::attribute_text(&attribute);
-                (attribute.name, json!(text))
+            .map(|agent| {
+                let attributes: serde_json::Map<String, serde_json::Value> = agent
+                    .attributes
+                    .iter()
+                    .map(|attribute| {
+                        let attribute = attribute_of(attribute);
+                        let text = crate::mesos::translate::attribute_text(&attribute);
+                        (attribute.name, json!(text))
+                    })
+                    .collect();
+                let offered = offered_by_agent
+                    .get(agent.id.as_str())
+                    .cloned()
+                    .unwrap_or_default();
+                json!({
+                    "id": agent.id,
+                    "hostname": agent.hostname,
+                    "active": true,
+                    "resources": agent.total.to_json(),
+                    "used_resources": agent.total.minus(&agent.free.plus(&offered)).to_json(),
+                    "offered_resources": offered.to_json(),
+                    "attributes": attributes,
+                })
             })
             .collect();
         json!({
             "id": self.master_id,
             "hostname": self.hostname,
-            "activated_slaves": 1,
+            "activated_slaves": self.agents.len(),
             "frameworks": frameworks,
             "completed_frameworks": completed,
-            "slaves": [{
-                "id": self.agent_id,
-                "hostname": self.hostname,
-                "active": true,
-                "resources": self.total.to_json(),
-                "used_resources": used.to_json(),
-                "attributes": attributes,
-            }],
+            "slaves": slaves,
         })
     }
 
@@ -598,7 +739,7 @@ impl State {
         }
         // A framework that subscribes again replaces its old stream (failover); offers made to
         // the old connection are void.
-        self.offers.retain(|_, o| o.framework_id != framework_id);
+        self.return_offers_of(&framework_id);
         if let Some(old) = self
             .frameworks
             .get_mut(&framework_id)
@@ -622,7 +763,7 @@ impl State {
                 events: Some(tx),
                 disconnected_at: None,
                 suppressed: subscribe.suppressed_roles.iter().any(|r| r == "*"),
-                refused_until: None,
+                refused: HashMap::new(),
             },
         );
         // Updates that waited for the framework go out now.
@@ -636,7 +777,27 @@ impl State {
                 task.next_retry = Some(now);
             }
         }
+        self.allocation_pending = true;
         Ok((framework_id, rx))
+    }
+
+    /// Takes back an outstanding offer: its resources are free again.
+    fn return_offer(&mut self, offer_id: &str) -> Option<Offer> {
+        let offer = self.offers.remove(offer_id)?;
+        self.release(offer.agent, &offer.resources);
+        Some(offer)
+    }
+
+    fn return_offers_of(&mut self, framework_id: &str) {
+        let ids: Vec<String> = self
+            .offers
+            .iter()
+            .filter(|(_, offer)| offer.framework_id == framework_id)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            self.return_offer(&id);
+        }
     }
 
     fn send(&mut self, framework_id: &str, event: scheduler::Event) {
@@ -684,9 +845,9 @@ impl State {
             .map(|(id, _)| id.clone())
             .collect();
         for id in live {
-            self.agent.kill(&id);
+            self.kill_task(&id);
         }
-        self.offers.retain(|_, o| o.framework_id != framework_id);
+        self.return_offers_of(framework_id);
         if let Some(framework) = self.frameworks.remove(framework_id) {
             self.removed.insert(framework_id.to_owned(), framework.info);
         }
@@ -724,9 +885,14 @@ impl State {
             call::Type::Decline => {
                 let decline = call.decline.unwrap_or_default();
                 for id in &decline.offer_ids {
-                    self.offers.remove(&id.value);
+                    let owned = self
+                        .offers
+                        .get(&id.value)
+                        .is_some_and(|offer| offer.framework_id == framework_id);
+                    if let Some(offer) = owned.then(|| self.return_offer(&id.value)).flatten() {
+                        self.refuse(&framework_id, offer.agent, decline.filters.as_ref(), now);
+                    }
                 }
-                self.refuse(&framework_id, decline.filters.as_ref(), now);
             }
             call::Type::Kill => {
                 let kill = call.kill.unwrap_or_default();
@@ -743,8 +909,9 @@ impl State {
             call::Type::Revive => {
                 if let Some(f) = self.frameworks.get_mut(&framework_id) {
                     f.suppressed = false;
-                    f.refused_until = None;
+                    f.refused.clear();
                 }
+                self.allocation_pending = true;
             }
             call::Type::Suppress => {
                 if let Some(f) = self.frameworks.get_mut(&framework_id) {
@@ -809,13 +976,21 @@ impl State {
         framework.info = info;
         let suppressed = update.suppressed_roles.iter().any(|role| role == "*");
         if framework.suppressed && !suppressed {
-            framework.refused_until = None;
+            framework.refused.clear();
         }
         framework.suppressed = suppressed;
+        self.allocation_pending = true;
         Ok(())
     }
 
-    fn refuse(&mut self, framework_id: &str, filters: Option<&mesos::Filters>, now: Instant) {
+    /// Holds `agent`'s resources back from the framework for the filter's `refuse_seconds`.
+    fn refuse(
+        &mut self,
+        framework_id: &str,
+        agent: usize,
+        filters: Option<&mesos::Filters>,
+        now: Instant,
+    ) {
         let seconds = filters.map_or(DEFAULT_REFUSE.as_secs_f64(), |f| f.refuse_seconds());
         let seconds = if seconds < 0.0 {
             DEFAULT_REFUSE.as_secs_f64()
@@ -823,19 +998,39 @@ impl State {
             seconds.min(31_536_000.0)
         };
         if let Some(f) = self.frameworks.get_mut(framework_id) {
-            f.refused_until = Some(now + Duration::from_secs_f64(seconds));
+            f.refused
+                .insert(agent, now + Duration::from_secs_f64(seconds));
         }
     }
 
     async fn accept(&mut self, framework_id: &str, accept: scheduler::call::Accept, now: Instant) {
+        // Offers are used at most once, by their framework, all of one agent.
         let mut offered = Resources::default();
+        let mut agent = None;
         let mut valid = !accept.offer_ids.is_empty();
         for id in &accept.offer_ids {
-            match self.offers.remove(&id.value) {
-                Some(o) if o.framework_id == framework_id => offered = offered.plus(&o.resources),
-                _ => valid = false,
+            let usable = self.offers.get(&id.value).is_some_and(|offer| {
+                offer.framework_id == framework_id && agent.is_none_or(|a| a == offer.agent)
+            });
+            if !usable {
+                valid = false;
+                continue;
             }
+            let offer = self.offers.remove(&id.value).expect("checked above");
+            agent = Some(offer.agent);
+            offered = offered.plus(&offer.resources);
         }
+        let agent = match agent {
+            Some(agent) if valid => agent,
+            _ => {
+                // Nothing happens to the offers' resources: they are free again.
+                if let Some(agent) = agent {
+                    self.release(agent, &offered);
+                }
+                valid = false;
+                usize::MAX
+            }
+        };
         let mut remaining = offered;
         for operation in accept.operations {
             let Some(launch) = operation.launch else {
@@ -871,11 +1066,14 @@ impl State {
                         )
                     })
                 };
+                let on_agent = valid.then_some(agent);
                 let status = match &failure {
                     Some((state, reason, message)) => {
-                        self.status(&task_id, *state, message, Some(*reason))
+                        self.status(on_agent, &task_id, *state, message, Some(*reason))
                     }
-                    None => self.status(&task_id, mesos::TaskState::TaskStaging, "", None),
+                    None => {
+                        self.status(on_agent, &task_id, mesos::TaskState::TaskStaging, "", None)
+                    }
                 };
                 if failure
                     .as_ref()
@@ -900,6 +1098,7 @@ impl State {
                     task_id.clone(),
                     Task {
                         framework_id: framework_id.to_string(),
+                        agent,
                         resources,
                         status: status.clone(),
                         pending: VecDeque::new(),
@@ -909,24 +1108,75 @@ impl State {
                 );
                 if failure.is_some() {
                     self.queue_update(&task_id, status);
-                } else {
-                    self.agent
-                        .launch(launch_of(framework_id, &task, requested))
-                        .await;
+                    continue;
+                }
+                match &self.runner {
+                    Runner::Processes(processes) => {
+                        processes
+                            .launch(launch_of(framework_id, &task, requested))
+                            .await
+                    }
+                    Runner::Simulated => {
+                        let running = self.status(
+                            Some(agent),
+                            &task_id,
+                            mesos::TaskState::TaskRunning,
+                            "",
+                            None,
+                        );
+                        self.queue_update(&task_id, running);
+                    }
                 }
             }
         }
-        self.refuse(framework_id, accept.filters.as_ref(), now);
+        if valid {
+            self.release(agent, &remaining);
+            self.refuse(framework_id, agent, accept.filters.as_ref(), now);
+        }
+    }
+
+    /// The rest of `agent`'s outstanding offer, free again.
+    fn release(&mut self, agent: usize, resources: &Resources) {
+        self.agents[agent].offered = false;
+        self.free(agent, resources);
+    }
+
+    /// Resources of `agent` that are neither used nor offered any more.
+    fn free(&mut self, agent: usize, resources: &Resources) {
+        let agent = &mut self.agents[agent];
+        agent.free = agent.free.plus(resources);
+        self.allocation_pending = true;
+    }
+
+    /// Asks the task's agent to kill it.
+    fn kill_task(&mut self, task_id: &str) {
+        match &self.runner {
+            Runner::Processes(processes) => processes.kill(task_id),
+            Runner::Simulated => {
+                let Some(task) = self.tasks.get(task_id) else {
+                    return;
+                };
+                let killed = self.status(
+                    Some(task.agent),
+                    task_id,
+                    mesos::TaskState::TaskKilled,
+                    "Command terminated with signal SIGTERM",
+                    None,
+                );
+                self.queue_update(task_id, killed);
+            }
+        }
     }
 
     fn kill(&mut self, framework_id: &str, task_id: &str) {
         match self.tasks.get(task_id) {
-            Some(t) if !t.is_terminal() => self.agent.kill(task_id),
+            Some(t) if !t.is_terminal() => self.kill_task(task_id),
             Some(_) => {}
             None => {
                 let mut update = event_of(event::Type::Update);
                 update.update = Some(event::Update {
                     status: self.status(
+                        None,
                         task_id,
                         mesos::TaskState::TaskUnknown,
                         "Kill: Task is unknown to the master",
@@ -947,10 +1197,14 @@ impl State {
         }
         task.pending.pop_front();
         task.retry_interval = FIRST_UPDATE_RETRY;
-        task.next_retry = (!task.pending.is_empty()).then(Instant::now);
-        if task.pending.is_empty() && task.is_terminal() {
+        task.next_retry = None;
+        if !task.pending.is_empty() {
+            self.deliver_pending(task_id);
+        } else if task.is_terminal() {
             self.tasks.remove(task_id);
-            self.agent.forget(task_id);
+            if let Runner::Processes(processes) = &self.runner {
+                processes.forget(task_id);
+            }
         }
     }
 
@@ -967,12 +1221,28 @@ impl State {
                 .iter()
                 .map(|r| match self.tasks.get(&r.task_id.value) {
                     Some(t) if t.framework_id == framework_id => t.status.clone(),
-                    _ => self.status(
-                        &r.task_id.value,
-                        mesos::TaskState::TaskUnknown,
-                        "Reconciliation: Task is unknown to the master",
-                        Some(mesos::task_status::Reason::Reconciliation),
-                    ),
+                    // As a real master answers a partition-aware framework: a registered
+                    // agent that lacks the task has lost it for good.
+                    _ => match r
+                        .agent_id
+                        .as_ref()
+                        .and_then(|agent| self.agent_index.get(&agent.value))
+                    {
+                        Some(&agent) => self.status(
+                            Some(agent),
+                            &r.task_id.value,
+                            mesos::TaskState::TaskGone,
+                            "Reconciliation: Task is unknown to the agent",
+                            Some(mesos::task_status::Reason::Reconciliation),
+                        ),
+                        None => self.status(
+                            None,
+                            &r.task_id.value,
+                            mesos::TaskState::TaskUnknown,
+                            "Reconciliation: Task is unknown to the master",
+                            Some(mesos::task_status::Reason::Reconciliation),
+                        ),
+                    },
                 })
                 .collect()
         };
@@ -1001,10 +1271,10 @@ impl State {
             ),
         };
         let reason = update.reason.map(reason_of).or(default_reason);
-        if !self.tasks.contains_key(&update.task_id) {
+        let Some(agent) = self.tasks.get(&update.task_id).map(|task| task.agent) else {
             return;
-        }
-        let status = self.status(&update.task_id, state, &update.message, reason);
+        };
+        let status = self.status(Some(agent), &update.task_id, state, &update.message, reason);
         self.queue_update(&update.task_id, status);
     }
 
@@ -1015,15 +1285,36 @@ impl State {
             return;
         };
         task.status = status.clone();
-        if is_terminal(status.state()) {
-            task.resources = Resources::default();
-        }
+        let freed = if is_terminal(status.state()) {
+            Some((task.agent, std::mem::take(&mut task.resources)))
+        } else {
+            None
+        };
         status.uuid = Some(uuid::Uuid::new_v4().as_bytes().to_vec());
         task.pending.push_back(status);
-        if task.pending.len() == 1 {
-            task.next_retry = Some(Instant::now());
-            task.retry_interval = FIRST_UPDATE_RETRY;
+        let first = task.pending.len() == 1;
+        if let Some((agent, resources)) = freed {
+            self.free(agent, &resources);
         }
+        if first {
+            self.deliver_pending(task_id);
+        }
+    }
+
+    /// Sends the task's oldest unacknowledged update now, and again later until acknowledged.
+    fn deliver_pending(&mut self, task_id: &str) {
+        let Some(task) = self.tasks.get_mut(task_id) else {
+            return;
+        };
+        let Some(status) = task.pending.front().cloned() else {
+            return;
+        };
+        task.retry_interval = FIRST_UPDATE_RETRY;
+        task.next_retry = Some(Instant::now() + FIRST_UPDATE_RETRY);
+        let framework_id = task.framework_id.clone();
+        let mut update = event_of(event::Type::Update);
+        update.update = Some(event::Update { status });
+        self.send(&framework_id, update);
     }
 
     fn on_tick(&mut self, now: Instant) {
@@ -1052,42 +1343,55 @@ impl State {
             .map(|(id, o)| (id.clone(), o.framework_id.clone()))
             .collect();
         for (offer_id, framework_id) in expired {
-            self.offers.remove(&offer_id);
+            self.return_offer(&offer_id);
             let mut rescind = event_of(event::Type::Rescind);
             rescind.rescind = Some(event::Rescind {
                 offer_id: mesos::OfferId { value: offer_id },
             });
             self.send(&framework_id, rescind);
         }
+        // Refusal filters run out with time: look at the agents again.
+        self.allocation_pending = true;
     }
 
-    /// Offers whatever is free to frameworks that want offers, one outstanding offer each.
+    /// Offers each agent's free resources (one outstanding offer per agent) to the frameworks
+    /// that want offers, taking turns, skipping a framework whose filter holds the agent back.
+    /// Each framework gets its offers in one OFFERS event.
     fn allocate(&mut self, now: Instant) {
-        // The first pending update of a task may still be in flight; offers wait for nothing.
-        let used = self
-            .tasks
-            .values()
-            .map(|t| &t.resources)
-            .chain(self.offers.values().map(|o| &o.resources))
-            .fold(Resources::default(), |acc, r| acc.plus(r));
-        let mut free = self.total.minus(&used);
+        self.allocation_pending = false;
         let candidates: Vec<String> = self
             .frameworks
             .iter()
-            .filter(|(id, f)| {
-                f.events.is_some()
-                    && !f.suppressed
-                    && f.refused_until.is_none_or(|t| t <= now)
-                    && !self.offers.values().any(|o| &o.framework_id == *id)
-            })
+            .filter(|(_, f)| f.events.is_some() && !f.suppressed)
             .map(|(id, _)| id.clone())
             .collect();
-        for framework_id in candidates {
-            if !free.is_useful() {
-                break;
+        if candidates.is_empty() {
+            return;
+        }
+        let mut batches: BTreeMap<String, Vec<mesos::Offer>> = BTreeMap::new();
+        for index in 0..self.agents.len() {
+            let agent = &self.agents[index];
+            if agent.offered || !agent.free.is_useful() {
+                continue;
             }
+            let turn = self.next_offer as usize;
+            let chosen = (0..candidates.len())
+                .map(|k| &candidates[(turn + k) % candidates.len()])
+                .find(|id| {
+                    self.frameworks[*id]
+                        .refused
+                        .get(&index)
+                        .is_none_or(|until| *until <= now)
+                })
+                .cloned();
+            let Some(framework_id) = chosen else {
+                continue;
+            };
             let offer_id = format!("{}-O{}", self.master_id, self.next_offer);
             self.next_offer += 1;
+            let agent = &mut self.agents[index];
+            let resources = std::mem::take(&mut agent.free);
+            agent.offered = true;
             let offer = mesos::Offer {
                 id: mesos::OfferId {
                     value: offer_id.clone(),
@@ -1096,27 +1400,28 @@ impl State {
                     value: framework_id.clone(),
                 },
                 agent_id: mesos::AgentId {
-                    value: self.agent_id.clone(),
+                    value: agent.id.clone(),
                 },
-                hostname: self.hostname.clone(),
-                resources: free.to_proto(),
-                attributes: self.attributes.iter().map(attribute_of).collect(),
+                hostname: agent.hostname.clone(),
+                resources: resources.to_proto(),
+                attributes: agent.attributes.iter().map(attribute_of).collect(),
                 ..Default::default()
             };
             self.offers.insert(
                 offer_id,
                 Offer {
                     framework_id: framework_id.clone(),
-                    resources: free.clone(),
+                    agent: index,
+                    resources,
                     made_at: now,
                 },
             );
-            free = Resources::default();
-            let mut offers = event_of(event::Type::Offers);
-            offers.offers = Some(event::Offers {
-                offers: vec![offer],
-            });
-            self.send(&framework_id, offers);
+            batches.entry(framework_id).or_default().push(offer);
+        }
+        for (framework_id, offers) in batches {
+            let mut event = event_of(event::Type::Offers);
+            event.offers = Some(event::Offers { offers });
+            self.send(&framework_id, event);
         }
     }
 }
@@ -1228,6 +1533,27 @@ fn attribute_of((name, value): &(String, AttributeValue)) -> mesos::Attribute {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn port_range_arithmetic_matches_sets_of_ports(
+            from in proptest::collection::vec((31000u32..31060, 0u32..8), 0..6),
+            taken in proptest::collection::vec((31000u32..31060, 0u32..8), 0..6),
+        ) {
+            let ranges = |spec: &[(u32, u32)]| -> Vec<(u32, u32)> {
+                spec.iter().map(|&(begin, length)| (begin, begin + length)).collect()
+            };
+            let ports = |ranges: &[(u32, u32)]| -> std::collections::BTreeSet<u32> {
+                ranges.iter().flat_map(|&(b, e)| b..=e).collect()
+            };
+            let (from, taken) = (normalize_ranges(&ranges(&from)), normalize_ranges(&ranges(&taken)));
+            let left = subtract_ranges(&from, &taken);
+            let expected: std::collections::BTreeSet<u32> =
+                ports(&from).difference(&ports(&taken)).copied().collect();
+            proptest::prop_assert_eq!(ports(&left), expected);
+            proptest::prop_assert_eq!(normalize_ranges(&left), left.clone(), "normalized");
+        }
+    }
 
     #[test]
     fn resource_arithmetic_splits_port_ranges() {
