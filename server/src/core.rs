@@ -74,7 +74,9 @@ pub struct Snapshot {
     pub backoffs: BTreeMap<(String, Timestamp), Backoff>,
     pub vetoes: BTreeMap<String, Vec<Veto>>,
     pub last_failures: BTreeMap<String, TaskFailure>,
-    pub agents: BTreeMap<String, AgentView>,
+    /// Persistent like the big maps: a cluster has thousands of agents, and the snapshot is
+    /// cloned after every commit.
+    pub agents: OrdMap<String, AgentView>,
     pub framework_id: Option<String>,
     pub connected: bool,
 }
@@ -139,6 +141,14 @@ pub struct Core {
     revive_at: Option<Timestamp>,
     /// When the next periodic reconciliation is due (set at each SUBSCRIBED).
     reconcile_at: Option<Timestamp>,
+    /// Apps whose instances changed by status updates since they were last looked at, with
+    /// the latest update's time and whether convergence can have something to do. Converging
+    /// an app or checking its deployment walks all its instances, so it happens once per batch
+    /// of inputs ([`settle`](Core::settle)), not once per update.
+    unsettled: BTreeMap<String, (Timestamp, bool)>,
+    /// How many instances of each app want a launch (apps with none are left out), so that
+    /// whether offers are needed is known without walking the instances.
+    waiting: BTreeMap<String, usize>,
 }
 
 /// Reconciliation after each SUBSCRIBED catches what happened while disconnected; this
@@ -171,6 +181,7 @@ impl Core {
         for d in loaded.deployments {
             state.deployments.insert(d.id.clone(), Arc::new(d));
         }
+        let waiting = Core::waiting_per_app(&state.instances);
         Core {
             state,
             dirty: Dirty::default(),
@@ -178,6 +189,8 @@ impl Core {
             suppressed: false,
             revive_at: None,
             reconcile_at: None,
+            unsettled: BTreeMap::new(),
+            waiting,
         }
     }
 
@@ -197,6 +210,12 @@ impl Core {
 
     fn put_instance(&mut self, instance: Instance) {
         self.dirty.instances.insert(instance.id.clone());
+        let was_waiting = self
+            .state
+            .instances
+            .get(&instance.id)
+            .is_some_and(|i| i.wants_launch());
+        self.count_waiting(&instance.app_id, was_waiting, instance.wants_launch());
         self.state
             .instances
             .insert(instance.id.clone(), Arc::new(instance));
@@ -204,7 +223,33 @@ impl Core {
 
     fn remove_instance(&mut self, id: &str) {
         self.dirty.instances.insert(id.to_string());
-        self.state.instances.remove(id);
+        if let Some(removed) = self.state.instances.remove(id) {
+            self.count_waiting(&removed.app_id, removed.wants_launch(), false);
+        }
+    }
+
+    fn count_waiting(&mut self, app_id: &str, was: bool, is: bool) {
+        match (was, is) {
+            (false, true) => *self.waiting.entry(app_id.to_owned()).or_default() += 1,
+            (true, false) => {
+                if let Some(count) = self.waiting.get_mut(app_id) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.waiting.remove(app_id);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Instances wanting a launch per app, counted from scratch.
+    fn waiting_per_app(instances: &OrdMap<String, Arc<Instance>>) -> BTreeMap<String, usize> {
+        let mut waiting = BTreeMap::new();
+        for instance in instances.values().filter(|i| i.wants_launch()) {
+            *waiting.entry(instance.app_id.clone()).or_default() += 1;
+        }
+        waiting
     }
 
     fn put_deployment(&mut self, d: Deployment) {
@@ -232,6 +277,12 @@ impl Core {
 
     /// Everything changed since the last call, as a store batch plus what to do after committing.
     pub fn take_changes(&mut self) -> Changes {
+        self.settle();
+        debug_assert_eq!(
+            self.waiting,
+            Core::waiting_per_app(&self.state.instances),
+            "the count of waiting instances drifted"
+        );
         let dirty = std::mem::take(&mut self.dirty);
         let mut batch = Batch::default();
         for id in dirty.apps {
@@ -367,6 +418,10 @@ impl Core {
 
     fn advance_deployments(&mut self, now: Timestamp) {
         let deployments: Vec<Arc<Deployment>> = self.state.deployments.values().cloned().collect();
+        self.advance(deployments, now);
+    }
+
+    fn advance(&mut self, deployments: Vec<Arc<Deployment>>, now: Timestamp) {
         for d in deployments {
             let state = &self.state;
             let (next, events) = advance(
@@ -629,6 +684,7 @@ impl Core {
             }
         };
         self.dirty.events.extend(events);
+        let expunged = next.is_none();
         if let Some(next) = next {
             let condition = next.condition;
             if let Some(app) = self.state.apps.get(&app_id).cloned() {
@@ -667,12 +723,43 @@ impl Core {
             }
             self.put_instance(next);
         }
-        self.converge_app(&app_id, now);
-        self.advance_deployments(now);
+        // A status changes which bucket an instance is in only for a decommissioned one (it
+        // stops, then is expunged) or one that is gone for good: for the others convergence
+        // has nothing to do.
+        let converge = expunged || instance.goal == Goal::Decommissioned;
+        let entry = self.unsettled.entry(app_id).or_insert((now, false));
+        *entry = (entry.0.max(now), entry.1 || converge);
+    }
+
+    /// Converges the apps that status updates changed, and advances their deployments.
+    fn settle(&mut self) {
+        let unsettled = std::mem::take(&mut self.unsettled);
+        let Some(now) = unsettled.values().map(|(at, _)| *at).max() else {
+            return;
+        };
+        for (app_id, (at, converge)) in &unsettled {
+            if *converge {
+                self.converge_app(app_id, *at);
+            }
+        }
+        let deployments: Vec<Arc<Deployment>> = self
+            .state
+            .deployments
+            .values()
+            .filter(|d| {
+                d.steps
+                    .iter()
+                    .flat_map(|step| &step.actions)
+                    .any(|action| unsettled.contains_key(&action.app))
+            })
+            .cloned()
+            .collect();
+        self.advance(deployments, now);
     }
 
     /// Offers arrived: place waiting instances, decline the rest.
     pub fn on_offers(&mut self, offers: Vec<OfferView>, now: Timestamp) {
+        self.settle();
         for offer in &offers {
             self.state.agents.insert(
                 offer.agent_id.clone(),
@@ -759,6 +846,7 @@ impl Core {
     /// Periodic housekeeping: forget stale backoffs, revive offers for launches whose delay
     /// has passed.
     pub fn on_tick(&mut self, now: Timestamp) {
+        self.settle();
         if self.reconcile_at.is_some_and(|at| at <= now) {
             self.reconcile(now);
         }
@@ -777,14 +865,13 @@ impl Core {
 
     /// SUPPRESS when nothing can launch, REVIVE when something can and offers are suppressed.
     fn update_offer_interest(&mut self, now: Timestamp) {
-        let wants_offers = launch_queue(
-            &self.state.apps,
-            &self.state.instances,
-            &self.state.backoffs,
-            now,
-        )
-        .iter()
-        .any(|p| !p.waiting.is_empty());
+        let state = &self.state;
+        let wants_offers = self.waiting.keys().any(|app_id| {
+            state.apps.get(app_id).is_some_and(|app| {
+                let delay = state.backoffs.get(&(app_id.clone(), app.config_version()));
+                !backoff::blocks_launch(delay.copied(), now)
+            })
+        });
         if wants_offers && self.suppressed {
             self.suppressed = false;
             self.call(Outgoing::Revive);
@@ -794,8 +881,10 @@ impl Core {
         }
     }
 
-    /// Called after API changes so that new waiting instances get offers at once.
+    /// Called after each batch of inputs: settles what status updates changed, and asks for
+    /// offers at once when instances wait.
     pub fn after_change(&mut self, now: Timestamp) {
+        self.settle();
         self.update_offer_interest(now);
     }
 }
@@ -822,7 +911,11 @@ fn launch_queue<'a>(
                 if !delayed {
                     waiting.push_back(i.id.clone());
                 }
-            } else if i.goal == Goal::Running && i.config_version == app.config_version() {
+            } else if !app.constraints.is_empty()
+                && i.goal == Goal::Running
+                && i.config_version == app.config_version()
+            {
+                // Where the app's instances run matters only to its constraints.
                 if let Some(p) = &i.placement {
                     placed.push(Placed {
                         hostname: p.hostname.clone(),

@@ -8,7 +8,7 @@ use common::{eventually, process_alive, Stride};
 use serde_json::json;
 use server::scheduler::placement::{match_offer, OfferView, Pending};
 use std::collections::VecDeque;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TASKS: usize = 1000;
@@ -128,6 +128,99 @@ fn bench_placement_rate() {
     let rate = placed as f64 / elapsed.as_secs_f64();
     println!(
         "BENCH placement: {placed} launches onto {AGENTS} agents in {:.3} s = {rate:.0} tasks/s (goal >= 50000/s)",
+        elapsed.as_secs_f64()
+    );
+}
+
+/// A `stride master` with simulated agents; killed when dropped.
+struct SimulatedMaster {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for SimulatedMaster {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// 100,000 tasks launched onto 10,000 simulated agents of a `stride master`, over the HTTP
+/// protocol: from posting the apps until Stride reports every task RUNNING.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_100k_tasks_on_10k_simulated_agents() {
+    const AGENTS: usize = 10_000;
+    const APPS: usize = 10;
+    const PER_APP: usize = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::fs::File::create(dir.path().join("master.log")).unwrap();
+    let master = SimulatedMaster {
+        child: Command::new(env!("CARGO_BIN_EXE_stride"))
+            .args(["master", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--simulate-agents", &AGENTS.to_string()])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+        url: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    };
+    let http = reqwest::Client::new();
+    eventually("the simulated master", || async {
+        let state = http
+            .get(format!("{}/master/state", master.url))
+            .send()
+            .await
+            .ok()?;
+        state.status().is_success().then_some(())
+    })
+    .await;
+    let stride = Stride::start_with(&["--master", &master.url]).await;
+
+    let started = Instant::now();
+    for n in 0..APPS {
+        let (status, body) = stride
+            .post(
+                "/v2/apps",
+                &json!({"id": format!("/bench/app{n}"), "cmd": "sleep 3600", "cpus": 0.1,
+                        "mem": 64, "instances": PER_APP})
+                .to_string(),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let (_, apps) = stride.get("/v2/apps").await;
+        let running: u64 = apps["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|app| app["tasksRunning"].as_u64().unwrap_or(0))
+            .sum();
+        if running == (APPS * PER_APP) as u64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {running} tasks running after 600 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "BENCH simulated: {} tasks RUNNING on {AGENTS} simulated agents over HTTP in {:.1} s (goal <= 30 s)",
+        APPS * PER_APP,
         elapsed.as_secs_f64()
     );
 }

@@ -38,6 +38,10 @@ pub enum MesosInput {
 
 pub type EventStream = mpsc::UnboundedReceiver<scheduler::Event>;
 
+/// Acknowledgements in flight at once. They are independent of each other and of every other
+/// call, so they need not wait in line; everything else keeps its order.
+const CONCURRENT_ACKS: usize = 64;
+
 /// The longest wait between two attempts to subscribe.
 const MAX_RESUBSCRIBE_BACKOFF: Duration = Duration::from_secs(15);
 
@@ -131,6 +135,7 @@ pub async fn run_driver(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let mut retry = Duration::from_millis(250);
+    let acks = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_ACKS));
     loop {
         if *shutdown.borrow() {
             return Ok(());
@@ -181,7 +186,18 @@ pub async fn run_driver(
                 },
                 outgoing = from_core.recv() => match outgoing {
                     Some(outgoing) => {
-                        if let Err(e) = backend.call(translate::call_of(outgoing, &id)).await {
+                        let is_ack = matches!(outgoing, Outgoing::Acknowledge { .. });
+                        let call = translate::call_of(outgoing, &id);
+                        if is_ack {
+                            let permit = acks.clone().acquire_owned().await.expect("never closed");
+                            let backend = backend.clone();
+                            tokio::spawn(async move {
+                                if let Err(e) = backend.call(call).await {
+                                    tracing::warn!(error = %e, "acknowledging a status update failed");
+                                }
+                                drop(permit);
+                            });
+                        } else if let Err(e) = backend.call(call).await {
                             tracing::warn!(error = %e, "a call to the Mesos master failed");
                         }
                     }
