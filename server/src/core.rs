@@ -146,9 +146,12 @@ pub struct Core {
     /// an app or checking its deployment walks all its instances, so it happens once per batch
     /// of inputs ([`settle`](Core::settle)), not once per update.
     unsettled: BTreeMap<String, (Timestamp, bool)>,
-    /// How many instances of each app want a launch (apps with none are left out), so that
-    /// whether offers are needed is known without walking the instances.
-    waiting: BTreeMap<String, usize>,
+    /// Instances of each app that want a launch: whether offers are needed is known without
+    /// walking the instances.
+    waiting: PerAppCount,
+    /// Instances of each app that run and should: until there are as many as the app asks
+    /// for, its deployment cannot be done, which spares walking its instances to check.
+    running: PerAppCount,
 }
 
 /// Reconciliation after each SUBSCRIBED catches what happened while disconnected; this
@@ -181,7 +184,8 @@ impl Core {
         for d in loaded.deployments {
             state.deployments.insert(d.id.clone(), Arc::new(d));
         }
-        let waiting = Core::waiting_per_app(&state.instances);
+        let waiting = PerAppCount::of(&state.instances, Instance::wants_launch);
+        let running = PerAppCount::of(&state.instances, is_running);
         Core {
             state,
             dirty: Dirty::default(),
@@ -191,6 +195,7 @@ impl Core {
             reconcile_at: None,
             unsettled: BTreeMap::new(),
             waiting,
+            running,
         }
     }
 
@@ -210,12 +215,8 @@ impl Core {
 
     fn put_instance(&mut self, instance: Instance) {
         self.dirty.instances.insert(instance.id.clone());
-        let was_waiting = self
-            .state
-            .instances
-            .get(&instance.id)
-            .is_some_and(|i| i.wants_launch());
-        self.count_waiting(&instance.app_id, was_waiting, instance.wants_launch());
+        let before = self.state.instances.get(&instance.id).cloned();
+        self.counts_change(before.as_deref(), Some(&instance));
         self.state
             .instances
             .insert(instance.id.clone(), Arc::new(instance));
@@ -224,32 +225,23 @@ impl Core {
     fn remove_instance(&mut self, id: &str) {
         self.dirty.instances.insert(id.to_string());
         if let Some(removed) = self.state.instances.remove(id) {
-            self.count_waiting(&removed.app_id, removed.wants_launch(), false);
+            self.counts_change(Some(&removed), None);
         }
     }
 
-    fn count_waiting(&mut self, app_id: &str, was: bool, is: bool) {
-        match (was, is) {
-            (false, true) => *self.waiting.entry(app_id.to_owned()).or_default() += 1,
-            (true, false) => {
-                if let Some(count) = self.waiting.get_mut(app_id) {
-                    *count -= 1;
-                    if *count == 0 {
-                        self.waiting.remove(app_id);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Instances wanting a launch per app, counted from scratch.
-    fn waiting_per_app(instances: &OrdMap<String, Arc<Instance>>) -> BTreeMap<String, usize> {
-        let mut waiting = BTreeMap::new();
-        for instance in instances.values().filter(|i| i.wants_launch()) {
-            *waiting.entry(instance.app_id.clone()).or_default() += 1;
-        }
-        waiting
+    fn counts_change(&mut self, before: Option<&Instance>, after: Option<&Instance>) {
+        let Some(app_id) = before.or(after).map(|i| i.app_id.clone()) else {
+            return;
+        };
+        let holds =
+            |i: Option<&Instance>, predicate: fn(&Instance) -> bool| i.is_some_and(predicate);
+        self.waiting.change(
+            &app_id,
+            holds(before, Instance::wants_launch),
+            holds(after, Instance::wants_launch),
+        );
+        self.running
+            .change(&app_id, holds(before, is_running), holds(after, is_running));
     }
 
     fn put_deployment(&mut self, d: Deployment) {
@@ -280,8 +272,13 @@ impl Core {
         self.settle();
         debug_assert_eq!(
             self.waiting,
-            Core::waiting_per_app(&self.state.instances),
+            PerAppCount::of(&self.state.instances, Instance::wants_launch),
             "the count of waiting instances drifted"
+        );
+        debug_assert_eq!(
+            self.running,
+            PerAppCount::of(&self.state.instances, is_running),
+            "the count of running instances drifted"
         );
         let dirty = std::mem::take(&mut self.dirty);
         let mut batch = Batch::default();
@@ -742,6 +739,15 @@ impl Core {
                 self.converge_app(app_id, *at);
             }
         }
+        // A deployment is done only when its apps have all their instances running.
+        let state = &self.state;
+        let may_be_done = |app_id: &String| {
+            unsettled.contains_key(app_id)
+                && state
+                    .apps
+                    .get(app_id)
+                    .is_none_or(|app| self.running.get(app_id) >= app.instances.max(0) as usize)
+        };
         let deployments: Vec<Arc<Deployment>> = self
             .state
             .deployments
@@ -750,7 +756,7 @@ impl Core {
                 d.steps
                     .iter()
                     .flat_map(|step| &step.actions)
-                    .any(|action| unsettled.contains_key(&action.app))
+                    .any(|action| may_be_done(&action.app))
             })
             .cloned()
             .collect();
@@ -866,7 +872,7 @@ impl Core {
     /// SUPPRESS when nothing can launch, REVIVE when something can and offers are suppressed.
     fn update_offer_interest(&mut self, now: Timestamp) {
         let state = &self.state;
-        let wants_offers = self.waiting.keys().any(|app_id| {
+        let wants_offers = self.waiting.apps().any(|app_id| {
             state.apps.get(app_id).is_some_and(|app| {
                 let delay = state.backoffs.get(&(app_id.clone(), app.config_version()));
                 !backoff::blocks_launch(delay.copied(), now)
@@ -886,6 +892,49 @@ impl Core {
     pub fn after_change(&mut self, now: Timestamp) {
         self.settle();
         self.update_offer_interest(now);
+    }
+}
+
+fn is_running(instance: &Instance) -> bool {
+    instance.goal == Goal::Running && instance.condition == Condition::Running
+}
+
+/// How many instances of each app satisfy a predicate, kept up to date as instances change
+/// (apps with none are left out).
+#[derive(Debug, Default, PartialEq)]
+struct PerAppCount(BTreeMap<String, usize>);
+
+impl PerAppCount {
+    fn of(instances: &OrdMap<String, Arc<Instance>>, predicate: fn(&Instance) -> bool) -> Self {
+        let mut counts = BTreeMap::new();
+        for instance in instances.values().filter(|i| predicate(i)) {
+            *counts.entry(instance.app_id.clone()).or_default() += 1;
+        }
+        PerAppCount(counts)
+    }
+
+    /// An instance of `app_id` that satisfied the predicate (`was`) and now does (`is`).
+    fn change(&mut self, app_id: &str, was: bool, is: bool) {
+        match (was, is) {
+            (false, true) => *self.0.entry(app_id.to_owned()).or_default() += 1,
+            (true, false) => {
+                if let Some(count) = self.0.get_mut(app_id) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.0.remove(app_id);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn get(&self, app_id: &str) -> usize {
+        self.0.get(app_id).copied().unwrap_or(0)
+    }
+
+    fn apps(&self) -> impl Iterator<Item = &String> {
+        self.0.keys()
     }
 }
 
