@@ -28,6 +28,26 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// How many versions of an app are kept (Marathon's `--zk_max_versions`).
 pub const MAX_VERSIONS: i64 = 50;
 
+/// Rows written by one multi-row statement: 300 rows of three values stay below the 999
+/// parameters that older SQLite builds allow.
+const ROWS_PER_STATEMENT: usize = 300;
+
+/// `$a, $a+1, …` for the parameter numbers in `numbers`.
+fn parameters(numbers: impl Iterator<Item = usize>) -> String {
+    numbers
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($1, $2, $3), ($4, $5, $6), …`: `rows` rows of `columns` parameters each.
+fn value_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| format!("({})", parameters(row * columns + 1..=(row + 1) * columns)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
@@ -185,22 +205,33 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        for instance in &batch.instances_put {
-            sqlx::query(
-                "INSERT INTO instances (id, app_id, data) VALUES ($1, $2, $3) \
+        // Many rows per statement: each statement is a round trip to the database's worker, and a
+        // burst of status updates writes hundreds of instances in one batch.
+        for chunk in batch.instances_put.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO instances (id, app_id, data) VALUES {} \
                  ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-            )
-            .bind(&instance.id)
-            .bind(&instance.app_id)
-            .bind(serde_json::to_string(instance)?)
-            .execute(&mut *tx)
-            .await?;
+                value_rows(chunk.len(), 3)
+            );
+            let mut query = sqlx::query(&sql);
+            for instance in chunk {
+                query = query
+                    .bind(&instance.id)
+                    .bind(&instance.app_id)
+                    .bind(serde_json::to_string(instance)?);
+            }
+            query.execute(&mut *tx).await?;
         }
-        for id in &batch.instances_deleted {
-            sqlx::query("DELETE FROM instances WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        for chunk in batch.instances_deleted.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "DELETE FROM instances WHERE id IN ({})",
+                parameters(1..=chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            query.execute(&mut *tx).await?;
         }
         for deployment in &batch.deployments_put {
             sqlx::query(
@@ -325,5 +356,56 @@ mod tests {
         let loaded = reopened.load().await.unwrap();
         assert!(loaded.apps.is_empty() && loaded.instances.is_empty());
         assert!(reopened.app_versions(&app.id).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn bursts_larger_than_one_statement_are_written_and_deleted_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/stride.db", dir.path().display());
+        let store = Store::open(&url).await.unwrap();
+        let app = app_with(700, 10);
+        let instances: Vec<Instance> = (0..700)
+            .map(|n| instance(&app, &format!("i{n}"), Condition::Running, n))
+            .collect();
+        store
+            .commit(&Batch {
+                apps_put: vec![app.clone()],
+                instances_put: instances.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut loaded = store.load().await.unwrap().instances;
+        loaded.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut expected = instances.clone();
+        expected.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(loaded, expected);
+
+        let deleted: Vec<String> = instances[..650].iter().map(|i| i.id.clone()).collect();
+        store
+            .commit(&Batch {
+                instances_deleted: deleted,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut left: Vec<String> = store
+            .load()
+            .await
+            .unwrap()
+            .instances
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        left.sort();
+        let mut expected: Vec<String> = instances[650..].iter().map(|i| i.id.clone()).collect();
+        expected.sort();
+        assert_eq!(left, expected);
+    }
+
+    #[test]
+    fn value_rows_number_parameters_row_by_row() {
+        assert_eq!(value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(parameters(1..=2), "$1, $2");
     }
 }
