@@ -2,38 +2,10 @@
 
 mod common;
 
-use common::{Stride, WAIT};
-use eventsource_stream::{Event, Eventsource};
-use futures::{Stream, StreamExt};
+use common::{Events, Stride, WAIT};
+use eventsource_stream::Event;
+use futures::StreamExt;
 use serde_json::{json, Value};
-use std::pin::Pin;
-
-type Events = Pin<Box<dyn Stream<Item = Event> + Send>>;
-
-async fn connect(stride: &Stride, query: &str, last_event_id: Option<&str>) -> Events {
-    let mut request = stride
-        .http
-        .get(stride.url(&format!("/v2/events{query}")))
-        .header("accept", "text/event-stream");
-    if let Some(id) = last_event_id {
-        request = request.header("last-event-id", id);
-    }
-    let response = request
-        .send()
-        .await
-        .expect("connecting to the event stream");
-    assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/event-stream"));
-    Box::pin(
-        response
-            .bytes_stream()
-            .eventsource()
-            .filter_map(|e| async move { e.ok() }),
-    )
-}
 
 /// Reads events until one of type `kind` whose data satisfies `matches` arrives.
 async fn until(
@@ -65,7 +37,7 @@ async fn until(
 #[tokio::test]
 async fn an_app_launch_is_told_in_marathons_events() {
     let stride = Stride::start().await;
-    let mut events = connect(&stride, "", None).await;
+    let mut events = stride.events("", None).await;
     let (attached, _) = until(&mut events, "event_stream_attached", |_| true).await;
     let data: Value = serde_json::from_str(&attached.data).unwrap();
     assert_eq!(data["eventType"], "event_stream_attached");
@@ -108,8 +80,10 @@ async fn an_app_launch_is_told_in_marathons_events() {
 #[tokio::test]
 async fn the_filter_and_last_event_id_work() {
     let stride = Stride::start().await;
-    let mut only_terminations = connect(&stride, "?event_type=app_terminated_event", None).await;
-    let mut everything = connect(&stride, "", None).await;
+    let mut only_terminations = stride
+        .events("?event_type=app_terminated_event", None)
+        .await;
+    let mut everything = stride.events("", None).await;
     let (first, _) = until(&mut everything, "event_stream_attached", |_| true).await;
 
     stride
@@ -132,7 +106,7 @@ async fn the_filter_and_last_event_id_work() {
 
     // A client that reconnects with the last id it saw gets everything after it, no gap.
     drop(everything);
-    let mut resumed = connect(&stride, "", Some(&first.id)).await;
+    let mut resumed = stride.events("", Some(&first.id)).await;
     let (replayed, before) = until(&mut resumed, "app_terminated_event", |d| {
         d["appId"] == "/brief"
     })
@@ -164,7 +138,7 @@ async fn a_client_without_the_sse_accept_header_is_refused() {
 #[tokio::test]
 async fn stride_stops_promptly_with_event_streams_open() {
     let mut stride = Stride::start().await;
-    let mut events = connect(&stride, "", None).await;
+    let mut events = stride.events("", None).await;
     until(&mut events, "event_stream_attached", |_| true).await;
     let took = stride.terminate();
     assert!(took < std::time::Duration::from_secs(3), "took {took:?}");

@@ -5,5 +5,6 @@ pub mod agent;
 pub mod host;
 pub mod local;
 pub mod server;
+mod spawn;
 pub mod supervisor;
 pub mod zygote;

@@ -19,15 +19,14 @@
 
 use super::agent::TaskLaunch;
 use super::host;
+use super::spawn::Spawn;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::ffi::c_int;
+use std::ffi::{c_int, OsStr};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::ptr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -124,15 +123,15 @@ fn supervise(sandbox: &Path) -> io::Result<()> {
             return record_launch_failure(sandbox, &[], format!("Cannot read {TASK_FILE}: {e}"))
         }
     };
-    let mut command = match task_command(sandbox, &task) {
-        Ok(command) => command,
+    let spawn = match task_command(sandbox, &task) {
+        Ok(spawn) => spawn,
         Err(e) => {
             let message = format!("Cannot prepare the sandbox: {e}");
             return record_launch_failure(sandbox, &task.cgroups, message);
         }
     };
-    let task_pid = match command.spawn() {
-        Ok(child) => child.id() as i32,
+    let task_pid = match spawn.and_then(|spawn| spawn.spawn()) {
+        Ok(pid) => pid,
         Err(e) => {
             let message = format!(
                 "Failed to launch command '{}': {e}",
@@ -141,7 +140,7 @@ fn supervise(sandbox: &Path) -> io::Result<()> {
             return record_launch_failure(sandbox, &task.cgroups, message);
         }
     };
-    // `process_group(0)` made the command the leader of its own group.
+    // The command leads a process group of its own.
     let task_pgid = task_pid;
 
     let pids = Pids {
@@ -188,31 +187,30 @@ fn supervise(sandbox: &Path) -> io::Result<()> {
     written
 }
 
-/// Builds the command: own process group, clean environment, output into the sandbox, and the
-/// task's cgroups joined between fork and exec so that not even its first instruction runs
-/// outside them.
-fn task_command(sandbox: &Path, task: &TaskFile) -> io::Result<Command> {
+/// Prepares the command: clean environment, output into the sandbox, and the task's cgroups,
+/// joined between clone and exec so that not even its first instruction runs outside them. The
+/// outer error is the sandbox's; the inner one means the command cannot be started.
+fn task_command(sandbox: &Path, task: &TaskFile) -> io::Result<io::Result<Spawn>> {
     let launch = &task.launch;
     let spec = &launch.command;
-    let mut command = if spec.shell {
-        match plain_command(&spec.value, sandbox, &task_path(launch)) {
-            Some((executable, words)) => {
-                let mut command = Command::new(executable);
-                command.arg0(words[0]).args(&words[1..]);
-                command
-            }
-            None => {
-                let mut command = Command::new("/bin/sh");
-                command.arg("-c").arg(&spec.value);
-                command
-            }
+    let path = task_path(launch);
+    let (program, argv): (PathBuf, Vec<&OsStr>) = if spec.shell {
+        match plain_command(&spec.value, sandbox, &path) {
+            Some((executable, words)) => (executable, words.into_iter().map(OsStr::new).collect()),
+            None => (
+                PathBuf::from("/bin/sh"),
+                vec![OsStr::new("sh"), OsStr::new("-c"), OsStr::new(&spec.value)],
+            ),
         }
     } else {
-        let mut command = Command::new(&spec.value);
-        if let Some((argv0, rest)) = spec.arguments.split_first() {
-            command.arg0(argv0).args(rest);
+        let argv = match spec.arguments.as_slice() {
+            [] => vec![OsStr::new(&spec.value)],
+            arguments => arguments.iter().map(OsStr::new).collect(),
+        };
+        match find_program(&spec.value, sandbox, &path) {
+            Some(program) => (program, argv),
+            None => return Ok(Err(io::Error::from(io::ErrorKind::NotFound))),
         }
-        command
     };
     let append = |name: &str| {
         OpenOptions::new()
@@ -220,19 +218,11 @@ fn task_command(sandbox: &Path, task: &TaskFile) -> io::Result<Command> {
             .append(true)
             .open(sandbox.join(name))
     };
-    command
-        .current_dir(sandbox)
-        .env_clear()
-        .env("PATH", TASK_PATH)
-        .env("HOME", sandbox)
-        .env("TMPDIR", sandbox)
-        .env("MESOS_SANDBOX", sandbox)
-        .envs(launch.env.iter().map(|(name, value)| (name, value)))
-        .stdin(Stdio::null())
-        .stdout(append(STDOUT_FILE)?)
-        .stderr(append(STDERR_FILE)?)
-        .process_group(0);
-
+    let streams = [
+        File::open("/dev/null")?,
+        append(STDOUT_FILE)?,
+        append(STDERR_FILE)?,
+    ];
     let cgroup_procs: Vec<File> = task
         .cgroups
         .iter()
@@ -245,42 +235,59 @@ fn task_command(sandbox: &Path, task: &TaskFile) -> io::Result<Command> {
                 .ok()
         })
         .collect();
-    // SAFETY: the closure runs in the forked child before exec, where only async-signal-safe
-    // calls are allowed: sigprocmask, sigaction, and write(2) on descriptors opened beforehand,
-    // with a static buffer. Writing "0" to cgroup.procs moves the writing process. A failed
-    // write leaves the command unlimited rather than failing the launch.
-    unsafe {
-        command.pre_exec(move || {
-            reset_signals();
-            for procs in &cgroup_procs {
-                libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1);
-            }
-            Ok(())
-        });
-    }
-    Ok(command)
+    let defaults = [
+        (OsStr::new("PATH"), OsStr::new(TASK_PATH)),
+        (OsStr::new("HOME"), sandbox.as_os_str()),
+        (OsStr::new("TMPDIR"), sandbox.as_os_str()),
+        (OsStr::new("MESOS_SANDBOX"), sandbox.as_os_str()),
+    ];
+    let own = launch
+        .env
+        .iter()
+        .map(|(name, value)| (OsStr::new(name), OsStr::new(value)));
+    let env = environment(defaults.into_iter().chain(own));
+    Ok(Spawn::new(
+        &program,
+        &argv,
+        &env,
+        sandbox,
+        streams,
+        cgroup_procs,
+    ))
 }
 
-/// In the forked child before exec: no blocked signals and every disposition back to default,
-/// whatever the supervisor blocked or whoever started Stride ignored (both survive exec).
-///
-/// # Safety
-/// Only calls sigprocmask and sigaction, which are async-signal-safe.
-unsafe fn reset_signals() {
-    // SAFETY: sigset_t and sigaction are plain data for which all zeroes is valid; the calls
-    // only read them.
-    unsafe {
-        let mut nothing: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut nothing);
-        libc::sigprocmask(libc::SIG_SETMASK, &nothing, ptr::null_mut());
-        let mut default: libc::sigaction = std::mem::zeroed();
-        default.sa_sigaction = libc::SIG_DFL;
-        for signal in 1..libc::SIGRTMIN() {
-            if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-                libc::sigaction(signal, &default, ptr::null_mut());
-            }
+/// The environment from `pairs` in order, a later value replacing an earlier one of the same
+/// name in its place.
+fn environment<'a>(
+    pairs: impl Iterator<Item = (&'a OsStr, &'a OsStr)>,
+) -> Vec<(&'a OsStr, &'a OsStr)> {
+    let mut env: Vec<(&OsStr, &OsStr)> = Vec::new();
+    for (name, value) in pairs {
+        match env.iter_mut().find(|(existing, _)| *existing == name) {
+            Some(entry) => entry.1 = value,
+            None => env.push((name, value)),
         }
     }
+    env
+}
+
+/// Where `program` is, as `execvp` would look for it: a name with a slash is a path (relative to
+/// the sandbox, the command's working directory), anything else is searched on `path`.
+fn find_program(program: &str, sandbox: &Path, path: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if program.contains('/') {
+        return Some(sandbox.join(program));
+    }
+    path.split(':')
+        .map(|dir| {
+            sandbox
+                .join(if dir.is_empty() { "." } else { dir })
+                .join(program)
+        })
+        .find(|candidate| {
+            fs::metadata(candidate)
+                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// The `PATH` the command will see.

@@ -7,13 +7,19 @@
 
 #![allow(dead_code)] // Each test binary uses its own subset of these helpers.
 
+use eventsource_stream::{Event, Eventsource};
+use futures::{Stream, StreamExt};
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const WAIT: Duration = Duration::from_secs(30);
+
+/// A connected `/v2/events` stream.
+pub type Events = Pin<Box<dyn Stream<Item = Event> + Send>>;
 
 pub struct Stride {
     child: Option<Child>,
@@ -291,6 +297,32 @@ impl Stride {
     }
 
     /// Task commands of this Stride that are alive right now.
+    /// Connects to `/v2/events{query}`, resuming after `last_event_id` if given.
+    pub async fn events(&self, query: &str, last_event_id: Option<&str>) -> Events {
+        let mut request = self
+            .http
+            .get(self.url(&format!("/v2/events{query}")))
+            .header("accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request
+            .send()
+            .await
+            .expect("connecting to the event stream");
+        assert_eq!(response.status(), 200);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        Box::pin(
+            response
+                .bytes_stream()
+                .eventsource()
+                .filter_map(|e| async move { e.ok() }),
+        )
+    }
+
     pub fn live_task_pids(&self) -> Vec<i32> {
         let Ok(entries) = fs::read_dir(self.data_dir.join("agent/sandboxes")) else {
             return Vec::new();
