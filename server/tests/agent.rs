@@ -348,9 +348,24 @@ async fn invalid_or_duplicate_task_ids_are_refused() {
     let id = launch.task_id.clone();
     agent.launch(launch.clone()).await;
     agent.launch(launch).await;
-    expect_state(&mut updates, &id, TaskState::Starting).await;
-    let duplicate = expect_state(&mut updates, &id, TaskState::Error).await;
+    // The refusal is immediate; STARTING comes when the first launch is being started.
+    let (first, second) = (
+        next_update(&mut updates).await,
+        next_update(&mut updates).await,
+    );
+    let (duplicate, starting) = match first.state {
+        TaskState::Error => (first, second),
+        _ => (second, first),
+    };
+    assert_eq!(
+        (duplicate.task_id.as_str(), duplicate.state),
+        (id.as_str(), TaskState::Error)
+    );
     assert_eq!(duplicate.reason, Some(UpdateReason::TaskInvalid));
+    assert_eq!(
+        (starting.task_id.as_str(), starting.state),
+        (id.as_str(), TaskState::Starting)
+    );
     expect_state(&mut updates, &id, TaskState::Running).await;
     agent.kill(&id);
     expect_state(&mut updates, &id, TaskState::Killed).await;

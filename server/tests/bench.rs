@@ -79,6 +79,11 @@ async fn bench_1000_tasks_running_vs_bare_spawn() {
         first_running.unwrap_or_default().as_secs_f64(),
         bare.as_secs_f64()
     );
+    for e in std::fs::read_dir(&stride.data_dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().ends_with(".log") {
+        }
+    }
     let (status, _) = stride.delete("/v2/apps/bench").await;
     assert_eq!(status, 200);
     let deadline = Instant::now() + Duration::from_secs(120);

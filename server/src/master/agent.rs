@@ -22,7 +22,7 @@
 use super::host::{self, pidfd_open, Cgroups};
 use super::supervisor::{
     read_json, write_json_atomically, ExitRecord, Pids, TaskFile, EXIT_FILE, PIDS_FILE,
-    STDERR_FILE, TASK_FILE,
+    RUNNING_BYTE, STDERR_FILE, TASK_FILE,
 };
 use super::zygote::Zygote;
 use serde::{Deserialize, Serialize};
@@ -280,9 +280,9 @@ impl ProcessAgent {
         Ok(recovered)
     }
 
-    /// Starts a task. Returns at once after sending `Starting` (or `Error` for an invalid or
-    /// duplicate task ID); the supervisor is spawned in the background and the rest of the
-    /// task's updates follow through the channel.
+    /// Starts a task. Returns at once, having sent `Error` for an invalid or duplicate task ID;
+    /// otherwise the supervisor is spawned in the background (a few at a time), `Starting` is
+    /// sent when that begins, and the rest of the task's updates follow through the channel.
     pub async fn launch(&self, launch: TaskLaunch) {
         let task_id = launch.task_id.clone();
         let refusal = match validate_task_id(&task_id) {
@@ -304,12 +304,6 @@ impl ProcessAgent {
             });
             return;
         }
-        self.shared.send(AgentUpdate {
-            task_id,
-            state: TaskState::Starting,
-            message: String::new(),
-            reason: None,
-        });
         let shared = self.shared.clone();
         self.until_shutdown(shared.run(launch));
     }
@@ -415,6 +409,13 @@ impl Shared {
                 });
                 return;
             }
+            // Like Mesos' executors, STARTING says the task is being started now, not queued.
+            self.send(AgentUpdate {
+                task_id: task_id.clone(),
+                state: TaskState::Starting,
+                message: String::new(),
+                reason: None,
+            });
             let shared = self.clone();
             tokio::task::spawn_blocking(move || shared.start_supervisor(&launch)).await
         };
@@ -443,8 +444,11 @@ impl Shared {
         match pipe::Receiver::from_owned_fd(started.readiness) {
             Ok(mut readiness) => {
                 // Ends when the supervisor closes its stdout: the command runs, or never will.
-                let _ = readiness.read_to_end(&mut Vec::new()).await;
-                self.mark_running(&task_id, &supervisor).await;
+                let mut report = Vec::new();
+                let _ = readiness.read_to_end(&mut report).await;
+                if report.starts_with(RUNNING_BYTE) {
+                    self.mark_running(&task_id, &supervisor);
+                }
             }
             Err(e) => {
                 warn!(
@@ -534,14 +538,9 @@ impl Shared {
         })
     }
 
-    /// Sends `Running` once `pids.json` shows the command started, or passes on a kill that
-    /// was requested before.
-    async fn mark_running(&self, task_id: &str, supervisor: &Arc<Supervisor>) {
-        let pids = self.sandbox_dir(task_id).join(PIDS_FILE);
-        if tokio::fs::metadata(pids).await.is_err() {
-            // The command did not start; the supervisor's exit record says why.
-            return;
-        }
+    /// Sends `Running` for a task whose command started, or passes on a kill that was
+    /// requested before.
+    fn mark_running(&self, task_id: &str, supervisor: &Arc<Supervisor>) {
         let kill_requested = {
             let mut tasks = self.lock_tasks();
             let Some(entry) = tasks.get_mut(task_id) else {

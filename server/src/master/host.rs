@@ -10,6 +10,7 @@ use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -219,10 +220,16 @@ pub fn hostname() -> String {
 }
 
 /// Identifies this boot of the machine: process start times only compare within one boot.
+/// Read once per process; the zygote reads it before forking, so supervisors never do.
 pub(crate) fn boot_id() -> io::Result<String> {
-    Ok(fs::read_to_string("/proc/sys/kernel/random/boot_id")?
+    static BOOT_ID: OnceLock<String> = OnceLock::new();
+    if let Some(boot_id) = BOOT_ID.get() {
+        return Ok(boot_id.clone());
+    }
+    let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id")?
         .trim()
-        .to_owned())
+        .to_owned();
+    Ok(BOOT_ID.get_or_init(|| boot_id).clone())
 }
 
 /// What `/proc/<pid>/stat` says about a process.
@@ -281,6 +288,7 @@ enum Layout {
     V1 { cpu: PathBuf, memory: PathBuf },
 }
 
+/// The kernel's default period, which every new cgroup starts with.
 const CFS_PERIOD_US: u64 = 100_000;
 /// The kernel refuses smaller quotas.
 const MIN_CFS_QUOTA_US: u64 = 1_000;
@@ -383,8 +391,9 @@ impl Cgroups {
                     }
                 }
                 Layout::V1 { .. } => {
+                    // The new cgroup already has the default period; each write re-applies the
+                    // bandwidth on every CPU, so only the quota is written.
                     if let Some(quota) = quota_us {
-                        fs::write(dirs[0].join("cpu.cfs_period_us"), CFS_PERIOD_US.to_string())?;
                         fs::write(dirs[0].join("cpu.cfs_quota_us"), quota.to_string())?;
                     }
                     if let Some(bytes) = mem_bytes {

@@ -4,8 +4,9 @@
 //!
 //! It also defines the files through which the agent and the supervisor talk, all in the sandbox:
 //! - `task.json` ([`TaskFile`], written by the agent): what to run, its limits and cgroups;
-//! - `pids.json` ([`Pids`]): written once the command runs; the supervisor then closes its stdout,
-//!   which tells the agent (holding the other end of that pipe) that the task is running;
+//! - `pids.json` ([`Pids`]): written once the command runs; the supervisor then writes
+//!   [`RUNNING_BYTE`] to its stdout and closes it, which tells the agent (holding the other end
+//!   of that pipe) that the task is running;
 //! - `exit.json` ([`ExitRecord`]): how the command ended, written before the supervisor exits;
 //! - `stdout`, `stderr`: the command's output; the supervisor's own complaints go to `stderr`
 //!   too, as the Mesos command executor's do.
@@ -24,7 +25,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::ffi::{c_int, OsStr};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::ptr;
@@ -35,6 +36,8 @@ pub(crate) const PIDS_FILE: &str = "pids.json";
 pub(crate) const EXIT_FILE: &str = "exit.json";
 pub(crate) const STDOUT_FILE: &str = "stdout";
 pub(crate) const STDERR_FILE: &str = "stderr";
+/// What the supervisor writes to its stdout once the command runs.
+pub(crate) const RUNNING_BYTE: &[u8; 1] = b"R";
 
 /// The `PATH` tasks start with; their own environment may replace it.
 const TASK_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
@@ -162,8 +165,8 @@ fn supervise(sandbox: &Path) -> io::Result<()> {
     }
     // From here on the command runs: whatever fails, the supervisor must still end it and
     // record how it ended.
-    if let Err(e) = close_stdout() {
-        eprintln!("cannot close stdout, the agent will not see the task running: {e}");
+    if let Err(e) = report_running() {
+        eprintln!("cannot tell the agent that the task runs: {e}");
     }
     let killed = wait_for_exit(&signals, task_pid, task_pgid, &task).unwrap_or_else(|e| {
         eprintln!("cannot wait for signals, killing the command: {e}");
@@ -400,10 +403,14 @@ fn record_launch_failure(sandbox: &Path, cgroups: &[PathBuf], message: String) -
     written
 }
 
-/// Points stdout at /dev/null. The agent reads our stdout pipe until it closes: that is how it
-/// learns, without polling, that `pids.json` is there.
-fn close_stdout() -> io::Result<()> {
-    io::stdout().flush()?;
+/// Tells the agent, which reads our stdout pipe until it closes, that the command runs and
+/// `pids.json` is written: one byte, then stdout points at /dev/null. A pipe closed without that
+/// byte means the command never started.
+fn report_running() -> io::Result<()> {
+    // SAFETY: write(2) reads one byte of a static buffer.
+    if unsafe { libc::write(libc::STDOUT_FILENO, RUNNING_BYTE.as_ptr().cast(), 1) } != 1 {
+        return Err(io::Error::last_os_error());
+    }
     let null = File::open("/dev/null")?;
     // SAFETY: dup2 only replaces descriptor 1; `null` stays open until after the call.
     if unsafe { libc::dup2(null.as_raw_fd(), libc::STDOUT_FILENO) } < 0 {

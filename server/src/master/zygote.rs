@@ -160,6 +160,8 @@ fn serve() -> io::Result<()> {
     // SAFETY: stdin is the socket the agent handed us, and nothing else in this process owns it.
     let socket = unsafe { OwnedFd::from_raw_fd(libc::STDIN_FILENO) };
     let child_exits = ChildExits::watch()?;
+    // Cached, and inherited by every supervisor forked from here.
+    let _ = host::boot_id();
     let mut buffer = vec![0; MAX_MESSAGE];
     loop {
         let mut watched = [
