@@ -371,6 +371,80 @@ async fn invalid_or_duplicate_task_ids_are_refused() {
     expect_state(&mut updates, &id, TaskState::Killed).await;
 }
 
+/// Tasks launched together share one supervisor, yet each is killed, ends and is recorded on its
+/// own, and they outlive their agent like any task.
+#[tokio::test]
+async fn tasks_launched_together_share_a_supervisor_but_end_on_their_own() {
+    let work = WorkDir::new();
+    let (first, mut updates) = work.agent();
+    let group = [task("sleep 30"), task("sleep 30"), task("exit 3")];
+    let ids: Vec<String> = group.iter().map(|launch| launch.task_id.clone()).collect();
+    // Launched without yielding in between, so one launcher takes all three at once.
+    for launch in group {
+        first.launch(launch).await;
+    }
+    let mut running = Vec::new();
+    let mut failed = None;
+    while running.len() < 2 || failed.is_none() {
+        let update = next_update(&mut updates).await;
+        match update.state {
+            TaskState::Running if update.task_id != ids[2] => running.push(update.task_id),
+            TaskState::Failed => failed = Some(update),
+            TaskState::Starting | TaskState::Running => {}
+            _ => panic!("unexpected update {update:?}"),
+        }
+    }
+    let failed = failed.unwrap();
+    assert_eq!(
+        (failed.task_id.as_str(), failed.message.as_str()),
+        (ids[2].as_str(), "Command exited with status 3")
+    );
+    first.forget(&ids[2]);
+    let supervisor = pid_of(&task_pids(&first, &ids[0]), "supervisor_pid");
+    for id in &ids[1..] {
+        assert_eq!(
+            pid_of(&task_pids(&first, id), "supervisor_pid"),
+            supervisor,
+            "one supervisor for the tasks launched together"
+        );
+    }
+    let commands: Vec<i32> = ids[..2]
+        .iter()
+        .map(|id| pid_of(&task_pids(&first, id), "task_pid"))
+        .collect();
+
+    drop(first);
+    let (second, mut updates) = work.agent();
+    let mut recovered: Vec<(String, bool)> = second
+        .recover()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|task| (task.launch.task_id, task.alive))
+        .collect();
+    recovered.sort();
+    let mut expected = vec![(ids[0].clone(), true), (ids[1].clone(), true)];
+    expected.sort();
+    assert_eq!(recovered, expected);
+
+    second.kill(&ids[0]);
+    expect_state(&mut updates, &ids[0], TaskState::Killed).await;
+    assert!(
+        process_ends(commands[0]).await,
+        "the killed task's command ends"
+    );
+    assert!(
+        common::process_alive(commands[1]) && common::process_alive(supervisor),
+        "the other task and its supervisor go on"
+    );
+    second.kill(&ids[1]);
+    expect_state(&mut updates, &ids[1], TaskState::Killed).await;
+    assert!(
+        process_ends(supervisor).await,
+        "the supervisor ends with its last task"
+    );
+}
+
 #[tokio::test]
 async fn applies_cgroup_limits_where_the_host_allows() {
     let work = WorkDir::new();
@@ -474,8 +548,12 @@ async fn recovery_readopts_a_running_task_without_duplicating_it() {
         .collect();
     assert_eq!(
         outside_the_task,
-        vec![supervisor_pid],
-        "one supervisor (and its task) in the sandbox, no more"
+        Vec::<i32>::new(),
+        "only the task's own processes work in its sandbox: nothing was started again"
+    );
+    assert!(
+        start_ticks(supervisor_pid).is_some(),
+        "the same supervisor still runs"
     );
     assert!(
         second_updates.try_recv().is_err(),
@@ -567,7 +645,7 @@ async fn recovery_survives_kill_9_of_the_agent_process() {
     assert_eq!(killed.message, "Command terminated with signal SIGTERM");
     assert!(process_group_ends(task_pid).await);
     assert!(
-        start_ticks(supervisor_pid).is_none(),
+        process_ends(supervisor_pid).await,
         "the supervisor outlived its task"
     );
 }

@@ -81,8 +81,7 @@ async fn bench_1000_tasks_running_vs_bare_spawn() {
     );
     for e in std::fs::read_dir(&stride.data_dir).unwrap() {
         let e = e.unwrap();
-        if e.file_name().to_string_lossy().ends_with(".log") {
-        }
+        if e.file_name().to_string_lossy().ends_with(".log") {}
     }
     let (status, _) = stride.delete("/v2/apps/bench").await;
     assert_eq!(status, 200);

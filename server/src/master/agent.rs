@@ -1,33 +1,41 @@
 //! The built-in agent's task runner, [`ProcessAgent`]: every task is a real process on this
 //! machine, started in its own sandbox `<work_dir>/sandboxes/<task-id>/` by a detached
-//! [`supervisor`](super::supervisor), which the agent's [`zygote`](super::zygote) forks. The
-//! supervisor, not `stride`, is the task's parent, so tasks survive a `kill -9` of `stride`; [`ProcessAgent::recover`] re-adopts
+//! [`supervisor`](super::supervisor), which the agent's [`zygote`](super::zygote) forks. Launches
+//! that arrive together (up to [`GROUP_SIZE`]) share one supervisor, so a burst of a thousand
+//! tasks costs a few dozen forks beside the tasks' own. The supervisor, not `stride`, is the
+//! tasks' parent, so they survive a `kill -9` of `stride`; [`ProcessAgent::recover`] re-adopts
 //! them from the sandboxes' files when it restarts, and reports those that ended meanwhile.
 //!
 //! # Updates
-//! A launch yields `Starting`, then `Running` once the supervisor has started the command and
-//! written `pids.json`, then one terminal state (`Finished`, `Failed`, `Killed`, or `Error` for an
-//! invalid launch). A task leaves [`ProcessAgent::running_tasks`] before its terminal update is
-//! sent.
+//! A launch yields `Starting` when its group is being started, then `Running` once the supervisor
+//! reports the command running (and `pids.json` written), then one terminal state (`Finished`,
+//! `Failed`, `Killed`, or `Error` for an invalid launch). A task leaves
+//! [`ProcessAgent::running_tasks`] before its terminal update is sent.
 //!
-//! # Watching supervisors
-//! One tokio task per supervisor waits for its exit on a pidfd registered with the reactor, which
-//! costs nothing while the task runs and reacts at once. A pidfd names one process for good, so a
-//! supervisor's exit cannot be confused with a later process that reuses its pid, and signals
-//! sent through it cannot hit such a process either. It works the same for our own children and
-//! for supervisors re-adopted after a restart (which are not our children, so `waitpid` cannot
-//! watch them; the zygote is the supervisors' parent anyway). Where pidfds are unavailable (kernels before 5.3, or no descriptors left), a
-//! task falls back to checking `/proc/<pid>/stat` every 500 ms.
+//! # Watching processes
+//! Each running task's command, and each supervisor, is watched through a pidfd registered with
+//! the reactor, which costs nothing while it runs and reacts at once. A pidfd names one process
+//! for good, so an exit cannot be confused with a later process that reuses the pid, and signals
+//! sent through it cannot hit such a process either. It works the same for processes re-adopted
+//! after a restart, which are not our children (the supervisor is the command's parent, the
+//! zygote the supervisor's). A task has ended once its command exited and the supervisor wrote its
+//! `exit.json`, or once its supervisor is gone. Where pidfds are unavailable (kernels before 5.3,
+//! or no descriptors left), processes are checked in `/proc/<pid>/stat` every 500 ms.
+//!
+//! # Kills
+//! The agent writes a `kill` file into the sandbox and sends SIGTERM to the supervisor, which
+//! then sends SIGTERM to the task's process group and SIGKILL after the task's grace period.
+//! Files, not a connection, so kills work the same for tasks re-adopted after a restart.
 
 use super::host::{self, pidfd_open, Cgroups};
 use super::supervisor::{
-    read_json, write_json_atomically, ExitRecord, Pids, TaskFile, EXIT_FILE, PIDS_FILE,
-    RUNNING_BYTE, STDERR_FILE, TASK_FILE,
+    read_json, write_json_atomically, ExitRecord, Pids, StartReport, TaskFile, EXIT_FILE,
+    KILL_FILE, PIDS_FILE, STDERR_FILE, TASK_FILE,
 };
-use super::zygote::Zygote;
+use super::zygote::{Forked, Zygote};
 use serde::{Deserialize, Serialize};
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::c_int;
 use std::fs;
 use std::future::Future;
@@ -40,15 +48,22 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, Interest};
 use tokio::net::unix::pipe;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 /// Marks a sandbox whose terminal update was acknowledged: recovery leaves it alone.
 const DONE_FILE: &str = "done";
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
-/// Preparing a sandbox and spawning a supervisor is short, CPU-bound work: a few at a time keep up
-/// with the machine without parking hundreds of blocking threads during a burst of launches.
-const CONCURRENT_SPAWNS: usize = 8;
+/// Tasks started by one supervisor, at most: launches that arrive together (Mesos sends a whole
+/// offer's worth in one ACCEPT) share one fork of the zygote and one supervisor process.
+const GROUP_SIZE: usize = 32;
+/// Groups being prepared and forked at the same time: enough to keep this machine's cores busy
+/// during a burst, without parking hundreds of blocking threads.
+const CONCURRENT_GROUPS: usize = 2;
+/// How often a task whose command has exited is checked for its supervisor's `exit.json`, at
+/// first and at most.
+const EXIT_RECORD_FIRST_CHECK: Duration = Duration::from_millis(2);
+const EXIT_RECORD_LAST_CHECK: Duration = Duration::from_millis(200);
 /// Each watched task holds a pidfd, so a thousand tasks need more descriptors than the common
 /// soft limit of 1024; tasks inherit the limit, so stay far below the usual hard limits.
 const WANTED_OPEN_FILES: libc::rlim_t = 65536;
@@ -143,18 +158,20 @@ pub struct RecoveredTask {
 #[derive(Clone)]
 pub struct ProcessAgent {
     shared: Arc<Shared>,
-    /// Watchers end when this sender is dropped.
-    shutdown: Arc<watch::Sender<()>>,
+    /// Held only to be dropped with the last clone, which ends the background work.
+    _shutdown: Arc<watch::Sender<()>>,
 }
 
 struct Shared {
     options: AgentOptions,
     updates: mpsc::UnboundedSender<AgentUpdate>,
     tasks: Mutex<HashMap<String, TaskEntry>>,
+    launches: Mutex<LaunchQueue>,
     cgroups: Option<Cgroups>,
     boot_id: String,
-    spawn_slots: Semaphore,
     zygote: Zygote,
+    /// Changes (closes) when the last [`ProcessAgent`] is dropped.
+    shutdown: watch::Receiver<()>,
     cgroup_failure_logged: Once,
     pidfd_failure_logged: Once,
 }
@@ -163,8 +180,15 @@ struct Shared {
 #[derive(Default)]
 struct TaskEntry {
     /// Set once the supervisor has started the command; a kill requested earlier waits for it.
-    supervisor: Option<Arc<Supervisor>>,
+    supervisor: Option<Arc<Watched>>,
     kill: Option<KillRequest>,
+}
+
+/// Launches waiting for a supervisor, and how many launchers take them.
+#[derive(Default)]
+struct LaunchQueue {
+    waiting: VecDeque<TaskLaunch>,
+    launchers: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,13 +197,13 @@ enum KillRequest {
     WhileRunning,
 }
 
-/// A freshly forked supervisor.
-struct Started {
-    pid: i32,
-    start_ticks: u64,
-    pidfd: Option<OwnedFd>,
-    /// Read end of the supervisor's stdout, which it closes once the command runs.
-    readiness: OwnedFd,
+/// A supervisor freshly forked for a group of tasks.
+struct StartedGroup {
+    supervisor: Forked,
+    /// The tasks it starts, in the order of its reports.
+    task_ids: Vec<String>,
+    /// Read end of the supervisor's stdout, where its [`StartReport`]s come.
+    reports: OwnedFd,
 }
 
 impl ProcessAgent {
@@ -199,20 +223,21 @@ impl ProcessAgent {
                 warn!("cgroups not usable ({reason}): running tasks without cpu/memory limits")
             })
             .ok();
-        let (shutdown, _) = watch::channel(());
+        let (shutdown, shutdown_seen) = watch::channel(());
         Self {
             shared: Arc::new(Shared {
                 updates,
                 tasks: Mutex::new(HashMap::new()),
+                launches: Mutex::new(LaunchQueue::default()),
                 cgroups,
                 boot_id: host::boot_id().unwrap_or_default(),
-                spawn_slots: Semaphore::new(CONCURRENT_SPAWNS),
                 zygote: Zygote::new(options.stride_exe.clone()),
+                shutdown: shutdown_seen,
                 options,
                 cgroup_failure_logged: Once::new(),
                 pidfd_failure_logged: Once::new(),
             }),
-            shutdown: Arc::new(shutdown),
+            _shutdown: Arc::new(shutdown),
         }
     }
 
@@ -247,16 +272,15 @@ impl ProcessAgent {
             }
             let task_id = launch.task_id.clone();
             let alive = match pids.and_then(|pids| self.shared.adopt(&pids)) {
-                Some(supervisor) => {
+                Some((supervisor, command)) => {
                     let entry = TaskEntry {
                         supervisor: Some(supervisor.clone()),
                         kill: None,
                     };
                     self.shared.lock_tasks().insert(task_id.clone(), entry);
                     let shared = self.shared.clone();
-                    self.until_shutdown(async move {
-                        shared.watch_until_exit(task_id, supervisor).await
-                    });
+                    self.shared
+                        .until_shutdown(shared.watch_until_exit(task_id, supervisor, command));
                     true
                 }
                 None => {
@@ -304,8 +328,17 @@ impl ProcessAgent {
             });
             return;
         }
-        let shared = self.shared.clone();
-        self.until_shutdown(shared.run(launch));
+        let start_launcher = {
+            let mut launches = self.shared.lock_launches();
+            launches.waiting.push_back(launch);
+            let idle = launches.launchers < CONCURRENT_GROUPS;
+            launches.launchers += usize::from(idle);
+            idle
+        };
+        if start_launcher {
+            let shared = self.shared.clone();
+            self.shared.until_shutdown(shared.launch_groups());
+        }
     }
 
     /// Asks the task's supervisor to kill it: SIGTERM to the task's process group, SIGKILL after
@@ -324,7 +357,7 @@ impl ProcessAgent {
             entry.supervisor.clone()
         };
         if let Some(supervisor) = supervisor {
-            supervisor.signal(libc::SIGTERM);
+            self.shared.request_kill(task_id, &supervisor);
         }
     }
 
@@ -354,17 +387,6 @@ impl ProcessAgent {
         task_ids.sort();
         task_ids
     }
-
-    /// Runs `work` in the background until it ends or the agent is dropped.
-    fn until_shutdown(&self, work: impl Future<Output = ()> + Send + 'static) {
-        let mut shutdown = self.shutdown.subscribe();
-        tokio::spawn(async move {
-            tokio::select! {
-                () = work => {}
-                _ = shutdown.changed() => {}
-            }
-        });
-    }
 }
 
 impl Shared {
@@ -385,96 +407,175 @@ impl Shared {
         self.sandboxes_dir().join(task_id)
     }
 
-    /// Spawns the task's supervisor, then follows it until the task ends.
-    async fn run(self: Arc<Self>, launch: TaskLaunch) {
-        let task_id = launch.task_id.clone();
-        let started = {
-            let _slot = self.spawn_slots.acquire().await;
+    fn lock_launches(&self) -> MutexGuard<'_, LaunchQueue> {
+        self.launches.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `work` in the background until it ends or the agent is dropped.
+    fn until_shutdown(&self, work: impl Future<Output = ()> + Send + 'static) {
+        let mut shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = work => {}
+                _ = shutdown.changed() => {}
+            }
+        });
+    }
+
+    /// Takes waiting launches a group at a time and starts each group's supervisor, until none
+    /// are left.
+    async fn launch_groups(self: Arc<Self>) {
+        loop {
+            let group: Vec<TaskLaunch> = {
+                let mut launches = self.lock_launches();
+                let size = launches.waiting.len().min(GROUP_SIZE);
+                if size == 0 {
+                    launches.launchers -= 1;
+                    return;
+                }
+                launches.waiting.drain(..size).collect()
+            };
+            self.start_group(group).await;
+        }
+    }
+
+    /// Sends `Starting` for each task of `group` (or `Killed` if a kill came first), prepares
+    /// their sandboxes and forks their supervisor; its reports are followed in the background.
+    async fn start_group(self: &Arc<Self>, group: Vec<TaskLaunch>) {
+        let mut starting = Vec::with_capacity(group.len());
+        for launch in group {
             let killed_early = {
                 let mut tasks = self.lock_tasks();
                 let killed = tasks
-                    .get(&task_id)
+                    .get(&launch.task_id)
                     .is_some_and(|entry| entry.kill.is_some());
                 if killed {
-                    tasks.remove(&task_id);
+                    tasks.remove(&launch.task_id);
                 }
                 killed
             };
             if killed_early {
                 self.send(AgentUpdate {
-                    task_id,
+                    task_id: launch.task_id,
                     state: TaskState::Killed,
                     message: "Task killed before it was started".to_owned(),
                     reason: Some(UpdateReason::TaskKilledDuringLaunch),
                 });
-                return;
+                continue;
             }
             // Like Mesos' executors, STARTING says the task is being started now, not queued.
             self.send(AgentUpdate {
-                task_id: task_id.clone(),
+                task_id: launch.task_id.clone(),
                 state: TaskState::Starting,
                 message: String::new(),
                 reason: None,
             });
-            let shared = self.clone();
-            tokio::task::spawn_blocking(move || shared.start_supervisor(&launch)).await
-        };
-        let started = match started {
-            Ok(Ok(started)) => started,
-            Ok(Err(failure)) => {
-                self.lock_tasks().remove(&task_id);
-                self.send(failure);
-                return;
-            }
-            Err(panic) => {
-                self.lock_tasks().remove(&task_id);
-                self.send(AgentUpdate {
-                    task_id,
-                    state: TaskState::Failed,
-                    message: format!("Launching the task's supervisor failed: {panic}"),
-                    reason: Some(UpdateReason::CommandExecutorFailed),
-                });
-                return;
-            }
-        };
-        let pidfd = started
-            .pidfd
-            .ok_or_else(|| io::Error::from(io::ErrorKind::Unsupported));
-        let supervisor = Arc::new(self.watch(started.pid, started.start_ticks, pidfd));
-        match pipe::Receiver::from_owned_fd(started.readiness) {
-            Ok(mut readiness) => {
-                // Ends when the supervisor closes its stdout: the command runs, or never will.
-                let mut report = Vec::new();
-                let _ = readiness.read_to_end(&mut report).await;
-                if report.starts_with(RUNNING_BYTE) {
-                    self.mark_running(&task_id, &supervisor);
-                }
-            }
-            Err(e) => {
-                warn!(
-                    task_id,
-                    "cannot follow the start of the task's supervisor, stopping it: {e}"
-                );
-                supervisor.signal(libc::SIGKILL);
-            }
+            starting.push(launch);
         }
-        self.watch_until_exit(task_id, supervisor).await;
+        if starting.is_empty() {
+            return;
+        }
+        let task_ids: Vec<String> = starting.iter().map(|l| l.task_id.clone()).collect();
+        let shared = self.clone();
+        let (started, failures) =
+            match tokio::task::spawn_blocking(move || shared.start_supervisor(&starting)).await {
+                Ok(result) => result,
+                Err(panic) => {
+                    let failures = task_ids
+                        .into_iter()
+                        .map(|task_id| AgentUpdate {
+                            task_id,
+                            state: TaskState::Failed,
+                            message: format!("Launching the task's supervisor failed: {panic}"),
+                            reason: Some(UpdateReason::CommandExecutorFailed),
+                        })
+                        .collect();
+                    (None, failures)
+                }
+            };
+        for failure in failures {
+            self.lock_tasks().remove(&failure.task_id);
+            self.send(failure);
+        }
+        if let Some(started) = started {
+            let pidfd = started
+                .supervisor
+                .pidfd
+                .ok_or_else(|| io::Error::from(io::ErrorKind::Unsupported));
+            let supervisor = Arc::new(self.watch(
+                started.supervisor.pid,
+                started.supervisor.start_ticks,
+                pidfd,
+            ));
+            let shared = self.clone();
+            self.until_shutdown(shared.follow_starts(
+                started.task_ids,
+                supervisor,
+                started.reports,
+            ));
+        }
     }
 
-    /// Prepares the sandbox and spawns the supervisor; the failure is the update to send.
-    fn start_supervisor(&self, launch: &TaskLaunch) -> Result<Started, AgentUpdate> {
+    /// Prepares the sandboxes of `group` and forks their supervisor: the group it started (none
+    /// if no task could be prepared), and the updates of tasks that failed before it.
+    fn start_supervisor(&self, group: &[TaskLaunch]) -> (Option<StartedGroup>, Vec<AgentUpdate>) {
+        let mut failures = Vec::new();
+        let mut prepared = Vec::with_capacity(group.len());
+        for launch in group {
+            match self.prepare_sandbox(launch) {
+                Ok(cgroups) => prepared.push((launch.task_id.clone(), cgroups)),
+                Err(failure) => failures.push(failure),
+            }
+        }
+        if prepared.is_empty() {
+            return (None, failures);
+        }
+        let sandboxes: Vec<PathBuf> = prepared
+            .iter()
+            .map(|(task_id, _)| self.sandbox_dir(task_id))
+            .collect();
+        let forked = pipe().and_then(|(reports, supervisor_stdout)| {
+            let supervisor = self.zygote.fork_supervisor(&sandboxes, supervisor_stdout)?;
+            Ok((supervisor, reports))
+        });
+        match forked {
+            Ok((supervisor, reports)) => {
+                let task_ids = prepared.into_iter().map(|(task_id, _)| task_id).collect();
+                let started = StartedGroup {
+                    supervisor,
+                    task_ids,
+                    reports,
+                };
+                (Some(started), failures)
+            }
+            Err(e) => {
+                for (task_id, cgroups) in prepared {
+                    host::remove_cgroups(&cgroups);
+                    failures.push(AgentUpdate {
+                        task_id,
+                        state: TaskState::Failed,
+                        message: format!("Cannot start the task's supervisor: {e}"),
+                        reason: Some(UpdateReason::CommandExecutorFailed),
+                    });
+                }
+                (None, failures)
+            }
+        }
+    }
+
+    /// Creates the task's sandbox with its `task.json` and its cgroups (returned); the failure
+    /// is the update to send.
+    fn prepare_sandbox(&self, launch: &TaskLaunch) -> Result<Vec<PathBuf>, AgentUpdate> {
         let task_id = &launch.task_id;
         let sandbox = self.sandbox_dir(task_id);
-        let failed = |reason, message| AgentUpdate {
+        let failed = |message| AgentUpdate {
             task_id: task_id.clone(),
             state: TaskState::Failed,
             message,
-            reason: Some(reason),
+            reason: Some(UpdateReason::ContainerLaunchFailed),
         };
-        fs::create_dir_all(self.sandboxes_dir()).map_err(|e| {
-            let message = format!("Cannot create the sandboxes directory: {e}");
-            failed(UpdateReason::ContainerLaunchFailed, message)
-        })?;
+        fs::create_dir_all(self.sandboxes_dir())
+            .map_err(|e| failed(format!("Cannot create the sandboxes directory: {e}")))?;
         match fs::create_dir(&sandbox) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -487,28 +588,20 @@ impl Shared {
             }
             Err(e) => {
                 let message = format!("Cannot create the sandbox {}: {e}", sandbox.display());
-                return Err(failed(UpdateReason::ContainerLaunchFailed, message));
+                return Err(failed(message));
             }
         }
         let task = TaskFile {
             launch: launch.clone(),
             cgroups: self.create_cgroups(launch),
         };
-        let started = write_json_atomically(&sandbox.join(TASK_FILE), &task)
-            .map_err(|e| {
-                let message = format!("Cannot write {TASK_FILE}: {e}");
-                failed(UpdateReason::ContainerLaunchFailed, message)
-            })
-            .and_then(|()| {
-                self.spawn_supervisor(&sandbox).map_err(|e| {
-                    let message = format!("Cannot start the task's supervisor: {e}");
-                    failed(UpdateReason::CommandExecutorFailed, message)
-                })
-            });
-        if started.is_err() {
-            host::remove_cgroups(&task.cgroups);
+        match write_json_atomically(&sandbox.join(TASK_FILE), &task) {
+            Ok(()) => Ok(task.cgroups),
+            Err(e) => {
+                host::remove_cgroups(&task.cgroups);
+                Err(failed(format!("Cannot write {TASK_FILE}: {e}")))
+            }
         }
-        started
     }
 
     fn create_cgroups(&self, launch: &TaskLaunch) -> Vec<PathBuf> {
@@ -527,20 +620,52 @@ impl Shared {
             })
     }
 
-    fn spawn_supervisor(&self, sandbox: &Path) -> io::Result<Started> {
-        let (readiness, supervisor_stdout) = pipe()?;
-        let forked = self.zygote.fork_supervisor(sandbox, supervisor_stdout)?;
-        Ok(Started {
-            pid: forked.pid,
-            start_ticks: forked.start_ticks,
-            pidfd: forked.pidfd,
-            readiness,
-        })
+    /// Reads the supervisor's start reports, one per task in order, and follows each task from
+    /// there until its terminal update.
+    async fn follow_starts(
+        self: Arc<Self>,
+        task_ids: Vec<String>,
+        supervisor: Arc<Watched>,
+        reports: OwnedFd,
+    ) {
+        let mut reports = pipe::Receiver::from_owned_fd(reports)
+            .inspect_err(|e| {
+                warn!("cannot follow the start of a supervisor's tasks, stopping it: {e}");
+                supervisor.signal(libc::SIGKILL);
+            })
+            .ok();
+        for task_id in task_ids {
+            let mut record = [0; StartReport::SIZE];
+            let report = match &mut reports {
+                Some(pipe) => pipe
+                    .read_exact(&mut record)
+                    .await
+                    .ok()
+                    .and_then(|_| StartReport::decode(record)),
+                None => None,
+            };
+            let command = match report {
+                Some(StartReport::Running { pid, start_ticks }) => {
+                    self.mark_running(&task_id, &supervisor);
+                    // `None` if it has ended already: then its exit record is awaited.
+                    self.watch_if_running(pid, start_ticks)
+                }
+                // `exit.json` says why it failed; or the supervisor ended (or garbled its
+                // reports) before this task, which is concluded once the supervisor is gone.
+                Some(StartReport::Failed) | None => {
+                    reports = None;
+                    None
+                }
+            };
+            let shared = self.clone();
+            let supervisor = supervisor.clone();
+            self.until_shutdown(shared.watch_until_exit(task_id, supervisor, command));
+        }
     }
 
     /// Sends `Running` for a task whose command started, or passes on a kill that was
     /// requested before.
-    fn mark_running(&self, task_id: &str, supervisor: &Arc<Supervisor>) {
+    fn mark_running(&self, task_id: &str, supervisor: &Arc<Watched>) {
         let kill_requested = {
             let mut tasks = self.lock_tasks();
             let Some(entry) = tasks.get_mut(task_id) else {
@@ -550,7 +675,7 @@ impl Shared {
             entry.kill.is_some()
         };
         if kill_requested {
-            supervisor.signal(libc::SIGTERM);
+            self.request_kill(task_id, supervisor);
         } else {
             self.send(AgentUpdate {
                 task_id: task_id.to_owned(),
@@ -561,14 +686,36 @@ impl Shared {
         }
     }
 
-    /// Waits for the supervisor to exit, then sends the task's terminal update.
-    async fn watch_until_exit(self: Arc<Self>, task_id: String, supervisor: Arc<Supervisor>) {
-        supervisor.exited().await;
+    /// Asks the supervisor for the task's kill: the `kill` file names the task, the signal wakes
+    /// the supervisor up to look.
+    fn request_kill(&self, task_id: &str, supervisor: &Watched) {
+        let request = self.sandbox_dir(task_id).join(KILL_FILE);
+        if let Err(e) = fs::write(&request, b"") {
+            warn!(task_id, "cannot ask the supervisor to kill the task: {e}");
+        }
+        supervisor.signal(libc::SIGTERM);
+    }
+
+    /// Waits for the task's end — its command exited (when `command` is known) and the
+    /// supervisor recorded it, or the supervisor is gone — then sends the terminal update.
+    async fn watch_until_exit(
+        self: Arc<Self>,
+        task_id: String,
+        supervisor: Arc<Watched>,
+        command: Option<Watched>,
+    ) {
+        if let Some(command) = command {
+            command.exited().await;
+        }
+        let sandbox = self.sandbox_dir(&task_id);
+        tokio::select! {
+            () = supervisor.exited() => {}
+            () = exit_recorded(&sandbox) => {}
+        }
         let kill = self
             .lock_tasks()
             .remove(&task_id)
             .and_then(|entry| entry.kill);
-        let sandbox = self.sandbox_dir(&task_id);
         let fallback_id = task_id.clone();
         let update = tokio::task::spawn_blocking(move || conclude(task_id, &sandbox, kill))
             .await
@@ -581,7 +728,7 @@ impl Shared {
         self.send(update);
     }
 
-    fn watch(&self, pid: i32, start_ticks: u64, pidfd: io::Result<OwnedFd>) -> Supervisor {
+    fn watch(&self, pid: i32, start_ticks: u64, pidfd: io::Result<OwnedFd>) -> Watched {
         let pidfd = pidfd
             .and_then(|pidfd| {
                 // SAFETY: an OwnedFd keeps its descriptor open and unchanged until the AsyncFd,
@@ -591,41 +738,59 @@ impl Shared {
             })
             .inspect_err(|e| {
                 self.pidfd_failure_logged.call_once(|| {
-                    warn!("cannot watch task supervisors through pidfds ({e}): polling them every 500 ms")
+                    warn!("cannot watch task processes through pidfds ({e}): polling them every 500 ms")
                 })
             })
             .ok();
-        Supervisor {
+        Watched {
             pid,
             start_ticks,
             pidfd,
         }
     }
 
-    /// The supervisor `pids` names, if it still runs.
-    fn adopt(&self, pids: &Pids) -> Option<Arc<Supervisor>> {
-        let (pid, start_ticks) = (pids.supervisor_pid, pids.supervisor_start_ticks);
+    /// The supervisor `pids` names, if it still runs, and the task's command, if it still runs
+    /// too (both must be the same processes: pid and start time must match).
+    fn adopt(&self, pids: &Pids) -> Option<(Arc<Watched>, Option<Watched>)> {
         if pids.boot_id != self.boot_id {
             return None;
         }
+        let supervisor = self.watch_if_running(pids.supervisor_pid, pids.supervisor_start_ticks)?;
+        let command = self.watch_if_running(pids.task_pid, pids.task_start_ticks);
+        Some((Arc::new(supervisor), command))
+    }
+
+    /// Watches the process `pid` started at `start_ticks`, if it still runs.
+    fn watch_if_running(&self, pid: i32, start_ticks: u64) -> Option<Watched> {
         if !host::process_running(pid, start_ticks) {
             return None;
         }
-        let supervisor = self.watch(pid, start_ticks, pidfd_open(pid));
-        // The supervisor may have exited and its pid been reused before the pidfd was opened;
-        // the pidfd pins whatever it opened, so checking now settles which process that is.
-        host::process_running(pid, start_ticks).then(|| Arc::new(supervisor))
+        let watched = self.watch(pid, start_ticks, pidfd_open(pid));
+        // The process may have exited and its pid been reused before the pidfd was opened; the
+        // pidfd pins whatever it opened, so checking now settles which process that is.
+        host::process_running(pid, start_ticks).then_some(watched)
     }
 }
 
-/// A supervisor process we watch: forked for a launch, or re-adopted after a restart.
-struct Supervisor {
+/// Waits until the task's `exit.json` exists: the supervisor writes it shortly after the command
+/// exits.
+async fn exit_recorded(sandbox: &Path) {
+    let record = sandbox.join(EXIT_FILE);
+    let mut pause = EXIT_RECORD_FIRST_CHECK;
+    while !tokio::fs::try_exists(&record).await.unwrap_or(false) {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(EXIT_RECORD_LAST_CHECK);
+    }
+}
+
+/// A process we watch: a supervisor, or a task's command.
+struct Watched {
     pid: i32,
     start_ticks: u64,
     pidfd: Option<AsyncFd<OwnedFd>>,
 }
 
-impl Supervisor {
+impl Watched {
     fn signal(&self, signal: c_int) {
         match &self.pidfd {
             // SAFETY: pidfd_send_signal reads only its arguments: a pidfd we own, a signal

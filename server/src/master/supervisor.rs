@@ -1,22 +1,27 @@
-//! The supervisor: the small per-task process, like Mesos' command executor, that the built-in
-//! agent has the [`zygote`](super::zygote) fork, detached (own session) so that the task outlives
-//! a crash or restart of `stride`, and that records how the task ended.
+//! The supervisor: the small process, like Mesos' command executor, that starts a group of
+//! tasks launched together and records how each ended. The built-in agent has the
+//! [`zygote`](super::zygote) fork it, detached (own session), so that the tasks outlive a crash or
+//! restart of `stride`. One supervisor per group rather than per task: a thousand tasks launched
+//! at once then cost a few dozen forks beside their own, not a thousand.
 //!
 //! It also defines the files through which the agent and the supervisor talk, all in the sandbox:
 //! - `task.json` ([`TaskFile`], written by the agent): what to run, its limits and cgroups;
-//! - `pids.json` ([`Pids`]): written once the command runs; the supervisor then writes
-//!   [`RUNNING_BYTE`] to its stdout and closes it, which tells the agent (holding the other end
-//!   of that pipe) that the task is running;
-//! - `exit.json` ([`ExitRecord`]): how the command ended, written before the supervisor exits;
+//! - `pids.json` ([`Pids`]): written once the command runs;
+//! - `kill` ([`KILL_FILE`], written by the agent): a kill request, which the agent follows with
+//!   SIGTERM to the supervisor;
+//! - `exit.json` ([`ExitRecord`]): how the command ended, once it has;
 //! - `stdout`, `stderr`: the command's output; the supervisor's own complaints go to `stderr`
 //!   too, as the Mesos command executor's do.
+//!
+//! On its stdout, a pipe the agent reads, the supervisor reports how each task started
+//! ([`StartReport`], in the order of the request), then closes it.
 //!
 //! Every file is an inode to allocate, which on some file systems (ext4 without a journal) costs
 //! more than the fork: the sandbox holds only these, and `TMPDIR` is the sandbox itself.
 //!
 //! The supervisor is plain std and libc and single-threaded: it blocks SIGTERM, SIGINT and SIGCHLD
-//! and takes them one at a time with `sigtimedwait`, whose timeout is the kill grace period. So
-//! there are no signal handlers, and no async runtime to start.
+//! and takes them one at a time with `sigtimedwait`, whose timeout is the nearest end of a kill
+//! grace period. So there are no signal handlers, and no async runtime to start.
 
 use super::agent::TaskLaunch;
 use super::host;
@@ -29,6 +34,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::ptr;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub(crate) const TASK_FILE: &str = "task.json";
@@ -36,8 +42,8 @@ pub(crate) const PIDS_FILE: &str = "pids.json";
 pub(crate) const EXIT_FILE: &str = "exit.json";
 pub(crate) const STDOUT_FILE: &str = "stdout";
 pub(crate) const STDERR_FILE: &str = "stderr";
-/// What the supervisor writes to its stdout once the command runs.
-pub(crate) const RUNNING_BYTE: &[u8; 1] = b"R";
+/// Written by the agent into a sandbox to ask for the task's kill (then it signals us).
+pub(crate) const KILL_FILE: &str = "kill";
 
 /// The `PATH` tasks start with; their own environment may replace it.
 const TASK_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
@@ -95,17 +101,26 @@ pub(crate) fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> io:
     fs::rename(&temporary, path)
 }
 
+/// This process's start time, read once: every task of the group records it.
+fn own_start_ticks() -> u64 {
+    static START_TICKS: OnceLock<u64> = OnceLock::new();
+    *START_TICKS.get_or_init(|| {
+        host::process_stat(std::process::id() as i32).map_or(0, |stat| stat.start_ticks)
+    })
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
-/// Supervises the task of `sandbox` (which holds task.json and receives pids.json, exit.json,
-/// stdout and stderr); the process's exit code. It is 0 whenever `exit.json` was written, even
-/// for a command that failed: the record, not this code, says how the task ended.
-pub(crate) fn run(sandbox: &Path) -> i32 {
-    match supervise(sandbox) {
+/// Supervises the tasks of `sandboxes` (each holds task.json and receives pids.json, exit.json,
+/// stdout and stderr) until all have ended; the process's exit code. It is 0 whenever every task's
+/// `exit.json` was written, even for commands that failed: the records, not this code, say how
+/// the tasks ended.
+pub(crate) fn run(sandboxes: &[PathBuf]) -> i32 {
+    match supervise(sandboxes) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("stride supervisor: {e}");
@@ -114,80 +129,259 @@ pub(crate) fn run(sandbox: &Path) -> i32 {
     }
 }
 
-fn supervise(sandbox: &Path) -> io::Result<()> {
+/// One task this supervisor started and has not yet recorded the end of.
+struct Supervised {
+    sandbox: PathBuf,
+    task: TaskFile,
+    pid: i32,
+    start_ticks: u64,
+    /// A kill was requested (the agent's `kill` file), so SIGTERM went to the group.
+    killed: bool,
+    /// When SIGKILL follows the SIGTERM, once the grace period is over.
+    escalate_at: Option<Instant>,
+}
+
+fn supervise(sandboxes: &[PathBuf]) -> io::Result<()> {
     // SAFETY: setsid has no memory effects. It fails only if we already lead a process group,
-    // in which case we are detached enough.
-    unsafe { libc::setsid() };
+    // in which case we are detached enough. Ignoring SIGPIPE keeps a vanished agent from
+    // killing us through the start reports; commands get every signal's default back.
+    unsafe {
+        libc::setsid();
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
     let signals = SignalWaiter::block(&[libc::SIGTERM, libc::SIGINT, libc::SIGCHLD])?;
+    let mut tasks = Vec::with_capacity(sandboxes.len());
+    for sandbox in sandboxes {
+        let report = match start(sandbox) {
+            Some(supervised) => {
+                let report = StartReport::Running {
+                    pid: supervised.pid,
+                    start_ticks: supervised.start_ticks,
+                };
+                tasks.push(supervised);
+                report
+            }
+            None => StartReport::Failed,
+        };
+        if let Err(e) = report.send() {
+            eprintln!("cannot tell the agent how a task started: {e}");
+        }
+    }
+    close_stdout()?;
+    // From here on the commands run: whatever fails, the supervisor must still end them and
+    // record how they ended.
+    while !tasks.is_empty() {
+        let deadline = tasks.iter().filter_map(|task| task.escalate_at).min();
+        let signal = signals.wait(deadline).unwrap_or_else(|e| {
+            eprintln!("cannot wait for signals, killing the commands: {e}");
+            for task in &mut tasks {
+                task.killed = true;
+                signal_group(task.pid, libc::SIGKILL);
+            }
+            Some(libc::SIGCHLD)
+        });
+        match signal {
+            Some(libc::SIGCHLD) => {
+                let (ended, running) = tasks.into_iter().partition(|task| has_exited(task.pid));
+                tasks = running;
+                ended.into_iter().for_each(finish);
+            }
+            Some(_) => {
+                // The agent asks for kills by writing `kill` into sandboxes, then signalling.
+                for task in tasks.iter_mut().filter(|task| !task.killed) {
+                    if task.sandbox.join(KILL_FILE).exists() {
+                        task.killed = true;
+                        signal_group(task.pid, libc::SIGTERM);
+                        // A grace period too long to represent never ends.
+                        task.escalate_at = Instant::now().checked_add(task.task.launch.kill_grace);
+                    }
+                }
+            }
+            None => {
+                let now = Instant::now();
+                for task in &mut tasks {
+                    if task.escalate_at.is_some_and(|at| at <= now) {
+                        signal_group(task.pid, libc::SIGKILL);
+                        host::kill_cgroup_processes(&task.task.cgroups, Duration::ZERO);
+                        task.escalate_at = None;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
 
-    let task: TaskFile = match read_json(&sandbox.join(TASK_FILE)) {
-        Ok(task) => task,
-        Err(e) => {
-            return record_launch_failure(sandbox, &[], format!("Cannot read {TASK_FILE}: {e}"))
-        }
-    };
-    let spawn = match task_command(sandbox, &task) {
-        Ok(spawn) => spawn,
-        Err(e) => {
-            let message = format!("Cannot prepare the sandbox: {e}");
-            return record_launch_failure(sandbox, &task.cgroups, message);
-        }
-    };
-    let task_pid = match spawn.and_then(|spawn| spawn.spawn()) {
-        Ok(pid) => pid,
-        Err(e) => {
-            let message = format!(
-                "Failed to launch command '{}': {e}",
-                task.launch.command.value
-            );
-            return record_launch_failure(sandbox, &task.cgroups, message);
-        }
-    };
-    // The command leads a process group of its own.
-    let task_pgid = task_pid;
+/// Why a task could not start, and the cgroups to remove.
+struct LaunchFailure {
+    message: String,
+    cgroups: Vec<PathBuf>,
+}
 
+/// Starts the task of `sandbox`; a task that cannot start has its `exit.json` written already.
+fn start(sandbox: &Path) -> Option<Supervised> {
+    try_start(sandbox)
+        .inspect_err(|failure| record_launch_failure(sandbox, &failure.cgroups, &failure.message))
+        .ok()
+}
+
+fn try_start(sandbox: &Path) -> Result<Supervised, LaunchFailure> {
+    let task: TaskFile = read_json(&sandbox.join(TASK_FILE)).map_err(|e| LaunchFailure {
+        message: format!("Cannot read {TASK_FILE}: {e}"),
+        cgroups: Vec::new(),
+    })?;
+    let failure = |message| LaunchFailure {
+        message,
+        cgroups: task.cgroups.clone(),
+    };
+    let spawn = task_command(sandbox, &task)
+        .map_err(|e| failure(format!("Cannot prepare the sandbox: {e}")))?;
+    let pid = spawn.and_then(|spawn| spawn.spawn()).map_err(|e| {
+        failure(format!(
+            "Failed to launch command '{}': {e}",
+            task.launch.command.value
+        ))
+    })?;
+    // The unreaped child keeps its /proc entry even if it has exited already.
+    let start_ticks = host::process_stat(pid).map_or(0, |stat| stat.start_ticks);
     let pids = Pids {
         supervisor_pid: std::process::id() as i32,
-        supervisor_start_ticks: host::process_stat(std::process::id() as i32)
-            .map_or(0, |stat| stat.start_ticks),
-        task_pid,
-        task_pgid,
-        // The unreaped child keeps its /proc entry even if it has exited already.
-        task_start_ticks: host::process_stat(task_pid).map_or(0, |stat| stat.start_ticks),
+        supervisor_start_ticks: own_start_ticks(),
+        task_pid: pid,
+        // The command leads a process group of its own.
+        task_pgid: pid,
+        task_start_ticks: start_ticks,
         boot_id: host::boot_id().unwrap_or_default(),
         started_at_ms: now_ms(),
     };
     if let Err(e) = write_json_atomically(&sandbox.join(PIDS_FILE), &pids) {
-        signal_group(task_pgid, libc::SIGKILL);
-        reap(task_pid);
-        let message = format!("Cannot record the task's pids: {e}");
-        return record_launch_failure(sandbox, &task.cgroups, message);
+        signal_group(pid, libc::SIGKILL);
+        reap(pid);
+        return Err(failure(format!("Cannot record the task's pids: {e}")));
     }
-    // From here on the command runs: whatever fails, the supervisor must still end it and
-    // record how it ended.
-    if let Err(e) = report_running() {
-        eprintln!("cannot tell the agent that the task runs: {e}");
-    }
-    let killed = wait_for_exit(&signals, task_pid, task_pgid, &task).unwrap_or_else(|e| {
-        eprintln!("cannot wait for signals, killing the command: {e}");
-        false
-    });
+    Ok(Supervised {
+        sandbox: sandbox.to_owned(),
+        task,
+        pid,
+        start_ticks,
+        killed: false,
+        escalate_at: None,
+    })
+}
+
+/// Records how an exited command ended, after ending whatever its group and cgroups still hold.
+fn finish(task: Supervised) {
     // The command's group may still hold processes it started. Kill them while the unreaped
     // leader still pins the group id, so the signal cannot reach a group that reused the id.
-    signal_group(task_pgid, libc::SIGKILL);
-    let (exit_code, signal) = reap(task_pid);
-    host::kill_cgroup_processes(&task.cgroups, host::CGROUP_EMPTYING_PATIENCE);
+    signal_group(task.pid, libc::SIGKILL);
+    let (exit_code, signal) = reap(task.pid);
+    host::kill_cgroup_processes(&task.task.cgroups, host::CGROUP_EMPTYING_PATIENCE);
     let record = ExitRecord {
         exit_code,
         signal,
-        killed,
-        oom_killed: host::cgroup_oom_killed(&task.cgroups),
+        killed: task.killed,
+        oom_killed: host::cgroup_oom_killed(&task.task.cgroups),
         launch_error: None,
         finished_at_ms: now_ms(),
     };
-    let written = write_json_atomically(&sandbox.join(EXIT_FILE), &record);
-    host::remove_cgroups(&task.cgroups);
-    written
+    if let Err(e) = write_json_atomically(&task.sandbox.join(EXIT_FILE), &record) {
+        note(
+            &task.sandbox,
+            &format!("cannot record how the task ended: {e}"),
+        );
+    }
+    host::remove_cgroups(&task.task.cgroups);
+}
+
+/// Writes the supervisor's own message about a task to the task's `stderr`, as the Mesos command
+/// executor does, and to the supervisor's stderr when that file cannot be written.
+fn note(sandbox: &Path, message: &str) {
+    use std::io::Write;
+    let written = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(sandbox.join(STDERR_FILE))
+        .and_then(|mut file| writeln!(file, "{message}"));
+    if written.is_err() {
+        eprintln!("{}: {message}", sandbox.display());
+    }
+}
+
+/// What the supervisor tells the agent about each of its tasks, in the order of the request,
+/// on its stdout: a fixed-size record per task, then the end of the pipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StartReport {
+    /// The command runs as `pid`, started at `start_ticks`, and `pids.json` is written.
+    Running { pid: i32, start_ticks: u64 },
+    /// The command never ran; `exit.json` says why.
+    Failed,
+}
+
+impl StartReport {
+    /// A kind byte, the pid and the start time, little-endian.
+    pub const SIZE: usize = 13;
+
+    pub fn encode(self) -> [u8; Self::SIZE] {
+        let (kind, pid, start_ticks) = match self {
+            StartReport::Running { pid, start_ticks } => (b'R', pid, start_ticks),
+            StartReport::Failed => (b'F', 0, 0),
+        };
+        let mut record = [0; Self::SIZE];
+        record[0] = kind;
+        record[1..5].copy_from_slice(&pid.to_le_bytes());
+        record[5..].copy_from_slice(&start_ticks.to_le_bytes());
+        record
+    }
+
+    pub fn decode(record: [u8; Self::SIZE]) -> Option<Self> {
+        let pid = i32::from_le_bytes(record[1..5].try_into().ok()?);
+        let start_ticks = u64::from_le_bytes(record[5..].try_into().ok()?);
+        match record[0] {
+            b'R' => Some(StartReport::Running { pid, start_ticks }),
+            b'F' => Some(StartReport::Failed),
+            _ => None,
+        }
+    }
+
+    fn send(self) -> io::Result<()> {
+        let record = self.encode();
+        // SAFETY: write(2) reads `record`, which outlives the call. Records are far smaller than
+        // PIPE_BUF, so each is written whole or not at all.
+        if unsafe { libc::write(libc::STDOUT_FILENO, record.as_ptr().cast(), record.len()) }
+            != record.len() as isize
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+/// Writes the launch failure into `exit.json` and the task's `stderr`, and removes its cgroups.
+fn record_launch_failure(sandbox: &Path, cgroups: &[PathBuf], message: &str) {
+    note(sandbox, message);
+    let record = ExitRecord {
+        exit_code: None,
+        signal: None,
+        killed: false,
+        oom_killed: false,
+        launch_error: Some(message.to_owned()),
+        finished_at_ms: now_ms(),
+    };
+    if let Err(e) = write_json_atomically(&sandbox.join(EXIT_FILE), &record) {
+        note(sandbox, &format!("cannot record the launch failure: {e}"));
+    }
+    host::remove_cgroups(cgroups);
+}
+
+/// Points stdout at /dev/null: the end of the start reports for the agent, which reads the
+/// other end of the pipe.
+fn close_stdout() -> io::Result<()> {
+    let null = File::open("/dev/null")?;
+    // SAFETY: dup2 only replaces descriptor 1; `null` stays open until after the call.
+    if unsafe { libc::dup2(null.as_raw_fd(), libc::STDOUT_FILENO) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Prepares the command: clean environment, output into the sandbox, and the task's cgroups,
@@ -352,71 +546,6 @@ fn is_program(path: &Path) -> bool {
         && File::open(path)
             .and_then(|mut file| file.read_exact(&mut magic))
             .is_ok_and(|()| magic == *b"\x7fELF" || magic.starts_with(b"#!"))
-}
-
-/// Waits until the command exits, handling kill requests (SIGTERM to the group, then SIGKILL
-/// once the grace period is over); whether a kill was requested.
-fn wait_for_exit(
-    signals: &SignalWaiter,
-    task_pid: i32,
-    task_pgid: i32,
-    task: &TaskFile,
-) -> io::Result<bool> {
-    let mut killed = false;
-    let mut escalate_at: Option<Instant> = None;
-    loop {
-        match signals.wait(escalate_at)? {
-            Some(libc::SIGCHLD) => {
-                if has_exited(task_pid) {
-                    return Ok(killed);
-                }
-            }
-            Some(_) => {
-                if !killed {
-                    killed = true;
-                    signal_group(task_pgid, libc::SIGTERM);
-                    // A grace period too long to represent never ends.
-                    escalate_at = Instant::now().checked_add(task.launch.kill_grace);
-                }
-            }
-            None => {
-                signal_group(task_pgid, libc::SIGKILL);
-                host::kill_cgroup_processes(&task.cgroups, Duration::ZERO);
-                escalate_at = None;
-            }
-        }
-    }
-}
-
-fn record_launch_failure(sandbox: &Path, cgroups: &[PathBuf], message: String) -> io::Result<()> {
-    eprintln!("{message}");
-    let record = ExitRecord {
-        exit_code: None,
-        signal: None,
-        killed: false,
-        oom_killed: false,
-        launch_error: Some(message),
-        finished_at_ms: now_ms(),
-    };
-    let written = write_json_atomically(&sandbox.join(EXIT_FILE), &record);
-    host::remove_cgroups(cgroups);
-    written
-}
-
-/// Tells the agent, which reads our stdout pipe until it closes, that the command runs and
-/// `pids.json` is written: one byte, then stdout points at /dev/null. A pipe closed without that
-/// byte means the command never started.
-fn report_running() -> io::Result<()> {
-    // SAFETY: write(2) reads one byte of a static buffer.
-    if unsafe { libc::write(libc::STDOUT_FILENO, RUNNING_BYTE.as_ptr().cast(), 1) } != 1 {
-        return Err(io::Error::last_os_error());
-    }
-    let null = File::open("/dev/null")?;
-    // SAFETY: dup2 only replaces descriptor 1; `null` stays open until after the call.
-    if unsafe { libc::dup2(null.as_raw_fd(), libc::STDOUT_FILENO) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 fn signal_group(pgid: i32, signal: c_int) {

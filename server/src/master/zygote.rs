@@ -1,5 +1,5 @@
 //! `stride zygote`: a small single-threaded process that the built-in agent starts once and asks
-//! to fork each task's [`supervisor`](super::supervisor).
+//! to fork a [`supervisor`](super::supervisor) for each group of tasks.
 //!
 //! Why: exec'ing the 32 MB `stride` binary costs about 2.3 ms per task on the reference machine
 //! (dynamic relocation and start-up), more than the task's own `fork`+`exec`. A fork of a process
@@ -9,7 +9,8 @@
 //!
 //! # Protocol
 //! A `SOCK_SEQPACKET` socket pair; the zygote's end is its stdin.
-//! - Request: the sandbox path (bytes), with one descriptor attached: the write end of the
+//! - Request: the sandbox paths of a group of tasks (bytes, separated by NUL), with one
+//!   descriptor attached: the write end of the
 //!   readiness pipe, which becomes the supervisor's stdout.
 //! - Reply: JSON [`ForkReply`], with the supervisor's pidfd attached when the kernel has pidfds.
 //!   The zygote opens it before it can reap the child, so it names the supervisor for certain.
@@ -21,7 +22,7 @@ use super::host;
 use super::supervisor;
 use serde::{Deserialize, Serialize};
 use std::ffi::{c_int, OsStr};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -32,7 +33,7 @@ use std::ptr;
 use std::sync::{Mutex, PoisonError};
 use tracing::warn;
 
-/// Longest request or reply: a sandbox path, or a short JSON reply.
+/// Longest request or reply: a group's sandbox paths, or a short JSON reply.
 const MAX_MESSAGE: usize = 64 * 1024;
 /// The process name supervisors show in `ps` and `top` (at most 15 bytes).
 const SUPERVISOR_NAME: &[u8] = b"stride-supervis\0";
@@ -72,9 +73,10 @@ impl Zygote {
         }
     }
 
-    /// Forks a supervisor for `sandbox` whose stdout is `readiness`. Blocks for the round trip;
+    /// Forks a supervisor for the tasks of `sandboxes` whose stdout is `readiness`. Blocks for the
+    /// round trip;
     /// one request at a time.
-    pub fn fork_supervisor(&self, sandbox: &Path, readiness: OwnedFd) -> io::Result<Forked> {
+    pub fn fork_supervisor(&self, sandboxes: &[PathBuf], readiness: OwnedFd) -> io::Result<Forked> {
         let mut connection = self
             .connection
             .lock()
@@ -85,7 +87,7 @@ impl Zygote {
                 Some(live) => live,
                 None => connection.insert(Connection::start(&self.exe)?),
             };
-            match live.request(sandbox, &readiness) {
+            match live.request(sandboxes, &readiness) {
                 Ok(forked) => return forked,
                 Err(e) if !restarted => {
                     warn!("the task zygote stopped answering ({e}); starting a new one");
@@ -113,12 +115,16 @@ impl Connection {
     }
 
     /// The outer result is the transport (a dead zygote), the inner one the fork.
-    fn request(&self, sandbox: &Path, readiness: &OwnedFd) -> io::Result<io::Result<Forked>> {
-        send_message(
-            &self.socket,
-            sandbox.as_os_str().as_bytes(),
-            &[readiness.as_raw_fd()],
-        )?;
+    fn request(
+        &self,
+        sandboxes: &[PathBuf],
+        readiness: &OwnedFd,
+    ) -> io::Result<io::Result<Forked>> {
+        let paths: Vec<&[u8]> = sandboxes
+            .iter()
+            .map(|sandbox| sandbox.as_os_str().as_bytes())
+            .collect();
+        send_message(&self.socket, &paths.join(&0), &[readiness.as_raw_fd()])?;
         let mut buffer = vec![0; MAX_MESSAGE];
         let (length, mut descriptors) = receive_message(&self.socket, &mut buffer)?;
         if length == 0 {
@@ -192,8 +198,11 @@ fn serve() -> io::Result<()> {
             if length == 0 {
                 return Ok(());
             }
-            let sandbox = Path::new(OsStr::from_bytes(&buffer[..length]));
-            let (reply, pidfd) = fork_supervisor(sandbox, descriptors, &child_exits);
+            let sandboxes: Vec<PathBuf> = buffer[..length]
+                .split(|&byte| byte == 0)
+                .map(|path| PathBuf::from(OsStr::from_bytes(path)))
+                .collect();
+            let (reply, pidfd) = fork_supervisor(&sandboxes, descriptors, &child_exits);
             let encoded = serde_json::to_vec(&reply).map_err(io::Error::other)?;
             let attached: Vec<RawFd> = pidfd.iter().map(AsRawFd::as_raw_fd).collect();
             send_message(&socket, &encoded, &attached)?;
@@ -202,7 +211,7 @@ fn serve() -> io::Result<()> {
 }
 
 fn fork_supervisor(
-    sandbox: &Path,
+    sandboxes: &[PathBuf],
     descriptors: Vec<OwnedFd>,
     child_exits: &ChildExits,
 ) -> (ForkReply, Option<OwnedFd>) {
@@ -216,7 +225,7 @@ fn fork_supervisor(
             (ForkReply::Failed(format!("fork failed: {error}")), None)
         }
         0 => {
-            let code = become_supervisor(sandbox, readiness, child_exits);
+            let code = become_supervisor(sandboxes, readiness, child_exits);
             std::process::exit(code)
         }
         pid => {
@@ -229,22 +238,13 @@ fn fork_supervisor(
     }
 }
 
-/// In the forked child: moves into the sandbox, gives up the zygote's descriptors, sets up stdin (`/dev/null`, which
-/// also closes the zygote's socket there), stdout (the readiness pipe) and stderr
-/// (the task's `stderr` file), and runs the supervisor.
-fn become_supervisor(sandbox: &Path, readiness: OwnedFd, child_exits: &ChildExits) -> i32 {
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(sandbox.join(supervisor::STDERR_FILE));
-    let redirected = std::env::set_current_dir(sandbox).and_then(|()| {
-        let null = File::open("/dev/null")?;
+/// In the forked child: gives up the zygote's descriptors, sets up stdin (`/dev/null`, which
+/// also closes the zygote's socket there) and stdout (the pipe of start reports), and runs the
+/// supervisor. Its stderr stays the zygote's, which is Stride's.
+fn become_supervisor(sandboxes: &[PathBuf], readiness: OwnedFd, child_exits: &ChildExits) -> i32 {
+    let redirected = File::open("/dev/null").and_then(|null| {
         redirect(&null, libc::STDIN_FILENO)?;
-        redirect(&readiness, libc::STDOUT_FILENO)?;
-        if let Ok(log) = &log {
-            redirect(log, libc::STDERR_FILENO)?;
-        }
-        Ok(())
+        redirect(&readiness, libc::STDOUT_FILENO)
     });
     // SAFETY: the signalfd belongs to the zygote, which this child no longer serves (its owner
     // is never dropped here: the child leaves through `exit`). PR_SET_NAME reads a
@@ -258,7 +258,7 @@ fn become_supervisor(sandbox: &Path, readiness: OwnedFd, child_exits: &ChildExit
         return 1;
     }
     drop(readiness);
-    supervisor::run(sandbox)
+    supervisor::run(sandboxes)
 }
 
 fn redirect(from: &impl AsRawFd, to: c_int) -> io::Result<()> {
