@@ -1031,6 +1031,10 @@ pub fn waiting_reasons(snapshot: &Snapshot, app: &AppDefinition, now: Timestamp)
     if !snapshot.connected {
         reasons.push("Waiting for the Mesos master: not subscribed".into());
     }
+    if reasons.is_empty() {
+        // No offer has been weighed for it yet: say so rather than nothing.
+        reasons.push("Waiting for an offer from the Mesos master".into());
+    }
     reasons
 }
 

@@ -350,16 +350,21 @@ async fn error_bodies_follow_marathon_and_write_nothing() {
         "a refused update changes nothing"
     );
 
-    // Why it waits is visible in the queue.
-    let (_, queue) = stride.get("/v2/queue").await;
-    assert_eq!(queue["queue"][0]["count"], 1);
-    assert!(
-        queue["queue"][0]["waitingReasons"][0]
-            .as_str()
-            .unwrap()
-            .contains("CPUs"),
-        "{queue}"
-    );
+    // Why it waits is visible in the queue, once an offer was weighed for it.
+    eventually("the queue to say it waits for CPUs", || async {
+        let (_, queue) = stride.get("/v2/queue").await;
+        assert_eq!(queue["queue"][0]["count"], 1, "{queue}");
+        let reasons = queue["queue"][0]["waitingReasons"].as_array()?.clone();
+        assert!(
+            !reasons.is_empty(),
+            "a waiting app always has a reason: {queue}"
+        );
+        reasons
+            .iter()
+            .any(|reason| reason.as_str().is_some_and(|r| r.contains("CPUs")))
+            .then_some(())
+    })
+    .await;
 
     let (status, body) = stride
         .put("/v2/apps/huge?force=true", r#"{"cpus": 0.01, "mem": 16}"#)
