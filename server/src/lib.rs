@@ -332,6 +332,11 @@ fn http_router(service: service::Service, address: SocketAddr) -> Router {
         ))
         .layer(no_cache("pragma", "no-cache"))
         .layer(no_cache("expires", "0"))
+        .layer(SetResponseHeaderLayer::overriding(
+            axum::http::header::SERVER,
+            axum::http::HeaderValue::from_str(&api::system::stride_version())
+                .unwrap_or_else(|_| axum::http::HeaderValue::from_static("stride")),
+        ))
 }
 
 async fn shutdown_signal() {

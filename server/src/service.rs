@@ -5,14 +5,15 @@
 //! inputs that arrive together are committed in one transaction; replies, events and Mesos calls
 //! (acknowledgements included) go out only after that commit.
 
-use crate::core::{Core, KillOutcome, Outgoing, Snapshot};
+use crate::core::{versioned, Core, KillOutcome, Outgoing, Snapshot, Versioning};
 use crate::events::EventBus;
 use crate::mesos::MesosInput;
 use crate::scheduler::deployment::Deployment;
+use crate::scheduler::health::ProbeResult;
 use crate::store::Store;
 use app::model::{
-    parse_body, path, validate_app, AppDefinition, AppUpdate, BodyError, ServiceError, TaskLog,
-    Timestamp,
+    parse_body, path, validate_app, AppDefinition, AppUpdate, BodyError, ReadinessResult,
+    ServiceError, TaskLog, Timestamp,
 };
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -45,6 +46,8 @@ pub struct Settings {
 pub struct Service {
     pub settings: Arc<Settings>,
     jobs: mpsc::Sender<Job>,
+    /// Where probers send their results.
+    pub probes: mpsc::Sender<ProbeInput>,
     snapshot: watch::Receiver<Arc<Snapshot>>,
     pub events: EventBus,
     store: Store,
@@ -58,7 +61,7 @@ pub fn now() -> Timestamp {
 }
 
 /// Starts the core's task. Mesos inputs come in on `mesos`; calls for the master go out on the
-/// returned receiver.
+/// returned receiver; probe results are sent with [`Service::probes`].
 pub async fn start(
     settings: Settings,
     store: Store,
@@ -70,21 +73,27 @@ pub async fn start(
     let core = Core::new(store.load().await?, StdRng::from_entropy());
     let (snapshot_tx, snapshot) = watch::channel(Arc::new(core.snapshot()));
     let (jobs, jobs_rx) = mpsc::channel(1024);
+    let (probes, probes_rx) = mpsc::channel(PROBE_QUEUE);
     let (outgoing_tx, outgoing_rx) = mpsc::unbounded_channel();
-    tokio::spawn(run_core(
-        core,
-        store.clone(),
-        events.clone(),
-        jobs_rx,
-        mesos,
-        snapshot_tx,
-        outgoing_tx,
-        shutdown.clone(),
-    ));
+    tokio::spawn(
+        CoreTask {
+            core,
+            store: store.clone(),
+            events: events.clone(),
+            jobs: jobs_rx,
+            mesos,
+            probes: probes_rx,
+            snapshot: snapshot_tx,
+            outgoing: outgoing_tx,
+            shutdown: shutdown.clone(),
+        }
+        .run(),
+    );
     Ok((
         Service {
             settings: Arc::new(settings),
             jobs,
+            probes,
             snapshot,
             events,
             store,
@@ -95,64 +104,90 @@ pub async fn start(
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_core(
-    mut core: Core,
+/// Probe results waiting for the core; a full queue makes probers wait (they run off the
+/// core's task, so waiting costs the API nothing).
+const PROBE_QUEUE: usize = 4096;
+
+/// What health and readiness probes report.
+#[derive(Debug)]
+pub enum ProbeInput {
+    Health(ProbeResult),
+    Readiness(ReadinessResult),
+}
+
+/// The task that owns the core: everything it reads from and writes to.
+struct CoreTask {
+    core: Core,
+    /// Where every batch is committed before anything else happens.
     store: Store,
+    /// Where the committed events go.
     events: EventBus,
-    mut jobs: mpsc::Receiver<Job>,
-    mut mesos: mpsc::UnboundedReceiver<MesosInput>,
+    /// Requests from the API and the dashboard.
+    jobs: mpsc::Receiver<Job>,
+    /// What the Mesos driver hears from the master.
+    mesos: mpsc::UnboundedReceiver<MesosInput>,
+    /// Health and readiness probe results.
+    probes: mpsc::Receiver<ProbeInput>,
+    /// Readers' view, replaced after every commit.
     snapshot: watch::Sender<Arc<Snapshot>>,
+    /// Calls for the master, sent after the commit.
     outgoing: mpsc::UnboundedSender<Outgoing>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let mut finishers: Vec<Finish> = Vec::new();
-        tokio::select! {
-            job = jobs.recv() => match job {
-                Some(job) => finishers.push(job(&mut core, now())),
-                None => return,
-            },
-            input = mesos.recv() => match input {
-                Some(input) => apply_input(&mut core, input, now()),
-                None => return,
-            },
-            _ = tick.tick() => core.on_tick(now()),
-            _ = shutdown.changed() => return,
-        }
-        for _ in 0..MAX_BATCH {
-            if let Ok(input) = mesos.try_recv() {
-                apply_input(&mut core, input, now());
-            } else if let Ok(job) = jobs.try_recv() {
-                finishers.push(job(&mut core, now()));
-            } else {
-                break;
+    shutdown: watch::Receiver<bool>,
+}
+
+impl CoreTask {
+    async fn run(mut self) {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let mut finishers: Vec<Finish> = Vec::new();
+            tokio::select! {
+                job = self.jobs.recv() => match job {
+                    Some(job) => finishers.push(job(&mut self.core, now())),
+                    None => return,
+                },
+                input = self.mesos.recv() => match input {
+                    Some(input) => apply_input(&mut self.core, input, now()),
+                    None => return,
+                },
+                Some(probe) = self.probes.recv() => apply_probe(&mut self.core, probe, now()),
+                _ = tick.tick() => self.core.on_tick(now()),
+                _ = self.shutdown.changed() => return,
             }
-        }
-        core.after_change(now());
-        let changes = core.take_changes();
-        match store.commit(&changes.batch).await {
-            Ok(()) => {
-                let _ = snapshot.send(Arc::new(core.snapshot()));
-                events.publish(changes.events);
-                for call in changes.calls {
-                    let _ = outgoing.send(call);
+            for _ in 0..MAX_BATCH {
+                if let Ok(input) = self.mesos.try_recv() {
+                    apply_input(&mut self.core, input, now());
+                } else if let Ok(job) = self.jobs.try_recv() {
+                    finishers.push(job(&mut self.core, now()));
+                } else if let Ok(probe) = self.probes.try_recv() {
+                    apply_probe(&mut self.core, probe, now());
+                } else {
+                    break;
                 }
-                finishers.into_iter().for_each(|f| f(true));
             }
-            Err(e) => {
-                tracing::error!(error = %e, "committing to the store failed; reloading the state from it");
-                finishers.into_iter().for_each(|f| f(false));
-                match store.load().await {
-                    Ok(loaded) => {
-                        core = Core::new(loaded, StdRng::from_entropy());
-                        let _ = snapshot.send(Arc::new(core.snapshot()));
+            self.core.after_change(now());
+            let changes = self.core.take_changes();
+            match self.store.commit(&changes.batch).await {
+                Ok(()) => {
+                    let _ = self.snapshot.send(Arc::new(self.core.snapshot()));
+                    self.events.publish(changes.events);
+                    for call in changes.calls {
+                        let _ = self.outgoing.send(call);
                     }
-                    Err(e) => {
-                        tracing::error!(error = %e, "the store cannot be read; the scheduler stops");
-                        return;
+                    finishers.into_iter().for_each(|f| f(true));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "committing to the store failed; reloading the state from it");
+                    finishers.into_iter().for_each(|f| f(false));
+                    match self.store.load().await {
+                        Ok(loaded) => {
+                            self.core = Core::new(loaded, StdRng::from_entropy());
+                            let _ = self.snapshot.send(Arc::new(self.core.snapshot()));
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "the store cannot be read; the scheduler stops");
+                            return;
+                        }
                     }
                 }
             }
@@ -170,6 +205,13 @@ fn apply_input(core: &mut Core, input: MesosInput, now: Timestamp) {
     }
 }
 
+fn apply_probe(core: &mut Core, probe: ProbeInput, now: Timestamp) {
+    match probe {
+        ProbeInput::Health(result) => core.on_probe(result, now),
+        ProbeInput::Readiness(result) => core.on_readiness(result, now),
+    }
+}
+
 fn unavailable() -> ServiceError {
     ServiceError::Unavailable("The scheduler is not available; try again".into())
 }
@@ -183,32 +225,6 @@ pub fn body_error(e: BodyError) -> ServiceError {
         },
         BodyError::Shape(details) => ServiceError::InvalidJson(details),
     }
-}
-
-/// Marathon's version bookkeeping for a changed app (SEMANTICS.md §2): a config change moves
-/// both `versionInfo` times, a scale only `lastScalingAt`, no change keeps the version.
-fn versioned(
-    mut next: AppDefinition,
-    before: Option<&AppDefinition>,
-    now: Timestamp,
-) -> AppDefinition {
-    match before {
-        Some(b) if !b.is_config_change(&next) && b.instances == next.instances => {
-            next.version = b.version;
-            next.version_info = b.version_info;
-        }
-        Some(b) if !b.is_config_change(&next) => {
-            next.version = now;
-            next.version_info = b.version_info;
-            next.version_info.last_scaling_at = Some(now);
-        }
-        _ => {
-            next.version = now;
-            next.version_info.last_scaling_at = Some(now);
-            next.version_info.last_config_change_at = Some(now);
-        }
-    }
-    next
 }
 
 /// Who asked for a change through the REST API, for Marathon's `api_post_event`.
@@ -302,7 +318,7 @@ impl Service {
             if let Some(origin) = &origin {
                 core.record(origin.event(&app, now));
             }
-            let deployment = core.deploy(&id, Some(app.clone()), force, now)?;
+            let deployment = core.deploy(vec![(id.clone(), Some(app.clone()))], force, now)?;
             Ok(Deployed {
                 app: Some(app),
                 deployment,
@@ -333,16 +349,12 @@ impl Service {
             return self
                 .on_core(move |core, now| {
                     let before = core.snapshot().apps.get(&id).map(|a| (**a).clone());
-                    let mut restored = stored;
-                    restored.version = now;
-                    restored.version_info.last_config_change_at = Some(now);
-                    if let Some(b) = &before {
-                        restored.version_info.last_scaling_at = b.version_info.last_scaling_at;
-                    }
+                    let restored = versioned(stored, before.as_ref(), Versioning::Restart, now);
                     if let Some(origin) = &origin {
                         core.record(origin.event(&restored, now));
                     }
-                    let deployment = core.deploy(&id, Some(restored.clone()), force, now)?;
+                    let deployment =
+                        core.deploy(vec![(id.clone(), Some(restored.clone()))], force, now)?;
                     Ok(Deployed {
                         app: Some(restored),
                         deployment,
@@ -372,13 +384,14 @@ impl Service {
                     ..merged
                 },
                 before.as_ref(),
+                Versioning::Edit,
                 now,
             );
             validate_app(&next, &raw_id).map_err(ServiceError::Invalid)?;
             if let Some(origin) = &origin {
                 core.record(origin.event(&next, now));
             }
-            let deployment = core.deploy(&id, Some(next.clone()), force, now)?;
+            let deployment = core.deploy(vec![(id.clone(), Some(next.clone()))], force, now)?;
             Ok(Deployed {
                 app: Some(next),
                 deployment,
@@ -418,10 +431,8 @@ impl Service {
                 .get(&id)
                 .map(|a| (**a).clone())
                 .ok_or_else(|| ServiceError::app_not_found(&id))?;
-            let mut next = before;
-            next.version = now;
-            next.version_info.last_config_change_at = Some(now);
-            let deployment = core.deploy(&id, Some(next.clone()), force, now)?;
+            let next = versioned(before.clone(), Some(&before), Versioning::Restart, now);
+            let deployment = core.deploy(vec![(id.clone(), Some(next.clone()))], force, now)?;
             Ok(Deployed {
                 app: Some(next),
                 deployment,
@@ -438,7 +449,76 @@ impl Service {
             if !core.snapshot().apps.contains_key(&id) {
                 return Err(ServiceError::app_not_found(&id));
             }
-            core.deploy(&id, None, force, now)
+            core.deploy(vec![(id.clone(), None)], force, now)
+        })
+        .await
+    }
+
+    /// `PUT`/`PATCH /v2/apps`: several apps changed in one deployment. Each update needs an
+    /// `id`; with `partial`, existing apps are merged with their update; `create` allows ids
+    /// that do not exist yet (PUT), otherwise they are 404 (PATCH).
+    pub async fn update_apps(
+        &self,
+        updates: Vec<AppUpdate>,
+        partial: bool,
+        create: bool,
+        force: bool,
+    ) -> Result<Deployment, ServiceError> {
+        self.on_core(move |core, now| {
+            let snapshot = core.snapshot();
+            let mut changes = Vec::new();
+            let mut violations = Vec::new();
+            for (n, update) in updates.into_iter().enumerate() {
+                let Some(raw_id) = update.id.clone() else {
+                    return Err(ServiceError::Unprocessable(
+                        "requirement failed: App Update must have app id set".into(),
+                    ));
+                };
+                let id = path::absolute(&raw_id, "/");
+                let before = snapshot.apps.get(&id).map(|a| (**a).clone());
+                if before.is_none() && !create {
+                    return Err(ServiceError::app_not_found(&id));
+                }
+                let merged = match (&before, partial) {
+                    (Some(b), true) => b.merged(update),
+                    _ => AppDefinition::create(id.clone(), update, now),
+                };
+                let next = versioned(
+                    AppDefinition {
+                        id: id.clone(),
+                        ..merged
+                    },
+                    before.as_ref(),
+                    Versioning::Edit,
+                    now,
+                );
+                if let Err(errors) = validate_app(&next, &raw_id) {
+                    violations.extend(errors.into_iter().map(|v| app::model::Violation {
+                        path: format!("/({n}){}", v.path),
+                        errors: v.errors,
+                    }));
+                }
+                changes.push((id, Some(next)));
+            }
+            if !violations.is_empty() {
+                return Err(ServiceError::Invalid(violations));
+            }
+            core.deploy(changes, force, now)
+        })
+        .await
+    }
+
+    /// `DELETE /v2/queue/{id}/delay`.
+    pub async fn reset_delay(&self, raw_id: &str) -> Result<(), ServiceError> {
+        let id = path::absolute(raw_id, "/");
+        self.on_core(move |core, now| {
+            if core.reset_delay(&id, now) {
+                Ok(())
+            } else {
+                Err(ServiceError::NotFound(format!(
+                    "Application {id} not found in tasks queue."
+                )))
+            }
         })
         .await
     }

@@ -57,6 +57,8 @@ pub struct Store {
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub apps: Vec<AppDefinition>,
+    /// Older definitions that instances still run.
+    pub versions: Vec<AppDefinition>,
     pub instances: Vec<Instance>,
     pub deployments: Vec<Deployment>,
     pub framework_id: Option<String>,
@@ -141,6 +143,22 @@ impl Store {
             loaded
                 .instances
                 .push(serde_json::from_str(&row.try_get::<String, _>(0)?)?);
+        }
+        let current: std::collections::BTreeSet<(&str, Timestamp)> = loaded
+            .apps
+            .iter()
+            .map(|a| (a.id.as_str(), a.version))
+            .collect();
+        let older: std::collections::BTreeSet<(String, Timestamp)> = loaded
+            .instances
+            .iter()
+            .filter(|i| !current.contains(&(i.app_id.as_str(), i.app_version)))
+            .map(|i| (i.app_id.clone(), i.app_version))
+            .collect();
+        for (app_id, version) in older {
+            if let Some(app) = self.app_version(&app_id, version).await? {
+                loaded.versions.push(app);
+            }
         }
         for row in sqlx::query("SELECT data FROM deployments")
             .fetch_all(&self.pool)

@@ -1,22 +1,33 @@
-//! Read models: the API's and dashboard's views of a snapshot.
+//! Read models: the API's and the dashboard's views of a snapshot, including the words the
+//! dashboard uses for why an app waits.
 
-use crate::core::{waiting_reasons, Snapshot};
+use crate::core::{OfferStats, Snapshot};
 use crate::scheduler::backoff;
+use crate::scheduler::health::{health_of, Health};
 use crate::scheduler::instance::{Condition, Instance};
+use crate::scheduler::placement::Veto;
 use app::model::{
-    AppDefinition, AppDetail, AppInfo, AppStatus, AppSummary, Identified, Task, Timestamp,
+    AppDefinition, AppDetail, AppInfo, AppStatus, AppSummary, Identified, LifeTime,
+    ReadinessResult, Stats, Task, TaskCounts, TaskRow, TaskStats, TaskStatsByVersion, Timestamp,
 };
 
 /// An instance as Marathon's task JSON. Instances waiting for their first launch have no task.
-pub fn task_of(instance: &Instance, app: Option<&AppDefinition>) -> Option<Task> {
+pub fn task_of(snapshot: &Snapshot, instance: &Instance) -> Option<Task> {
     let placement = instance.placement.as_ref()?;
+    let app = snapshot.definition_of(instance);
     let active = instance.condition.is_active();
+    let health_check_results = match (app, snapshot.health.get(&instance.id)) {
+        (Some(app), Some(health)) if health.task_id == instance.task_id() => {
+            health.results(app, &instance.id)
+        }
+        _ => Vec::new(),
+    };
     Some(Task {
         id: instance.task_id(),
         app_id: instance.app_id.clone(),
         host: placement.hostname.clone(),
         slave_id: Some(placement.agent_id.clone()),
-        state: instance.condition.mesos_state().to_string(),
+        state: instance.condition.task_state(),
         staged_at: instance.staged_at.filter(|_| active),
         started_at: instance.started_at.filter(|_| active),
         version: Some(instance.app_version).filter(|_| active),
@@ -35,75 +46,281 @@ pub fn task_of(instance: &Instance, app: Option<&AppDefinition>) -> Option<Task>
             })
             .unwrap_or_default(),
         ip_addresses: vec![],
-        health_check_results: vec![],
+        health_check_results,
         role: app.map_or_else(|| "*".to_string(), |a| a.role.clone()),
-        message: instance.message.clone(),
     })
 }
 
 pub fn tasks_of(snapshot: &Snapshot, app_id: &str) -> Vec<Task> {
-    let app = snapshot.apps.get(app_id).map(|a| a.as_ref());
     snapshot
         .instances_of(app_id)
-        .filter_map(|i| task_of(i, app))
+        .filter_map(|i| task_of(snapshot, i))
         .collect()
 }
 
-struct Counts {
-    staged: u32,
-    running: u32,
+/// Marathon's per-task health for counts: every result alive → healthy, any not → unhealthy,
+/// no results (or no checks) → neither.
+fn counted_health(snapshot: &Snapshot, instance: &Instance) -> Option<bool> {
+    let app = snapshot.definition_of(instance)?;
+    if !app.has_health_checks() || instance.condition != Condition::Running {
+        return None;
+    }
+    match health_of(
+        app,
+        instance,
+        snapshot.health.get(&instance.id).map(|h| h.as_ref()),
+    ) {
+        Health::Healthy => Some(true),
+        Health::Unhealthy => Some(false),
+        Health::Unknown => None,
+    }
 }
 
-fn counts(snapshot: &Snapshot, app_id: &str) -> Counts {
-    let mut c = Counts {
-        staged: 0,
-        running: 0,
-    };
-    for i in snapshot.instances_of(app_id) {
+fn counts<'a>(snapshot: &Snapshot, instances: impl Iterator<Item = &'a Instance>) -> TaskCounts {
+    let mut c = TaskCounts::default();
+    for i in instances {
         match i.condition {
             Condition::Running => c.running += 1,
             Condition::Provisioned | Condition::Staging | Condition::Starting => c.staged += 1,
             _ => {}
         }
+        match counted_health(snapshot, i) {
+            Some(true) => c.healthy += 1,
+            Some(false) => c.unhealthy += 1,
+            None => {}
+        }
     }
     c
 }
 
-/// An app with counts and deployments; `with_tasks` adds its tasks and last failure.
-pub fn app_info(snapshot: &Snapshot, app: &AppDefinition, with_tasks: bool) -> AppInfo {
-    let c = counts(snapshot, &app.id);
+/// What a request embeds into an app (`embed=` of `/v2/apps`, `/v2/groups`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Embed {
+    pub counts: bool,
+    pub deployments: bool,
+    pub readiness: bool,
+    pub tasks: bool,
+    pub last_task_failure: bool,
+    pub task_stats: bool,
+}
+
+impl Embed {
+    /// `GET /v2/apps/{id}`: counts, tasks, the last failure and deployments are always there.
+    pub const APP: Embed = Embed {
+        counts: true,
+        deployments: true,
+        readiness: false,
+        tasks: true,
+        last_task_failure: true,
+        task_stats: false,
+    };
+
+    /// Reads Marathon's `embed` values (`apps.tasks`, `app.counts`, `group.apps.readiness`, bare
+    /// `tasks`…; `failures` = tasks, last failure and deployments). Unknown values are ignored.
+    pub fn parse<'a>(values: impl Iterator<Item = &'a str>, base: Embed) -> Embed {
+        let mut embed = base;
+        for value in values {
+            let bare = ["group.apps.", "apps.", "app."]
+                .iter()
+                .find_map(|p| value.strip_prefix(p))
+                .unwrap_or(value);
+            match bare {
+                "counts" => embed.counts = true,
+                "deployments" => embed.deployments = true,
+                "readiness" => embed.readiness = true,
+                "tasks" => {
+                    embed.tasks = true;
+                    embed.deployments = true;
+                }
+                "lastTaskFailure" => embed.last_task_failure = true,
+                "taskStats" => embed.task_stats = true,
+                "failures" => {
+                    embed.tasks = true;
+                    embed.last_task_failure = true;
+                    embed.deployments = true;
+                }
+                _ => {}
+            }
+        }
+        embed
+    }
+}
+
+/// An app with what `embed` asks for.
+pub fn app_info(snapshot: &Snapshot, app: &AppDefinition, embed: Embed) -> AppInfo {
+    let c = embed
+        .counts
+        .then(|| counts(snapshot, snapshot.instances_of(&app.id).map(|i| i.as_ref())));
     AppInfo {
         app: app.clone(),
-        tasks_staged: c.staged,
-        tasks_running: c.running,
-        // Health checks come later: without checks Marathon reports neither healthy nor unhealthy.
-        tasks_healthy: 0,
-        tasks_unhealthy: 0,
-        deployments: snapshot
-            .deployments_of(&app.id)
-            .map(|d| Identified { id: d.id.clone() })
-            .collect(),
-        tasks: with_tasks.then(|| tasks_of(snapshot, &app.id)),
-        last_task_failure: if with_tasks {
+        tasks_staged: c.map(|c| c.staged),
+        tasks_running: c.map(|c| c.running),
+        tasks_healthy: c.map(|c| c.healthy),
+        tasks_unhealthy: c.map(|c| c.unhealthy),
+        deployments: embed.deployments.then(|| {
+            snapshot
+                .deployments_of(&app.id)
+                .map(|d| Identified { id: d.id.clone() })
+                .collect()
+        }),
+        readiness_check_results: embed.readiness.then(|| readiness_of(snapshot, &app.id)),
+        tasks: embed.tasks.then(|| tasks_of(snapshot, &app.id)),
+        last_task_failure: if embed.last_task_failure {
             snapshot.last_failures.get(&app.id).cloned()
         } else {
             None
         },
+        tasks_stats: embed.task_stats.then(|| task_stats(snapshot, app)),
     }
+}
+
+/// The readiness results of an app's current tasks.
+pub fn readiness_of(snapshot: &Snapshot, app_id: &str) -> Vec<ReadinessResult> {
+    snapshot
+        .instances_of(app_id)
+        .filter_map(|i| snapshot.readiness.get(&i.task_id()).cloned())
+        .collect()
+}
+
+/// The `taskStats` embed: running and staged tasks by how they relate to the app's versions,
+/// with life times of the running ones.
+fn task_stats(snapshot: &Snapshot, app: &AppDefinition) -> TaskStatsByVersion {
+    let now = crate::service::now();
+    let active: Vec<&Instance> = snapshot
+        .instances_of(&app.id)
+        .map(|i| i.as_ref())
+        .filter(|i| i.condition.is_active())
+        .collect();
+    let stats_of = |instances: Vec<&Instance>| -> Option<TaskStats> {
+        if instances.is_empty() {
+            return None;
+        }
+        let mut lives: Vec<f64> = instances
+            .iter()
+            .filter_map(|i| i.started_at)
+            .map(|t| (now.millis() - t.millis()).max(0) as f64 / 1000.0)
+            .collect();
+        lives.sort_by(f64::total_cmp);
+        let life_time = (!lives.is_empty()).then(|| LifeTime {
+            average_seconds: lives.iter().sum::<f64>() / lives.len() as f64,
+            median_seconds: if lives.len() % 2 == 1 {
+                lives[lives.len() / 2]
+            } else {
+                (lives[lives.len() / 2 - 1] + lives[lives.len() / 2]) / 2.0
+            },
+        });
+        Some(TaskStats {
+            stats: Stats {
+                counts: counts(snapshot, instances.into_iter()),
+                life_time,
+            },
+        })
+    };
+    let scaled_at = app.version_info.last_scaling_at.unwrap_or(app.version);
+    let config = app.config_version();
+    TaskStatsByVersion {
+        started_after_last_scaling: stats_of(
+            active
+                .iter()
+                .copied()
+                .filter(|i| i.staged_at.is_some_and(|t| t >= scaled_at))
+                .collect(),
+        ),
+        with_latest_config: stats_of(
+            active
+                .iter()
+                .copied()
+                .filter(|i| i.config_version == config)
+                .collect(),
+        ),
+        with_outdated_config: stats_of(
+            active
+                .iter()
+                .copied()
+                .filter(|i| i.config_version != config)
+                .collect(),
+        ),
+        total_summary: stats_of(active),
+    }
+}
+
+fn delay_left_ms(snapshot: &Snapshot, app: &AppDefinition, now: Timestamp) -> Option<i64> {
+    snapshot
+        .backoffs
+        .get(&(app.id.clone(), app.config_version()))
+        .filter(|b| backoff::blocks_launch(Some(**b), now))
+        .map(|b| (b.deadline.millis() - now.millis()).max(0))
+}
+
+/// What a checker's refusal means, in words.
+fn lacked(veto: Veto) -> &'static str {
+    match veto {
+        Veto::UnfulfilledRole => "had no resources of a role the app accepts",
+        Veto::UnfulfilledConstraint => "did not satisfy the placement constraints",
+        Veto::InsufficientCpus => "lacked CPUs",
+        Veto::InsufficientMemory => "lacked memory",
+        Veto::InsufficientDisk => "lacked disk",
+        Veto::InsufficientPorts => "lacked ports",
+    }
+}
+
+/// Why an app's instances wait, in words, from its launch delay and what the latest offer of
+/// each agent said: "Waiting: 3 of 4 offers lacked memory".
+pub fn waiting_reasons(snapshot: &Snapshot, app: &AppDefinition, now: Timestamp) -> Vec<String> {
+    let waiting = snapshot
+        .instances_of(&app.id)
+        .filter(|i| i.wants_launch())
+        .count();
+    if waiting == 0 {
+        return Vec::new();
+    }
+    let mut reasons = Vec::new();
+    if let Some(left) = delay_left_ms(snapshot, app, now) {
+        let delay = snapshot
+            .backoffs
+            .get(&(app.id.clone(), app.config_version()))
+            .map_or(0, |b| b.delay_ms);
+        reasons.push(format!(
+            "Delayed after a failed task: next launch in {:.1} s (backoff {:.1} s)",
+            left as f64 / 1000.0,
+            delay as f64 / 1000.0
+        ));
+    }
+    if let Some(stats) = snapshot.offer_stats.get(&app.id) {
+        reasons.extend(offer_reasons(stats));
+    }
+    if !snapshot.connected {
+        reasons.push("Waiting for the Mesos master: not subscribed".into());
+    }
+    if reasons.is_empty() {
+        // No offer has been weighed for it yet: say so rather than nothing.
+        reasons.push("Waiting for an offer from the Mesos master".into());
+    }
+    reasons
+}
+
+fn offer_reasons(stats: &OfferStats) -> Vec<String> {
+    let offers = stats.last_by_agent.len() as u64;
+    stats
+        .last_offers()
+        .into_iter()
+        .filter(|(_, _, declined)| *declined > 0)
+        .map(|(veto, _, declined)| {
+            let noun = if offers == 1 { "offer" } else { "offers" };
+            format!("Waiting: {declined} of {offers} {noun} {}", lacked(veto))
+        })
+        .collect()
 }
 
 pub fn app_status(snapshot: &Snapshot, app: &AppDefinition, now: Timestamp) -> AppStatus {
     let waiting = snapshot.instances_of(&app.id).any(|i| i.wants_launch());
-    let delayed = backoff::blocks_launch(
-        snapshot
-            .backoffs
-            .get(&(app.id.clone(), app.config_version()))
-            .copied(),
-        now,
-    );
-    if waiting && delayed {
+    let vetoed = snapshot
+        .offer_stats
+        .get(&app.id)
+        .is_some_and(|s| s.last_offers().iter().any(|(_, _, declined)| *declined > 0));
+    if waiting && delay_left_ms(snapshot, app, now).is_some() {
         AppStatus::Delayed
-    } else if waiting && snapshot.vetoes.contains_key(&app.id) {
+    } else if waiting && vetoed {
         AppStatus::Waiting
     } else if snapshot.deployments_of(&app.id).next().is_some() {
         AppStatus::Deploying
@@ -115,13 +332,16 @@ pub fn app_status(snapshot: &Snapshot, app: &AppDefinition, now: Timestamp) -> A
 }
 
 pub fn app_summary(snapshot: &Snapshot, app: &AppDefinition, now: Timestamp) -> AppSummary {
-    let c = counts(snapshot, &app.id);
+    let c = counts(snapshot, snapshot.instances_of(&app.id).map(|i| i.as_ref()));
     AppSummary {
         id: app.id.clone(),
         status: app_status(snapshot, app, now),
         instances: app.instances,
         running: c.running,
         staged: c.staged,
+        healthy: c.healthy,
+        unhealthy: c.unhealthy,
+        has_health_checks: app.has_health_checks(),
         cpus: app.cpus,
         mem: app.mem,
         version: app.version,
@@ -131,11 +351,55 @@ pub fn app_summary(snapshot: &Snapshot, app: &AppDefinition, now: Timestamp) -> 
 
 pub fn app_detail(snapshot: &Snapshot, app_id: &str, now: Timestamp) -> Option<AppDetail> {
     let app = snapshot.apps.get(app_id)?;
+    let tasks = snapshot
+        .instances_of(app_id)
+        .filter_map(|i| {
+            Some(TaskRow {
+                task: task_of(snapshot, i)?,
+                message: i.message.clone(),
+                healthy: counted_health(snapshot, i),
+                outdated: i.config_version != app.config_version(),
+            })
+        })
+        .collect();
     Some(AppDetail {
         summary: app_summary(snapshot, app, now),
         app: (**app).clone(),
-        tasks: tasks_of(snapshot, app_id),
+        tasks,
         last_task_failure: snapshot.last_failures.get(app_id).cloned(),
-        deployments: snapshot.deployments_of(app_id).map(|d| d.info()).collect(),
+        deployments: snapshot
+            .deployments_of(app_id)
+            .map(|d| deployment_info(snapshot, d))
+            .collect(),
     })
+}
+
+/// A deployment as `GET /v2/deployments` lists it, with the readiness of the current actions'
+/// tasks.
+pub fn deployment_info(
+    snapshot: &Snapshot,
+    d: &crate::scheduler::deployment::Deployment,
+) -> app::model::DeploymentInfo {
+    app::model::DeploymentInfo {
+        id: d.id.clone(),
+        version: d.version,
+        affected_apps: d.affected_apps(),
+        affected_pods: vec![],
+        steps: d.steps.clone(),
+        current_actions: d
+            .current()
+            .map(|s| {
+                s.actions
+                    .iter()
+                    .map(|a| app::model::CurrentAction {
+                        action: a.action,
+                        app: a.app.clone(),
+                        readiness_check_results: readiness_of(snapshot, &a.app),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        current_step: (d.current_step + 1).min(d.steps.len()) as u32,
+        total_steps: d.steps.len() as u32,
+    }
 }

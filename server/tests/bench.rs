@@ -130,6 +130,7 @@ fn bench_placement_rate() {
         .iter()
         .map(|app| Pending {
             app,
+            constraints: Vec::new(),
             placed: Vec::new(),
             waiting: (0..LAUNCHES / APPS)
                 .map(|i| format!("{}.instance-{i}", app.id))

@@ -1,5 +1,6 @@
 //! The app definition (Marathon's `App`), its partial-update form and how the two merge.
 
+use super::checks::{HealthCheck, ReadinessCheck};
 use super::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -37,6 +38,14 @@ pub struct UpgradeStrategy {
     pub minimum_health_capacity: f64,
     #[serde(default = "one")]
     pub maximum_over_capacity: f64,
+    /// Stride's: a deployment of this app that has not finished after this many seconds fails
+    /// (absent: it may take forever, as in Marathon). Written only when set, because strict
+    /// Marathon clients reject fields they do not know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_timeout_seconds: Option<u64>,
+    /// Stride's: roll a failed (timed-out) deployment back by itself. Written only when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_rollback: Option<bool>,
 }
 
 fn one() -> f64 {
@@ -48,6 +57,8 @@ impl Default for UpgradeStrategy {
         UpgradeStrategy {
             minimum_health_capacity: 1.0,
             maximum_over_capacity: 1.0,
+            deployment_timeout_seconds: None,
+            auto_rollback: None,
         }
     }
 }
@@ -103,9 +114,9 @@ pub struct AppDefinition {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fetch: Vec<Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub health_checks: Vec<Value>,
+    pub health_checks: Vec<HealthCheck>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub readiness_checks: Vec<Value>,
+    pub readiness_checks: Vec<ReadinessCheck>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<String>,
     pub upgrade_strategy: UpgradeStrategy,
@@ -175,9 +186,9 @@ pub struct AppUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uris: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub health_checks: Option<Vec<Value>>,
+    pub health_checks: Option<Vec<HealthCheck>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub readiness_checks: Option<Vec<Value>>,
+    pub readiness_checks: Option<Vec<ReadinessCheck>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dependencies: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -347,6 +358,11 @@ impl AppDefinition {
         if sets_cmd && !sets_args {
             app.args.clear();
         }
+        let has_ports = !app.port_definitions.is_empty();
+        app.health_checks = std::mem::take(&mut app.health_checks)
+            .into_iter()
+            .map(|check| check.normalized(has_ports))
+            .collect();
         app
     }
 
@@ -371,6 +387,12 @@ impl AppDefinition {
     /// The ports this app asks the agent for (one per port definition).
     pub fn port_count(&self) -> usize {
         self.port_definitions.len()
+    }
+
+    /// Whether any health check decides this app's health (Marathon counts every instance that
+    /// runs as healthy when there is none).
+    pub fn has_health_checks(&self) -> bool {
+        !self.health_checks.is_empty()
     }
 }
 

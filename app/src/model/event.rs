@@ -1,7 +1,8 @@
 //! Marathon's events, in the JSON shapes of its `/v2/events` stream.
 
 use super::app::AppDefinition;
-use super::task::{DeploymentStep, IpAddress};
+use super::checks::HealthCheck;
+use super::task::{DeploymentStep, IpAddress, TaskState};
 use super::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +28,7 @@ pub enum MarathonEvent {
     StatusUpdateEvent {
         slave_id: String,
         task_id: String,
-        task_status: String,
+        task_status: TaskState,
         message: String,
         app_id: String,
         host: String,
@@ -47,6 +48,61 @@ pub enum MarathonEvent {
         timestamp: Timestamp,
     },
     #[serde(rename_all = "camelCase")]
+    InstanceHealthChangedEvent {
+        instance_id: String,
+        run_spec_id: String,
+        healthy: Option<bool>,
+        run_spec_version: Timestamp,
+        timestamp: Timestamp,
+    },
+    #[serde(rename_all = "camelCase")]
+    UnknownInstanceTerminatedEvent {
+        instance_id: String,
+        run_spec_id: String,
+        condition: String,
+        timestamp: Timestamp,
+    },
+    #[serde(rename_all = "camelCase")]
+    AddHealthCheckEvent {
+        app_id: String,
+        health_check: HealthCheck,
+        timestamp: Timestamp,
+        version: Timestamp,
+    },
+    #[serde(rename_all = "camelCase")]
+    RemoveHealthCheckEvent {
+        app_id: String,
+        timestamp: Timestamp,
+    },
+    #[serde(rename_all = "camelCase")]
+    FailedHealthCheckEvent {
+        app_id: String,
+        health_check: HealthCheck,
+        /// Marathon puts the instance id here, despite the name.
+        task_id: String,
+        timestamp: Timestamp,
+    },
+    #[serde(rename_all = "camelCase")]
+    HealthStatusChangedEvent {
+        app_id: String,
+        instance_id: String,
+        version: Timestamp,
+        alive: bool,
+        timestamp: Timestamp,
+    },
+    #[serde(rename_all = "camelCase")]
+    UnhealthyInstanceKillEvent {
+        app_id: String,
+        task_id: String,
+        instance_id: String,
+        version: Timestamp,
+        reason: String,
+        host: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        slave_id: Option<String>,
+        timestamp: Timestamp,
+    },
+    #[serde(rename_all = "camelCase")]
     AppTerminatedEvent {
         app_id: String,
         timestamp: Timestamp,
@@ -58,6 +114,13 @@ pub enum MarathonEvent {
         timestamp: Timestamp,
     },
     #[serde(rename_all = "camelCase")]
+    GroupChangeFailed {
+        group_id: String,
+        version: Timestamp,
+        reason: String,
+        timestamp: Timestamp,
+    },
+    #[serde(rename_all = "camelCase")]
     DeploymentInfo {
         plan: Plan,
         current_step: DeploymentStep,
@@ -65,6 +128,12 @@ pub enum MarathonEvent {
     },
     #[serde(rename_all = "camelCase")]
     DeploymentStepSuccess {
+        plan: Plan,
+        current_step: DeploymentStep,
+        timestamp: Timestamp,
+    },
+    #[serde(rename_all = "camelCase")]
+    DeploymentStepFailure {
         plan: Plan,
         current_step: DeploymentStep,
         timestamp: Timestamp,
@@ -108,10 +177,21 @@ impl MarathonEvent {
             MarathonEvent::ApiPostEvent { .. } => "api_post_event",
             MarathonEvent::StatusUpdateEvent { .. } => "status_update_event",
             MarathonEvent::InstanceChangedEvent { .. } => "instance_changed_event",
+            MarathonEvent::InstanceHealthChangedEvent { .. } => "instance_health_changed_event",
+            MarathonEvent::UnknownInstanceTerminatedEvent { .. } => {
+                "unknown_instance_terminated_event"
+            }
+            MarathonEvent::AddHealthCheckEvent { .. } => "add_health_check_event",
+            MarathonEvent::RemoveHealthCheckEvent { .. } => "remove_health_check_event",
+            MarathonEvent::FailedHealthCheckEvent { .. } => "failed_health_check_event",
+            MarathonEvent::HealthStatusChangedEvent { .. } => "health_status_changed_event",
+            MarathonEvent::UnhealthyInstanceKillEvent { .. } => "unhealthy_instance_kill_event",
             MarathonEvent::AppTerminatedEvent { .. } => "app_terminated_event",
             MarathonEvent::GroupChangeSuccess { .. } => "group_change_success",
+            MarathonEvent::GroupChangeFailed { .. } => "group_change_failed",
             MarathonEvent::DeploymentInfo { .. } => "deployment_info",
             MarathonEvent::DeploymentStepSuccess { .. } => "deployment_step_success",
+            MarathonEvent::DeploymentStepFailure { .. } => "deployment_step_failure",
             MarathonEvent::DeploymentSuccess { .. } => "deployment_success",
             MarathonEvent::DeploymentFailed { .. } => "deployment_failed",
             MarathonEvent::EventStreamAttached { .. } => "event_stream_attached",
@@ -124,8 +204,17 @@ impl MarathonEvent {
     pub fn app_id(&self) -> Option<&str> {
         match self {
             MarathonEvent::StatusUpdateEvent { app_id, .. }
-            | MarathonEvent::AppTerminatedEvent { app_id, .. } => Some(app_id),
-            MarathonEvent::InstanceChangedEvent { run_spec_id, .. } => Some(run_spec_id),
+            | MarathonEvent::AppTerminatedEvent { app_id, .. }
+            | MarathonEvent::AddHealthCheckEvent { app_id, .. }
+            | MarathonEvent::RemoveHealthCheckEvent { app_id, .. }
+            | MarathonEvent::FailedHealthCheckEvent { app_id, .. }
+            | MarathonEvent::HealthStatusChangedEvent { app_id, .. }
+            | MarathonEvent::UnhealthyInstanceKillEvent { app_id, .. } => Some(app_id),
+            MarathonEvent::InstanceChangedEvent { run_spec_id, .. }
+            | MarathonEvent::InstanceHealthChangedEvent { run_spec_id, .. }
+            | MarathonEvent::UnknownInstanceTerminatedEvent { run_spec_id, .. } => {
+                Some(run_spec_id)
+            }
             MarathonEvent::ApiPostEvent { app_definition, .. } => Some(&app_definition.id),
             _ => None,
         }

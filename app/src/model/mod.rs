@@ -2,6 +2,8 @@
 //! field names.
 
 pub mod app;
+pub mod checks;
+pub mod dashboard;
 pub mod error;
 pub mod event;
 pub mod labels;
@@ -10,7 +12,11 @@ pub mod task;
 pub mod time;
 pub mod validate;
 
-pub use app::{AppDefinition, AppUpdate, EnvValue, KillSelection, PortDefinition, VersionInfo};
+pub use app::{
+    AppDefinition, AppUpdate, EnvValue, KillSelection, PortDefinition, UpgradeStrategy, VersionInfo,
+};
+pub use checks::*;
+pub use dashboard::*;
 pub use error::ServiceError;
 pub use event::{MarathonEvent, Plan};
 pub use task::*;

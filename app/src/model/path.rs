@@ -71,6 +71,14 @@ pub fn parent(id: &str) -> String {
     }
 }
 
+/// Whether `id` lies inside the group `group` (strictly below it; everything is within `/`).
+pub fn is_within(id: &str, group: &str) -> bool {
+    group == "/" && id != "/"
+        || id
+            .strip_prefix(group)
+            .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1)
+}
+
 /// The group path segments of an id without its last segment, for display (`/prod/api/web` → `/prod/api/`).
 pub fn group_prefix(id: &str) -> &str {
     match id.rfind('/') {
@@ -112,5 +120,9 @@ mod tests {
         assert_eq!(parent("/foo/bar"), "/foo");
         assert_eq!(parent("/foo"), "/");
         assert_eq!(group_prefix("/prod/web"), "/prod/");
+        assert!(is_within("/prod/web", "/prod"));
+        assert!(is_within("/prod/web", "/"));
+        assert!(!is_within("/production", "/prod"));
+        assert!(!is_within("/prod", "/prod"));
     }
 }

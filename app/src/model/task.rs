@@ -1,8 +1,77 @@
 //! Tasks, app summaries and deployments as the REST API and the dashboard show them.
 
 use super::app::AppDefinition;
+use super::checks::{HealthResult, ReadinessResult};
 use super::time::Timestamp;
 use serde::{Deserialize, Serialize};
+
+/// Mesos' task states, by their wire names: the one vocabulary for a task's state in tasks,
+/// failures, events and status updates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TaskState {
+    #[serde(rename = "TASK_STAGING")]
+    Staging,
+    #[serde(rename = "TASK_STARTING")]
+    Starting,
+    #[serde(rename = "TASK_RUNNING")]
+    Running,
+    #[serde(rename = "TASK_KILLING")]
+    Killing,
+    #[serde(rename = "TASK_FINISHED")]
+    Finished,
+    #[serde(rename = "TASK_FAILED")]
+    Failed,
+    #[serde(rename = "TASK_KILLED")]
+    Killed,
+    #[serde(rename = "TASK_ERROR")]
+    Error,
+    #[serde(rename = "TASK_LOST")]
+    Lost,
+    #[serde(rename = "TASK_DROPPED")]
+    Dropped,
+    #[serde(rename = "TASK_UNREACHABLE")]
+    Unreachable,
+    #[serde(rename = "TASK_GONE")]
+    Gone,
+    #[serde(rename = "TASK_GONE_BY_OPERATOR")]
+    GoneByOperator,
+    #[serde(rename = "TASK_UNKNOWN")]
+    Unknown,
+}
+
+impl TaskState {
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskState::Staging => "TASK_STAGING",
+            TaskState::Starting => "TASK_STARTING",
+            TaskState::Running => "TASK_RUNNING",
+            TaskState::Killing => "TASK_KILLING",
+            TaskState::Finished => "TASK_FINISHED",
+            TaskState::Failed => "TASK_FAILED",
+            TaskState::Killed => "TASK_KILLED",
+            TaskState::Error => "TASK_ERROR",
+            TaskState::Lost => "TASK_LOST",
+            TaskState::Dropped => "TASK_DROPPED",
+            TaskState::Unreachable => "TASK_UNREACHABLE",
+            TaskState::Gone => "TASK_GONE",
+            TaskState::GoneByOperator => "TASK_GONE_BY_OPERATOR",
+            TaskState::Unknown => "TASK_UNKNOWN",
+        }
+    }
+
+    /// Ended for good: nothing is left to kill.
+    pub fn is_terminal(self) -> bool {
+        !matches!(
+            self,
+            TaskState::Staging
+                | TaskState::Starting
+                | TaskState::Running
+                | TaskState::Killing
+                | TaskState::Unreachable
+                | TaskState::Unknown
+        )
+    }
+}
 
 /// A task in Marathon's JSON (`/v2/tasks`, `/v2/apps/{id}/tasks`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -13,7 +82,7 @@ pub struct Task {
     pub host: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slave_id: Option<String>,
-    pub state: String,
+    pub state: TaskState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub staged_at: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -27,11 +96,8 @@ pub struct Task {
     #[serde(default)]
     pub ip_addresses: Vec<IpAddress>,
     #[serde(default)]
-    pub health_check_results: Vec<serde_json::Value>,
+    pub health_check_results: Vec<HealthResult>,
     pub role: String,
-    /// Stride's addition: the last status message (exit code, kill reason), shown in the UI.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,7 +114,7 @@ pub struct TaskFailure {
     pub app_id: String,
     pub host: String,
     pub message: String,
-    pub state: String,
+    pub state: TaskState,
     pub task_id: String,
     pub timestamp: Timestamp,
     pub version: Timestamp,
@@ -61,27 +127,110 @@ pub struct Identified {
     pub id: String,
 }
 
-/// An app with its counts, as `GET /v2/apps` embeds it.
+/// An app with what the request embeds (`GET /v2/apps`, `/v2/apps/{id}`, groups): every
+/// addition is left out unless asked for, as Marathon does.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppInfo {
     #[serde(flatten)]
     pub app: AppDefinition,
-    pub tasks_staged: u32,
-    pub tasks_running: u32,
-    pub tasks_healthy: u32,
-    pub tasks_unhealthy: u32,
-    pub deployments: Vec<Identified>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks_staged: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks_running: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks_healthy: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks_unhealthy: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployments: Option<Vec<Identified>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_check_results: Option<Vec<ReadinessResult>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tasks: Option<Vec<Task>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_task_failure: Option<TaskFailure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks_stats: Option<TaskStatsByVersion>,
+}
+
+/// The `taskStats` embed: counts and life times of an app's tasks, by how they relate to
+/// the app's versions. A category without tasks is left out.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskStatsByVersion {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_after_last_scaling: Option<TaskStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_latest_config: Option<TaskStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_outdated_config: Option<TaskStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_summary: Option<TaskStats>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskStats {
+    pub stats: Stats,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub counts: TaskCounts,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub life_time: Option<LifeTime>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskCounts {
+    pub staged: u32,
+    pub running: u32,
+    pub healthy: u32,
+    pub unhealthy: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifeTime {
+    pub average_seconds: f64,
+    pub median_seconds: f64,
+}
+
+/// What a deployment step does to one app, by Marathon's action names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ActionKind {
+    /// A no-op placeholder Marathon keeps before a new app's first scale.
+    StartApplication,
+    StopApplication,
+    ScaleApplication,
+    RestartApplication,
+}
+
+impl ActionKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ActionKind::StartApplication => "StartApplication",
+            ActionKind::StopApplication => "StopApplication",
+            ActionKind::ScaleApplication => "ScaleApplication",
+            ActionKind::RestartApplication => "RestartApplication",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploymentAction {
-    pub action: String,
+    pub action: ActionKind,
     pub app: String,
+}
+
+/// An action of the step in progress, with the readiness of the tasks it started.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentAction {
+    pub action: ActionKind,
+    pub app: String,
+    pub readiness_check_results: Vec<ReadinessResult>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,7 +247,7 @@ pub struct DeploymentInfo {
     pub affected_apps: Vec<String>,
     pub affected_pods: Vec<String>,
     pub steps: Vec<DeploymentStep>,
-    pub current_actions: Vec<DeploymentAction>,
+    pub current_actions: Vec<CurrentAction>,
     pub current_step: u32,
     pub total_steps: u32,
 }
@@ -109,103 +258,4 @@ pub struct DeploymentInfo {
 pub struct DeploymentResult {
     pub deployment_id: String,
     pub version: Timestamp,
-}
-
-/// How an app is doing, in the words the dashboard uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum AppStatus {
-    /// All wanted instances run the current version.
-    Running,
-    /// A deployment is moving the app to its target.
-    Deploying,
-    /// Instances wait for resources that no offer has.
-    Waiting,
-    /// Launches are held back by the failure backoff.
-    Delayed,
-    /// Scaled to zero.
-    Suspended,
-}
-
-impl AppStatus {
-    pub fn label(self) -> &'static str {
-        match self {
-            AppStatus::Running => "Running",
-            AppStatus::Deploying => "Deploying",
-            AppStatus::Waiting => "Waiting",
-            AppStatus::Delayed => "Delayed",
-            AppStatus::Suspended => "Suspended",
-        }
-    }
-}
-
-/// One row of the dashboard's app table.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AppSummary {
-    pub id: String,
-    pub status: AppStatus,
-    pub instances: i64,
-    pub running: u32,
-    pub staged: u32,
-    pub cpus: f64,
-    pub mem: f64,
-    pub version: Timestamp,
-    /// Why launches do not happen, when they do not (backoff, unmatched resources).
-    pub waiting_reasons: Vec<String>,
-}
-
-/// Everything the app page shows.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AppDetail {
-    pub summary: AppSummary,
-    pub app: AppDefinition,
-    pub tasks: Vec<Task>,
-    pub last_task_failure: Option<TaskFailure>,
-    pub deployments: Vec<DeploymentInfo>,
-}
-
-/// The end of one of a task's output files.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TaskLog {
-    pub task_id: String,
-    pub stream: String,
-    pub text: String,
-    /// Whether earlier output was left out.
-    pub truncated: bool,
-}
-
-/// The dashboard's top bar: how the cluster is doing.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ClusterSummary {
-    pub apps_total: u32,
-    pub apps_running: u32,
-    pub tasks_running: u32,
-    pub cpus_used: f64,
-    pub cpus_total: f64,
-    pub mem_used: f64,
-    pub mem_total: f64,
-    /// The master Stride is connected to (`local` for the built-in one).
-    pub master: String,
-    pub connected: bool,
-}
-
-/// One line of the live event view.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EventRecord {
-    pub seq: u64,
-    pub event_type: String,
-    pub timestamp: String,
-    /// The app the event is about, if any.
-    pub app_id: Option<String>,
-    /// The event's JSON, as `/v2/events` sends it.
-    pub json: String,
-}
-
-/// The dashboard's create-app form.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct NewApp {
-    pub id: String,
-    pub cmd: String,
-    pub cpus: f64,
-    pub mem: f64,
-    pub instances: i64,
 }

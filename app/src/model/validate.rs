@@ -4,6 +4,7 @@
 //! error keys) and well-formed definitions that break a rule ("Object is not valid").
 
 use super::app::AppDefinition;
+use super::checks::HealthProtocol;
 use super::path;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -229,6 +230,14 @@ pub fn validate_app(app: &AppDefinition, raw_id: &str) -> Result<(), Vec<Violati
             );
         }
     }
+    if app.upgrade_strategy.deployment_timeout_seconds == Some(0) {
+        v.add(
+            "/upgradeStrategy/deploymentTimeoutSeconds",
+            "got 0, expected 1 or more",
+        );
+    }
+    check_health_checks(app, &mut v);
+    check_readiness_checks(app, &mut v);
     let mut seen = HashSet::new();
     for (i, constraint) in app.constraints.iter().enumerate() {
         if let Some(error) = constraint_errors(constraint) {
@@ -287,6 +296,121 @@ pub fn validate_app(app: &AppDefinition, raw_id: &str) -> Result<(), Vec<Violati
         Ok(())
     } else {
         Err(v.0)
+    }
+}
+
+fn check_health_checks(app: &AppDefinition, v: &mut Violations) {
+    let run_by_mesos = app
+        .health_checks
+        .iter()
+        .filter(|c| !c.protocol.is_probed_by_scheduler())
+        .count();
+    if run_by_mesos > 1 {
+        v.add(
+            "/healthChecks",
+            "AppDefinition can contain at most one health check run by Mesos (COMMAND, MESOS_HTTP, MESOS_HTTPS or MESOS_TCP)",
+        );
+    }
+    for (i, check) in app.health_checks.iter().enumerate() {
+        let at = |field: &str| format!("/healthChecks({i})/{field}");
+        for (field, value) in [
+            ("gracePeriodSeconds", check.grace_period_seconds),
+            ("intervalSeconds", check.interval_seconds),
+            ("timeoutSeconds", check.timeout_seconds),
+            ("maxConsecutiveFailures", check.max_consecutive_failures),
+            ("delaySeconds", check.delay_seconds),
+        ] {
+            if value < 0 {
+                v.add(&at(field), format!("got {value}, expected 0 or more"));
+            }
+        }
+        if check.protocol == HealthProtocol::Command {
+            if check
+                .command
+                .as_ref()
+                .is_none_or(|c| c.value.trim().is_empty())
+            {
+                v.add(&at("command"), "COMMAND health checks need a command value");
+            }
+            continue;
+        }
+        if check.command.is_some() {
+            v.add(
+                &at("command"),
+                "Only COMMAND health checks may define a command",
+            );
+        }
+        match (check.port, check.port_index) {
+            (Some(_), Some(_)) => v.add(
+                &format!("/healthChecks({i})"),
+                "Health check definition must specify either a port or a portIndex, not both",
+            ),
+            (None, None) => v.add(
+                &format!("/healthChecks({i})"),
+                "Health check port indices must address an element of the ports array or container port mappings.",
+            ),
+            (None, Some(index)) if index < 0 || index as usize >= app.port_definitions.len() => v.add(
+                &format!("/healthChecks({i})"),
+                "Health check port indices must address an element of the ports array or container port mappings.",
+            ),
+            (Some(port), None) if !(1..=65535).contains(&port) => v.add(
+                &at("port"),
+                format!("got {port}, expected between 1 and 65535"),
+            ),
+            _ => {}
+        }
+    }
+}
+
+fn check_readiness_checks(app: &AppDefinition, v: &mut Violations) {
+    if app.readiness_checks.len() > 1 {
+        v.add(
+            "/readinessChecks",
+            format!("got {}, expected 1 or less", app.readiness_checks.len()),
+        );
+    }
+    for (i, check) in app.readiness_checks.iter().enumerate() {
+        let at = |field: &str| format!("/readinessChecks({i})/{field}");
+        if !app
+            .port_definitions
+            .iter()
+            .any(|pd| pd.name.as_deref() == Some(check.port_name.as_str()))
+        {
+            v.add(
+                &at("portName"),
+                format!(
+                    "'{}' must be the name of one of the app's port definitions",
+                    check.port_name
+                ),
+            );
+        }
+        if check.interval_seconds < 0 {
+            v.add(
+                &at("intervalSeconds"),
+                format!("got {}, expected 0 or more", check.interval_seconds),
+            );
+        }
+        if check.timeout_seconds < 1 {
+            v.add(
+                &at("timeoutSeconds"),
+                format!("got {}, expected 1 or more", check.timeout_seconds),
+            );
+        } else if check.timeout_seconds >= check.interval_seconds {
+            v.add(&at("timeoutSeconds"), "must be less than intervalSeconds");
+        }
+        if check.http_status_codes_for_ready.is_empty() {
+            v.add(&at("httpStatusCodesForReady"), "must not be empty");
+        }
+        if let Some(code) = check
+            .http_status_codes_for_ready
+            .iter()
+            .find(|c| !(100..=999).contains(*c))
+        {
+            v.add(
+                &at("httpStatusCodesForReady"),
+                format!("got {code}, expected between 100 and 999"),
+            );
+        }
     }
 }
 

@@ -8,9 +8,7 @@ use super::widgets::{
     TaskStateChip,
 };
 use crate::api::{destroy_app, get_app, kill_task, restart_app, scale_app, task_output};
-use crate::model::{
-    path, AppDetail, AppStatus, DeploymentInfo, ServiceError, Task, TaskLog, Timestamp,
-};
+use crate::model::{path, AppDetail, AppStatus, DeploymentInfo, ServiceError, TaskLog, TaskRow};
 use leptos::{html, prelude::*};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -355,11 +353,12 @@ fn TasksTab(
     let tasks = Memo::new(move |_| {
         app.with(|a| {
             let mut tasks = a.tasks.clone();
-            tasks.sort_by(|x, y| (x.staged_at, &x.id).cmp(&(y.staged_at, &y.id)));
+            tasks.sort_by(|x, y| {
+                (x.task.staged_at, &x.task.id).cmp(&(y.task.staged_at, &y.task.id))
+            });
             tasks
         })
     });
-    let config_version = Memo::new(move |_| app.with(|a| a.app.config_version()));
     let changes = RowChanges::new();
     view! {
         {move || {
@@ -371,7 +370,7 @@ fn TasksTab(
                             <p class="last-failure">
                                 <span class="chip bad">"Last failure"</span>
                                 " " <Age at=failure.timestamp/> ": "
-                                {format::task_state_label(&failure.state)} " on " {failure.host} " — "
+                                {format::task_state_label(failure.state)} " on " {failure.host} " — "
                                 {failure.message}
                             </p>
                         }
@@ -386,6 +385,7 @@ fn TasksTab(
                 <thead>
                     <tr>
                         <th scope="col">"State"</th>
+                        <th scope="col">"Health"</th>
                         <th scope="col">"Host"</th>
                         <th scope="col">"Ports"</th>
                         <th scope="col">"Started"</th>
@@ -397,10 +397,10 @@ fn TasksTab(
                 <tbody>
                     <For
                         each=move || tasks.get()
-                        key=|task| format!("{task:?}")
-                        children=move |task| {
-                            let class = changes.class(&task.id, &format!("{task:?}"));
-                            view! { <TaskRow task class config_version on_open on_change/> }
+                        key=|row| format!("{row:?}")
+                        children=move |row| {
+                            let class = changes.class(&row.task.id, &format!("{row:?}"));
+                            view! { <TaskLine row class on_open on_change/> }
                         }
                     />
                 </tbody>
@@ -411,13 +411,18 @@ fn TasksTab(
 }
 
 #[component]
-fn TaskRow(
-    task: Task,
+fn TaskLine(
+    row: TaskRow,
     class: &'static str,
-    config_version: Memo<Timestamp>,
     on_open: Callback<String>,
     on_change: Callback<()>,
 ) -> impl IntoView {
+    let TaskRow {
+        task,
+        message,
+        healthy,
+        outdated,
+    } = row;
     let open = {
         let id = task.id.clone();
         move || on_open.run(id.clone())
@@ -449,15 +454,26 @@ fn TaskRow(
     let version = task.version.map(|version| {
         view! {
             <span title=format::exact(version)>{format::short_time(version)}</span>
-            {move || (version < config_version.get()).then(|| view! { <span class="chip quiet">"old"</span> })}
+            {outdated.then(|| view! { <span class="chip quiet" title="Launched from an older configuration; an upgrade replaces it">"old"</span> })}
         }
     });
+    let health = match healthy {
+        Some(true) => view! { <span class="chip good">"Healthy"</span> }.into_any(),
+        Some(false) => view! { <span class="chip bad">"Unhealthy"</span> }.into_any(),
+        None => view! { <span class="muted">"—"</span> }.into_any(),
+    };
     view! {
         <tr
             class=format!("clickable {class}")
             data-testid="task-row"
             data-task-id=task.id.clone()
-            data-state=task.state.clone()
+            data-state=task.state.name()
+            data-health=match healthy {
+                Some(true) => "healthy",
+                Some(false) => "unhealthy",
+                None => "unknown",
+            }
+            data-outdated=outdated.to_string()
             tabindex="0"
             title="Open this task's output"
             on:click=move |_| open()
@@ -468,15 +484,16 @@ fn TaskRow(
             }
         >
             <td>
-                <TaskStateChip state=task.state.clone()/>
+                <TaskStateChip state=task.state/>
             </td>
+            <td>{health}</td>
             <td class="mono">{task.host.clone()}</td>
             <td class="ports">{ports}</td>
             <td>{started.map(|at| view! { <Age at/> })}</td>
             <td class="version">{version}</td>
-            <td class="message">{task.message.clone()}</td>
+            <td class="message">{message}</td>
             <td class="row-actions">
-                {(!format::is_terminal(&task.state))
+                {(!task.state.is_terminal())
                     .then(|| {
                         view! {
                             <button
@@ -534,7 +551,7 @@ fn DeploymentItem(deployment: DeploymentInfo) -> impl IntoView {
     let actions = deployment
         .current_actions
         .iter()
-        .map(|action| view! { <li>{action.action.clone()} " " <a href=app_href(&action.app)>{action.app.clone()}</a></li> })
+        .map(|action| view! { <li>{action.action.name()} " " <a href=app_href(&action.app)>{action.app.clone()}</a></li> })
         .collect_view();
     view! {
         <li class="deployment">
@@ -557,8 +574,14 @@ fn DeploymentItem(deployment: DeploymentInfo) -> impl IntoView {
 /// The tail of one task's stdout or stderr; refetched when that task's status changes.
 #[component]
 fn LogsTab(app: Memo<AppDetail>, task: RwSignal<Option<String>>) -> impl IntoView {
-    let task_ids =
-        Memo::new(move |_| app.with(|a| a.tasks.iter().map(|t| t.id.clone()).collect::<Vec<_>>()));
+    let task_ids = Memo::new(move |_| {
+        app.with(|a| {
+            a.tasks
+                .iter()
+                .map(|t| t.task.id.clone())
+                .collect::<Vec<_>>()
+        })
+    });
     let chosen = Memo::new(move |_| {
         task.get()
             .or_else(|| task_ids.with(|ids| ids.first().cloned()))

@@ -18,8 +18,14 @@ fn event_tone(event_type: &str, json: &Value) -> Tone {
     match event_type {
         "deployment_failed" => Tone::Bad,
         "deployment_success" => Tone::Good,
-        "status_update_event" => task_tone(json["taskStatus"].as_str().unwrap_or_default()),
+        "status_update_event" => {
+            serde_json::from_value(json["taskStatus"].clone()).map_or(Tone::Quiet, task_tone)
+        }
         "deployment_info" | "deployment_step_success" => Tone::Busy,
+        "deployment_step_failure"
+        | "group_change_failed"
+        | "failed_health_check_event"
+        | "unhealthy_instance_kill_event" => Tone::Bad,
         _ => Tone::Quiet,
     }
 }

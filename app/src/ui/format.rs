@@ -1,7 +1,7 @@
 //! Turning model values into the words and numbers the dashboard shows: ages, resources, chip
 //! tones, links, and errors in plain language.
 
-use crate::model::{validate::by_field, AppStatus, ServiceError, Timestamp, Violation};
+use crate::model::{validate::by_field, AppStatus, ServiceError, TaskState, Timestamp, Violation};
 use leptos::prelude::ServerFnError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -87,41 +87,27 @@ pub fn status_tone(status: AppStatus) -> Tone {
     }
 }
 
-/// Mesos task states (`TASK_RUNNING`) by what they mean to an operator.
-pub fn task_tone(state: &str) -> Tone {
+/// Mesos task states by what they mean to an operator.
+pub fn task_tone(state: TaskState) -> Tone {
     match state {
-        "TASK_RUNNING" => Tone::Good,
-        "TASK_STAGING" | "TASK_STARTING" | "TASK_KILLING" => Tone::Busy,
-        "TASK_FAILED"
-        | "TASK_ERROR"
-        | "TASK_LOST"
-        | "TASK_DROPPED"
-        | "TASK_GONE"
-        | "TASK_GONE_BY_OPERATOR"
-        | "TASK_UNREACHABLE"
-        | "TASK_UNKNOWN" => Tone::Bad,
-        _ => Tone::Quiet,
+        TaskState::Running => Tone::Good,
+        TaskState::Staging | TaskState::Starting | TaskState::Killing => Tone::Busy,
+        TaskState::Failed
+        | TaskState::Error
+        | TaskState::Lost
+        | TaskState::Dropped
+        | TaskState::Gone
+        | TaskState::GoneByOperator
+        | TaskState::Unreachable
+        | TaskState::Unknown => Tone::Bad,
+        TaskState::Finished | TaskState::Killed => Tone::Quiet,
     }
 }
 
-/// Whether a task has ended for good (nothing left to kill).
-pub fn is_terminal(state: &str) -> bool {
-    matches!(
-        state,
-        "TASK_FINISHED"
-            | "TASK_FAILED"
-            | "TASK_KILLED"
-            | "TASK_ERROR"
-            | "TASK_LOST"
-            | "TASK_DROPPED"
-            | "TASK_GONE"
-            | "TASK_GONE_BY_OPERATOR"
-    )
-}
-
 /// `TASK_GONE_BY_OPERATOR` → `Gone by operator`.
-pub fn task_state_label(state: &str) -> String {
+pub fn task_state_label(state: TaskState) -> String {
     let words = state
+        .name()
         .trim_start_matches("TASK_")
         .replace('_', " ")
         .to_lowercase();

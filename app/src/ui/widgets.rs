@@ -4,7 +4,7 @@
 use super::format::{self, outcome_problem, Problem, Tone};
 use super::live::use_live;
 use crate::api::Outcome;
-use crate::model::{AppStatus, Timestamp};
+use crate::model::{AppStatus, TaskState, Timestamp};
 use leptos::{ev, prelude::*};
 use std::collections::HashMap;
 
@@ -41,10 +41,10 @@ pub fn StatusChip(status: AppStatus) -> impl IntoView {
 }
 
 #[component]
-pub fn TaskStateChip(state: String) -> impl IntoView {
+pub fn TaskStateChip(state: TaskState) -> impl IntoView {
     view! {
-        <span class=format!("chip {}", format::task_tone(&state).class()) title=state.clone()>
-            {format::task_state_label(&state)}
+        <span class=format!("chip {}", format::task_tone(state).class()) title=state.name()>
+            {format::task_state_label(state)}
         </span>
     }
     .into_any()

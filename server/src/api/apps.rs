@@ -9,7 +9,7 @@ use super::error::ApiError;
 use super::{deployment_response, with_deployment_header, Params};
 use crate::core::KillOutcome;
 use crate::service::{Origin, Service};
-use crate::views;
+use crate::views::{self, Embed};
 use app::model::labels::LabelSelector;
 use app::model::{parse_body, path, AppUpdate, ServiceError, Timestamp};
 use axum::extract::{ConnectInfo, OriginalUri, Path, RawQuery, State};
@@ -54,18 +54,6 @@ fn app_id(raw: &str) -> String {
     path::absolute(raw, "/")
 }
 
-/// Whether an embed option is asked for, with any of Marathon's accepted prefixes.
-fn embeds(params: &Params, name: &str) -> bool {
-    params.all("embed").any(|e| {
-        let bare = e
-            .strip_prefix("apps.")
-            .or_else(|| e.strip_prefix("app."))
-            .or_else(|| e.strip_prefix("group.apps."))
-            .unwrap_or(e);
-        bare == name || (bare == "failures" && name != "counts")
-    })
-}
-
 pub async fn list(
     State(service): State<Service>,
     RawQuery(query): RawQuery,
@@ -77,7 +65,15 @@ pub async fn list(
         .transpose()
         .map_err(ServiceError::Unprocessable)?;
     let snapshot = service.snapshot();
-    let with_tasks = embeds(&params, "tasks");
+    // Counts and deployments are always in this list (Marathon's rule for this endpoint).
+    let embed = Embed::parse(
+        params.all("embed"),
+        Embed {
+            counts: true,
+            deployments: true,
+            ..Embed::default()
+        },
+    );
     let cmd = params.get("cmd").map(str::to_lowercase);
     let id = params.get("id").map(str::to_lowercase);
     let apps: Vec<_> = snapshot
@@ -89,13 +85,7 @@ pub async fn list(
         })
         .filter(|a| id.as_ref().is_none_or(|i| a.id.to_lowercase().contains(i)))
         .filter(|a| selector.as_ref().is_none_or(|s| s.matches(&a.labels)))
-        .map(|a| {
-            let mut info = views::app_info(&snapshot, a, with_tasks);
-            if !embeds(&params, "lastTaskFailure") {
-                info.last_task_failure = None;
-            }
-            info
-        })
+        .map(|a| views::app_info(&snapshot, a, embed))
         .collect();
     Ok(Json(json!({ "apps": apps })))
 }
@@ -125,13 +115,16 @@ pub async fn create(
     let Some(app) = deployed.app else {
         return Err(ServiceError::Unavailable("the created app vanished".into()).into());
     };
-    let snapshot = service.snapshot();
-    let mut info = views::app_info(&snapshot, &app, false);
-    info.tasks_staged = 0;
-    info.tasks_running = 0;
-    info.deployments = vec![app::model::Identified {
-        id: deployed.deployment.id.clone(),
-    }];
+    let info = app::model::AppInfo {
+        tasks_staged: Some(0),
+        tasks_running: Some(0),
+        tasks_healthy: Some(0),
+        tasks_unhealthy: Some(0),
+        deployments: Some(vec![app::model::Identified {
+            id: deployed.deployment.id.clone(),
+        }]),
+        ..views::app_info(&service.snapshot(), &app, Embed::default())
+    };
     Ok(with_deployment_header(
         StatusCode::CREATED,
         &deployed.deployment.id,
@@ -143,7 +136,10 @@ pub async fn create(
 pub async fn get_under(
     State(service): State<Service>,
     Path(path): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    let params = Params::parse(query.as_deref());
+    let embed = Embed::parse(params.all("embed"), Embed::APP);
     let snapshot = service.snapshot();
     match Target::parse(&path) {
         Target::App(raw) => {
@@ -152,7 +148,7 @@ pub async fn get_under(
                 .apps
                 .get(&id)
                 .ok_or_else(|| ServiceError::app_not_found(&id))?;
-            Ok(Json(json!({ "app": views::app_info(&snapshot, app, true) })).into_response())
+            Ok(Json(json!({ "app": views::app_info(&snapshot, app, embed) })).into_response())
         }
         Target::Group(raw) => {
             let group = app_id(raw);
@@ -165,7 +161,7 @@ pub async fn get_under(
                 .apps
                 .values()
                 .filter(|a| a.id.starts_with(&prefix))
-                .map(|a| views::app_info(&snapshot, a, true))
+                .map(|a| views::app_info(&snapshot, a, embed))
                 .collect();
             if apps.is_empty() && group != "/" {
                 return Err(
@@ -245,6 +241,23 @@ pub async fn update(
         deployed.deployment.version,
         location,
     ))
+}
+
+/// `PUT` and `PATCH /v2/apps`: a JSON array of app updates, one deployment for all of them.
+pub async fn update_many(
+    State(service): State<Service>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(query.as_deref());
+    let updates: Vec<AppUpdate> = parse_body(&body).map_err(crate::service::body_error)?;
+    let patch = method == Method::PATCH;
+    let partial = patch || params.flag("partialUpdate", true);
+    let d = service
+        .update_apps(updates, partial, !patch, params.flag("force", false))
+        .await?;
+    Ok(deployment_response(StatusCode::OK, &d.id, d.version, None))
 }
 
 pub async fn post_under(
@@ -331,7 +344,7 @@ pub async fn kill_response(
         KillOutcome::Killed(instances) => {
             let tasks: Vec<_> = instances
                 .iter()
-                .filter_map(|i| views::task_of(i, before.apps.get(&i.app_id).map(|a| a.as_ref())))
+                .filter_map(|i| views::task_of(&before, i))
                 .collect();
             match single {
                 Some(task_id) => match tasks.into_iter().next() {

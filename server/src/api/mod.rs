@@ -56,7 +56,13 @@ impl Params {
 
 pub fn router() -> Router<Service> {
     Router::new()
-        .route("/v2/apps", get(apps::list).post(apps::create))
+        .route(
+            "/v2/apps",
+            get(apps::list)
+                .post(apps::create)
+                .put(apps::update_many)
+                .patch(apps::update_many),
+        )
         .route(
             "/v2/apps/{*path}",
             get(apps::get_under)
@@ -73,6 +79,10 @@ pub fn router() -> Router<Service> {
             axum::routing::delete(tasks::delete_deployment),
         )
         .route("/v2/queue", get(tasks::queue))
+        .route(
+            "/v2/queue/{*path}",
+            axum::routing::delete(tasks::reset_delay),
+        )
         .route("/v2/info", get(system::info))
         .route("/v2/leader", get(system::leader))
         .route("/ping", get(system::ping))

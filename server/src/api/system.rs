@@ -7,32 +7,83 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+/// The Marathon release whose API Stride implements; `/v2/info` answers as that Marathon, the
+/// way MariaDB's version string keeps MySQL clients working (Marathon's Python client, for one,
+/// gates the event stream on the version). Stride's own name and version are in `buildref` and
+/// the `Server` header.
+pub const MARATHON_VERSION: &str = "1.11.0";
+
+/// `stride/<version>`, for `buildref` and the `Server` header.
+pub fn stride_version() -> String {
+    format!("stride/{}", env!("CARGO_PKG_VERSION"))
+}
+
 pub async fn info(State(service): State<Service>, headers: HeaderMap) -> Json<serde_json::Value> {
     let snapshot = service.snapshot();
     let leader = host_of(&headers);
+    let settings = &service.settings;
+    let marathon_config = json!({
+            "access_control_allow_origin": null,
+            "checkpoint": true,
+            "decline_offer_duration": crate::core::REFUSE_WHEN_IDLE.as_millis() as u64,
+            "default_network_name": null,
+            "env_vars_prefix": null,
+            "executor": "//cmd",
+            "failover_timeout": settings.failover_timeout_secs,
+            "features": [],
+            "framework_name": settings.framework_name,
+            "ha": false,
+            "hostname": settings.hostname,
+            "launch_token": 100,
+            "launch_token_refresh_interval": 30000,
+            "leader_proxy_connection_timeout_ms": 5000,
+            "leader_proxy_read_timeout_ms": 10000,
+            "local_port_max": 20000,
+            "local_port_min": 10000,
+            "master": settings.master,
+            "max_instances_per_offer": 5000,
+            "mesos_bridge_name": "mesos-bridge",
+            "mesos_heartbeat_failure_threshold": 5,
+            "mesos_heartbeat_interval": 15000,
+            "mesos_leader_ui_url": null,
+            "mesos_role": "*",
+            "mesos_user": settings.user,
+            "min_revive_offers_interval": 5000,
+            "new_group_enforce_role": "off",
+            "offer_matching_timeout": 3000,
+            "on_elected_prepare_timeout": 180000,
+            "reconciliation_initial_delay": 0,
+            "reconciliation_interval": 900000,
+            "scale_apps_initial_delay": 15000,
+            "scale_apps_interval": 300000,
+            "store_cache": true,
+            "task_launch_confirm_timeout": 300000,
+            "task_launch_timeout": 300000,
+            "task_lost_expunge_initial_delay": 300000,
+            "task_lost_expunge_interval": 30000,
+            "task_reservation_timeout": 20000,
+            "webui_url": null,
+            "maintenance_mode": false,
+    });
     Json(json!({
-        "name": "stride",
-        "version": env!("CARGO_PKG_VERSION"),
-        "buildref": "unknown",
+        "name": "marathon",
+        "version": MARATHON_VERSION,
+        "buildref": stride_version(),
         "elected": true,
         "leader": leader,
         "frameworkId": snapshot.framework_id,
-        "marathon_config": {
-            "master": service.settings.master,
-            "framework_name": service.settings.framework_name,
-            "hostname": service.settings.hostname,
-            "failover_timeout": service.settings.failover_timeout_secs,
-            "checkpoint": true,
-            "decline_offer_duration": crate::core::REFUSE_WHEN_IDLE.as_millis() as u64,
-            "executor": "//cmd",
-            "features": [],
-            "ha": false,
-            "mesos_role": "*",
-            "mesos_user": service.settings.user,
-            "webui_url": null,
+        "marathon_config": marathon_config,
+        "zookeeper_config": {
+            "zk": null,
+            "zk_compression": false,
+            "zk_compression_threshold": 65536,
+            "zk_connection_timeout": 10000,
+            "zk_max_node_size": 1024000,
+            "zk_max_versions": crate::store::MAX_VERSIONS,
+            "zk_session_timeout": 10000,
+            "zk_timeout": 10000,
         },
-        "zookeeper_config": {},
-        "http_config": { "http_port": service.settings.http_port, "https_port": null },
+        "http_config": { "http_port": settings.http_port, "https_port": null },
     }))
 }
 

@@ -3,8 +3,10 @@
 use super::apps::kill_response;
 use super::error::ApiError;
 use super::{deployment_response, parse_ids, Params};
+use crate::core::OfferStats;
 use crate::scheduler::backoff;
 use crate::scheduler::instance::parse_task_id;
+use crate::scheduler::placement::{Outcome, Veto};
 use crate::service::Service;
 use crate::views;
 use app::model::ServiceError;
@@ -31,8 +33,8 @@ pub async fn list(
     let tasks: Vec<_> = snapshot
         .instances
         .values()
-        .filter_map(|i| views::task_of(i, snapshot.apps.get(&i.app_id).map(|a| a.as_ref())))
-        .filter(|t| wanted.is_empty() || wanted.contains(&t.state))
+        .filter_map(|i| views::task_of(&snapshot, i))
+        .filter(|t| wanted.is_empty() || wanted.iter().any(|w| w == t.state.name()))
         .collect();
     Json(json!({ "tasks": tasks }))
 }
@@ -64,7 +66,11 @@ pub async fn delete(
 
 pub async fn deployments(State(service): State<Service>) -> Json<serde_json::Value> {
     let snapshot = service.snapshot();
-    let list: Vec<_> = snapshot.deployments.values().map(|d| d.info()).collect();
+    let list: Vec<_> = snapshot
+        .deployments
+        .values()
+        .map(|d| views::deployment_info(&snapshot, d))
+        .collect();
     Json(json!(list))
 }
 
@@ -88,9 +94,14 @@ pub async fn delete_deployment(
     }
 }
 
-/// `/v2/queue`: apps with instances waiting to launch, with their delay and, beyond Marathon,
-/// the reasons in words.
-pub async fn queue(State(service): State<Service>) -> Json<serde_json::Value> {
+/// `/v2/queue`: apps with instances waiting to launch, with their delay and what offers said
+/// (Marathon's `processedOffersSummary`; `embed=lastUnusedOffers` adds the offers themselves).
+pub async fn queue(
+    State(service): State<Service>,
+    RawQuery(query): RawQuery,
+) -> Json<serde_json::Value> {
+    let params = Params::parse(query.as_deref());
+    let with_offers = params.all("embed").any(|e| e == "lastUnusedOffers");
     let snapshot = service.snapshot();
     let now = crate::service::now();
     let items: Vec<_> = snapshot
@@ -103,8 +114,8 @@ pub async fn queue(State(service): State<Service>) -> Json<serde_json::Value> {
                 .backoffs
                 .get(&(app.id.clone(), app.config_version()))
                 .filter(|b| backoff::blocks_launch(Some(**b), now));
-            let vetoes = snapshot.vetoes.get(&app.id).cloned().unwrap_or_default();
-            Some(json!({
+            let stats = snapshot.offer_stats.get(&app.id).map(|s| s.as_ref()).cloned().unwrap_or_default();
+            let mut item = json!({
                 "app": app,
                 "count": waiting.len(),
                 "role": app.role,
@@ -113,12 +124,79 @@ pub async fn queue(State(service): State<Service>) -> Json<serde_json::Value> {
                     "timeLeftSeconds": delay.map_or(0, |b| ((b.deadline.millis() - now.millis()).max(0) + 999) / 1000),
                     "overdue": delay.is_none(),
                 },
-                "processedOffersSummary": {
-                    "rejectSummaryLastOffers": vetoes.iter().map(|v| json!({"reason": v.name(), "declined": 1, "processed": 1})).collect::<Vec<_>>(),
-                },
-                "waitingReasons": crate::core::waiting_reasons(&snapshot, app, now),
-            }))
+                "processedOffersSummary": offers_summary(&stats),
+            });
+            if with_offers {
+                item["lastUnusedOffers"] = json!(last_unused_offers(&stats));
+            }
+            Some(item)
         })
         .collect();
     Json(json!({ "queue": items }))
+}
+
+fn reject_summary(counts: Vec<(Veto, u64, u64)>) -> serde_json::Value {
+    json!(counts
+        .into_iter()
+        .map(|(veto, processed, declined)| json!({"reason": veto.name(), "declined": declined, "processed": processed}))
+        .collect::<Vec<_>>())
+}
+
+fn offers_summary(stats: &OfferStats) -> serde_json::Value {
+    let mut summary = json!({
+        "processedOffersCount": stats.processed,
+        "unusedOffersCount": stats.unused,
+        "rejectSummaryLastOffers": reject_summary(stats.last_offers()),
+        "rejectSummaryLaunchAttempt": reject_summary(stats.launch_attempt()),
+    });
+    if let Some(at) = stats.last_unused_at {
+        summary["lastUnusedOfferAt"] = json!(at);
+    }
+    if let Some(at) = stats.last_used_at {
+        summary["lastUsedOfferAt"] = json!(at);
+    }
+    summary
+}
+
+/// The latest unused offer of each agent, in Marathon's `Offer` shape.
+fn last_unused_offers(stats: &OfferStats) -> Vec<serde_json::Value> {
+    stats
+        .last_by_agent
+        .values()
+        .filter_map(|last| {
+            let Outcome::Vetoed(veto) = last.outcome else {
+                return None;
+            };
+            let o = &last.offer;
+            let scalar = |name: &str, value: f64| json!({"name": name, "role": o.role, "scalar": value});
+            Some(json!({
+                "offer": {
+                    "id": o.offer_id,
+                    "hostname": o.hostname,
+                    "agentId": o.agent_id,
+                    "resources": [
+                        scalar("cpus", o.cpus),
+                        scalar("mem", o.mem),
+                        scalar("disk", o.disk),
+                        {"name": "ports", "role": o.role, "ranges": o.ports.iter().map(|(b, e)| json!({"begin": b, "end": e})).collect::<Vec<_>>()},
+                    ],
+                    "attributes": o.attributes.iter().map(|(name, text)| json!({"name": name, "text": text})).collect::<Vec<_>>(),
+                },
+                "reason": [veto.name()],
+                "timestamp": last.at,
+            }))
+        })
+        .collect()
+}
+
+/// `DELETE /v2/queue/{appId}/delay`: 204, or 404 when the app waits for nothing.
+pub async fn reset_delay(
+    State(service): State<Service>,
+    Path(path): Path<String>,
+) -> Result<Response, ApiError> {
+    let Some(app_id) = path.trim_end_matches('/').strip_suffix("/delay") else {
+        return Err(ServiceError::NotFound("URI not found".into()).into());
+    };
+    service.reset_delay(app_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

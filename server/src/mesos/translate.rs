@@ -2,8 +2,9 @@
 
 use crate::core::Outgoing;
 use crate::scheduler::placement::OfferView;
-use crate::scheduler::status::{StatusUpdate, TaskState};
+use crate::scheduler::status::StatusUpdate;
 use crate::scheduler::taskbuild::TaskSpec;
+use app::model::TaskState;
 use proto::mesos::v1 as mesos;
 use proto::mesos::v1::scheduler::{self, call};
 
@@ -98,11 +99,10 @@ pub fn status_update(status: &mesos::TaskStatus) -> StatusUpdate {
     StatusUpdate {
         task_id: status.task_id.value.clone(),
         state,
-        reason: status
-            .reason
-            .map(|_| status.reason().as_str_name().to_string()),
+        reason: status.reason.map(|_| status.reason()),
         message: status.message.clone().unwrap_or_default(),
         agent_id: status.agent_id.as_ref().map(|a| a.value.clone()),
+        healthy: status.healthy,
     }
 }
 

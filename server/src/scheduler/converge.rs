@@ -1,10 +1,12 @@
 //! Deciding, for one app, which instances to add, stop and forget so that the actual state moves
-//! toward the desired one.
+//! toward the desired one, as far as the app's deployment lets it ([`Gate`]).
 //!
 //! The instances are first sorted into buckets (see the scheduler docs for the words), then each
 //! bucket gets its action. Pure: no clock, no randomness, no IO.
 
+use super::health::Health;
 use super::instance::{Condition, Goal, Instance};
+use super::upgrade;
 use app::model::{AppDefinition, KillSelection, Timestamp};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,6 +17,38 @@ pub enum Action {
     Decommission { instance_id: String },
     /// The instance is decommissioned and has no live task: delete it.
     Expunge { instance_id: String },
+}
+
+/// How far an app may move now, given the deployment that holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// No deployment holds the app: keep `instances` of it alive (relaunching failed ones is
+    /// the launch queue's job), whatever their configuration.
+    Free,
+    /// A deployment will change the app in a later step (its dependencies go first): change
+    /// nothing yet.
+    Waiting,
+    /// The app's ScaleApplication step runs: as [`Gate::Free`].
+    Scale,
+    /// The app's RestartApplication step runs: replace the old instances by new ones as its
+    /// `upgradeStrategy` allows (see [`upgrade`]).
+    Restart,
+    /// The app is deleted: stop everything.
+    Stop,
+}
+
+/// What deployments need to know of an instance: its health, and whether it is ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Judgement {
+    pub health: Health,
+    /// Its readiness check passed (or it has none, or it needs none: see the core).
+    pub ready: bool,
+}
+
+impl Judgement {
+    pub fn healthy_and_ready(self) -> bool {
+        self.health == Health::Healthy && self.ready
+    }
 }
 
 /// The buckets one app's instances fall into.
@@ -47,8 +81,14 @@ pub fn classify<'a>(app: Option<&AppDefinition>, instances: &[&'a Instance]) -> 
     b
 }
 
-/// The actions that bring `instances` (all of one app) to what `app` asks for; `None` = deleted.
-pub fn converge(app: Option<&AppDefinition>, instances: &[&Instance]) -> Vec<Action> {
+/// The actions that bring `instances` (all of one app) toward what `app` asks for (`None`:
+/// deleted), as far as `gate` allows. `judge` tells deployments how an instance is doing.
+pub fn converge(
+    app: Option<&AppDefinition>,
+    instances: &[&Instance],
+    gate: Gate,
+    judge: &dyn Fn(&Instance) -> Judgement,
+) -> Vec<Action> {
     let buckets = classify(app, instances);
     let mut actions: Vec<Action> = buckets
         .gone
@@ -57,25 +97,30 @@ pub fn converge(app: Option<&AppDefinition>, instances: &[&Instance]) -> Vec<Act
             instance_id: i.id.clone(),
         })
         .collect();
-    actions.extend(buckets.outdated.iter().map(|i| Action::Decommission {
+    let decommission = |i: &&Instance| Action::Decommission {
         instance_id: i.id.clone(),
-    }));
-    let target = app.map_or(0, |a| a.instances.max(0) as usize);
-    let current = buckets.current.len();
-    if current > target {
-        let selection = app.map_or(KillSelection::YoungestFirst, |a| a.kill_selection);
-        actions.extend(
-            kill_order(buckets.current, selection)
-                .into_iter()
-                .take(current - target)
-                .map(|i| Action::Decommission {
-                    instance_id: i.id.clone(),
-                }),
-        );
-    } else if current < target {
-        actions.push(Action::Schedule {
-            count: target - current,
-        });
+    };
+    match (app, gate) {
+        (_, Gate::Waiting) => {}
+        (None, _) | (_, Gate::Stop) => {
+            actions.extend(buckets.current.iter().map(decommission));
+            actions.extend(buckets.outdated.iter().map(decommission));
+        }
+        (Some(app), Gate::Restart) => actions.extend(upgrade::restart(app, &buckets, judge)),
+        (Some(app), Gate::Free | Gate::Scale) => {
+            let target = app.instances.max(0) as usize;
+            let kept = buckets.current.len() + buckets.outdated.len();
+            if kept > target {
+                // Instances of an older configuration (left by a cancelled upgrade) go first.
+                let mut order = kill_order(buckets.outdated, app.kill_selection);
+                order.extend(kill_order(buckets.current, app.kill_selection));
+                actions.extend(order.iter().take(kept - target).map(decommission));
+            } else if kept < target {
+                actions.push(Action::Schedule {
+                    count: target - kept,
+                });
+            }
+        }
     }
     actions
 }
@@ -129,18 +174,25 @@ mod tests {
     use crate::scheduler::testing::{app_with, instance};
     use proptest::prelude::*;
 
+    fn running(_: &Instance) -> Judgement {
+        Judgement {
+            health: Health::Healthy,
+            ready: true,
+        }
+    }
+
     #[test]
     fn scales_up_and_down_youngest_first() {
         let app = app_with(3, 10);
         assert_eq!(
-            converge(Some(&app), &[]),
+            converge(Some(&app), &[], Gate::Free, &running),
             vec![Action::Schedule { count: 3 }]
         );
         let old = instance(&app, "a", Condition::Running, 100);
         let young = instance(&app, "b", Condition::Running, 200);
         let app1 = app_with(1, 10);
         assert_eq!(
-            converge(Some(&app1), &[&old, &young]),
+            converge(Some(&app1), &[&old, &young], Gate::Scale, &running),
             vec![Action::Decommission {
                 instance_id: young.id.clone()
             }]
@@ -148,37 +200,26 @@ mod tests {
     }
 
     #[test]
-    fn a_config_change_replaces_every_instance() {
+    fn a_waiting_app_is_left_alone_and_a_deleted_one_stopped() {
         let app = app_with(2, 10);
-        let a = instance(&app, "a", Condition::Running, 100);
-        let b = instance(&app, "b", Condition::Running, 200);
-        let changed = app_with(2, 20);
-        let actions = converge(Some(&changed), &[&a, &b]);
-        assert!(actions.contains(&Action::Schedule { count: 2 }));
-        assert_eq!(
-            actions
-                .iter()
-                .filter(|a| matches!(a, Action::Decommission { .. }))
-                .count(),
-            2
-        );
-    }
-
-    #[test]
-    fn deleted_apps_stop_everything_and_forget_the_dead() {
-        let app = app_with(2, 10);
-        let running = instance(&app, "a", Condition::Running, 100);
+        let running_one = instance(&app, "a", Condition::Running, 100);
+        assert!(converge(
+            Some(&app_with(5, 20)),
+            &[&running_one],
+            Gate::Waiting,
+            &running
+        )
+        .is_empty());
         let mut dead = instance(&app, "b", Condition::Killed, 100);
         dead.goal = Goal::Decommissioned;
-        let actions = converge(None, &[&running, &dead]);
         assert_eq!(
-            actions,
+            converge(None, &[&running_one, &dead], Gate::Stop, &running),
             vec![
                 Action::Expunge {
                     instance_id: dead.id.clone()
                 },
                 Action::Decommission {
-                    instance_id: running.id.clone()
+                    instance_id: running_one.id.clone()
                 }
             ]
         );
@@ -200,8 +241,8 @@ mod tests {
     }
 
     proptest! {
-        /// After the actions, the app keeps exactly `instances` instances with goal Running of its
-        /// current config, never more, and a suspended app schedules nothing.
+        /// After the actions, a free app keeps exactly `instances` instances with goal Running,
+        /// never more, and a suspended app schedules nothing.
         #[test]
         fn converges_to_exactly_the_target(
             target in 0i64..20,
@@ -215,15 +256,15 @@ mod tests {
                 i
             }).collect();
             let refs: Vec<&Instance> = instances.iter().collect();
-            let actions = converge(Some(&app), &refs);
-            let mut keep = refs.iter().filter(|i| i.goal == Goal::Running && i.config_version == app.config_version()).count();
+            let actions = converge(Some(&app), &refs, Gate::Free, &running);
+            let mut keep = refs.iter().filter(|i| i.goal == Goal::Running).count();
             for a in &actions {
                 match a {
                     Action::Schedule { count } => keep += count,
                     Action::Decommission { instance_id } => {
                         let i = refs.iter().find(|i| &i.id == instance_id).unwrap();
                         prop_assert_eq!(i.goal, Goal::Running);
-                        if i.config_version == app.config_version() { keep -= 1; }
+                        keep -= 1;
                     }
                     Action::Expunge { instance_id } => {
                         let i = refs.iter().find(|i| &i.id == instance_id).unwrap();
@@ -246,7 +287,7 @@ mod tests {
             for n in 0..n_running { instances.push(instance(&app, &format!("r{n}"), Condition::Running, n as i64)); }
             for n in 0..n_waiting { instances.push(instance(&app, &format!("w{n}"), Condition::Scheduled, n as i64)); }
             let refs: Vec<&Instance> = instances.iter().collect();
-            let stopped: Vec<&String> = converge(Some(&app), &refs).iter().filter_map(|a| match a {
+            let stopped: Vec<&String> = converge(Some(&app), &refs, Gate::Scale, &running).iter().filter_map(|a| match a {
                 Action::Decommission { instance_id } => Some(instance_id),
                 _ => None,
             }).map(|id| &refs.iter().find(|i| &i.id == id).unwrap().id).collect();

@@ -1,12 +1,15 @@
-//! Deployments: the record of one change to apps, its steps, and when they are done.
+//! Deployments: the record of one change to apps, its steps, how far each app may move while
+//! it runs ([`gate`]), and when a step is done.
 //!
-//! Convergence itself does not wait for steps (each app always moves toward its definition); a
-//! deployment observes that movement and completes when every app it touches has arrived.
+//! A deployment does not move instances itself: every app always converges as far as its gate
+//! allows (see [`super::converge`]); the deployment observes that and moves to its next step
+//! once every action of the current one is done.
 
-use super::converge::classify;
-use super::instance::{Condition, Instance};
+use super::converge::{classify, Gate, Judgement};
+use super::instance::Instance;
+use super::upgrade::restart_done;
 use app::model::{
-    AppDefinition, DeploymentAction, DeploymentInfo, DeploymentStep, MarathonEvent, Plan, Timestamp,
+    ActionKind, AppDefinition, DeploymentAction, DeploymentStep, MarathonEvent, Plan, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -19,56 +22,12 @@ pub struct Deployment {
     pub current_step: usize,
     /// Each affected app as it was before (`None`: it did not exist), for rolling back.
     pub originals: Vec<(String, Option<AppDefinition>)>,
-}
-
-/// The kind of change to one app, which decides its deployment action.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Change {
-    Create,
-    Scale,
-    Restart,
-    Delete,
-    Nothing,
-}
-
-/// What changed between `before` and `after`, Marathon's rule (§3.1 of the semantics reference):
-/// a change of `instances` alone, or to zero instances, scales; anything else restarts.
-pub fn change_of(before: Option<&AppDefinition>, after: Option<&AppDefinition>) -> Change {
-    match (before, after) {
-        (None, Some(_)) => Change::Create,
-        (Some(_), None) => Change::Delete,
-        (None, None) => Change::Nothing,
-        (Some(b), Some(a)) if b == a => Change::Nothing,
-        (Some(b), Some(a))
-            if !b.is_config_change(a)
-                && b.version_info.last_config_change_at == a.version_info.last_config_change_at =>
-        {
-            Change::Scale
-        }
-        (Some(_), Some(a)) if a.instances == 0 => Change::Scale,
-        _ => Change::Restart,
-    }
-}
-
-fn action(name: &str, app_id: &str) -> DeploymentAction {
-    DeploymentAction {
-        action: name.to_string(),
-        app: app_id.to_string(),
-    }
-}
-
-pub fn steps_for(app_id: &str, change: Change) -> Vec<DeploymentStep> {
-    let step = |name: &str| DeploymentStep {
-        actions: vec![action(name, app_id)],
-    };
-    match change {
-        // Marathon's StartApplication is a no-op placeholder kept for API compatibility.
-        Change::Create => vec![step("StartApplication"), step("ScaleApplication")],
-        Change::Scale => vec![step("ScaleApplication")],
-        Change::Restart => vec![step("RestartApplication")],
-        Change::Delete => vec![step("StopApplication")],
-        Change::Nothing => vec![],
-    }
+    /// Past this moment the deployment fails (`upgradeStrategy.deploymentTimeoutSeconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Timestamp>,
+    /// Roll back by itself when it fails (`upgradeStrategy.autoRollback`).
+    #[serde(default)]
+    pub auto_rollback: bool,
 }
 
 impl Deployment {
@@ -101,60 +60,84 @@ impl Deployment {
         self.current_step >= self.steps.len()
     }
 
-    pub fn info(&self) -> DeploymentInfo {
-        DeploymentInfo {
-            id: self.id.clone(),
-            version: self.version,
-            affected_apps: self.affected_apps(),
-            affected_pods: vec![],
-            steps: self.steps.clone(),
-            current_actions: self
-                .steps
-                .get(self.current_step)
-                .map(|s| s.actions.clone())
-                .unwrap_or_default(),
-            current_step: (self.current_step + 1).min(self.steps.len()) as u32,
-            total_steps: self.steps.len() as u32,
+    pub fn current(&self) -> Option<&DeploymentStep> {
+        self.steps.get(self.current_step)
+    }
+
+    /// How far `app_id` may move: the kind of its first action not yet done, if that is in the
+    /// current step; [`Gate::Waiting`] if it comes later; `None` once all are done.
+    pub fn gate(&self, app_id: &str) -> Option<Gate> {
+        let (index, action) = self
+            .steps
+            .iter()
+            .enumerate()
+            .skip(self.current_step)
+            .find_map(|(n, s)| s.actions.iter().find(|a| a.app == app_id).map(|a| (n, a)))?;
+        if index > self.current_step {
+            return Some(Gate::Waiting);
         }
+        Some(match action.action {
+            ActionKind::StartApplication => Gate::Waiting,
+            ActionKind::ScaleApplication => Gate::Scale,
+            ActionKind::RestartApplication => Gate::Restart,
+            ActionKind::StopApplication => Gate::Stop,
+        })
     }
 }
 
-/// Whether one action has reached its goal given the app as it now is and its instances.
+/// Whether one action has reached its goal, given the app as it now is and its instances.
 pub fn action_done(
     action: &DeploymentAction,
     app: Option<&AppDefinition>,
     instances: &[&Instance],
+    judge: &dyn Fn(&Instance) -> Judgement,
 ) -> bool {
-    match action.action.as_str() {
-        "StartApplication" => true,
-        "StopApplication" => instances.is_empty(),
+    if action.action == ActionKind::StartApplication {
+        return true;
+    }
+    if action.action == ActionKind::StopApplication {
+        return instances.is_empty();
+    }
+    let Some(app) = app else {
+        // The app was deleted meanwhile: nothing is left to wait for.
+        return true;
+    };
+    let b = classify(Some(app), instances);
+    match action.action {
+        ActionKind::RestartApplication => restart_done(app, &b, judge),
+        // A scale keeps instances of an older configuration (left by a cancelled upgrade):
+        // they count as long as they are healthy.
         _ => {
-            let Some(app) = app else {
-                // The app was deleted meanwhile: nothing is left to wait for.
-                return true;
-            };
-            let b = classify(Some(app), instances);
-            b.outdated.is_empty()
-                && b.stopping.is_empty()
-                && b.current.len() == app.instances.max(0) as usize
-                && b.current.iter().all(|i| i.condition == Condition::Running)
+            b.stopping.is_empty()
+                && b.current.len() + b.outdated.len() == app.instances.max(0) as usize
+                && b.current
+                    .iter()
+                    .chain(&b.outdated)
+                    .all(|i| judge(i).healthy_and_ready())
         }
     }
 }
 
-/// Moves a deployment past every step that is done, with Marathon's events for each. `lookup`
-/// gives an app and its instances by id.
+/// What a lookup tells [`advance`] about one app: its definition and instances, and how each
+/// instance is doing.
+pub struct AppState<'a> {
+    pub app: Option<&'a AppDefinition>,
+    pub instances: Vec<&'a Instance>,
+    pub judge: Box<dyn Fn(&Instance) -> Judgement + 'a>,
+}
+
+/// Moves a deployment past every step that is done, with Marathon's events for each.
 pub fn advance<'a>(
     deployment: &Deployment,
-    lookup: impl Fn(&str) -> (Option<&'a AppDefinition>, Vec<&'a Instance>),
+    lookup: impl Fn(&str) -> AppState<'a>,
     now: Timestamp,
 ) -> (Deployment, Vec<MarathonEvent>) {
     let mut next = deployment.clone();
     let mut events = Vec::new();
     while let Some(step) = next.steps.get(next.current_step) {
         let done = step.actions.iter().all(|a| {
-            let (app, instances) = lookup(&a.app);
-            action_done(a, app, &instances)
+            let state = lookup(&a.app);
+            action_done(a, state.app, &state.instances, &state.judge)
         });
         if !done {
             break;
@@ -162,7 +145,7 @@ pub fn advance<'a>(
         events.extend(
             step.actions
                 .iter()
-                .filter(|a| a.action == "StopApplication")
+                .filter(|a| a.action == ActionKind::StopApplication)
                 .map(|a| MarathonEvent::AppTerminatedEvent {
                     app_id: a.app.clone(),
                     timestamp: now,
@@ -195,51 +178,73 @@ pub fn advance<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scheduler::health::Health;
+    use crate::scheduler::instance::Condition;
+    use crate::scheduler::plan::{steps, Change};
     use crate::scheduler::testing::{app_with, instance};
 
-    fn deployment(app_id: &str, change: Change) -> Deployment {
+    fn deployment(steps: Vec<DeploymentStep>) -> Deployment {
         Deployment {
             id: "d1".into(),
             version: Timestamp::from_millis(0),
-            steps: steps_for(app_id, change),
+            steps,
             current_step: 0,
             originals: vec![],
+            deadline: None,
+            auto_rollback: false,
         }
     }
 
-    #[test]
-    fn classifies_changes_like_marathon() {
-        let a = app_with(1, 10);
-        let mut scaled = a.clone();
-        scaled.instances = 3;
-        assert_eq!(change_of(None, Some(&a)), Change::Create);
-        assert_eq!(change_of(Some(&a), Some(&scaled)), Change::Scale);
-        assert_eq!(change_of(Some(&a), Some(&app_with(1, 20))), Change::Restart);
-        assert_eq!(change_of(Some(&a), Some(&app_with(0, 20))), Change::Scale);
-        assert_eq!(change_of(Some(&a), None), Change::Delete);
-        assert_eq!(change_of(Some(&a), Some(&a)), Change::Nothing);
+    fn running_judge(i: &Instance) -> Judgement {
+        Judgement {
+            health: if i.condition == Condition::Running {
+                Health::Healthy
+            } else {
+                Health::Unknown
+            },
+            ready: true,
+        }
+    }
+
+    fn state<'a>(app: Option<&'a AppDefinition>, instances: Vec<&'a Instance>) -> AppState<'a> {
+        AppState {
+            app,
+            instances,
+            judge: Box::new(running_judge),
+        }
+    }
+
+    fn create(app: &AppDefinition) -> Vec<DeploymentStep> {
+        steps(&[Change::new(&app.id, None, Some(app))], &|_| 1)
     }
 
     #[test]
     fn completes_when_the_target_runs() {
         let app = app_with(2, 10);
-        let d = deployment("/test", Change::Create);
+        let d = deployment(create(&app));
+        assert_eq!(
+            d.gate("/test"),
+            Some(Gate::Waiting),
+            "the no-op start step first"
+        );
         let one = instance(&app, "a", Condition::Running, 1);
         let two_staging = instance(&app, "b", Condition::Staging, 1);
         let (d1, events) = advance(
             &d,
-            |_| (Some(&app), vec![&one, &two_staging]),
+            |_| state(Some(&app), vec![&one, &two_staging]),
             Timestamp::from_millis(5),
         );
         assert_eq!(d1.current_step, 1, "the no-op start step passes at once");
+        assert_eq!(d1.gate("/test"), Some(Gate::Scale));
         assert_eq!(events.len(), 2);
         let two = instance(&app, "b", Condition::Running, 1);
         let (d2, events) = advance(
             &d1,
-            |_| (Some(&app), vec![&one, &two]),
+            |_| state(Some(&app), vec![&one, &two]),
             Timestamp::from_millis(6),
         );
         assert!(d2.is_finished());
+        assert_eq!(d2.gate("/test"), None);
         assert!(matches!(
             events.last(),
             Some(MarathonEvent::DeploymentSuccess { .. })
@@ -249,11 +254,16 @@ mod tests {
     #[test]
     fn stop_waits_until_no_instance_is_left() {
         let app = app_with(1, 10);
-        let d = deployment("/test", Change::Delete);
+        let d = deployment(steps(&[Change::new("/test", Some(&app), None)], &|_| 1));
+        assert_eq!(d.gate("/test"), Some(Gate::Stop));
         let killing = instance(&app, "a", Condition::Killing, 1);
-        let (d1, _) = advance(&d, |_| (None, vec![&killing]), Timestamp::from_millis(5));
+        let (d1, _) = advance(
+            &d,
+            |_| state(None, vec![&killing]),
+            Timestamp::from_millis(5),
+        );
         assert!(!d1.is_finished());
-        let (d2, events) = advance(&d1, |_| (None, vec![]), Timestamp::from_millis(6));
+        let (d2, events) = advance(&d1, |_| state(None, vec![]), Timestamp::from_millis(6));
         assert!(d2.is_finished());
         assert!(matches!(
             events[0],

@@ -1,6 +1,6 @@
 //! Instances (Marathon's unit of placement) and their conditions and goals.
 
-use app::model::{path, Timestamp};
+use app::model::{path, TaskState, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// The state of an instance's current task, Marathon's names.
@@ -84,20 +84,22 @@ impl Condition {
     }
 
     /// The Mesos state shown in task JSON (`/v2/tasks`).
-    pub fn mesos_state(self) -> &'static str {
+    pub fn task_state(self) -> TaskState {
         match self {
-            Condition::Scheduled | Condition::Provisioned | Condition::Staging => "TASK_STAGING",
-            Condition::Starting => "TASK_STARTING",
-            Condition::Running => "TASK_RUNNING",
-            Condition::Killing => "TASK_KILLING",
-            Condition::Finished => "TASK_FINISHED",
-            Condition::Failed => "TASK_FAILED",
-            Condition::Killed => "TASK_KILLED",
-            Condition::Error => "TASK_ERROR",
-            Condition::Dropped => "TASK_DROPPED",
-            Condition::Gone => "TASK_GONE",
-            Condition::Unreachable => "TASK_UNREACHABLE",
-            Condition::Unknown => "TASK_UNKNOWN",
+            Condition::Scheduled | Condition::Provisioned | Condition::Staging => {
+                TaskState::Staging
+            }
+            Condition::Starting => TaskState::Starting,
+            Condition::Running => TaskState::Running,
+            Condition::Killing => TaskState::Killing,
+            Condition::Finished => TaskState::Finished,
+            Condition::Failed => TaskState::Failed,
+            Condition::Killed => TaskState::Killed,
+            Condition::Error => TaskState::Error,
+            Condition::Dropped => TaskState::Dropped,
+            Condition::Gone => TaskState::Gone,
+            Condition::Unreachable => TaskState::Unreachable,
+            Condition::Unknown => TaskState::Unknown,
         }
     }
 }
@@ -141,6 +143,9 @@ pub struct Instance {
     pub started_at: Option<Timestamp>,
     /// The last status message (exit code, kill reason).
     pub message: Option<String>,
+    /// The health Mesos reported for the current task (checks Mesos runs: COMMAND, MESOS_*).
+    #[serde(default)]
+    pub healthy: Option<bool>,
 }
 
 impl Instance {
@@ -165,6 +170,7 @@ impl Instance {
             staged_at: None,
             started_at: None,
             message: None,
+            healthy: None,
         }
     }
 

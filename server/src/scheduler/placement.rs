@@ -1,11 +1,12 @@
 //! Matching one offer against the instances waiting to launch.
 //!
 //! Placement is a chain of checkers run in a fixed order (Marathon's funnel: role, constraints,
-//! then cpus, memory, disk, ports). The first checker that says no produces a typed [`Veto`], which
-//! is kept per app so that the API and the dashboard can say why an app is waiting.
+//! then cpus, memory, disk, ports). The first checker that says no produces a typed [`Veto`];
+//! every offer's outcome per app is kept, so that `/v2/queue` and the dashboard can say how
+//! many offers an app saw and why it is waiting.
 
+use super::constraint::Constraint;
 use app::model::AppDefinition;
-use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
@@ -23,7 +24,7 @@ pub struct OfferView {
     pub ports: Vec<(u32, u32)>,
 }
 
-/// Why an offer was not good for an app, Marathon's reject reasons.
+/// Why an offer was not good for an app, Marathon's reject reasons in funnel order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Veto {
     UnfulfilledRole,
@@ -35,6 +36,17 @@ pub enum Veto {
 }
 
 impl Veto {
+    /// Every reason, in the order the checkers run.
+    pub const FUNNEL: [Veto; 6] = [
+        Veto::UnfulfilledRole,
+        Veto::UnfulfilledConstraint,
+        Veto::InsufficientCpus,
+        Veto::InsufficientMemory,
+        Veto::InsufficientDisk,
+        Veto::InsufficientPorts,
+    ];
+
+    /// Marathon's name for the reason (`rejectSummary…` entries).
     pub fn name(self) -> &'static str {
         match self {
             Veto::UnfulfilledRole => "UnfulfilledRole",
@@ -43,18 +55,6 @@ impl Veto {
             Veto::InsufficientMemory => "InsufficientMemory",
             Veto::InsufficientDisk => "InsufficientDisk",
             Veto::InsufficientPorts => "InsufficientPorts",
-        }
-    }
-
-    /// The reason in words, for the dashboard's banner.
-    pub fn explain(self) -> &'static str {
-        match self {
-            Veto::UnfulfilledRole => "no offer has resources of an accepted role",
-            Veto::UnfulfilledConstraint => "no offer satisfies the placement constraints",
-            Veto::InsufficientCpus => "not enough free CPUs on any agent",
-            Veto::InsufficientMemory => "not enough free memory on any agent",
-            Veto::InsufficientDisk => "not enough free disk on any agent",
-            Veto::InsufficientPorts => "not enough free ports on any agent",
         }
     }
 }
@@ -69,6 +69,8 @@ pub struct Placed {
 /// One app's instances waiting for resources, with the instances it already has.
 pub struct Pending<'a> {
     pub app: &'a AppDefinition,
+    /// The app's constraints, parsed (see [`super::constraint`]).
+    pub constraints: Vec<Constraint>,
     /// Instances that count for constraints (placed, of the current configuration).
     pub placed: Vec<Placed>,
     /// Ids of instances waiting to launch, in launch order.
@@ -86,10 +88,18 @@ pub struct Allocation {
     pub ports: Vec<u32>,
 }
 
+/// What one offer meant to one waiting app: it took instances, or it was vetoed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Used,
+    Vetoed(Veto),
+}
+
 #[derive(Debug, Default, PartialEq)]
 pub struct OfferMatch {
     pub allocations: Vec<Allocation>,
-    pub vetoes: Vec<(String, Veto)>,
+    /// Every app that waited when the offer came, with what the offer meant to it.
+    pub outcomes: Vec<(String, Outcome)>,
 }
 
 /// What is left of an offer while it is being divided up.
@@ -135,7 +145,7 @@ impl Remaining {
 /// Tolerance for float resources, so that ten 0.1-cpu tasks fit into 1.0 cpus.
 const EPSILON: f64 = 1e-9;
 
-type Checker = fn(&AppDefinition, &OfferView, &Remaining, &[Placed]) -> Result<(), Veto>;
+type Checker = fn(&Pending<'_>, &OfferView, &Remaining) -> Result<(), Veto>;
 
 /// The checkers, in the order Marathon reports rejections: policy before quantities, so that a
 /// vetoed app says "constraint" rather than "cpus" when both hold.
@@ -148,12 +158,8 @@ const CHECKERS: [Checker; 6] = [
     check_ports,
 ];
 
-fn check_role(
-    app: &AppDefinition,
-    offer: &OfferView,
-    _: &Remaining,
-    _: &[Placed],
-) -> Result<(), Veto> {
+fn check_role(pending: &Pending<'_>, offer: &OfferView, _: &Remaining) -> Result<(), Veto> {
+    let app = pending.app;
     let accepted = app.accepted_resource_roles.is_empty()
         || app.accepted_resource_roles.iter().any(|r| r == &offer.role);
     let allocatable = offer.role == "*" || offer.role == app.role;
@@ -162,58 +168,42 @@ fn check_role(
         .ok_or(Veto::UnfulfilledRole)
 }
 
-fn check_constraints(
-    app: &AppDefinition,
-    offer: &OfferView,
-    _: &Remaining,
-    placed: &[Placed],
-) -> Result<(), Veto> {
-    app.constraints
+fn check_constraints(pending: &Pending<'_>, offer: &OfferView, _: &Remaining) -> Result<(), Veto> {
+    pending
+        .constraints
         .iter()
-        .all(|c| constraint_holds(c, offer, placed))
+        .all(|c| {
+            let offered = c.field.value_on(&offer.hostname, &offer.attributes);
+            let placed = pending
+                .placed
+                .iter()
+                .map(|p| c.field.value_on(&p.hostname, &p.attributes));
+            c.holds(offered, placed)
+        })
         .then_some(())
         .ok_or(Veto::UnfulfilledConstraint)
 }
 
-fn check_cpus(
-    app: &AppDefinition,
-    _: &OfferView,
-    left: &Remaining,
-    _: &[Placed],
-) -> Result<(), Veto> {
-    (app.cpus <= left.cpus + EPSILON)
+fn check_cpus(pending: &Pending<'_>, _: &OfferView, left: &Remaining) -> Result<(), Veto> {
+    (pending.app.cpus <= left.cpus + EPSILON)
         .then_some(())
         .ok_or(Veto::InsufficientCpus)
 }
 
-fn check_mem(
-    app: &AppDefinition,
-    _: &OfferView,
-    left: &Remaining,
-    _: &[Placed],
-) -> Result<(), Veto> {
-    (app.mem <= left.mem + EPSILON)
+fn check_mem(pending: &Pending<'_>, _: &OfferView, left: &Remaining) -> Result<(), Veto> {
+    (pending.app.mem <= left.mem + EPSILON)
         .then_some(())
         .ok_or(Veto::InsufficientMemory)
 }
 
-fn check_disk(
-    app: &AppDefinition,
-    _: &OfferView,
-    left: &Remaining,
-    _: &[Placed],
-) -> Result<(), Veto> {
-    (app.disk <= left.disk + EPSILON)
+fn check_disk(pending: &Pending<'_>, _: &OfferView, left: &Remaining) -> Result<(), Veto> {
+    (pending.app.disk <= left.disk + EPSILON)
         .then_some(())
         .ok_or(Veto::InsufficientDisk)
 }
 
-fn check_ports(
-    app: &AppDefinition,
-    _: &OfferView,
-    left: &Remaining,
-    _: &[Placed],
-) -> Result<(), Veto> {
+fn check_ports(pending: &Pending<'_>, _: &OfferView, left: &Remaining) -> Result<(), Veto> {
+    let app = pending.app;
     let fits = if app.require_ports {
         app.port_definitions
             .iter()
@@ -230,75 +220,8 @@ fn check_ports(
     fits.then_some(()).ok_or(Veto::InsufficientPorts)
 }
 
-/// The value a constraint field has on an agent: its hostname or one of its attributes.
-fn field_value<'a>(
-    field: &str,
-    hostname: &'a str,
-    attributes: &'a [(String, String)],
-) -> Option<&'a str> {
-    match field {
-        "hostname" | "@hostname" => Some(hostname),
-        field => attributes
-            .iter()
-            .find(|(name, _)| name == field)
-            .map(|(_, v)| v.as_str()),
-    }
-}
-
-fn full_match(pattern: &str, value: &str) -> bool {
-    Regex::new(&format!("^(?:{pattern})$")).is_ok_and(|re| re.is_match(value))
-}
-
-/// One constraint against one offer, SEMANTICS.md §7 (GROUP_BY: the released ≤1.10 algorithm).
-pub fn constraint_holds(constraint: &[String], offer: &OfferView, placed: &[Placed]) -> bool {
-    let (Some(field), Some(operator)) = (constraint.first(), constraint.get(1)) else {
-        return false;
-    };
-    let value = constraint.get(2).map(String::as_str);
-    let operator = operator.to_ascii_uppercase();
-    let Some(offered) = field_value(field, &offer.hostname, &offer.attributes) else {
-        return operator == "UNLIKE";
-    };
-    let placed_values = || {
-        placed
-            .iter()
-            .map(|p| field_value(field, &p.hostname, &p.attributes))
-    };
-    match operator.as_str() {
-        "UNIQUE" => placed_values().all(|v| v != Some(offered)),
-        "CLUSTER" => match value {
-            Some(v) if !v.is_empty() => offered == v,
-            _ => placed_values()
-                .next()
-                .is_none_or(|first| first == Some(offered)),
-        },
-        "LIKE" => value.is_some_and(|re| full_match(re, offered)),
-        "UNLIKE" => value.is_some_and(|re| !full_match(re, offered)),
-        "IS" => value == Some(offered),
-        "MAX_PER" => value
-            .and_then(|v| v.parse::<usize>().ok())
-            .is_some_and(|max| placed_values().filter(|v| *v == Some(offered)).count() < max),
-        "GROUP_BY" => {
-            let minimum = value.and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
-            let mut groups: Vec<(Option<&str>, usize)> = Vec::new();
-            for v in placed_values() {
-                match groups.iter_mut().find(|(g, _)| *g == v) {
-                    Some((_, n)) => *n += 1,
-                    None => groups.push((v, 1)),
-                }
-            }
-            let min_count = groups.iter().map(|(_, n)| *n).min().unwrap_or(0);
-            match groups.iter().find(|(g, _)| *g == Some(offered)) {
-                None => true,
-                Some((_, n)) => groups.len() >= minimum && *n == min_count,
-            }
-        }
-        _ => false,
-    }
-}
-
 /// Divides `offer` among the waiting instances in `queue`, app by app in queue order, taking
-/// launched instances off their app's `waiting` list. Apps that do not fit get a veto.
+/// launched instances off their app's `waiting` list. Every app that waited gets an outcome.
 pub fn match_offer(offer: &OfferView, queue: &mut [Pending<'_>]) -> OfferMatch {
     let mut left = Remaining {
         cpus: offer.cpus,
@@ -308,18 +231,23 @@ pub fn match_offer(offer: &OfferView, queue: &mut [Pending<'_>]) -> OfferMatch {
     };
     let mut result = OfferMatch::default();
     for pending in queue.iter_mut() {
+        if pending.waiting.is_empty() {
+            continue;
+        }
+        let mut placed_any = false;
+        let mut veto = None;
         while !pending.waiting.is_empty() {
-            let app = pending.app;
-            if let Err(veto) = CHECKERS
+            if let Err(v) = CHECKERS
                 .iter()
-                .try_for_each(|check| check(app, offer, &left, &pending.placed))
+                .try_for_each(|check| check(pending, offer, &left))
             {
-                result.vetoes.push((app.id.clone(), veto));
+                veto = Some(v);
                 break;
             }
             let Some(instance_id) = pending.waiting.pop_front() else {
                 break;
             };
+            let app = pending.app;
             left.cpus -= app.cpus;
             left.mem -= app.mem;
             left.disk -= app.disk;
@@ -337,6 +265,7 @@ pub fn match_offer(offer: &OfferView, queue: &mut [Pending<'_>]) -> OfferMatch {
                 hostname: offer.hostname.clone(),
                 attributes: offer.attributes.clone(),
             });
+            placed_any = true;
             result.allocations.push(Allocation {
                 instance_id,
                 app_id: app.id.clone(),
@@ -346,6 +275,11 @@ pub fn match_offer(offer: &OfferView, queue: &mut [Pending<'_>]) -> OfferMatch {
                 ports,
             });
         }
+        let outcome = match (placed_any, veto) {
+            (false, Some(v)) => Outcome::Vetoed(v),
+            _ => Outcome::Used,
+        };
+        result.outcomes.push((pending.app.id.clone(), outcome));
     }
     result
 }
@@ -353,6 +287,7 @@ pub fn match_offer(offer: &OfferView, queue: &mut [Pending<'_>]) -> OfferMatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scheduler::constraint::RegexCache;
     use crate::scheduler::testing::app_with;
     use proptest::prelude::*;
 
@@ -371,8 +306,14 @@ mod tests {
     }
 
     fn pending(app: &AppDefinition, n: usize) -> Pending<'_> {
+        let mut cache = RegexCache::default();
         Pending {
             app,
+            constraints: app
+                .constraints
+                .iter()
+                .map(|c| Constraint::parse(c, &mut cache))
+                .collect(),
             placed: vec![],
             waiting: (0..n).map(|i| format!("i{i}")).collect(),
         }
@@ -386,11 +327,13 @@ mod tests {
         assert_eq!(m.allocations.len(), 3);
         assert_eq!(m.allocations[0].ports, vec![31000]);
         assert_eq!(m.allocations[2].ports, vec![31002]);
-        assert_eq!(
-            m.vetoes,
-            vec![("/test".to_string(), Veto::InsufficientCpus)]
-        );
+        assert_eq!(m.outcomes, vec![("/test".to_string(), Outcome::Used)]);
         assert_eq!(queue[0].waiting.len(), 2);
+        let m = match_offer(&offer(0.05, 1000.0, vec![(31000, 31010)]), &mut queue);
+        assert_eq!(
+            m.outcomes,
+            vec![("/test".to_string(), Outcome::Vetoed(Veto::InsufficientCpus))]
+        );
     }
 
     #[test]
@@ -400,48 +343,11 @@ mod tests {
         let mut queue = [pending(&app, 3)];
         let m = match_offer(&offer(4.0, 4000.0, vec![(31000, 32000)]), &mut queue);
         assert_eq!(m.allocations.len(), 1);
-        assert_eq!(m.vetoes[0].1, Veto::UnfulfilledConstraint);
-    }
-
-    #[test]
-    fn constraint_operators() {
-        let o = offer(1.0, 1.0, vec![]);
-        let c = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let on_r1 = Placed {
-            hostname: "h0".into(),
-            attributes: vec![("rack".into(), "r1".into())],
-        };
-        assert!(constraint_holds(&c(&["rack", "LIKE", "r[0-9]"]), &o, &[]));
-        assert!(!constraint_holds(&c(&["rack", "LIKE", "r"]), &o, &[]));
-        assert!(constraint_holds(&c(&["zone", "UNLIKE", "x"]), &o, &[]));
-        assert!(!constraint_holds(&c(&["zone", "LIKE", ".*"]), &o, &[]));
-        assert!(constraint_holds(&c(&["rack", "IS", "r1"]), &o, &[]));
-        assert!(constraint_holds(
-            &c(&["rack", "MAX_PER", "2"]),
-            &o,
-            std::slice::from_ref(&on_r1)
-        ));
-        assert!(!constraint_holds(
-            &c(&["rack", "MAX_PER", "1"]),
-            &o,
-            std::slice::from_ref(&on_r1)
-        ));
-        assert!(constraint_holds(&c(&["rack", "CLUSTER", "r1"]), &o, &[]));
-        assert!(!constraint_holds(&c(&["rack", "CLUSTER", "r2"]), &o, &[]));
-        let on_r2 = Placed {
-            hostname: "h1".into(),
-            attributes: vec![("rack".into(), "r2".into())],
-        };
-        assert!(!constraint_holds(
-            &c(&["rack", "GROUP_BY"]),
-            &o,
-            &[on_r1.clone(), on_r1.clone(), on_r2.clone()]
-        ));
-        assert!(constraint_holds(
-            &c(&["rack", "GROUP_BY"]),
-            &o,
-            &[on_r1, on_r2]
-        ));
+        let m = match_offer(&offer(4.0, 4000.0, vec![(31000, 32000)]), &mut queue);
+        assert_eq!(
+            m.outcomes[0].1,
+            Outcome::Vetoed(Veto::UnfulfilledConstraint)
+        );
     }
 
     #[test]
@@ -449,7 +355,7 @@ mod tests {
         let mut app = app_with(1, 0);
         app.accepted_resource_roles = vec!["prod".into()];
         let m = match_offer(&offer(1.0, 1000.0, vec![(1, 10)]), &mut [pending(&app, 1)]);
-        assert_eq!(m.vetoes[0].1, Veto::UnfulfilledRole);
+        assert_eq!(m.outcomes[0].1, Outcome::Vetoed(Veto::UnfulfilledRole));
     }
 
     proptest! {
@@ -484,6 +390,8 @@ mod tests {
             prop_assert!(all_ports.iter().all(|p| *p >= 31000 && *p < 31000 + port_count));
             let waiting_after: usize = queue.iter().map(|p| p.waiting.len()).sum();
             prop_assert_eq!(waiting_before - waiting_after, m.allocations.len());
+            let waited = apps.iter().filter(|(_, _, _, n)| *n > 0).count();
+            prop_assert_eq!(m.outcomes.len(), waited, "every waiting app gets an outcome");
         }
     }
 }

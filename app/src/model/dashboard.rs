@@ -1,0 +1,122 @@
+//! The dashboard's own views: what its pages show, beyond Marathon's objects.
+
+use super::app::AppDefinition;
+use super::task::{DeploymentInfo, Task, TaskFailure};
+use super::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// How an app is doing, in the words the dashboard uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AppStatus {
+    /// All wanted instances run the current version.
+    Running,
+    /// A deployment is moving the app to its target.
+    Deploying,
+    /// Instances wait for resources that no offer has.
+    Waiting,
+    /// Launches are held back by the failure backoff.
+    Delayed,
+    /// Scaled to zero.
+    Suspended,
+}
+
+impl AppStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            AppStatus::Running => "Running",
+            AppStatus::Deploying => "Deploying",
+            AppStatus::Waiting => "Waiting",
+            AppStatus::Delayed => "Delayed",
+            AppStatus::Suspended => "Suspended",
+        }
+    }
+}
+
+/// One row of the dashboard's app table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppSummary {
+    pub id: String,
+    pub status: AppStatus,
+    pub instances: i64,
+    pub running: u32,
+    pub staged: u32,
+    /// Running tasks whose every health check passes, and those with one failing.
+    pub healthy: u32,
+    pub unhealthy: u32,
+    pub has_health_checks: bool,
+    pub cpus: f64,
+    pub mem: f64,
+    pub version: Timestamp,
+    /// Why launches do not happen, when they do not (backoff, unmatched resources).
+    pub waiting_reasons: Vec<String>,
+}
+
+/// A task as the app page lists it: Marathon's task plus what the page shows beside it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskRow {
+    pub task: Task,
+    /// The last status message (exit code, kill reason).
+    pub message: Option<String>,
+    /// `Some(true)` when every health check passes, `Some(false)` when one fails, `None`
+    /// without checks or results.
+    pub healthy: Option<bool>,
+    /// Launched from an older configuration than the app's (replaced during an upgrade).
+    pub outdated: bool,
+}
+
+/// Everything the app page shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppDetail {
+    pub summary: AppSummary,
+    pub app: AppDefinition,
+    pub tasks: Vec<TaskRow>,
+    pub last_task_failure: Option<TaskFailure>,
+    pub deployments: Vec<DeploymentInfo>,
+}
+
+/// The end of one of a task's output files.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskLog {
+    pub task_id: String,
+    pub stream: String,
+    pub text: String,
+    /// Whether earlier output was left out.
+    pub truncated: bool,
+}
+
+/// The dashboard's top bar: how the cluster is doing.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSummary {
+    pub apps_total: u32,
+    pub apps_running: u32,
+    pub tasks_running: u32,
+    pub cpus_used: f64,
+    pub cpus_total: f64,
+    pub mem_used: f64,
+    pub mem_total: f64,
+    /// The master Stride is connected to (`local` for the built-in one).
+    pub master: String,
+    pub connected: bool,
+}
+
+/// One line of the live event view.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub seq: u64,
+    pub event_type: String,
+    pub timestamp: String,
+    /// The app the event is about, if any.
+    pub app_id: Option<String>,
+    /// The event's JSON, as `/v2/events` sends it.
+    pub json: String,
+}
+
+/// The dashboard's create-app form.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewApp {
+    pub id: String,
+    pub cmd: String,
+    pub cpus: f64,
+    pub mem: f64,
+    pub instances: i64,
+}

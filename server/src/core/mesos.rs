@@ -1,0 +1,348 @@
+//! What the Mesos master says and is told: subscription, offers and launches, status updates,
+//! reconciliation, and whether Stride wants offers at all.
+
+use super::{
+    instances_of, AgentView, Core, OfferStats, Outgoing, REFUSE_WHEN_IDLE, REFUSE_WHILE_WAITING,
+};
+use crate::scheduler::backoff::{self, Backoff, Policy};
+use crate::scheduler::constraint::{Constraint, RegexCache};
+use crate::scheduler::instance::{parse_task_id, Goal, Instance, Placement};
+use crate::scheduler::lifecycle::Operation;
+use crate::scheduler::placement::{match_offer, OfferView, Pending, Placed};
+use crate::scheduler::status::{condition_of, StatusUpdate};
+use crate::scheduler::taskbuild::build_task;
+use app::model::{AppDefinition, MarathonEvent, Timestamp};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+/// Reconciliation after each SUBSCRIBED catches what happened while disconnected; this
+/// interval catches status updates the master sent once and that were lost (they carry no uuid
+/// and are never retried).
+pub(super) const RECONCILE_INTERVAL_MS: i64 = 15 * 60 * 1000;
+
+impl Core {
+    pub fn on_subscribed(&mut self, framework_id: String, now: Timestamp) {
+        if self.state.framework_id.as_deref() != Some(&framework_id) {
+            self.state.framework_id = Some(framework_id.clone());
+            self.dirty.framework = true;
+        }
+        self.state.connected = true;
+        self.suppressed = false;
+        self.emit(MarathonEvent::SchedulerRegisteredEvent {
+            framework_id,
+            master: "local".into(),
+            timestamp: now,
+        });
+        self.reconcile(now);
+    }
+
+    /// Explicitly for every instance we believe has a live task, then implicitly for the rest.
+    fn reconcile(&mut self, now: Timestamp) {
+        self.reconcile_at = Some(now.plus_millis(RECONCILE_INTERVAL_MS));
+        let known: Vec<(String, Option<String>)> = self
+            .state
+            .instances
+            .values()
+            .filter(|i| i.condition.is_active())
+            .map(|i| {
+                (
+                    i.task_id(),
+                    i.placement.as_ref().map(|p| p.agent_id.clone()),
+                )
+            })
+            .collect();
+        if !known.is_empty() {
+            self.call(Outgoing::Reconcile(known));
+        }
+        self.call(Outgoing::Reconcile(Vec::new()));
+    }
+
+    pub fn on_disconnected(&mut self) {
+        self.state.connected = false;
+        self.reconcile_at = None;
+    }
+
+    pub fn on_rescind(&mut self, _offer_id: &str) {
+        // Offers are used or declined as soon as they arrive, so none is held to cancel.
+    }
+
+    /// A status update; `ack` is set when the update must be acknowledged (it carried a uuid).
+    pub fn on_status(&mut self, update: StatusUpdate, ack: Option<Vec<u8>>, now: Timestamp) {
+        let agent_id = update.agent_id.clone();
+        let known = parse_task_id(&update.task_id).and_then(|(id, _)| {
+            self.state
+                .instances
+                .get(id)
+                .map(|i| (id.to_string(), i.app_id.clone(), i.goal))
+        });
+        match known {
+            None => {
+                let condition = condition_of(&update);
+                if !condition.is_terminal() {
+                    // A task we do not know about holds resources: Marathon kills it.
+                    self.call(Outgoing::Kill {
+                        task_id: update.task_id.clone(),
+                        agent_id: agent_id.clone(),
+                        grace: None,
+                    });
+                } else if let Some((instance_id, _)) = parse_task_id(&update.task_id) {
+                    self.emit(MarathonEvent::UnknownInstanceTerminatedEvent {
+                        instance_id: instance_id.to_string(),
+                        run_spec_id: run_spec_of(instance_id),
+                        condition: condition.name().to_string(),
+                        timestamp: now,
+                    });
+                }
+            }
+            Some((instance_id, app_id, goal)) => {
+                self.change(Some(&instance_id), Operation::Status(&update), now);
+                // Outside a rolling restart, a status changes what convergence does only for a
+                // decommissioned instance (it stops, then is expunged) or one gone for good.
+                let expunged = !self.state.instances.contains_key(&instance_id);
+                self.unsettle(&app_id, now, expunged || goal == Goal::Decommissioned);
+            }
+        }
+        if let (Some(uuid), Some(agent_id)) = (ack, agent_id) {
+            self.call(Outgoing::Acknowledge {
+                agent_id,
+                task_id: update.task_id,
+                uuid,
+            });
+        }
+    }
+
+    /// Offers arrived: place waiting instances, decline the rest.
+    pub fn on_offers(&mut self, offers: Vec<OfferView>, now: Timestamp) {
+        self.settle();
+        for offer in &offers {
+            self.state.agents.insert(
+                offer.agent_id.clone(),
+                AgentView {
+                    hostname: offer.hostname.clone(),
+                    attributes: offer.attributes.clone(),
+                    offered_cpus: offer.cpus,
+                    offered_mem: offer.mem,
+                },
+            );
+        }
+        let snapshot = self.state.clone();
+        let mut queue = launch_queue(&snapshot, &mut self.regexes, now);
+        self.revive_at = next_delay_end(&snapshot, now);
+        let anything_waiting = queue.iter().any(|p| !p.waiting.is_empty());
+        for offer in offers {
+            let matched = match_offer(&offer, &mut queue);
+            for (app_id, outcome) in &matched.outcomes {
+                let stats = self
+                    .state
+                    .offer_stats
+                    .entry(app_id.clone())
+                    .or_insert_with(|| Arc::new(OfferStats::default()));
+                Arc::make_mut(stats).record(&offer, *outcome, now);
+            }
+            if matched.allocations.is_empty() {
+                let refuse = if anything_waiting {
+                    REFUSE_WHILE_WAITING
+                } else {
+                    REFUSE_WHEN_IDLE
+                };
+                self.call(Outgoing::Decline {
+                    offer_id: offer.offer_id.clone(),
+                    refuse,
+                });
+                continue;
+            }
+            let mut tasks = Vec::new();
+            for allocation in matched.allocations {
+                let Some(instance) = snapshot.instances.get(&allocation.instance_id) else {
+                    continue;
+                };
+                let Some(app) = snapshot.definition_of(instance) else {
+                    continue;
+                };
+                let placement = Placement {
+                    agent_id: offer.agent_id.clone(),
+                    hostname: offer.hostname.clone(),
+                    ports: allocation.ports.clone(),
+                    attributes: offer.attributes.clone(),
+                };
+                self.change(
+                    Some(&allocation.instance_id),
+                    Operation::Provision { app, placement },
+                    now,
+                );
+                if let Some(provisioned) = self.state.instances.get(&allocation.instance_id) {
+                    tasks.push(build_task(
+                        app,
+                        provisioned.task_id(),
+                        &allocation,
+                        &offer.agent_id,
+                        &offer.hostname,
+                    ));
+                }
+            }
+            self.call(Outgoing::Accept {
+                offer_id: offer.offer_id.clone(),
+                tasks,
+                refuse: REFUSE_WHILE_WAITING,
+            });
+        }
+        self.forget_stats_of_apps_not_waiting();
+        self.update_offer_interest(now);
+    }
+
+    /// Offer statistics describe a wait: an app with nothing waiting has none.
+    fn forget_stats_of_apps_not_waiting(&mut self) {
+        let waiting = &self.waiting;
+        let stale: Vec<String> = self
+            .state
+            .offer_stats
+            .keys()
+            .filter(|app| waiting.get(app) == 0)
+            .cloned()
+            .collect();
+        for app in stale {
+            self.state.offer_stats.remove(&app);
+        }
+    }
+
+    /// Periodic housekeeping: reconciliation when due, offers revived when a launch delay ends,
+    /// stale backoffs forgotten, timed-out deployments failed, memory of gone things dropped.
+    pub fn on_tick(&mut self, now: Timestamp) {
+        self.settle();
+        if self.reconcile_at.is_some_and(|at| at <= now) {
+            self.reconcile(now);
+        }
+        if self.revive_at.is_some_and(|at| at <= now) {
+            self.revive_at = None;
+            self.suppressed = false;
+            self.call(Outgoing::Revive);
+        }
+        let apps = self.state.apps.clone();
+        self.state.backoffs.retain(|(app_id, _), b| {
+            apps.get(app_id)
+                .is_some_and(|app| !backoff::is_stale(*b, Policy::of(app), now))
+        });
+        self.check_deadlines(now);
+        self.forget_recovered(now);
+        self.forget_unused_versions();
+        self.forget_stats_of_apps_not_waiting();
+        self.update_offer_interest(now);
+    }
+
+    /// SUPPRESS when nothing can launch, REVIVE when something can and offers are suppressed.
+    fn update_offer_interest(&mut self, now: Timestamp) {
+        let state = &self.state;
+        let wants_offers = self.waiting.apps().any(|app_id| {
+            state.apps.get(app_id).is_some_and(|app| {
+                let delay = state.backoffs.get(&(app_id.clone(), app.config_version()));
+                !backoff::blocks_launch(delay.copied(), now)
+            })
+        });
+        if wants_offers && self.suppressed {
+            self.suppressed = false;
+            self.call(Outgoing::Revive);
+        } else if !wants_offers && !self.suppressed {
+            self.suppressed = true;
+            self.call(Outgoing::Suppress);
+        }
+    }
+
+    /// Called after each batch of inputs: settles what changed, and asks for offers at once
+    /// when instances wait.
+    pub fn after_change(&mut self, now: Timestamp) {
+        self.settle();
+        self.update_offer_interest(now);
+    }
+}
+
+/// The app an instance id belongs to, as well as the id tells (`prod_web.instance-…` →
+/// `/prod/web`; underscores inside segments cannot be told apart, ids never have them).
+fn run_spec_of(instance_id: &str) -> String {
+    let safe = instance_id
+        .split(".instance-")
+        .next()
+        .unwrap_or(instance_id);
+    format!("/{}", safe.replace('_', "/"))
+}
+
+/// The delay that holds back launches of instances of `app`'s configuration, if any.
+fn delay_of(
+    backoffs: &BTreeMap<(String, Timestamp), Backoff>,
+    app: &AppDefinition,
+) -> Option<Backoff> {
+    backoffs
+        .get(&(app.id.clone(), app.config_version()))
+        .copied()
+}
+
+/// The instances waiting to launch, per app definition (an instance of an older version is
+/// launched with its own), skipping those held back by their backoff.
+fn launch_queue<'a>(
+    state: &'a super::Snapshot,
+    regexes: &mut RegexCache,
+    now: Timestamp,
+) -> Vec<Pending<'a>> {
+    let mut queue = Vec::new();
+    for app_id in state.apps.keys() {
+        let mut waiting: BTreeMap<Timestamp, (&'a AppDefinition, VecDeque<String>)> =
+            BTreeMap::new();
+        let mut placed: Vec<&'a Instance> = Vec::new();
+        for i in instances_of(&state.instances, app_id) {
+            if i.wants_launch() {
+                let Some(def) = state.definition_of(i) else {
+                    continue;
+                };
+                if backoff::blocks_launch(delay_of(&state.backoffs, def), now) {
+                    continue;
+                }
+                waiting
+                    .entry(def.version)
+                    .or_insert_with(|| (def, VecDeque::new()))
+                    .1
+                    .push_back(i.id.clone());
+            } else if i.goal == Goal::Running && i.placement.is_some() {
+                placed.push(i);
+            }
+        }
+        for (_, (def, ids)) in waiting {
+            // Where the app's instances run matters only to its constraints.
+            let placed = if def.constraints.is_empty() {
+                Vec::new()
+            } else {
+                placed
+                    .iter()
+                    .filter(|i| i.config_version == def.config_version())
+                    .filter_map(|i| i.placement.as_ref())
+                    .map(|p| Placed {
+                        hostname: p.hostname.clone(),
+                        attributes: p.attributes.clone(),
+                    })
+                    .collect()
+            };
+            queue.push(Pending {
+                app: def,
+                constraints: def
+                    .constraints
+                    .iter()
+                    .map(|c| Constraint::parse(c, regexes))
+                    .collect(),
+                placed,
+                waiting: ids,
+            });
+        }
+    }
+    queue
+}
+
+/// The earliest end of a launch delay that holds back a waiting instance, if any.
+fn next_delay_end(state: &super::Snapshot, now: Timestamp) -> Option<Timestamp> {
+    state
+        .apps
+        .iter()
+        .filter_map(|(app_id, app)| {
+            let b = delay_of(&state.backoffs, app)?;
+            let waiting = instances_of(&state.instances, app_id).any(|i| i.wants_launch());
+            (waiting && backoff::blocks_launch(Some(b), now)).then_some(b.deadline)
+        })
+        .min()
+}

@@ -1,0 +1,376 @@
+//! What the API asks of the core: deploying app changes, cancelling and rolling back
+//! deployments, killing tasks, resetting a launch delay. Each either changes everything it
+//! must or, refused, changes nothing.
+
+use super::Core;
+use crate::scheduler::deployment::Deployment;
+use crate::scheduler::instance::{parse_task_id, Goal, Instance};
+use crate::scheduler::lifecycle::Operation;
+use crate::scheduler::plan::{self, dependency_depths, kind_of, Change, Kind};
+use app::model::{path, AppDefinition, MarathonEvent, ServiceError, Timestamp, Violation};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The outcome of a kill request.
+pub enum KillOutcome {
+    /// The instances acted on.
+    Killed(Vec<Instance>),
+    /// With `scale`: the deployment that lowered the instance counts.
+    Scaled(Deployment),
+}
+
+/// Why an app gets a new version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Versioning {
+    /// The definition was edited (or created): what changed decides.
+    Edit,
+    /// New tasks for the same definition (`POST …/restart`, rolling back to a stored version).
+    Restart,
+}
+
+/// Marathon's version bookkeeping (SEMANTICS.md §2), the one rule every change follows: a new
+/// app and a config change move the version and both `versionInfo` times; a scale only
+/// `lastScalingAt`; a restart `lastConfigChangeAt`; no change keeps the version.
+pub fn versioned(
+    mut next: AppDefinition,
+    before: Option<&AppDefinition>,
+    why: Versioning,
+    now: Timestamp,
+) -> AppDefinition {
+    match (before, why) {
+        (Some(b), Versioning::Restart) => {
+            next.version = now;
+            next.version_info.last_scaling_at = b.version_info.last_scaling_at;
+            next.version_info.last_config_change_at = Some(now);
+        }
+        (Some(b), Versioning::Edit)
+            if !b.is_config_change(&next) && b.instances == next.instances =>
+        {
+            next.version = b.version;
+            next.version_info = b.version_info;
+        }
+        (Some(b), Versioning::Edit) if !b.is_config_change(&next) => {
+            next.version = now;
+            next.version_info = b.version_info;
+            next.version_info.last_scaling_at = Some(now);
+        }
+        _ => {
+            next.version = now;
+            next.version_info.last_scaling_at = Some(now);
+            next.version_info.last_config_change_at = Some(now);
+        }
+    }
+    next
+}
+
+fn cyclic() -> ServiceError {
+    ServiceError::Invalid(vec![Violation {
+        path: "/".into(),
+        errors: vec!["Dependency graph has cyclic dependencies.".into()],
+    }])
+}
+
+/// The group a set of changes is rooted at, for `group_change_success`: the deepest group
+/// that contains every changed app.
+fn common_group(ids: &[&str]) -> String {
+    let mut group = match ids.first() {
+        Some(first) => path::parent(first),
+        None => return "/".into(),
+    };
+    while group != "/" && !ids.iter().all(|id| path::is_within(id, &group)) {
+        group = path::parent(&group);
+    }
+    group
+}
+
+impl Core {
+    /// Replaces (or with `None` deletes) each app of `changes` and records one deployment for
+    /// them all. The definitions have already been validated and versioned by the caller.
+    pub fn deploy(
+        &mut self,
+        changes: Vec<(String, Option<AppDefinition>)>,
+        force: bool,
+        now: Timestamp,
+    ) -> Result<Deployment, ServiceError> {
+        let mut conflicts: Vec<String> = Vec::new();
+        for (id, _) in &changes {
+            for d in self.state.deployments_of(id) {
+                if !conflicts.contains(&d.id) {
+                    conflicts.push(d.id.clone());
+                }
+            }
+        }
+        if !conflicts.is_empty() && !force {
+            return Err(ServiceError::Locked(conflicts));
+        }
+        let befores: Vec<Option<Arc<AppDefinition>>> = changes
+            .iter()
+            .map(|(id, _)| self.state.apps.get(id).cloned())
+            .collect();
+        let mut target: BTreeMap<&str, &AppDefinition> = self
+            .state
+            .apps
+            .iter()
+            .map(|(id, app)| (id.as_str(), app.as_ref()))
+            .collect();
+        for (id, next) in &changes {
+            match next {
+                Some(app) => target.insert(id.as_str(), app),
+                None => target.remove(id.as_str()),
+            };
+        }
+        let depths =
+            dependency_depths(target.values().copied(), &BTreeMap::new()).map_err(|_| cyclic())?;
+        let plan_changes: Vec<Change<'_>> = changes
+            .iter()
+            .zip(&befores)
+            .map(|((id, next), before)| Change::new(id, before.as_deref(), next.as_ref()))
+            .collect();
+        let steps = plan::steps(&plan_changes, &|id| depths.get(id).copied().unwrap_or(1));
+        let restarted: Vec<String> = plan_changes
+            .iter()
+            .filter(|c| kind_of(c.before, c.after) == Kind::Restart)
+            .map(|c| c.id.to_string())
+            .collect();
+        let timeout = changes
+            .iter()
+            .filter_map(|(_, next)| next.as_ref()?.upgrade_strategy.deployment_timeout_seconds)
+            .min();
+        let auto_rollback = changes.iter().any(|(_, next)| {
+            next.as_ref()
+                .is_some_and(|a| a.upgrade_strategy.auto_rollback == Some(true))
+        });
+        let originals: Vec<(String, Option<AppDefinition>)> = changes
+            .iter()
+            .zip(&befores)
+            .map(|((id, _), before)| (id.clone(), before.as_deref().cloned()))
+            .collect();
+        let ids: Vec<&str> = changes.iter().map(|(id, _)| id.as_str()).collect();
+        let group_id = common_group(&ids);
+        let version = match changes.as_slice() {
+            [(_, Some(app))] => app.version,
+            _ => now,
+        };
+
+        // Nothing below can fail: the request is accepted.
+        for id in conflicts {
+            self.cancel_deployment(&id, "canceled by a forced deployment", now);
+        }
+        let touched: Vec<String> = changes.iter().map(|(id, _)| id.clone()).collect();
+        for (id, next) in changes {
+            self.put_app(&id, next);
+        }
+        for app_id in &restarted {
+            // A new configuration starts without the old one's launch delay.
+            self.state.backoffs.retain(|(id, _), _| id != app_id);
+        }
+        let deployment = Deployment {
+            id: self.uuid(),
+            version,
+            steps,
+            current_step: 0,
+            originals,
+            deadline: timeout.map(|t| now.plus_millis(t.saturating_mul(1000) as i64)),
+            auto_rollback,
+        };
+        self.emit(MarathonEvent::GroupChangeSuccess {
+            group_id,
+            version,
+            timestamp: now,
+        });
+        if let Some(first) = deployment.steps.first() {
+            self.emit(MarathonEvent::DeploymentInfo {
+                plan: deployment.plan(),
+                current_step: first.clone(),
+                timestamp: now,
+            });
+        }
+        if deployment.steps.is_empty() {
+            // Nothing to do: finished as soon as it exists.
+            self.emit(MarathonEvent::DeploymentSuccess {
+                id: deployment.id.clone(),
+                plan: deployment.plan(),
+                timestamp: now,
+            });
+            return Ok(deployment);
+        }
+        self.put_deployment(deployment.clone());
+        for id in &touched {
+            self.unsettle(id, now, true);
+        }
+        Ok(deployment)
+    }
+
+    /// Stops tracking a deployment, with Marathon's failure events.
+    pub(super) fn cancel_deployment(&mut self, id: &str, reason: &str, now: Timestamp) {
+        let Some(d) = self.state.deployments.get(id).cloned() else {
+            return;
+        };
+        self.remove_deployment(id);
+        if let Some(step) = d.current() {
+            self.emit(MarathonEvent::DeploymentStepFailure {
+                plan: d.plan(),
+                current_step: step.clone(),
+                timestamp: now,
+            });
+        }
+        self.emit(MarathonEvent::DeploymentFailed {
+            id: d.id.clone(),
+            plan: d.plan(),
+            timestamp: now,
+            reason: Some(reason.to_string()),
+        });
+        // Its apps are free now: they keep what they have.
+        for app in d.affected_apps() {
+            self.unsettle(&app, now, true);
+        }
+    }
+
+    /// `DELETE /v2/deployments/{id}`: with `force`, just stop tracking it; otherwise deploy the
+    /// apps it touched back to how they were, cancelling it.
+    pub fn delete_deployment(
+        &mut self,
+        id: &str,
+        force: bool,
+        now: Timestamp,
+    ) -> Result<Option<Deployment>, ServiceError> {
+        let Some(d) = self.state.deployments.get(id).cloned() else {
+            return Err(ServiceError::NotFound(format!(
+                "DeploymentPlan {id} does not exist"
+            )));
+        };
+        if force {
+            self.cancel_deployment(id, "canceled by the user", now);
+            return Ok(None);
+        }
+        self.roll_back(&d, now).map(Some)
+    }
+
+    /// A new forced deployment that reverts what `d` changed (SEMANTICS.md §4): apps it
+    /// changed or removed get their original definition back (with new versions), apps it
+    /// added go.
+    pub(super) fn roll_back(
+        &mut self,
+        d: &Deployment,
+        now: Timestamp,
+    ) -> Result<Deployment, ServiceError> {
+        let changes = d
+            .originals
+            .iter()
+            .map(|(app_id, original)| {
+                let current = self.state.apps.get(app_id).map(|a| a.as_ref());
+                let restored = original.clone().map(|original| {
+                    let why = match current {
+                        Some(c)
+                            if !c.is_config_change(&original)
+                                && c.instances == original.instances =>
+                        {
+                            Versioning::Restart
+                        }
+                        _ => Versioning::Edit,
+                    };
+                    versioned(original, current, why, now)
+                });
+                (app_id.clone(), restored)
+            })
+            .collect();
+        self.deploy(changes, true, now)
+    }
+
+    /// Kills the instances owning `task_ids` (unknown ids are skipped). `wipe` forgets them
+    /// (new instances take their place); `scale` lowers their apps' instance counts instead.
+    pub fn kill_tasks(
+        &mut self,
+        task_ids: &[String],
+        scale: bool,
+        wipe: bool,
+        force: bool,
+        now: Timestamp,
+    ) -> Result<KillOutcome, ServiceError> {
+        if scale && wipe {
+            return Err(ServiceError::BadRequest {
+                message: "You cannot use scale and wipe at the same time.".into(),
+                details: None,
+            });
+        }
+        let found: Vec<Arc<Instance>> = task_ids
+            .iter()
+            .filter_map(|t| parse_task_id(t).map(|(instance, _)| instance))
+            .filter_map(|id| self.state.instances.get(id).cloned())
+            .collect();
+        if scale {
+            return self.kill_and_scale(&found, force, now);
+        }
+        for i in &found {
+            if wipe {
+                self.change(Some(&i.id), Operation::Decommission, now);
+                self.unsettle(&i.app_id, now, true);
+            } else {
+                self.change(Some(&i.id), Operation::KillTask, now);
+            }
+        }
+        Ok(KillOutcome::Killed(
+            found.iter().map(|i| (**i).clone()).collect(),
+        ))
+    }
+
+    fn kill_and_scale(
+        &mut self,
+        found: &[Arc<Instance>],
+        force: bool,
+        now: Timestamp,
+    ) -> Result<KillOutcome, ServiceError> {
+        let mut per_app: BTreeMap<String, i64> = BTreeMap::new();
+        for i in found.iter().filter(|i| i.goal == Goal::Running) {
+            *per_app.entry(i.app_id.clone()).or_default() += 1;
+        }
+        // Every lock is checked before anything changes, so a refusal writes nothing.
+        let locked: Vec<String> = per_app
+            .keys()
+            .flat_map(|app_id| self.state.deployments_of(app_id).map(|d| d.id.clone()))
+            .collect();
+        if !locked.is_empty() && !force {
+            return Err(ServiceError::Locked(locked));
+        }
+        let mut changes = Vec::new();
+        for (app_id, n) in &per_app {
+            let Some(app) = self.state.apps.get(app_id).cloned() else {
+                continue;
+            };
+            let mut scaled = (*app).clone();
+            scaled.instances = (scaled.instances - n).max(0);
+            changes.push((
+                app_id.clone(),
+                Some(versioned(scaled, Some(&app), Versioning::Edit, now)),
+            ));
+        }
+        for i in found.iter().filter(|i| per_app.contains_key(&i.app_id)) {
+            self.change(Some(&i.id), Operation::Decommission, now);
+        }
+        self.deploy(changes, force, now).map(KillOutcome::Scaled)
+    }
+
+    /// `DELETE /v2/queue/{id}/delay`: launches of the app wait no longer. `false` when the app
+    /// has nothing waiting to launch.
+    pub fn reset_delay(&mut self, app_id: &str, now: Timestamp) -> bool {
+        if self.waiting.get(app_id) == 0 {
+            return false;
+        }
+        self.state.backoffs.retain(|(id, _), _| id != app_id);
+        self.unsettle(app_id, now, false);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_are_rooted_at_their_common_group() {
+        assert_eq!(common_group(&["/prod/web"]), "/prod");
+        assert_eq!(common_group(&["/prod/a/web", "/prod/b/db"]), "/prod");
+        assert_eq!(common_group(&["/a", "/b/c"]), "/");
+        assert_eq!(common_group(&[]), "/");
+    }
+}

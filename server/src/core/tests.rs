@@ -1,0 +1,325 @@
+//! The core driven as the service drives it: requests, offers, status updates, probes.
+
+use super::mesos::RECONCILE_INTERVAL_MS;
+use super::*;
+use crate::scheduler::health::{ProbeOutcome, ProbeResult};
+use crate::scheduler::instance::parse_task_id;
+use crate::scheduler::status::StatusUpdate;
+use crate::scheduler::testing::app_with;
+use app::model::{ServiceError, TaskState};
+use proto::mesos::v1::task_status::Reason;
+use rand::SeedableRng;
+
+fn core() -> Core {
+    Core::new(Loaded::default(), StdRng::seed_from_u64(7))
+}
+
+fn offer(cpus: f64) -> OfferView {
+    OfferView {
+        offer_id: "o1".into(),
+        agent_id: "agent-1".into(),
+        hostname: "host-1".into(),
+        role: "*".into(),
+        attributes: vec![],
+        cpus,
+        mem: 4096.0,
+        disk: 1000.0,
+        ports: vec![(31000, 31100)],
+    }
+}
+
+fn deploy_one(
+    core: &mut Core,
+    app: AppDefinition,
+    now: Timestamp,
+) -> Result<Deployment, ServiceError> {
+    core.deploy(vec![(app.id.clone(), Some(app))], false, now)
+}
+
+/// The tasks accepted by the calls of one batch.
+fn accepted(calls: &[Outgoing]) -> Vec<TaskSpec> {
+    calls
+        .iter()
+        .filter_map(|c| match c {
+            Outgoing::Accept { tasks, .. } => Some(tasks.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+fn kills(calls: &[Outgoing]) -> Vec<String> {
+    calls
+        .iter()
+        .filter_map(|c| match c {
+            Outgoing::Kill { task_id, .. } => Some(task_id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A core with one app of one instance whose task was just accepted; the accepted tasks.
+fn launched_one(now: Timestamp) -> (Core, Vec<TaskSpec>) {
+    let mut core = core();
+    deploy_one(&mut core, app_with(1, 1000), now).unwrap();
+    core.on_offers(vec![offer(1.0)], now);
+    let tasks = accepted(&core.take_changes().calls);
+    assert_eq!(tasks.len(), 1);
+    (core, tasks)
+}
+
+fn update(task_id: &str, state: TaskState) -> StatusUpdate {
+    StatusUpdate {
+        task_id: task_id.into(),
+        state,
+        reason: None,
+        message: String::new(),
+        agent_id: Some("agent-1".into()),
+        healthy: None,
+    }
+}
+
+#[test]
+fn an_app_launches_runs_and_its_deployment_completes() {
+    let mut core = core();
+    let now = Timestamp::from_millis(1000);
+    let d = deploy_one(&mut core, app_with(2, 1000), now).unwrap();
+    let changes = core.take_changes();
+    assert_eq!(changes.batch.apps_put.len(), 1);
+    assert_eq!(
+        changes.batch.instances_put.len(),
+        2,
+        "the start step passed, the scale began"
+    );
+    assert_eq!(changes.batch.deployments_put.len(), 1);
+    core.on_offers(vec![offer(1.0)], now);
+    let tasks = accepted(&core.take_changes().calls);
+    assert_eq!(tasks.len(), 2);
+    for t in &tasks {
+        core.on_status(update(&t.task_id, TaskState::Running), Some(vec![1]), now);
+    }
+    let changes = core.take_changes();
+    assert!(changes.batch.deployments_deleted.contains(&d.id));
+    assert!(changes
+        .events
+        .iter()
+        .any(|e| matches!(e, MarathonEvent::DeploymentSuccess { .. })));
+    assert_eq!(
+        changes
+            .calls
+            .iter()
+            .filter(|c| matches!(c, Outgoing::Acknowledge { .. }))
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn reconciliation_follows_each_subscription_and_repeats_periodically() {
+    let now = Timestamp::from_millis(1000);
+    let (mut core, tasks) = launched_one(now);
+    let reconciles = |core: &mut Core| -> Vec<Vec<(String, Option<String>)>> {
+        core.take_changes()
+            .calls
+            .into_iter()
+            .filter_map(|call| match call {
+                Outgoing::Reconcile(tasks) => Some(tasks),
+                _ => None,
+            })
+            .collect()
+    };
+    core.on_subscribed("fw-1".into(), now);
+    let explicit = vec![(tasks[0].task_id.clone(), Some("agent-1".to_owned()))];
+    assert_eq!(reconciles(&mut core), vec![explicit.clone(), vec![]]);
+    core.on_tick(now.plus_millis(RECONCILE_INTERVAL_MS - 1));
+    assert!(reconciles(&mut core).is_empty(), "not due yet");
+    let due = now.plus_millis(RECONCILE_INTERVAL_MS);
+    core.on_tick(due);
+    assert_eq!(reconciles(&mut core), vec![explicit, vec![]]);
+    core.on_disconnected();
+    core.on_tick(due.plus_millis(RECONCILE_INTERVAL_MS));
+    assert!(
+        reconciles(&mut core).is_empty(),
+        "no reconciliation while disconnected"
+    );
+}
+
+#[test]
+fn a_failed_task_is_relaunched_after_its_backoff() {
+    let now = Timestamp::from_millis(1000);
+    let (mut core, tasks) = launched_one(now);
+    let task = tasks[0].task_id.clone();
+    core.on_status(update(&task, TaskState::Running), None, now);
+    core.on_status(update(&task, TaskState::Failed), None, now);
+    core.take_changes();
+    core.on_offers(vec![offer(1.0)], now.plus_millis(10));
+    let calls = core.take_changes().calls;
+    assert!(
+        matches!(calls.first(), Some(Outgoing::Decline { .. })),
+        "held back by the backoff: {calls:?}"
+    );
+    assert!(core.snapshot().last_failures.contains_key("/test"));
+    core.on_offers(vec![offer(1.0)], now.plus_millis(1001));
+    let tasks = accepted(&core.take_changes().calls);
+    assert!(
+        tasks[0].task_id.ends_with("._app.2"),
+        "{}",
+        tasks[0].task_id
+    );
+}
+
+#[test]
+fn locked_apps_need_force_and_deletion_stops_everything() {
+    let mut core = core();
+    let now = Timestamp::from_millis(1000);
+    let first = deploy_one(&mut core, app_with(1, 1000), now).unwrap();
+    let again = deploy_one(&mut core, app_with(2, 2000), now);
+    assert_eq!(again, Err(ServiceError::Locked(vec![first.id.clone()])));
+    core.deploy(vec![("/test".into(), None)], true, now)
+        .unwrap();
+    let changes = core.take_changes();
+    assert!(changes.batch.apps_deleted.contains(&"/test".to_string()));
+    assert!(changes
+        .events
+        .iter()
+        .any(|e| matches!(e, MarathonEvent::DeploymentFailed { .. })));
+    assert!(
+        core.snapshot().instances.is_empty(),
+        "unlaunched instances are forgotten at once"
+    );
+}
+
+#[test]
+fn a_lost_kill_is_repeated_when_reconciliation_shows_the_task_alive() {
+    let now = Timestamp::from_millis(1000);
+    let (mut core, tasks) = launched_one(now);
+    let task = tasks[0].task_id.clone();
+    core.on_status(update(&task, TaskState::Running), None, now);
+    core.deploy(vec![("/test".into(), None)], true, now)
+        .unwrap();
+    assert_eq!(kills(&core.take_changes().calls), vec![task.clone()]);
+    let mut reconciled = update(&task, TaskState::Running);
+    reconciled.reason = Some(Reason::Reconciliation);
+    core.on_status(reconciled, None, now);
+    assert_eq!(kills(&core.take_changes().calls), vec![task]);
+}
+
+#[test]
+fn offers_are_revived_when_a_launch_delay_ends() {
+    let now = Timestamp::from_millis(1000);
+    let (mut core, tasks) = launched_one(now);
+    core.on_status(update(&tasks[0].task_id, TaskState::Failed), None, now);
+    core.on_offers(vec![offer(1.0)], now.plus_millis(10));
+    core.take_changes();
+    core.on_tick(now.plus_millis(500));
+    assert!(
+        !core.take_changes().calls.contains(&Outgoing::Revive),
+        "still delayed"
+    );
+    core.on_tick(now.plus_millis(1001));
+    assert!(core.take_changes().calls.contains(&Outgoing::Revive));
+}
+
+/// An app of `n` running instances, each task RUNNING; the core and the tasks.
+fn running_app(app: AppDefinition, now: Timestamp) -> (Core, Vec<String>) {
+    let mut core = core();
+    deploy_one(&mut core, app, now).unwrap();
+    core.on_offers(vec![offer(8.0)], now);
+    let tasks: Vec<String> = accepted(&core.take_changes().calls)
+        .into_iter()
+        .map(|t| t.task_id)
+        .collect();
+    for t in &tasks {
+        core.on_status(update(t, TaskState::Running), None, now);
+    }
+    assert!(core.take_changes().batch.deployments_deleted.len() == 1);
+    (core, tasks)
+}
+
+#[test]
+fn a_rolling_restart_replaces_one_instance_at_a_time_with_one_extra() {
+    let mut app = app_with(3, 1000);
+    app.upgrade_strategy.minimum_health_capacity = 1.0;
+    app.upgrade_strategy.maximum_over_capacity = 0.0;
+    let now = Timestamp::from_millis(1000);
+    let (mut core, old) = running_app(app.clone(), now);
+    let mut changed = app.clone();
+    changed.cmd = Some("sleep 200".into());
+    let changed = versioned(changed, Some(&app), Versioning::Edit, now.plus_millis(10));
+    deploy_one(&mut core, changed, now.plus_millis(10)).unwrap();
+    let calls = core.take_changes().calls;
+    assert!(
+        kills(&calls).is_empty(),
+        "nothing old goes before a new one is healthy"
+    );
+    let later = now.plus_millis(20);
+    core.on_offers(vec![offer(8.0)], later);
+    let first = accepted(&core.take_changes().calls);
+    assert_eq!(first.len(), 1, "one extra at a time");
+    core.on_status(update(&first[0].task_id, TaskState::Running), None, later);
+    let calls = core.take_changes().calls;
+    assert_eq!(kills(&calls).len(), 1, "the new one runs: one old one goes");
+    let killed = kills(&calls)[0].clone();
+    assert!(old.contains(&killed));
+    core.on_offers(vec![offer(8.0)], later);
+    assert!(
+        accepted(&core.take_changes().calls).is_empty(),
+        "not before the old one is gone"
+    );
+    core.on_status(update(&killed, TaskState::Killed), None, later);
+    core.take_changes();
+    core.on_offers(vec![offer(8.0)], later);
+    assert_eq!(accepted(&core.take_changes().calls).len(), 1);
+}
+
+#[test]
+fn probes_decide_health_and_a_failing_instance_is_killed_and_relaunched() {
+    let mut app = app_with(1, 1000);
+    let mut check: app::model::HealthCheck = serde_json::from_str("{}").unwrap();
+    check.grace_period_seconds = 0;
+    check.max_consecutive_failures = 1;
+    app.health_checks = vec![check.normalized(true)];
+    let now = Timestamp::from_millis(1000);
+    let mut core = core();
+    deploy_one(&mut core, app, now).unwrap();
+    core.on_offers(vec![offer(8.0)], now);
+    let task = accepted(&core.take_changes().calls)[0].task_id.clone();
+    core.on_status(update(&task, TaskState::Running), None, now);
+    assert!(
+        core.take_changes().batch.deployments_deleted.is_empty(),
+        "not healthy yet"
+    );
+    let instance_id = parse_task_id(&task).unwrap().0.to_string();
+    let probe = |outcome| ProbeResult {
+        instance_id: instance_id.clone(),
+        task_id: task.clone(),
+        check: 0,
+        outcome,
+    };
+    core.on_probe(probe(ProbeOutcome::Healthy), now.plus_millis(100));
+    assert_eq!(
+        core.take_changes().batch.deployments_deleted.len(),
+        1,
+        "healthy: done"
+    );
+    for n in 0..2 {
+        core.on_probe(
+            probe(ProbeOutcome::Unhealthy("HTTP 500".into())),
+            now.plus_millis(200 + n),
+        );
+    }
+    let changes = core.take_changes();
+    assert_eq!(kills(&changes.calls), vec![task.clone()]);
+    assert!(changes
+        .events
+        .iter()
+        .any(|e| matches!(e, MarathonEvent::UnhealthyInstanceKillEvent { .. })));
+    core.on_status(update(&task, TaskState::Killed), None, now.plus_millis(300));
+    core.take_changes();
+    core.on_offers(vec![offer(8.0)], now.plus_millis(301));
+    let relaunched = accepted(&core.take_changes().calls);
+    assert!(
+        relaunched[0].task_id.ends_with("._app.2"),
+        "a health kill is not delayed"
+    );
+}

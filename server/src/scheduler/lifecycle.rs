@@ -1,0 +1,394 @@
+//! Every change to an instance, as one pure function: an [`Operation`] applied to the
+//! instance's current state gives an [`Effect`] (Marathon's InstanceUpdateOperation →
+//! InstanceUpdateEffect).
+//!
+//! The core never edits an instance's fields itself: it calls [`update`] and carries out the
+//! effect (store or forget the instance, publish the events, change the app's launch backoff,
+//! kill the task). So every lifecycle rule lives here and can be tested without the core.
+
+use super::instance::{Condition, Goal, Instance, Placement};
+use super::status::{condition_of, StatusUpdate};
+use app::model::{AppDefinition, MarathonEvent, TaskFailure, Timestamp};
+
+/// What happens to an instance.
+#[derive(Clone, Debug)]
+pub enum Operation<'a> {
+    /// A new instance of `app` that waits for its first offer (`current` is `None`).
+    Schedule {
+        app: &'a AppDefinition,
+        uuid: &'a str,
+    },
+    /// An offer was accepted for the instance: its next task is on the way to `placement`,
+    /// running `app` (the definition of the instance's version).
+    Provision {
+        app: &'a AppDefinition,
+        placement: Placement,
+    },
+    /// Mesos reported on one of the instance's tasks.
+    Status(&'a StatusUpdate),
+    /// Stop it for good: kill its task if it has one, forget it once nothing runs.
+    Decommission,
+    /// Kill its current task but keep the goal, so that it is launched again (a kill from the
+    /// API without `wipe`, or a health check's verdict).
+    KillTask,
+    /// Forget a decommissioned instance whose task is gone.
+    Expunge,
+}
+
+/// What becomes of the instance itself.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Next {
+    /// Unchanged.
+    Keep,
+    /// Store this new state.
+    Put(Instance),
+    /// Forget the instance (this is its last state, for the events' sake).
+    Expunge(Instance),
+}
+
+/// How the app's launch backoff changes (SEMANTICS.md §8).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Backoff {
+    Unchanged,
+    /// A task of an instance that should run failed: the next launch waits longer.
+    Failed(TaskFailure),
+    /// A task made progress (staging, starting, running): the delay holds nothing back.
+    Progressed,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Effect {
+    pub next: Next,
+    pub events: Vec<MarathonEvent>,
+    pub backoff: Backoff,
+    /// Kill the instance's current task (the one of its state before this operation).
+    pub kill: bool,
+}
+
+impl Effect {
+    fn noop() -> Effect {
+        Effect {
+            next: Next::Keep,
+            events: Vec::new(),
+            backoff: Backoff::Unchanged,
+            kill: false,
+        }
+    }
+
+    fn put(instance: Instance, now: Timestamp) -> Effect {
+        Effect {
+            events: vec![instance_changed(&instance, now)],
+            next: Next::Put(instance),
+            backoff: Backoff::Unchanged,
+            kill: false,
+        }
+    }
+}
+
+/// Applies `operation` to `current` (`None` only for [`Operation::Schedule`]).
+pub fn update(current: Option<&Instance>, operation: Operation<'_>, now: Timestamp) -> Effect {
+    match (current, operation) {
+        (None, Operation::Schedule { app, uuid }) => Effect::put(
+            Instance::scheduled(&app.id, uuid, app.version, app.config_version(), now),
+            now,
+        ),
+        (Some(instance), Operation::Provision { app, placement }) => {
+            let mut next = instance.clone();
+            if next.condition != Condition::Scheduled {
+                next.incarnation += 1;
+            }
+            next.condition = Condition::Provisioned;
+            next.since = now;
+            next.staged_at = Some(now);
+            next.started_at = None;
+            next.message = None;
+            next.healthy = None;
+            next.app_version = app.version;
+            next.config_version = app.config_version();
+            next.placement = Some(placement);
+            Effect::put(next, now)
+        }
+        (Some(instance), Operation::Status(update)) => status(instance, update, now),
+        (Some(instance), Operation::Decommission) => {
+            let mut next = instance.clone();
+            next.goal = Goal::Decommissioned;
+            if instance.condition.is_active() {
+                let mut effect = Effect::put(next, now);
+                effect.kill = true;
+                effect
+            } else {
+                // Nothing runs: there is nothing to wait for.
+                Effect {
+                    events: vec![instance_changed(&next, now)],
+                    next: Next::Expunge(next),
+                    backoff: Backoff::Unchanged,
+                    kill: false,
+                }
+            }
+        }
+        (Some(instance), Operation::KillTask) => Effect {
+            kill: instance.condition.is_active(),
+            ..Effect::noop()
+        },
+        (Some(instance), Operation::Expunge)
+            if instance.goal == Goal::Decommissioned && !instance.condition.is_active() =>
+        {
+            Effect {
+                next: Next::Expunge(instance.clone()),
+                ..Effect::noop()
+            }
+        }
+        // A new instance is only ever scheduled, only an existing one changes, and one that
+        // may still run is never forgotten.
+        (Some(_), Operation::Schedule { .. } | Operation::Expunge) | (None, _) => Effect::noop(),
+    }
+}
+
+fn status(instance: &Instance, update: &StatusUpdate, now: Timestamp) -> Effect {
+    if update.task_id != instance.task_id() {
+        // An older incarnation's news.
+        return Effect::noop();
+    }
+    let condition = condition_of(update);
+    // A kill can get lost (a master restart, a dropped connection); reconciliation showing a
+    // decommissioned task alive is the cue to kill it again.
+    let kill = instance.goal == Goal::Decommissioned
+        && condition.is_active()
+        && update.is_reconciliation();
+    let message = (!update.message.is_empty()).then(|| update.message.clone());
+    let healthy = update
+        .healthy
+        .or(instance.healthy.filter(|_| condition == instance.condition));
+    if condition == instance.condition && message == instance.message && healthy == instance.healthy
+    {
+        return Effect {
+            kill,
+            ..Effect::noop()
+        };
+    }
+    let mut next = instance.clone();
+    if condition != instance.condition {
+        next.since = now;
+    }
+    next.condition = condition;
+    next.message = message.clone();
+    next.healthy = healthy;
+    if condition == Condition::Running && next.started_at.is_none() {
+        next.started_at = Some(now);
+    }
+    let placement = next.placement.as_ref();
+    let mut events = Vec::new();
+    if condition != instance.condition || message != instance.message {
+        events.push(MarathonEvent::StatusUpdateEvent {
+            slave_id: placement.map(|p| p.agent_id.clone()).unwrap_or_default(),
+            task_id: update.task_id.clone(),
+            task_status: update.state,
+            message: update.message.clone(),
+            app_id: next.app_id.clone(),
+            host: placement.map_or_else(|| "unknown".to_string(), |p| p.hostname.clone()),
+            ip_addresses: vec![],
+            ports: placement.map(|p| p.ports.clone()).unwrap_or_default(),
+            version: next.app_version,
+            timestamp: now,
+        });
+        events.push(instance_changed(&next, now));
+    }
+    if healthy != instance.healthy {
+        events.push(MarathonEvent::InstanceHealthChangedEvent {
+            instance_id: next.id.clone(),
+            run_spec_id: next.app_id.clone(),
+            healthy,
+            run_spec_version: next.app_version,
+            timestamp: now,
+        });
+    }
+    let backoff = if next.goal != Goal::Running || condition == instance.condition {
+        Backoff::Unchanged
+    } else if condition.is_failure() {
+        Backoff::Failed(TaskFailure {
+            app_id: next.app_id.clone(),
+            host: placement.map_or_else(String::new, |p| p.hostname.clone()),
+            message: update.message.clone(),
+            state: update.state,
+            task_id: update.task_id.clone(),
+            timestamp: now,
+            version: next.app_version,
+            slave_id: update.agent_id.clone(),
+        })
+    } else if matches!(
+        condition,
+        Condition::Staging | Condition::Starting | Condition::Running
+    ) {
+        Backoff::Progressed
+    } else {
+        Backoff::Unchanged
+    };
+    let next = if next.goal == Goal::Decommissioned && condition.is_terminal() {
+        Next::Expunge(next)
+    } else {
+        Next::Put(next)
+    };
+    Effect {
+        next,
+        events,
+        backoff,
+        kill,
+    }
+}
+
+/// Marathon's `instance_changed_event` for the instance's current condition.
+pub fn instance_changed(instance: &Instance, now: Timestamp) -> MarathonEvent {
+    MarathonEvent::InstanceChangedEvent {
+        instance_id: instance.id.clone(),
+        condition: instance.condition.name().to_string(),
+        run_spec_id: instance.app_id.clone(),
+        agent_id: instance.placement.as_ref().map(|p| p.agent_id.clone()),
+        host: instance.placement.as_ref().map(|p| p.hostname.clone()),
+        run_spec_version: instance.app_version,
+        timestamp: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::testing::{app_with, instance};
+    use app::model::TaskState;
+    use proto::mesos::v1::task_status::Reason;
+
+    fn update_of(i: &Instance, state: TaskState) -> StatusUpdate {
+        StatusUpdate {
+            task_id: i.task_id(),
+            state,
+            reason: None,
+            message: String::new(),
+            agent_id: Some("agent-1".into()),
+            healthy: None,
+        }
+    }
+
+    fn put(effect: &Effect) -> &Instance {
+        match &effect.next {
+            Next::Put(i) => i,
+            other => panic!("expected a new state, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn running_sets_started_at_emits_both_events_and_releases_the_backoff() {
+        let app = app_with(1, 0);
+        let mut i = instance(&app, "a", Condition::Staging, 5);
+        i.started_at = None;
+        let now = Timestamp::from_millis(50);
+        let effect = update(
+            Some(&i),
+            Operation::Status(&update_of(&i, TaskState::Running)),
+            now,
+        );
+        let running = put(&effect);
+        assert_eq!(running.condition, Condition::Running);
+        assert_eq!(running.started_at, Some(now));
+        assert_eq!(effect.events.len(), 2);
+        assert_eq!(effect.backoff, Backoff::Progressed);
+        let again = update(
+            Some(running),
+            Operation::Status(&update_of(&i, TaskState::Running)),
+            now,
+        );
+        assert_eq!(again.next, Next::Keep, "a repeated update changes nothing");
+    }
+
+    #[test]
+    fn a_failure_of_a_running_instance_counts_for_the_backoff_but_a_kill_does_not() {
+        let app = app_with(1, 0);
+        let i = instance(&app, "a", Condition::Running, 5);
+        let now = Timestamp::from_millis(50);
+        let failed = update(
+            Some(&i),
+            Operation::Status(&update_of(&i, TaskState::Failed)),
+            now,
+        );
+        assert!(matches!(failed.backoff, Backoff::Failed(ref f) if f.state == TaskState::Failed));
+        let killed = update(
+            Some(&i),
+            Operation::Status(&update_of(&i, TaskState::Killed)),
+            now,
+        );
+        assert_eq!(killed.backoff, Backoff::Unchanged);
+        assert!(put(&killed).wants_launch(), "goal Running: launched again");
+    }
+
+    #[test]
+    fn stale_incarnations_are_ignored_and_decommissioned_instances_expunged() {
+        let app = app_with(1, 0);
+        let i = instance(&app, "a", Condition::Running, 5);
+        let mut stale = update_of(&i, TaskState::Failed);
+        stale.task_id = format!("{}._app.7", i.id);
+        let now = Timestamp::from_millis(9);
+        assert_eq!(
+            update(Some(&i), Operation::Status(&stale), now).next,
+            Next::Keep
+        );
+        let stopping = update(Some(&i), Operation::Decommission, now);
+        assert!(stopping.kill, "a running task is killed");
+        let stopping = put(&stopping).clone();
+        assert_eq!(stopping.goal, Goal::Decommissioned);
+        let gone = update(
+            Some(&stopping),
+            Operation::Status(&update_of(&i, TaskState::Killed)),
+            now,
+        );
+        assert!(matches!(gone.next, Next::Expunge(_)));
+        assert_eq!(gone.backoff, Backoff::Unchanged);
+    }
+
+    #[test]
+    fn a_decommissioned_task_seen_alive_by_reconciliation_is_killed_again() {
+        let app = app_with(1, 0);
+        let mut i = instance(&app, "a", Condition::Running, 5);
+        i.goal = Goal::Decommissioned;
+        let mut seen = update_of(&i, TaskState::Running);
+        seen.reason = Some(Reason::Reconciliation);
+        let effect = update(
+            Some(&i),
+            Operation::Status(&seen),
+            Timestamp::from_millis(9),
+        );
+        assert!(effect.kill);
+        assert_eq!(effect.next, Next::Keep);
+    }
+
+    #[test]
+    fn a_relaunch_is_a_new_incarnation_and_mesos_health_is_tracked() {
+        let app = app_with(1, 0);
+        let mut i = instance(&app, "a", Condition::Failed, 5);
+        i.healthy = Some(false);
+        let placement = i.placement.clone().unwrap();
+        let provisioned = update(
+            Some(&i),
+            Operation::Provision {
+                app: &app,
+                placement,
+            },
+            Timestamp::from_millis(9),
+        );
+        let next = put(&provisioned);
+        assert_eq!(next.incarnation, 2);
+        assert_eq!(next.healthy, None);
+        let mut healthy = update_of(next, TaskState::Running);
+        healthy.healthy = Some(true);
+        let effect = update(
+            Some(next),
+            Operation::Status(&healthy),
+            Timestamp::from_millis(10),
+        );
+        assert_eq!(put(&effect).healthy, Some(true));
+        assert!(effect.events.iter().any(|e| matches!(
+            e,
+            MarathonEvent::InstanceHealthChangedEvent {
+                healthy: Some(true),
+                ..
+            }
+        )));
+    }
+}
