@@ -261,11 +261,11 @@ mod tests {
         assert_eq!(percent(1.0, 0.0), 0.0);
         assert_eq!(percent(3.0, 2.0), 100.0);
         assert_eq!(
-            task_state_label("TASK_GONE_BY_OPERATOR"),
+            task_state_label(TaskState::GoneByOperator),
             "Gone by operator"
         );
-        assert_eq!(task_tone("TASK_FAILED"), Tone::Bad);
-        assert!(is_terminal("TASK_KILLED") && !is_terminal("TASK_KILLING"));
+        assert_eq!(task_tone(TaskState::Failed), Tone::Bad);
+        assert!(TaskState::Killed.is_terminal() && !TaskState::Killing.is_terminal());
         assert_eq!(app_href("/prod/web"), "/apps/prod/web");
     }
 
