@@ -12,6 +12,7 @@
 //! - [`store`]: SQLite/Postgres persistence.
 //! - [`events`]: the event bus.
 //! - [`mesos`]: the Mesos driver (subscribe, translate, call).
+//! - [`probes`]: Stride's own health and readiness probes, off the core's task.
 //! - [`master`]: the built-in single-node master, its process agent and the task supervisor.
 
 pub mod api;
@@ -21,6 +22,7 @@ pub mod dashboard;
 pub mod events;
 pub mod master;
 pub mod mesos;
+pub mod probes;
 pub mod scheduler;
 pub mod service;
 pub mod store;
@@ -102,6 +104,11 @@ pub async fn run(config: config::ServeConfig) -> anyhow::Result<()> {
         shutdown.clone(),
     )
     .await?;
+    tokio::spawn(probes::run(
+        service.watch(),
+        service.probes.clone(),
+        shutdown.clone(),
+    ));
     let framework_id = service.snapshot().framework_id.clone();
     let driver = mesos::run_driver(
         master.backend,

@@ -247,8 +247,11 @@ impl Core {
     }
 
     /// A new forced deployment that reverts what `d` changed (SEMANTICS.md §4): apps it
-    /// changed or removed get their original definition back (with new versions), apps it
-    /// added go.
+    /// changed or removed get their original definition back, apps it added go.
+    ///
+    /// Unlike Marathon, a restored app keeps its original `lastConfigChangeAt`: the instances
+    /// still running the original configuration are current again and keep running, and only
+    /// what the reverted deployment started is replaced.
     pub(super) fn roll_back(
         &mut self,
         d: &Deployment,
@@ -258,18 +261,10 @@ impl Core {
             .originals
             .iter()
             .map(|(app_id, original)| {
-                let current = self.state.apps.get(app_id).map(|a| a.as_ref());
-                let restored = original.clone().map(|original| {
-                    let why = match current {
-                        Some(c)
-                            if !c.is_config_change(&original)
-                                && c.instances == original.instances =>
-                        {
-                            Versioning::Restart
-                        }
-                        _ => Versioning::Edit,
-                    };
-                    versioned(original, current, why, now)
+                let restored = original.clone().map(|mut app| {
+                    app.version = now;
+                    app.version_info.last_scaling_at = Some(now);
+                    app
                 });
                 (app_id.clone(), restored)
             })

@@ -34,6 +34,30 @@ pub struct Stride {
     extra_args: Vec<String>,
 }
 
+/// Host ports for one Stride's agent: every Stride of a test binary gets a range of its own
+/// (below the kernel's ephemeral ports), so that tasks of tests running side by side never try
+/// to listen on the same port.
+fn task_port_range() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 120;
+    let first = 20_000 + n * 100;
+    format!("ports:[{first}-{}]", first + 99)
+}
+
+/// `args` with the agent's ports set to a range of this Stride's own, unless they set ports.
+fn with_own_ports(args: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    match out.iter().position(|a| a == "--agent-resources") {
+        Some(i) if i + 1 < out.len() => {
+            if !out[i + 1].contains("ports") {
+                out[i + 1] = format!("{};{}", out[i + 1], task_port_range());
+            }
+        }
+        _ => out.extend(["--agent-resources".to_string(), task_port_range()]),
+    }
+    out
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -56,6 +80,8 @@ impl Stride {
 
     async fn start_inner(args: &[&str], remote: bool) -> Stride {
         let temp = tempfile::tempdir().expect("temp dir");
+        // `STRIDE_TEST_KEEP=1` keeps data dirs (logs, sandboxes) for a look after a failure.
+        let keep = std::env::var("STRIDE_TEST_KEEP").is_ok_and(|k| k == "1");
         let mut stride = Stride {
             child: None,
             master: None,
@@ -63,9 +89,14 @@ impl Stride {
             port: free_port(),
             base: String::new(),
             data_dir: temp.path().to_path_buf(),
-            _temp: Some(temp),
+            _temp: if keep {
+                eprintln!("keeping {}", temp.keep().display());
+                None
+            } else {
+                Some(temp)
+            },
             http: reqwest::Client::new(),
-            extra_args: args.iter().map(|s| s.to_string()).collect(),
+            extra_args: with_own_ports(args),
         };
         stride.base = format!("http://127.0.0.1:{}", stride.port);
         if remote {
