@@ -323,3 +323,170 @@ fn probes_decide_health_and_a_failing_instance_is_killed_and_relaunched() {
         "a health kill is not delayed"
     );
 }
+
+mod model {
+    //! A model-based test: random sequences of API calls, offers, status updates and ticks
+    //! driven through the core, checking after every batch the invariants ARCHITECTURE.md
+    //! states. (Per-app counts equal a recount: `take_changes` asserts that in debug builds,
+    //! which is how tests run.)
+    use super::*;
+    use proptest::prelude::*;
+
+    const APPS: [&str; 3] = ["/model/a", "/model/b", "/model/c"];
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Deploy {
+            app: usize,
+            instances: i64,
+            config: i64,
+            healthy_capacity: f64,
+            over_capacity: f64,
+            force: bool,
+        },
+        Delete {
+            app: usize,
+        },
+        Offer {
+            cpus: f64,
+        },
+        Status {
+            pick: usize,
+            state: TaskState,
+        },
+        Kill {
+            pick: usize,
+            scale: bool,
+            wipe: bool,
+        },
+        Rollback {
+            pick: usize,
+            force: bool,
+        },
+        Tick {
+            ms: i64,
+        },
+    }
+
+    fn any_op() -> impl Strategy<Value = Op> {
+        let state = prop::sample::select(vec![
+            TaskState::Staging,
+            TaskState::Running,
+            TaskState::Running,
+            TaskState::Failed,
+            TaskState::Killed,
+            TaskState::Finished,
+            TaskState::Lost,
+        ]);
+        prop_oneof![
+            3 => (0..APPS.len(), 0i64..5, 0i64..3, prop::sample::select(vec![0.0, 0.5, 1.0]), prop::sample::select(vec![0.0, 0.5, 1.0]), any::<bool>())
+                .prop_map(|(app, instances, config, healthy_capacity, over_capacity, force)| Op::Deploy { app, instances, config, healthy_capacity, over_capacity, force }),
+            1 => (0..APPS.len()).prop_map(|app| Op::Delete { app }),
+            4 => prop::sample::select(vec![0.0, 0.25, 1.0, 8.0]).prop_map(|cpus| Op::Offer { cpus }),
+            6 => (any::<usize>(), state).prop_map(|(pick, state)| Op::Status { pick, state }),
+            1 => (any::<usize>(), any::<bool>(), any::<bool>()).prop_map(|(pick, scale, wipe)| Op::Kill { pick, scale, wipe }),
+            1 => (any::<usize>(), any::<bool>()).prop_map(|(pick, force)| Op::Rollback { pick, force }),
+            2 => (1i64..3000).prop_map(|ms| Op::Tick { ms }),
+        ]
+    }
+
+    fn definition(op: &Op, now: Timestamp) -> Option<(String, AppDefinition)> {
+        let Op::Deploy {
+            app,
+            instances,
+            config,
+            healthy_capacity,
+            over_capacity,
+            ..
+        } = op
+        else {
+            return None;
+        };
+        let mut def = app_with(*instances, 0);
+        def.id = APPS[*app].to_string();
+        def.cmd = Some(format!("sleep {}", 100 + config));
+        def.upgrade_strategy.minimum_health_capacity = *healthy_capacity;
+        def.upgrade_strategy.maximum_over_capacity = *over_capacity;
+        def.version = now;
+        Some((def.id.clone(), def))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn the_core_keeps_its_invariants(ops in prop::collection::vec(any_op(), 1..60)) {
+            let mut core = core();
+            let mut now = Timestamp::from_millis(1_000);
+            // Tasks Mesos knows of, by id: launched and not yet terminal.
+            let mut tasks: Vec<String> = Vec::new();
+            for op in &ops {
+                now = now.plus_millis(10);
+                let before = core.snapshot();
+                match op {
+                    Op::Deploy { force, .. } => {
+                        let (id, next) = definition(op, now).unwrap();
+                        let next = versioned(next, before.apps.get(&id).map(|a| a.as_ref()), Versioning::Edit, now);
+                        let _ = core.deploy(vec![(id, Some(next))], *force, now);
+                    }
+                    Op::Delete { app } => {
+                        if before.apps.contains_key(APPS[*app]) {
+                            let _ = core.deploy(vec![(APPS[*app].to_string(), None)], true, now);
+                        }
+                    }
+                    Op::Offer { cpus } => core.on_offers(vec![offer(*cpus)], now),
+                    Op::Status { pick, state } => {
+                        if !tasks.is_empty() {
+                            let task = tasks[pick % tasks.len()].clone();
+                            core.on_status(update(&task, *state), None, now);
+                            if !matches!(state, TaskState::Staging | TaskState::Running) {
+                                tasks.retain(|t| *t != task);
+                            }
+                        }
+                    }
+                    Op::Kill { pick, scale, wipe } => {
+                        if !tasks.is_empty() {
+                            let task = tasks[pick % tasks.len()].clone();
+                            let _ = core.kill_tasks(&[task], *scale, *wipe, true, now);
+                        }
+                    }
+                    Op::Rollback { pick, force } => {
+                        let ids: Vec<String> = before.deployments.keys().cloned().collect();
+                        if !ids.is_empty() {
+                            let _ = core.delete_deployment(&ids[pick % ids.len()], *force, now);
+                        }
+                    }
+                    Op::Tick { ms } => {
+                        now = now.plus_millis(*ms);
+                        core.on_tick(now);
+                    }
+                }
+                let changes = core.take_changes();
+                let state = core.snapshot();
+                for task in accepted(&changes.calls) {
+                    let (instance_id, _) = parse_task_id(&task.task_id).unwrap();
+                    let app = state.instances.get(instance_id).map(|i| i.app_id.clone());
+                    let app = app.and_then(|a| state.apps.get(&a).cloned());
+                    prop_assert!(app.as_ref().is_some_and(|a| a.instances > 0), "a launch for a suspended or deleted app: {}", task.task_id);
+                    tasks.push(task.task_id);
+                }
+                for (app_id, app) in &state.apps {
+                    let gate = core.gate_of(app_id);
+                    let current = state
+                        .instances_of(app_id)
+                        .filter(|i| i.goal == Goal::Running && i.config_version == app.config_version())
+                        .count();
+                    if gate != crate::scheduler::converge::Gate::Waiting {
+                        prop_assert!(current as i64 <= app.instances, "{app_id}: {current} current instances for {} wanted", app.instances);
+                    }
+                    prop_assert!(state.deployments_of(app_id).count() <= 1, "{app_id} is in two deployments");
+                }
+                for instance in state.instances.values() {
+                    prop_assert!(
+                        state.apps.contains_key(&instance.app_id) || instance.goal == Goal::Decommissioned,
+                        "{} of a deleted app is not being stopped", instance.id
+                    );
+                }
+            }
+        }
+    }
+}
