@@ -6,7 +6,8 @@
 
 use crate::scheduler::deployment::Deployment;
 use crate::scheduler::instance::Instance;
-use app::model::{AppDefinition, Timestamp};
+use app::model::{AppDefinition, GroupDefinition, Timestamp};
+use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use std::str::FromStr;
@@ -61,14 +62,29 @@ pub struct Loaded {
     pub versions: Vec<AppDefinition>,
     pub instances: Vec<Instance>,
     pub deployments: Vec<Deployment>,
+    pub groups: Vec<GroupDefinition>,
     pub framework_id: Option<String>,
+}
+
+/// The whole tree at one moment (Marathon's root group version): its groups, and which
+/// version each app had.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RootVersion {
+    pub version: Timestamp,
+    pub groups: Vec<GroupDefinition>,
+    pub apps: Vec<(String, Timestamp)>,
 }
 
 /// One transaction's worth of changes.
 #[derive(Debug, Default)]
 pub struct Batch {
     pub apps_put: Vec<AppDefinition>,
+    /// Apps new in this batch: versions left by an earlier app of the same id are dropped.
+    pub apps_created: Vec<String>,
     pub apps_deleted: Vec<String>,
+    pub groups_put: Vec<GroupDefinition>,
+    pub groups_deleted: Vec<String>,
+    pub root_version: Option<RootVersion>,
     pub instances_put: Vec<Instance>,
     pub instances_deleted: Vec<String>,
     pub deployments_put: Vec<Deployment>,
@@ -84,6 +100,9 @@ impl Batch {
             && self.instances_deleted.is_empty()
             && self.deployments_put.is_empty()
             && self.deployments_deleted.is_empty()
+            && self.groups_put.is_empty()
+            && self.groups_deleted.is_empty()
+            && self.root_version.is_none()
             && self.framework_id.is_none()
     }
 }
@@ -168,6 +187,14 @@ impl Store {
                 .deployments
                 .push(serde_json::from_str(&row.try_get::<String, _>(0)?)?);
         }
+        for row in sqlx::query("SELECT data FROM groups")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            loaded
+                .groups
+                .push(serde_json::from_str(&row.try_get::<String, _>(0)?)?);
+        }
         loaded.framework_id = sqlx::query("SELECT value FROM framework WHERE key = 'framework_id'")
             .fetch_optional(&self.pool)
             .await?
@@ -181,6 +208,12 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
+        for id in &batch.apps_created {
+            sqlx::query("DELETE FROM app_versions WHERE app_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         for app in &batch.apps_put {
             let json = serde_json::to_string(app)?;
             let version = app.version.to_string();
@@ -213,15 +246,46 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        // A deleted app's versions stay (at most MAX_VERSIONS of them): a group rolled back to
+        // a version from before the deletion brings the app back.
         for id in &batch.apps_deleted {
             sqlx::query("DELETE FROM apps WHERE id = $1")
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("DELETE FROM app_versions WHERE app_id = $1")
+        }
+        for group in &batch.groups_put {
+            sqlx::query(
+                "INSERT INTO groups (id, data) VALUES ($1, $2) \
+                 ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            )
+            .bind(&group.id)
+            .bind(serde_json::to_string(group)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for id in &batch.groups_deleted {
+            sqlx::query("DELETE FROM groups WHERE id = $1")
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+        }
+        if let Some(root) = &batch.root_version {
+            sqlx::query(
+                "INSERT INTO root_versions (version, data) VALUES ($1, $2) \
+                 ON CONFLICT (version) DO UPDATE SET data = excluded.data",
+            )
+            .bind(root.version.to_string())
+            .bind(serde_json::to_string(root)?)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "DELETE FROM root_versions WHERE version NOT IN \
+                 (SELECT version FROM root_versions ORDER BY version DESC LIMIT $1)",
+            )
+            .bind(MAX_VERSIONS)
+            .execute(&mut *tx)
+            .await?;
         }
         // Many rows per statement: each statement is a round trip to the database's worker, and a
         // burst of status updates writes hundreds of instances in one batch.
@@ -309,6 +373,39 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The stored versions of the whole tree, newest first.
+    pub async fn root_versions(&self) -> Result<Vec<RootVersion>> {
+        let rows = sqlx::query("SELECT data FROM root_versions ORDER BY version DESC")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok(serde_json::from_str(&row.try_get::<String, _>(0)?)?))
+            .collect()
+    }
+
+    /// The tree as it was at `version`, with the app definitions of then (apps whose
+    /// definition of then is no longer stored are left out).
+    pub async fn tree_at(&self, version: Timestamp) -> Result<Option<(Vec<GroupDefinition>, Vec<AppDefinition>)>> {
+        let Some(row) = sqlx::query("SELECT data FROM root_versions WHERE version = $1")
+            .bind(version.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let root: RootVersion = serde_json::from_str(&row.try_get::<String, _>(0)?)?;
+        let mut apps = Vec::new();
+        for (id, app_version) in &root.apps {
+            match self.app_version(id, *app_version).await? {
+                Some(app) => apps.push(app),
+                None => tracing::warn!(app = %id, version = %app_version, "an app of a stored group version is no longer stored"),
+            }
+        }
+        Ok(Some((root.groups, apps)))
+    }
+}
+
 /// SQLite only creates a missing database file when asked to (`mode=rwc`).
 fn sqlite_create_url(url: &str) -> String {
     if url.starts_with("sqlite:") && !url.contains("mode=") {
@@ -324,6 +421,7 @@ mod tests {
     use super::*;
     use crate::scheduler::instance::Condition;
     use crate::scheduler::testing::{app_with, instance};
+    use app::model::GroupDefinition;
 
     #[tokio::test]
     async fn commits_and_loads_back_on_sqlite() {
@@ -373,7 +471,62 @@ mod tests {
             .unwrap();
         let loaded = reopened.load().await.unwrap();
         assert!(loaded.apps.is_empty() && loaded.instances.is_empty());
-        assert!(reopened.app_versions(&app.id).await.unwrap().is_empty());
+        assert_eq!(
+            reopened.app_versions(&app.id).await.unwrap().len(),
+            2,
+            "a deleted app's versions stay for group rollbacks"
+        );
+        let mut again = app.clone();
+        again.version = Timestamp::from_millis(30);
+        reopened
+            .commit(&Batch {
+                apps_created: vec![app.id.clone()],
+                apps_put: vec![again.clone()],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            reopened.app_versions(&app.id).await.unwrap(),
+            vec![again.version],
+            "an app created anew starts its own history"
+        );
+    }
+
+    #[tokio::test]
+    async fn groups_and_versions_of_the_tree_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/stride.db", dir.path().display()))
+            .await
+            .unwrap();
+        let app = app_with(1, 10);
+        let group = GroupDefinition {
+            id: "/prod".into(),
+            dependencies: vec!["/db".into()],
+            enforce_role: false,
+            version: Timestamp::from_millis(10),
+        };
+        let root = RootVersion {
+            version: Timestamp::from_millis(10),
+            groups: vec![group.clone()],
+            apps: vec![(app.id.clone(), app.version)],
+        };
+        store
+            .commit(&Batch {
+                apps_put: vec![app.clone()],
+                groups_put: vec![group.clone()],
+                root_version: Some(root.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.load().await.unwrap().groups, vec![group.clone()]);
+        assert_eq!(store.root_versions().await.unwrap(), vec![root.clone()]);
+        assert_eq!(
+            store.tree_at(root.version).await.unwrap(),
+            Some((vec![group], vec![app]))
+        );
+        assert_eq!(store.tree_at(Timestamp::from_millis(11)).await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -7,7 +7,8 @@ use std::str::FromStr;
 
 /// A point in time as Marathon renders it (`2015-09-29T15:59:51.164Z`). Versions of apps and
 /// deployments are timestamps too, so they order chronologically.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// The default is the Unix epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(DateTime<Utc>);
 
 impl Timestamp {

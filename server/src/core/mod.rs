@@ -20,7 +20,8 @@ mod engine;
 mod mesos;
 mod requests;
 
-pub use requests::{versioned, KillOutcome, Versioning};
+pub use crate::scheduler::versioning::{versioned, Versioning};
+pub use requests::KillOutcome;
 
 use crate::scheduler::backoff::{self, Backoff, Policy};
 use crate::scheduler::constraint::RegexCache;
@@ -31,8 +32,11 @@ use crate::scheduler::instance::{Condition, Goal, Instance};
 use crate::scheduler::lifecycle::{self, Next, Operation};
 use crate::scheduler::placement::{OfferView, Outcome, Veto};
 use crate::scheduler::taskbuild::TaskSpec;
-use crate::store::{Batch, Loaded};
-use app::model::{path, AppDefinition, MarathonEvent, ReadinessResult, TaskFailure, Timestamp};
+use crate::scheduler::groups::Tree;
+use crate::store::{Batch, Loaded, RootVersion};
+use app::model::{
+    path, AppDefinition, GroupDefinition, MarathonEvent, ReadinessResult, TaskFailure, Timestamp,
+};
 use imbl::OrdMap;
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -169,6 +173,10 @@ pub struct Snapshot {
     pub apps: OrdMap<String, Arc<AppDefinition>>,
     pub instances: OrdMap<String, Arc<Instance>>,
     pub deployments: OrdMap<String, Arc<Deployment>>,
+    /// Every group but the root, which always exists.
+    pub groups: OrdMap<String, Arc<GroupDefinition>>,
+    /// When the tree last changed: the root group's version.
+    pub tree_version: Timestamp,
     /// Older definitions of apps that instances still run, by (app id, version).
     pub versions: OrdMap<(String, Timestamp), Arc<AppDefinition>>,
     pub backoffs: BTreeMap<(String, Timestamp), Backoff>,
@@ -239,6 +247,22 @@ impl Snapshot {
         Judgement { health, ready }
     }
 
+    /// The apps and groups as a tree, for group requests.
+    pub fn tree(&self) -> Tree {
+        Tree {
+            apps: self
+                .apps
+                .iter()
+                .map(|(id, a)| (id.clone(), (**a).clone()))
+                .collect(),
+            groups: self
+                .groups
+                .iter()
+                .map(|(id, g)| (id.clone(), (**g).clone()))
+                .collect(),
+        }
+    }
+
     /// The deployment that holds `app_id`, if any.
     pub fn deployment_of(&self, app_id: &str) -> Option<&Arc<Deployment>> {
         self.deployments.values().find(|d| d.touches(app_id))
@@ -269,6 +293,10 @@ pub struct Changes {
 #[derive(Default)]
 struct Dirty {
     apps: BTreeSet<String>,
+    apps_created: BTreeSet<String>,
+    groups: BTreeSet<String>,
+    /// The tree changed: a version of it is stored.
+    tree: bool,
     instances: BTreeSet<String>,
     deployments: BTreeSet<String>,
     framework: bool,
@@ -327,6 +355,16 @@ impl Core {
         for d in loaded.deployments {
             state.deployments.insert(d.id.clone(), Arc::new(d));
         }
+        for g in loaded.groups {
+            state.groups.insert(g.id.clone(), Arc::new(g));
+        }
+        state.tree_version = state
+            .apps
+            .values()
+            .map(|a| a.version)
+            .chain(state.groups.values().map(|g| g.version))
+            .max()
+            .unwrap_or(Timestamp::from_millis(0));
         let waiting = PerAppCount::of(&state.instances, Instance::wants_launch);
         let running = PerAppCount::of(&state.instances, is_running);
         // Deployments resume where they were: their apps are looked at in the first batch.
@@ -491,6 +529,10 @@ impl Core {
 
     fn put_app(&mut self, app_id: &str, next: Option<AppDefinition>) {
         let before = self.state.apps.get(app_id).cloned();
+        if before.is_none() {
+            self.dirty.apps_created.insert(app_id.to_string());
+        }
+        self.dirty.tree = true;
         // Instances keep running the definition they were launched with until they are
         // replaced: keep it while any of them does.
         if let Some(before) = before {
@@ -506,6 +548,15 @@ impl Core {
             None => self.state.apps.remove(app_id),
         };
         self.dirty.apps.insert(app_id.to_string());
+    }
+
+    fn put_group(&mut self, group_id: &str, next: Option<GroupDefinition>) {
+        match next {
+            Some(group) => self.state.groups.insert(group_id.to_string(), Arc::new(group)),
+            None => self.state.groups.remove(group_id),
+        };
+        self.dirty.groups.insert(group_id.to_string());
+        self.dirty.tree = true;
     }
 
     /// Publishes `event` with this batch's changes (e.g. an API request's own event).
@@ -562,6 +613,29 @@ impl Core {
                 Some(d) => batch.deployments_put.push((**d).clone()),
                 None => batch.deployments_deleted.push(id),
             }
+        }
+        batch.apps_created = dirty
+            .apps_created
+            .into_iter()
+            .filter(|id| self.state.apps.contains_key(id))
+            .collect();
+        for id in dirty.groups {
+            match self.state.groups.get(&id) {
+                Some(g) => batch.groups_put.push((**g).clone()),
+                None => batch.groups_deleted.push(id),
+            }
+        }
+        if dirty.tree {
+            batch.root_version = Some(RootVersion {
+                version: self.state.tree_version,
+                groups: self.state.groups.values().map(|g| (**g).clone()).collect(),
+                apps: self
+                    .state
+                    .apps
+                    .values()
+                    .map(|a| (a.id.clone(), a.version))
+                    .collect(),
+            });
         }
         if dirty.framework {
             batch.framework_id = self.state.framework_id.clone();

@@ -6,9 +6,13 @@ use super::Core;
 use crate::scheduler::deployment::Deployment;
 use crate::scheduler::instance::{parse_task_id, Goal, Instance};
 use crate::scheduler::lifecycle::Operation;
+use crate::scheduler::groups::{Diff, Tree};
 use crate::scheduler::plan::{self, dependency_depths, kind_of, Change, Kind};
-use app::model::{path, AppDefinition, MarathonEvent, ServiceError, Timestamp, Violation};
-use std::collections::BTreeMap;
+use crate::scheduler::versioning::{versioned, Versioning};
+use app::model::{
+    path, AppDefinition, GroupDefinition, MarathonEvent, ServiceError, Timestamp, Violation,
+};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// The outcome of a kill request.
@@ -17,50 +21,6 @@ pub enum KillOutcome {
     Killed(Vec<Instance>),
     /// With `scale`: the deployment that lowered the instance counts.
     Scaled(Deployment),
-}
-
-/// Why an app gets a new version.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Versioning {
-    /// The definition was edited (or created): what changed decides.
-    Edit,
-    /// New tasks for the same definition (`POST …/restart`, rolling back to a stored version).
-    Restart,
-}
-
-/// Marathon's version bookkeeping (SEMANTICS.md §2), the one rule every change follows: a new
-/// app and a config change move the version and both `versionInfo` times; a scale only
-/// `lastScalingAt`; a restart `lastConfigChangeAt`; no change keeps the version.
-pub fn versioned(
-    mut next: AppDefinition,
-    before: Option<&AppDefinition>,
-    why: Versioning,
-    now: Timestamp,
-) -> AppDefinition {
-    match (before, why) {
-        (Some(b), Versioning::Restart) => {
-            next.version = now;
-            next.version_info.last_scaling_at = b.version_info.last_scaling_at;
-            next.version_info.last_config_change_at = Some(now);
-        }
-        (Some(b), Versioning::Edit)
-            if !b.is_config_change(&next) && b.instances == next.instances =>
-        {
-            next.version = b.version;
-            next.version_info = b.version_info;
-        }
-        (Some(b), Versioning::Edit) if !b.is_config_change(&next) => {
-            next.version = now;
-            next.version_info = b.version_info;
-            next.version_info.last_scaling_at = Some(now);
-        }
-        _ => {
-            next.version = now;
-            next.version_info.last_scaling_at = Some(now);
-            next.version_info.last_config_change_at = Some(now);
-        }
-    }
-    next
 }
 
 fn cyclic() -> ServiceError {
@@ -92,8 +52,52 @@ impl Core {
         force: bool,
         now: Timestamp,
     ) -> Result<Deployment, ServiceError> {
+        self.deploy_changes(
+            Diff {
+                apps: changes,
+                groups: Vec::new(),
+            },
+            force,
+            now,
+        )
+    }
+
+    /// Applies app and group changes as one deployment, or, refused, changes nothing and
+    /// publishes `group_change_failed`.
+    pub fn deploy_changes(
+        &mut self,
+        changes: Diff,
+        force: bool,
+        now: Timestamp,
+    ) -> Result<Deployment, ServiceError> {
+        let ids: Vec<&str> = changes
+            .apps
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .chain(changes.groups.iter().map(|(id, _)| id.as_str()))
+            .collect();
+        let group_id = common_group(&ids);
+        match self.try_deploy(changes, force, now) {
+            Ok(deployment) => Ok(deployment),
+            Err(refusal) => {
+                self.emit(MarathonEvent::GroupChangeFailed {
+                    group_id,
+                    version: now,
+                    reason: refusal.to_string(),
+                    timestamp: now,
+                });
+                Err(refusal)
+            }
+        }
+    }
+
+    fn try_deploy(&mut self, changes: Diff, force: bool, now: Timestamp) -> Result<Deployment, ServiceError> {
+        let Diff {
+            apps: app_changes,
+            groups: mut group_changes,
+        } = changes;
         let mut conflicts: Vec<String> = Vec::new();
-        for (id, _) in &changes {
+        for (id, _) in &app_changes {
             for d in self.state.deployments_of(id) {
                 if !conflicts.contains(&d.id) {
                     conflicts.push(d.id.clone());
@@ -103,7 +107,38 @@ impl Core {
         if !conflicts.is_empty() && !force {
             return Err(ServiceError::Locked(conflicts));
         }
-        let befores: Vec<Option<Arc<AppDefinition>>> = changes
+        // The tree after the change, with the groups new apps and groups need.
+        let mut tree = Tree {
+            apps: BTreeMap::new(),
+            groups: self
+                .state
+                .groups
+                .iter()
+                .map(|(id, g)| (id.clone(), (**g).clone()))
+                .collect(),
+        };
+        for (id, group) in &group_changes {
+            match group {
+                Some(g) => tree.groups.insert(id.clone(), g.clone()),
+                None => tree.groups.remove(id),
+            };
+        }
+        let new_ids: Vec<String> = app_changes
+            .iter()
+            .filter(|(_, next)| next.is_some())
+            .map(|(id, _)| id.clone())
+            .chain(group_changes.iter().filter(|(_, g)| g.is_some()).map(|(id, _)| id.clone()))
+            .collect();
+        let known: BTreeSet<String> = tree.groups.keys().cloned().collect();
+        for id in &new_ids {
+            tree.ensure_parents(id, now);
+        }
+        for (id, group) in &tree.groups {
+            if !known.contains(id) {
+                group_changes.push((id.clone(), Some(group.clone())));
+            }
+        }
+        let befores: Vec<Option<Arc<AppDefinition>>> = app_changes
             .iter()
             .map(|(id, _)| self.state.apps.get(id).cloned())
             .collect();
@@ -113,15 +148,21 @@ impl Core {
             .iter()
             .map(|(id, app)| (id.as_str(), app.as_ref()))
             .collect();
-        for (id, next) in &changes {
+        for (id, next) in &app_changes {
             match next {
                 Some(app) => target.insert(id.as_str(), app),
                 None => target.remove(id.as_str()),
             };
         }
-        let depths =
-            dependency_depths(target.values().copied(), &BTreeMap::new()).map_err(|_| cyclic())?;
-        let plan_changes: Vec<Change<'_>> = changes
+        if target.keys().any(|id| tree.groups.contains_key(*id)) {
+            return Err(ServiceError::Invalid(vec![Violation {
+                path: "/".into(),
+                errors: vec!["Groups and Applications may not have the same identifier.".into()],
+            }]));
+        }
+        let depths = dependency_depths(target.values().copied(), &tree.group_dependencies())
+            .map_err(|_| cyclic())?;
+        let plan_changes: Vec<Change<'_>> = app_changes
             .iter()
             .zip(&befores)
             .map(|((id, next), before)| Change::new(id, before.as_deref(), next.as_ref()))
@@ -132,23 +173,31 @@ impl Core {
             .filter(|c| kind_of(c.before, c.after) == Kind::Restart)
             .map(|c| c.id.to_string())
             .collect();
-        let timeout = changes
+        let timeout = app_changes
             .iter()
             .filter_map(|(_, next)| next.as_ref()?.upgrade_strategy.deployment_timeout_seconds)
             .min();
-        let auto_rollback = changes.iter().any(|(_, next)| {
+        let auto_rollback = app_changes.iter().any(|(_, next)| {
             next.as_ref()
                 .is_some_and(|a| a.upgrade_strategy.auto_rollback == Some(true))
         });
-        let originals: Vec<(String, Option<AppDefinition>)> = changes
+        let originals: Vec<(String, Option<AppDefinition>)> = app_changes
             .iter()
             .zip(&befores)
             .map(|((id, _), before)| (id.clone(), before.as_deref().cloned()))
             .collect();
-        let ids: Vec<&str> = changes.iter().map(|(id, _)| id.as_str()).collect();
+        let group_originals: Vec<(String, Option<GroupDefinition>)> = group_changes
+            .iter()
+            .map(|(id, _)| (id.clone(), self.state.groups.get(id).map(|g| (**g).clone())))
+            .collect();
+        let ids: Vec<&str> = app_changes
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .chain(group_changes.iter().map(|(id, _)| id.as_str()))
+            .collect();
         let group_id = common_group(&ids);
-        let version = match changes.as_slice() {
-            [(_, Some(app))] => app.version,
+        let version = match app_changes.as_slice() {
+            [(_, Some(app))] if group_changes.is_empty() => app.version,
             _ => now,
         };
 
@@ -156,10 +205,18 @@ impl Core {
         for id in conflicts {
             self.cancel_deployment(&id, "canceled by a forced deployment", now);
         }
-        let touched: Vec<String> = changes.iter().map(|(id, _)| id.clone()).collect();
-        for (id, next) in changes {
+        let touched: Vec<String> = app_changes.iter().map(|(id, _)| id.clone()).collect();
+        for (id, next) in app_changes {
             self.put_app(&id, next);
         }
+        for (id, group) in group_changes {
+            let group = group.map(|mut g| {
+                g.version = now;
+                g
+            });
+            self.put_group(&id, group);
+        }
+        self.state.tree_version = now;
         for app_id in &restarted {
             // A new configuration starts without the old one's launch delay.
             self.state.backoffs.retain(|(id, _), _| id != app_id);
@@ -170,6 +227,7 @@ impl Core {
             steps,
             current_step: 0,
             originals,
+            group_originals,
             deadline: timeout.map(|t| now.plus_millis(t.saturating_mul(1000) as i64)),
             auto_rollback,
         };

@@ -9,7 +9,8 @@ use super::converge::{classify, Gate, Judgement};
 use super::instance::Instance;
 use super::upgrade::restart_done;
 use app::model::{
-    ActionKind, AppDefinition, DeploymentAction, DeploymentStep, MarathonEvent, Plan, Timestamp,
+    ActionKind, AppDefinition, DeploymentAction, DeploymentStep, GroupDefinition, MarathonEvent,
+    Plan, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +23,9 @@ pub struct Deployment {
     pub current_step: usize,
     /// Each affected app as it was before (`None`: it did not exist), for rolling back.
     pub originals: Vec<(String, Option<AppDefinition>)>,
+    /// Each group it changed as it was before, likewise.
+    #[serde(default)]
+    pub group_originals: Vec<(String, Option<GroupDefinition>)>,
     /// Past this moment the deployment fails (`upgradeStrategy.deploymentTimeoutSeconds`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<Timestamp>,
@@ -190,6 +194,7 @@ mod tests {
             steps,
             current_step: 0,
             originals: vec![],
+            group_originals: vec![],
             deadline: None,
             auto_rollback: false,
         }

@@ -22,6 +22,8 @@
 //! - [`converge`]: per app, which instances to add, stop and forget (with the kill order).
 //! - [`upgrade`]: the rolling restart within `upgradeStrategy`.
 //! - [`plan`]: deployment plans from app changes, layered by dependencies.
+//! - [`groups`]: the tree of groups and apps, and Marathon's group updates applied to it.
+//! - [`versioning`]: the version bookkeeping every app change follows.
 //! - [`deployment`]: deployment records, gates and step completion.
 //! - [`health`]: probe results, health, health kills and their rate bound.
 //! - [`placement`]: dividing an offer among waiting instances.
@@ -33,6 +35,7 @@ pub mod backoff;
 pub mod constraint;
 pub mod converge;
 pub mod deployment;
+pub mod groups;
 pub mod health;
 pub mod instance;
 pub mod lifecycle;
@@ -43,3 +46,4 @@ pub mod taskbuild;
 #[cfg(test)]
 pub mod testing;
 pub mod upgrade;
+pub mod versioning;
