@@ -5,6 +5,10 @@
 //! inputs that arrive together are committed in one transaction; replies, events and Mesos calls
 //! (acknowledgements included) go out only after that commit.
 
+mod groups;
+
+pub use groups::GroupOutcome;
+
 use crate::core::{versioned, Core, KillOutcome, Outgoing, Snapshot, Versioning};
 use crate::events::EventBus;
 use crate::mesos::MesosInput;

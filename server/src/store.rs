@@ -386,7 +386,10 @@ impl Store {
 
     /// The tree as it was at `version`, with the app definitions of then (apps whose
     /// definition of then is no longer stored are left out).
-    pub async fn tree_at(&self, version: Timestamp) -> Result<Option<(Vec<GroupDefinition>, Vec<AppDefinition>)>> {
+    pub async fn tree_at(
+        &self,
+        version: Timestamp,
+    ) -> Result<Option<(Vec<GroupDefinition>, Vec<AppDefinition>)>> {
         let Some(row) = sqlx::query("SELECT data FROM root_versions WHERE version = $1")
             .bind(version.to_string())
             .fetch_optional(&self.pool)
@@ -399,7 +402,9 @@ impl Store {
         for (id, app_version) in &root.apps {
             match self.app_version(id, *app_version).await? {
                 Some(app) => apps.push(app),
-                None => tracing::warn!(app = %id, version = %app_version, "an app of a stored group version is no longer stored"),
+                None => {
+                    tracing::warn!(app = %id, version = %app_version, "an app of a stored group version is no longer stored")
+                }
             }
         }
         Ok(Some((root.groups, apps)))
@@ -526,7 +531,10 @@ mod tests {
             store.tree_at(root.version).await.unwrap(),
             Some((vec![group], vec![app]))
         );
-        assert_eq!(store.tree_at(Timestamp::from_millis(11)).await.unwrap(), None);
+        assert_eq!(
+            store.tree_at(Timestamp::from_millis(11)).await.unwrap(),
+            None
+        );
     }
 
     #[tokio::test]

@@ -403,3 +403,125 @@ pub fn deployment_info(
         total_steps: d.steps.len() as u32,
     }
 }
+
+/// What a group request embeds (`embed=group.groups`, `group.apps`, `group.pods`, and app
+/// embeds as `group.apps.tasks`…). Without any, groups, apps and pods are in, apps bare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupEmbed {
+    pub groups: bool,
+    pub apps: bool,
+    pub pods: bool,
+    pub app: Embed,
+}
+
+impl GroupEmbed {
+    pub fn parse<'a>(values: impl Iterator<Item = &'a str> + Clone) -> GroupEmbed {
+        if values.clone().next().is_none() {
+            return GroupEmbed {
+                groups: true,
+                apps: true,
+                pods: true,
+                app: Embed::default(),
+            };
+        }
+        let has = |name: &str| values.clone().any(|v| v == name);
+        GroupEmbed {
+            groups: has("group.groups"),
+            apps: has("group.apps"),
+            pods: has("group.pods"),
+            app: Embed::parse(
+                values.clone().filter(|v| v.starts_with("group.apps.")),
+                Embed::default(),
+            ),
+        }
+    }
+}
+
+/// A tree to render groups from: the current one, or one stored in a version.
+pub struct TreeView<'a> {
+    pub groups: std::collections::BTreeMap<&'a str, &'a app::model::GroupDefinition>,
+    pub apps: std::collections::BTreeMap<&'a str, &'a AppDefinition>,
+    /// The root group's version.
+    pub version: Timestamp,
+}
+
+impl<'a> TreeView<'a> {
+    pub fn of_snapshot(snapshot: &'a Snapshot) -> TreeView<'a> {
+        TreeView {
+            groups: snapshot
+                .groups
+                .iter()
+                .map(|(id, g)| (id.as_str(), g.as_ref()))
+                .collect(),
+            apps: snapshot
+                .apps
+                .iter()
+                .map(|(id, a)| (id.as_str(), a.as_ref()))
+                .collect(),
+            version: snapshot.tree_version,
+        }
+    }
+
+    pub fn exists(&self, group: &str) -> bool {
+        group == "/" || self.groups.contains_key(group)
+    }
+
+    /// The entries of `map` whose ids lie below `group`: one range of the sorted map.
+    fn below<'b, T>(
+        map: &'b std::collections::BTreeMap<&'a str, T>,
+        group: &str,
+    ) -> Vec<(&'a str, &'b T)> {
+        let prefix = if group == "/" {
+            "/".to_string()
+        } else {
+            format!("{group}/")
+        };
+        use std::ops::Bound;
+        map.range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+            .take_while(|(id, _)| id.starts_with(&prefix))
+            .map(|(id, v)| (*id, v))
+            .collect()
+    }
+
+    /// The apps anywhere below `group`.
+    pub fn apps_within(&self, group: &str) -> Vec<&'a AppDefinition> {
+        Self::below(&self.apps, group)
+            .into_iter()
+            .map(|(_, a)| *a)
+            .collect()
+    }
+}
+
+/// A group as the API shows it; `app_info` renders its apps.
+pub fn group_info(
+    tree: &TreeView<'_>,
+    group: &str,
+    embed: GroupEmbed,
+    app_info: &dyn Fn(&AppDefinition) -> AppInfo,
+) -> app::model::GroupInfo {
+    let definition = tree.groups.get(group);
+    let direct = |id: &str| app::model::path::parent(id) == group && id != group;
+    app::model::GroupInfo {
+        id: group.to_string(),
+        apps: embed.apps.then(|| {
+            TreeView::below(&tree.apps, group)
+                .into_iter()
+                .filter(|(id, _)| direct(id))
+                .map(|(_, a)| app_info(a))
+                .collect()
+        }),
+        pods: embed.pods.then(Vec::new),
+        groups: embed.groups.then(|| {
+            TreeView::below(&tree.groups, group)
+                .into_iter()
+                .filter(|(id, _)| direct(id))
+                .map(|(id, _)| group_info(tree, id, embed, app_info))
+                .collect()
+        }),
+        dependencies: definition
+            .map(|g| g.dependencies.clone())
+            .unwrap_or_default(),
+        version: definition.map_or(tree.version, |g| g.version),
+        enforce_role: definition.is_some_and(|g| g.enforce_role),
+    }
+}

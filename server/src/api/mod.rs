@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`error`]: [`ApiError`], rendering [`ServiceError`] as Marathon's error bodies.
 //! - [`apps`]: `/v2/apps` and everything under an app id.
+//! - [`groups`]: `/v2/groups`.
 //! - [`tasks`]: `/v2/tasks`, `/v2/deployments`, `/v2/queue`.
 //! - [`system`]: `/v2/info`, `/v2/leader`, `/ping`.
 //! - [`events`]: the `/v2/events` SSE stream.
@@ -10,6 +11,7 @@
 pub mod apps;
 pub mod error;
 pub mod events;
+pub mod groups;
 pub mod system;
 pub mod tasks;
 
@@ -35,7 +37,7 @@ impl Params {
         )
     }
 
-    pub fn all<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a str> + 'a {
+    pub fn all<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a str> + Clone + 'a {
         let key = key.to_string();
         self.0
             .iter()
@@ -70,6 +72,21 @@ pub fn router() -> Router<Service> {
                 .patch(apps::update)
                 .delete(apps::delete_under)
                 .post(apps::post_under),
+        )
+        .route(
+            "/v2/groups",
+            get(groups::get_root)
+                .post(groups::post_root)
+                .put(groups::put_root)
+                .delete(groups::delete_root),
+        )
+        .route(
+            "/v2/groups/{*path}",
+            get(groups::get_under)
+                .post(groups::change_under)
+                .put(groups::change_under)
+                .patch(groups::change_under)
+                .delete(groups::delete_under),
         )
         .route("/v2/tasks", get(tasks::list))
         .route("/v2/tasks/delete", post(tasks::delete))

@@ -27,12 +27,12 @@ use crate::scheduler::backoff::{self, Backoff, Policy};
 use crate::scheduler::constraint::RegexCache;
 use crate::scheduler::converge::Judgement;
 use crate::scheduler::deployment::Deployment;
+use crate::scheduler::groups::Tree;
 use crate::scheduler::health::{health_of, InstanceHealth};
 use crate::scheduler::instance::{Condition, Goal, Instance};
 use crate::scheduler::lifecycle::{self, Next, Operation};
 use crate::scheduler::placement::{OfferView, Outcome, Veto};
 use crate::scheduler::taskbuild::TaskSpec;
-use crate::scheduler::groups::Tree;
 use crate::store::{Batch, Loaded, RootVersion};
 use app::model::{
     path, AppDefinition, GroupDefinition, MarathonEvent, ReadinessResult, TaskFailure, Timestamp,
@@ -552,7 +552,10 @@ impl Core {
 
     fn put_group(&mut self, group_id: &str, next: Option<GroupDefinition>) {
         match next {
-            Some(group) => self.state.groups.insert(group_id.to_string(), Arc::new(group)),
+            Some(group) => self
+                .state
+                .groups
+                .insert(group_id.to_string(), Arc::new(group)),
             None => self.state.groups.remove(group_id),
         };
         self.dirty.groups.insert(group_id.to_string());

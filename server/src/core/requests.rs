@@ -4,16 +4,31 @@
 
 use super::Core;
 use crate::scheduler::deployment::Deployment;
+use crate::scheduler::groups::{Diff, Tree};
 use crate::scheduler::instance::{parse_task_id, Goal, Instance};
 use crate::scheduler::lifecycle::Operation;
-use crate::scheduler::groups::{Diff, Tree};
 use crate::scheduler::plan::{self, dependency_depths, kind_of, Change, Kind};
 use crate::scheduler::versioning::{versioned, Versioning};
 use app::model::{
-    path, AppDefinition, GroupDefinition, MarathonEvent, ServiceError, Timestamp, Violation,
+    path, AppDefinition, DeploymentStep, GroupDefinition, MarathonEvent, ServiceError, Timestamp,
+    Violation,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+/// A change checked and planned, ready to be carried out.
+struct Prepared {
+    /// Deployments it cancels (it is forced).
+    conflicts: Vec<String>,
+    /// Apps whose configuration changes: their launch delay goes.
+    restarted: Vec<String>,
+    /// The deployment, still without an id.
+    deployment: Deployment,
+    /// The group the change is rooted at, for its events.
+    group_id: String,
+    /// The changes, with the groups new apps and groups need.
+    changes: Diff,
+}
 
 /// The outcome of a kill request.
 pub enum KillOutcome {
@@ -37,7 +52,11 @@ fn common_group(ids: &[&str]) -> String {
         Some(first) => path::parent(first),
         None => return "/".into(),
     };
-    while group != "/" && !ids.iter().all(|id| path::is_within(id, &group)) {
+    while group != "/"
+        && !ids
+            .iter()
+            .all(|id| *id == group || path::is_within(id, &group))
+    {
         group = path::parent(&group);
     }
     group
@@ -91,7 +110,32 @@ impl Core {
         }
     }
 
-    fn try_deploy(&mut self, changes: Diff, force: bool, now: Timestamp) -> Result<Deployment, ServiceError> {
+    fn try_deploy(
+        &mut self,
+        changes: Diff,
+        force: bool,
+        now: Timestamp,
+    ) -> Result<Deployment, ServiceError> {
+        let prepared = self.prepare(changes, force, now)?;
+        Ok(self.carry_out(prepared, now))
+    }
+
+    /// The steps `changes` would take, without taking them (`dryRun`).
+    pub fn plan_of(
+        &self,
+        changes: Diff,
+        now: Timestamp,
+    ) -> Result<Vec<DeploymentStep>, ServiceError> {
+        Ok(self.prepare(changes, true, now)?.deployment.steps)
+    }
+
+    /// Checks a change and works out its deployment, changing nothing.
+    fn prepare(
+        &self,
+        changes: Diff,
+        force: bool,
+        now: Timestamp,
+    ) -> Result<Prepared, ServiceError> {
         let Diff {
             apps: app_changes,
             groups: mut group_changes,
@@ -127,7 +171,12 @@ impl Core {
             .iter()
             .filter(|(_, next)| next.is_some())
             .map(|(id, _)| id.clone())
-            .chain(group_changes.iter().filter(|(_, g)| g.is_some()).map(|(id, _)| id.clone()))
+            .chain(
+                group_changes
+                    .iter()
+                    .filter(|(_, g)| g.is_some())
+                    .map(|(id, _)| id.clone()),
+            )
             .collect();
         let known: BTreeSet<String> = tree.groups.keys().cloned().collect();
         for id in &new_ids {
@@ -200,8 +249,41 @@ impl Core {
             [(_, Some(app))] if group_changes.is_empty() => app.version,
             _ => now,
         };
+        Ok(Prepared {
+            conflicts,
+            restarted,
+            deployment: Deployment {
+                id: String::new(),
+                version,
+                steps,
+                current_step: 0,
+                originals,
+                group_originals,
+                deadline: timeout.map(|t| now.plus_millis(t.saturating_mul(1000) as i64)),
+                auto_rollback,
+            },
+            group_id,
+            changes: Diff {
+                apps: app_changes,
+                groups: group_changes,
+            },
+        })
+    }
 
-        // Nothing below can fail: the request is accepted.
+    /// Carries out a prepared change: nothing here can fail, the request is accepted.
+    fn carry_out(&mut self, prepared: Prepared, now: Timestamp) -> Deployment {
+        let Prepared {
+            conflicts,
+            restarted,
+            mut deployment,
+            group_id,
+            changes:
+                Diff {
+                    apps: app_changes,
+                    groups: group_changes,
+                },
+        } = prepared;
+        let version = deployment.version;
         for id in conflicts {
             self.cancel_deployment(&id, "canceled by a forced deployment", now);
         }
@@ -221,16 +303,7 @@ impl Core {
             // A new configuration starts without the old one's launch delay.
             self.state.backoffs.retain(|(id, _), _| id != app_id);
         }
-        let deployment = Deployment {
-            id: self.uuid(),
-            version,
-            steps,
-            current_step: 0,
-            originals,
-            group_originals,
-            deadline: timeout.map(|t| now.plus_millis(t.saturating_mul(1000) as i64)),
-            auto_rollback,
-        };
+        deployment.id = self.uuid();
         self.emit(MarathonEvent::GroupChangeSuccess {
             group_id,
             version,
@@ -250,13 +323,13 @@ impl Core {
                 plan: deployment.plan(),
                 timestamp: now,
             });
-            return Ok(deployment);
+            return deployment;
         }
         self.put_deployment(deployment.clone());
         for id in &touched {
             self.unsettle(id, now, true);
         }
-        Ok(deployment)
+        deployment
     }
 
     /// Stops tracking a deployment, with Marathon's failure events.
@@ -424,6 +497,7 @@ mod tests {
         assert_eq!(common_group(&["/prod/web"]), "/prod");
         assert_eq!(common_group(&["/prod/a/web", "/prod/b/db"]), "/prod");
         assert_eq!(common_group(&["/a", "/b/c"]), "/");
+        assert_eq!(common_group(&["/jam/big", "/jam"]), "/jam");
         assert_eq!(common_group(&[]), "/");
     }
 }

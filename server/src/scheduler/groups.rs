@@ -49,8 +49,13 @@ impl Tree {
     }
 
     /// The apps anywhere below `group`.
-    pub fn apps_within<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a AppDefinition> + 'a {
-        self.apps.values().filter(move |a| path::is_within(&a.id, group))
+    pub fn apps_within<'a>(
+        &'a self,
+        group: &'a str,
+    ) -> impl Iterator<Item = &'a AppDefinition> + 'a {
+        self.apps
+            .values()
+            .filter(move |a| path::is_within(&a.id, group))
     }
 
     /// Removes `group` and everything below it.
@@ -137,8 +142,10 @@ pub fn scale_by(tree: &Tree, group: &str, factor: f64, now: Timestamp) -> Result
     for app in tree.apps_within(group) {
         let mut scaled = app.clone();
         scaled.instances = (app.instances as f64 * factor - 1e-9).ceil().max(0.0) as i64;
-        next.apps
-            .insert(app.id.clone(), versioned(scaled, Some(app), Versioning::Edit, now));
+        next.apps.insert(
+            app.id.clone(),
+            versioned(scaled, Some(app), Versioning::Edit, now),
+        );
     }
     Ok(next)
 }
@@ -146,7 +153,13 @@ pub fn scale_by(tree: &Tree, group: &str, factor: f64, now: Timestamp) -> Result
 /// A structural create or update of `group` (SEMANTICS.md §3.4): `apps` and `groups`, when
 /// given, replace the group's direct apps and subgroups; `dependencies` replace its own;
 /// missing parents are created.
-pub fn apply(tree: &Tree, group: &str, update: &GroupUpdate, mode: Mode, now: Timestamp) -> Result<Tree, Refusal> {
+pub fn apply(
+    tree: &Tree,
+    group: &str,
+    update: &GroupUpdate,
+    mode: Mode,
+    now: Timestamp,
+) -> Result<Tree, Refusal> {
     if mode == Mode::Create {
         if tree.apps.contains_key(group) {
             return Err(Refusal::Conflict(format!(
@@ -166,10 +179,11 @@ pub fn apply(tree: &Tree, group: &str, update: &GroupUpdate, mode: Mode, now: Ti
         return Err(Refusal::Invalid(violations));
     }
     next.check()?;
-    let role_changed = next
-        .groups
-        .iter()
-        .any(|(id, g)| tree.groups.get(id).is_some_and(|old| old.enforce_role != g.enforce_role));
+    let role_changed = next.groups.iter().any(|(id, g)| {
+        tree.groups
+            .get(id)
+            .is_some_and(|old| old.enforce_role != g.enforce_role)
+    });
     let services_changed = next.apps != tree.apps;
     if role_changed && services_changed {
         return Err(Refusal::Invalid(vec![violation(
@@ -200,7 +214,9 @@ fn update_group(
         if !top_level {
             violations.push(violation(
                 &errors_at("enforceRole"),
-                format!("enforceRole can only be set for top-level groups, and {id} is not top-level"),
+                format!(
+                    "enforceRole can only be set for top-level groups, and {id} is not top-level"
+                ),
             ));
         } else if let Some(g) = tree.groups.get_mut(id) {
             g.enforce_role = enforce;
@@ -229,10 +245,17 @@ fn update_group(
                 continue;
             }
             let mut app = AppDefinition::create(app_id.clone(), app_update.clone(), now);
-            app.dependencies = app.dependencies.iter().map(|d| path::absolute(d, id)).collect();
+            app.dependencies = app
+                .dependencies
+                .iter()
+                .map(|d| path::absolute(d, id))
+                .collect();
             if let Err(errors) = validate_app(&app, &raw_id) {
                 violations.extend(errors.into_iter().map(|v| Violation {
-                    path: format!("{app_at}{}", if v.path == "/" { String::new() } else { v.path }),
+                    path: format!(
+                        "{app_at}{}",
+                        if v.path == "/" { String::new() } else { v.path }
+                    ),
                     errors: v.errors,
                 }));
                 continue;
@@ -303,7 +326,11 @@ pub fn diff(before: &Tree, after: &Tree) -> Diff {
             out.apps.push((id.clone(), Some(app.clone())));
         }
     }
-    for id in before.apps.keys().filter(|id| !after.apps.contains_key(*id)) {
+    for id in before
+        .apps
+        .keys()
+        .filter(|id| !after.apps.contains_key(*id))
+    {
         out.apps.push((id.clone(), None));
     }
     for (id, group) in &after.groups {
@@ -311,7 +338,11 @@ pub fn diff(before: &Tree, after: &Tree) -> Diff {
             out.groups.push((id.clone(), Some(group.clone())));
         }
     }
-    for id in before.groups.keys().filter(|id| !after.groups.contains_key(*id)) {
+    for id in before
+        .groups
+        .keys()
+        .filter(|id| !after.groups.contains_key(*id))
+    {
         out.groups.push((id.clone(), None));
     }
     out
@@ -357,7 +388,10 @@ mod tests {
         let group = target_of("/", &update);
         let tree = apply(&Tree::default(), &group, &update, Mode::Create, now()).unwrap();
         assert!(tree.groups.contains_key("/prod/db") && tree.groups.contains_key("/prod/service"));
-        assert_eq!(tree.apps["/prod/service/api"].dependencies, vec!["/prod/db/db1"]);
+        assert_eq!(
+            tree.apps["/prod/service/api"].dependencies,
+            vec!["/prod/db/db1"]
+        );
         assert_eq!(tree.groups["/prod/service"].dependencies, vec!["/prod/db"]);
         assert!(matches!(
             apply(&tree, "/prod", &GroupUpdate::default(), Mode::Create, now()),
@@ -378,8 +412,14 @@ mod tests {
             ..Default::default()
         };
         let next = apply(&tree, "/a", &keep_x, Mode::CreateOrUpdate, now()).unwrap();
-        assert_eq!(next.apps.keys().collect::<Vec<_>>(), vec!["/a/sub/z", "/a/x"]);
-        assert_eq!(next.apps["/a/x"], tree.apps["/a/x"], "an unchanged app keeps its version");
+        assert_eq!(
+            next.apps.keys().collect::<Vec<_>>(),
+            vec!["/a/sub/z", "/a/x"]
+        );
+        assert_eq!(
+            next.apps["/a/x"], tree.apps["/a/x"],
+            "an unchanged app keeps its version"
+        );
         let no_groups = GroupUpdate {
             groups: Some(vec![]),
             ..Default::default()
@@ -396,7 +436,9 @@ mod tests {
             apps: Some(vec![app_update("/elsewhere/x", &[])]),
             ..Default::default()
         };
-        let Err(Refusal::Invalid(v)) = apply(&Tree::default(), "/a", &bad_child, Mode::Create, now()) else {
+        let Err(Refusal::Invalid(v)) =
+            apply(&Tree::default(), "/a", &bad_child, Mode::Create, now())
+        else {
             panic!("not a child")
         };
         assert_eq!(v[0].path, "/apps(0)/id");
@@ -408,7 +450,10 @@ mod tests {
             }]),
             ..Default::default()
         };
-        assert!(matches!(apply(&Tree::default(), "/a", &same_id, Mode::Create, now()), Err(Refusal::Invalid(_))));
+        assert!(matches!(
+            apply(&Tree::default(), "/a", &same_id, Mode::Create, now()),
+            Err(Refusal::Invalid(_))
+        ));
         let deep_role = GroupUpdate {
             groups: Some(vec![GroupUpdate {
                 id: Some("b".into()),
@@ -417,7 +462,9 @@ mod tests {
             }]),
             ..Default::default()
         };
-        let Err(Refusal::Invalid(v)) = apply(&Tree::default(), "/a", &deep_role, Mode::Create, now()) else {
+        let Err(Refusal::Invalid(v)) =
+            apply(&Tree::default(), "/a", &deep_role, Mode::Create, now())
+        else {
             panic!("enforceRole below the top level")
         };
         assert_eq!(v[0].path, "/groups(0)/enforceRole");
@@ -438,6 +485,9 @@ mod tests {
         tree.apps.insert(app.id.clone(), app);
         let scaled = scale_by(&tree, "/a", 1.5, Timestamp::from_millis(2000)).unwrap();
         assert_eq!(scaled.apps["/a/b/web"].instances, 5);
-        assert!(matches!(scale_by(&tree, "/nope", 2.0, now()), Err(Refusal::NotFound(_))));
+        assert!(matches!(
+            scale_by(&tree, "/nope", 2.0, now()),
+            Err(Refusal::NotFound(_))
+        ));
     }
 }
