@@ -79,6 +79,7 @@ fn task(command: &str) -> TaskLaunch {
         disk_mb: 0.0,
         ports: vec![31234],
         kill_grace: Duration::from_secs(1),
+        health_check: None,
     }
 }
 
@@ -266,6 +267,7 @@ async fn kill_escalates_to_sigkill_for_the_whole_group_after_the_grace_period() 
     let grace = Duration::from_millis(1500);
     let launch = TaskLaunch {
         kill_grace: grace,
+        health_check: None,
         ..task("trap '' TERM; sleep 31 & sleep 32 & echo ready; wait")
     };
     let id = launch.task_id.clone();

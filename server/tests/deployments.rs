@@ -537,3 +537,46 @@ async fn tcp_checks_connect_to_the_port() {
         (json!(0), json!(1))
     );
 }
+
+#[tokio::test]
+async fn command_checks_run_next_to_the_task() {
+    let stride = Stride::start_with(&LOOPBACK_AGENT).await;
+    let app = json!({
+        "id": "/commanded", "cmd": "echo ok > health; exec sleep 600", "cpus": 0.01, "mem": 16,
+        "healthChecks": [{
+            "protocol": "COMMAND", "command": {"value": "test -f health"},
+            "intervalSeconds": 1, "timeoutSeconds": 5, "gracePeriodSeconds": 30,
+            "maxConsecutiveFailures": 2, "delaySeconds": 0
+        }],
+    });
+    create(&stride, &app).await;
+    let counts = |app: &Value| {
+        (
+            app["app"]["tasksHealthy"].clone(),
+            app["app"]["tasksUnhealthy"].clone(),
+        )
+    };
+    eventually("the command check to pass", || async {
+        let (_, app) = stride.get("/v2/apps/commanded").await;
+        (counts(&app) == (json!(1), json!(0))).then_some(())
+    })
+    .await;
+    stride.wait_deployments_done().await;
+    let first = id_of(&stride.tasks("/commanded").await[0]);
+    std::fs::remove_file(stride.sandbox(&first).join("health")).unwrap();
+    let second = eventually(
+        "the agent to kill the unhealthy task and a new one to run",
+        || async {
+            let tasks = stride.tasks("/commanded").await;
+            let task = tasks.first()?;
+            (id_of(task) != first && task["state"] == "TASK_RUNNING").then(|| id_of(task))
+        },
+    )
+    .await;
+    assert!(second.ends_with("._app.2"), "{second}");
+    eventually("the new task to be healthy", || async {
+        let (_, app) = stride.get("/v2/apps/commanded").await;
+        (counts(&app) == (json!(1), json!(0))).then_some(())
+    })
+    .await;
+}

@@ -27,6 +27,7 @@
 //! then sends SIGTERM to the task's process group and SIGKILL after the task's grace period.
 //! Files, not a connection, so kills work the same for tasks re-adopted after a restart.
 
+use super::checks::{self, HealthCheckSpec, Verdict};
 use super::host::{self, pidfd_open, Cgroups};
 use super::supervisor::{
     read_json, write_json_atomically, ExitRecord, Pids, StartReport, TaskFile, EXIT_FILE,
@@ -104,6 +105,9 @@ pub struct TaskLaunch {
     /// Time between SIGTERM and SIGKILL when the task is killed.
     #[serde(rename = "kill_grace_ms", with = "duration_ms")]
     pub kill_grace: Duration,
+    /// The check the agent runs next to the task, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheckSpec>,
 }
 
 /// A task's state as this agent knows it; Mesos' `TaskState` names.
@@ -143,6 +147,8 @@ pub enum UpdateReason {
     TaskInvalid,
     /// `stride` stopped while it was launching the task.
     AgentRestarted,
+    /// The task's health check changed its verdict.
+    HealthCheck { healthy: bool },
 }
 
 /// A task found in the sandboxes by [`ProcessAgent::recover`].
@@ -279,6 +285,7 @@ impl ProcessAgent {
                     };
                     self.shared.lock_tasks().insert(task_id.clone(), entry);
                     let shared = self.shared.clone();
+                    self.shared.check_health(&task_id);
                     self.shared
                         .until_shutdown(shared.watch_until_exit(task_id, supervisor, command));
                     true
@@ -344,21 +351,7 @@ impl ProcessAgent {
     /// Asks the task's supervisor to kill it: SIGTERM to the task's process group, SIGKILL after
     /// the task's grace period. Does nothing for tasks this agent does not run.
     pub fn kill(&self, task_id: &str) {
-        let supervisor = {
-            let mut tasks = self.shared.lock_tasks();
-            let Some(entry) = tasks.get_mut(task_id) else {
-                return;
-            };
-            let request = match entry.supervisor {
-                Some(_) => KillRequest::WhileRunning,
-                None => KillRequest::BeforeRunning,
-            };
-            entry.kill.get_or_insert(request);
-            entry.supervisor.clone()
-        };
-        if let Some(supervisor) = supervisor {
-            self.shared.request_kill(task_id, &supervisor);
-        }
+        self.shared.kill(task_id);
     }
 
     /// Records that the task's terminal update was acknowledged, so that [`recover`]
@@ -665,7 +658,7 @@ impl Shared {
 
     /// Sends `Running` for a task whose command started, or passes on a kill that was
     /// requested before.
-    fn mark_running(&self, task_id: &str, supervisor: &Arc<Watched>) {
+    fn mark_running(self: &Arc<Self>, task_id: &str, supervisor: &Arc<Watched>) {
         let kill_requested = {
             let mut tasks = self.lock_tasks();
             let Some(entry) = tasks.get_mut(task_id) else {
@@ -683,6 +676,60 @@ impl Shared {
                 message: String::new(),
                 reason: None,
             });
+            self.check_health(task_id);
+        }
+    }
+
+    /// Runs the task's health check, if its launch has one, while the task runs.
+    fn check_health(self: &Arc<Self>, task_id: &str) {
+        let sandbox = self.sandbox_dir(task_id);
+        let Ok(task) = read_json::<TaskFile>(&sandbox.join(TASK_FILE)) else {
+            return;
+        };
+        let Some(spec) = task.launch.health_check.clone() else {
+            return;
+        };
+        let shared = self.clone();
+        let task_id = task_id.to_owned();
+        self.until_shutdown(async move {
+            let running = || {
+                shared
+                    .lock_tasks()
+                    .get(&task_id)
+                    .is_some_and(|entry| entry.kill.is_none())
+            };
+            let report = |verdict| match verdict {
+                Verdict::Healthy(healthy) => shared.send(AgentUpdate {
+                    task_id: task_id.clone(),
+                    state: TaskState::Running,
+                    message: String::new(),
+                    reason: Some(UpdateReason::HealthCheck { healthy }),
+                }),
+                Verdict::Kill => {
+                    info!(task_id = %task_id, "killing a task whose health check failed too often");
+                    shared.kill(&task_id);
+                }
+            };
+            checks::run(spec, &sandbox, task.launch.env.clone(), running, report).await;
+        });
+    }
+
+    /// Asks for the task's kill: at once when its command runs, once it does otherwise.
+    fn kill(&self, task_id: &str) {
+        let supervisor = {
+            let mut tasks = self.lock_tasks();
+            let Some(entry) = tasks.get_mut(task_id) else {
+                return;
+            };
+            let request = match entry.supervisor {
+                Some(_) => KillRequest::WhileRunning,
+                None => KillRequest::BeforeRunning,
+            };
+            entry.kill.get_or_insert(request);
+            entry.supervisor.clone()
+        };
+        if let Some(supervisor) = supervisor {
+            self.request_kill(task_id, &supervisor);
         }
     }
 
@@ -1015,7 +1062,7 @@ fn signal_name(signal: c_int) -> String {
 }
 
 /// `kill_grace` as whole milliseconds in `task.json`.
-mod duration_ms {
+pub(super) mod duration_ms {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
@@ -1122,6 +1169,7 @@ mod tests {
             disk_mb: 0.0,
             ports: vec![31000],
             kill_grace: Duration::from_millis(2500),
+            health_check: None,
         };
         let json = serde_json::to_value(TaskFile {
             launch,

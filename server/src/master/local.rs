@@ -10,6 +10,7 @@ use super::agent::{
     AgentOptions, AgentUpdate, CommandSpec, ProcessAgent, TaskLaunch, TaskState as AgentState,
     UpdateReason,
 };
+use super::checks::{CheckKind, HealthCheckSpec};
 use super::host::{AttributeValue, HostResources};
 use proto::mesos::v1 as mesos;
 use proto::mesos::v1::scheduler::{self, call, event};
@@ -1274,7 +1275,10 @@ impl State {
         let Some(agent) = self.tasks.get(&update.task_id).map(|task| task.agent) else {
             return;
         };
-        let status = self.status(Some(agent), &update.task_id, state, &update.message, reason);
+        let mut status = self.status(Some(agent), &update.task_id, state, &update.message, reason);
+        if let Some(UpdateReason::HealthCheck { healthy }) = update.reason {
+            status.healthy = Some(healthy);
+        }
         self.queue_update(&update.task_id, status);
     }
 
@@ -1436,6 +1440,7 @@ fn reason_of(reason: UpdateReason) -> mesos::task_status::Reason {
         UpdateReason::TaskKilledDuringLaunch => Reason::TaskKilledDuringLaunch,
         UpdateReason::TaskInvalid => Reason::TaskInvalid,
         UpdateReason::AgentRestarted => Reason::AgentRestarted,
+        UpdateReason::HealthCheck { .. } => Reason::TaskHealthCheckStatusUpdated,
     }
 }
 
@@ -1498,7 +1503,39 @@ fn launch_of(framework_id: &str, task: &mesos::TaskInfo, resources: Resources) -
         disk_mb: resources.disk,
         ports: resources.port_list(),
         kill_grace,
+        health_check: task.health_check.as_ref().and_then(check_of),
     }
+}
+
+/// The agent's form of `TaskInfo.health_check`; `None` for a check it cannot run.
+fn check_of(check: &mesos::HealthCheck) -> Option<HealthCheckSpec> {
+    use mesos::health_check::Type;
+    let kind = match check.r#type() {
+        Type::Command => CheckKind::Command {
+            shell: check.command.as_ref()?.value.clone()?,
+        },
+        Type::Http => {
+            let http = check.http.as_ref()?;
+            CheckKind::Http {
+                port: u16::try_from(http.port).ok()?,
+                path: http.path.clone().unwrap_or_else(|| "/".into()),
+                https: http.scheme.as_deref() == Some("https"),
+            }
+        }
+        Type::Tcp => CheckKind::Tcp {
+            port: u16::try_from(check.tcp.as_ref()?.port).ok()?,
+        },
+        Type::Unknown => return None,
+    };
+    let seconds = |s: f64| Duration::from_secs_f64(s.max(0.0));
+    Some(HealthCheckSpec {
+        kind,
+        delay: seconds(check.delay_seconds()),
+        interval: seconds(check.interval_seconds()),
+        timeout: seconds(check.timeout_seconds()),
+        grace: seconds(check.grace_period_seconds()),
+        consecutive_failures: check.consecutive_failures(),
+    })
 }
 
 fn attribute_of((name, value): &(String, AttributeValue)) -> mesos::Attribute {

@@ -2,6 +2,7 @@
 //! ([`server`], `stride master`).
 
 pub mod agent;
+pub mod checks;
 pub mod host;
 pub mod local;
 pub mod server;

@@ -3,7 +3,7 @@
 use crate::core::Outgoing;
 use crate::scheduler::placement::OfferView;
 use crate::scheduler::status::StatusUpdate;
-use crate::scheduler::taskbuild::TaskSpec;
+use crate::scheduler::taskbuild::{TaskCheck, TaskCheckKind, TaskSpec};
 use app::model::TaskState;
 use proto::mesos::v1 as mesos;
 use proto::mesos::v1::scheduler::{self, call};
@@ -228,8 +228,47 @@ pub fn task_info(spec: &TaskSpec) -> mesos::TaskInfo {
                 nanoseconds: grace.as_nanos() as i64,
             }),
         }),
+        health_check: spec.health_check.as_ref().map(health_check),
         ..Default::default()
     }
+}
+
+fn health_check(check: &TaskCheck) -> mesos::HealthCheck {
+    let mut info = mesos::HealthCheck {
+        delay_seconds: Some(check.delay.as_secs_f64()),
+        interval_seconds: Some(check.interval.as_secs_f64()),
+        timeout_seconds: Some(check.timeout.as_secs_f64()),
+        consecutive_failures: Some(check.consecutive_failures),
+        grace_period_seconds: Some(check.grace.as_secs_f64()),
+        ..Default::default()
+    };
+    match &check.kind {
+        TaskCheckKind::Command(command) => {
+            info.set_type(mesos::health_check::Type::Command);
+            info.command = Some(mesos::CommandInfo {
+                value: Some(command.clone()),
+                shell: Some(true),
+                ..Default::default()
+            });
+        }
+        TaskCheckKind::Http { port, path, https } => {
+            info.set_type(mesos::health_check::Type::Http);
+            info.http = Some(mesos::health_check::HttpCheckInfo {
+                port: *port,
+                path: Some(path.clone()),
+                scheme: Some(if *https { "https" } else { "http" }.to_string()),
+                ..Default::default()
+            });
+        }
+        TaskCheckKind::Tcp { port } => {
+            info.set_type(mesos::health_check::Type::Tcp);
+            info.tcp = Some(mesos::health_check::TcpCheckInfo {
+                port: *port,
+                ..Default::default()
+            });
+        }
+    }
+    info
 }
 
 fn filters(refuse: std::time::Duration) -> Option<mesos::Filters> {
@@ -367,6 +406,7 @@ mod tests {
                 output_file: None,
             }],
             port_names: vec![(Some("http".into()), "tcp".into()), (None, "udp".into())],
+            health_check: None,
         };
         let info = task_info(&spec);
         let command = info.command.unwrap();

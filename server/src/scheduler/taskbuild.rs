@@ -1,7 +1,7 @@
 //! What to launch for an instance: the command, resources and Marathon's task environment.
 
 use super::placement::Allocation;
-use app::model::{validate::label_env_key, AppDefinition, EnvValue};
+use app::model::{validate::label_env_key, AppDefinition, EnvValue, HealthProtocol};
 use std::time::Duration;
 
 /// A task ready to be put into a Mesos LAUNCH operation.
@@ -28,6 +28,67 @@ pub struct TaskSpec {
     pub fetch: Vec<FetchUri>,
     /// Name and protocol of each of `ports`, from the app's port definitions.
     pub port_names: Vec<(Option<String>, String)>,
+    /// The health check the agent runs next to the task (the app's COMMAND or MESOS_* check).
+    pub health_check: Option<TaskCheck>,
+}
+
+/// A health check for Mesos to run (`TaskInfo.health_check`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskCheck {
+    pub kind: TaskCheckKind,
+    pub delay: Duration,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub grace: Duration,
+    /// Failures in a row after which the task is killed (0: never).
+    pub consecutive_failures: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TaskCheckKind {
+    /// Run with `/bin/sh -c` in the task's sandbox and environment; healthy when it exits 0.
+    Command(String),
+    /// GET on the task's port; healthy on 2xx or 3xx.
+    Http {
+        port: u32,
+        path: String,
+        https: bool,
+    },
+    /// A connection to the task's port.
+    Tcp { port: u32 },
+}
+
+/// The app's check that Mesos runs, for a task with these host ports.
+fn task_check(app: &AppDefinition, ports: &[u32]) -> Option<TaskCheck> {
+    let check = app
+        .health_checks
+        .iter()
+        .find(|c| !c.protocol.is_probed_by_scheduler())?;
+    let port = || match (check.port, check.port_index) {
+        (Some(port), _) => u32::try_from(port).ok(),
+        (None, Some(index)) => ports.get(usize::try_from(index).ok()?).copied(),
+        (None, None) => None,
+    };
+    let kind = match check.protocol {
+        HealthProtocol::Command => TaskCheckKind::Command(check.command.as_ref()?.value.clone()),
+        HealthProtocol::MesosTcp => TaskCheckKind::Tcp { port: port()? },
+        HealthProtocol::MesosHttp | HealthProtocol::MesosHttps => TaskCheckKind::Http {
+            port: port()?,
+            path: check.path.clone().unwrap_or_else(|| "/".into()),
+            https: check.protocol == HealthProtocol::MesosHttps,
+        },
+        HealthProtocol::Http | HealthProtocol::Https | HealthProtocol::Tcp => return None,
+    };
+    let seconds = |s: i64| Duration::from_secs(s.max(0) as u64);
+    Some(TaskCheck {
+        kind,
+        delay: seconds(check.delay_seconds),
+        interval: seconds(check.interval_seconds),
+        timeout: seconds(check.timeout_seconds),
+        grace: seconds(check.grace_period_seconds),
+        consecutive_failures: u32::try_from(check.max_consecutive_failures.max(0))
+            .unwrap_or(u32::MAX),
+    })
 }
 
 /// One entry of an app's `fetch` (Mesos' `CommandInfo.URI`).
@@ -180,6 +241,7 @@ pub fn build_task(
             .map(|definition| (definition.name.clone(), definition.protocol.clone()))
             .take(allocation.ports.len())
             .collect(),
+        health_check: task_check(app, &allocation.ports),
     }
 }
 
