@@ -170,7 +170,7 @@ pub fn app_info(snapshot: &Snapshot, app: &AppDefinition, embed: Embed) -> AppIn
         } else {
             None
         },
-        tasks_stats: embed.task_stats.then(|| task_stats(snapshot, app)),
+        task_stats: embed.task_stats.then(|| task_stats(snapshot, app)),
     }
 }
 

@@ -151,7 +151,7 @@ pub struct AppInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_task_failure: Option<TaskFailure>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tasks_stats: Option<TaskStatsByVersion>,
+    pub task_stats: Option<TaskStatsByVersion>,
 }
 
 /// The `taskStats` embed: counts and life times of an app's tasks, by how they relate to

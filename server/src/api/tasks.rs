@@ -118,7 +118,6 @@ pub async fn queue(
             let mut item = json!({
                 "app": app,
                 "count": waiting.len(),
-                "role": app.role,
                 "since": since,
                 "delay": {
                     "timeLeftSeconds": delay.map_or(0, |b| ((b.deadline.millis() - now.millis()).max(0) + 999) / 1000),
