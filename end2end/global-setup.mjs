@@ -22,7 +22,9 @@ export default async function globalSetup() {
   const dataDir = mkdtempSync(join(tmpdir(), 'stride-e2e-'));
   const port = await freePort();
   const log = openSync(join(dataDir, 'stride.log'), 'a');
-  const child = spawn(bin, ['--data-dir', dataDir, '--http-address', `127.0.0.1:${port}`], {
+  // Health probes go to the agent's hostname: keep them on loopback.
+  const args = ['--data-dir', dataDir, '--http-address', `127.0.0.1:${port}`, '--agent-hostname', '127.0.0.1'];
+  const child = spawn(bin, args, {
     stdio: ['ignore', log, log],
     detached: true,
     env: { ...process.env, RUST_LOG: 'info' },

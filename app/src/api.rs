@@ -4,7 +4,8 @@
 //! `ServerFnError` means the call itself failed.
 
 use crate::model::{
-    AppDetail, AppSummary, ClusterSummary, EventRecord, NewApp, ServiceError, TaskLog,
+    AppDetail, AppSummary, ClusterSummary, DeploymentView, EventRecord, NewApp, ServiceError,
+    TaskLog,
 };
 use leptos::prelude::*;
 
@@ -30,6 +31,10 @@ mod backend {
         fn restart_app(&self, id: String) -> BoxFuture<Outcome>;
         fn destroy_app(&self, id: String) -> BoxFuture<Outcome>;
         fn kill_task(&self, task_id: String) -> BoxFuture<Outcome>;
+        fn deployments(&self) -> Vec<DeploymentView>;
+        /// Rolls a deployment back (`force`: only cancels it).
+        fn stop_deployment(&self, id: String, force: bool) -> BoxFuture<Outcome>;
+        fn reset_delay(&self, app_id: String) -> BoxFuture<Outcome>;
         fn task_log(
             &self,
             task_id: String,
@@ -90,6 +95,29 @@ pub async fn destroy_app(id: String) -> Result<Outcome, ServerFnError> {
 #[server]
 pub async fn kill_task(task_id: String) -> Result<Outcome, ServerFnError> {
     Ok(backend()?.kill_task(task_id).await)
+}
+
+#[server]
+pub async fn list_deployments() -> Result<Vec<DeploymentView>, ServerFnError> {
+    Ok(backend()?.deployments())
+}
+
+/// Rolls a deployment back: a new deployment restores what it changed.
+#[server]
+pub async fn rollback_deployment(id: String) -> Result<Outcome, ServerFnError> {
+    Ok(backend()?.stop_deployment(id, false).await)
+}
+
+/// Cancels a deployment, leaving everything as it is.
+#[server]
+pub async fn cancel_deployment(id: String) -> Result<Outcome, ServerFnError> {
+    Ok(backend()?.stop_deployment(id, true).await)
+}
+
+/// Launches of the app wait no longer for their backoff.
+#[server]
+pub async fn reset_delay(app_id: String) -> Result<Outcome, ServerFnError> {
+    Ok(backend()?.reset_delay(app_id).await)
 }
 
 #[server]

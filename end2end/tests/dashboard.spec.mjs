@@ -28,7 +28,7 @@ test('create, watch, scale and destroy an app from the dashboard', async ({ page
   await shot(page, '02-validation');
 
   await form.getByTestId('field-id').fill('/e2e/web');
-  await form.getByTestId('field-cmd').fill('echo serving on $PORT0; exec python3 -m http.server $PORT0');
+  await form.getByTestId('field-cmd').fill('echo serving on $PORT0; exec python3 -m http.server --bind 127.0.0.1 $PORT0');
   await form.getByTestId('field-cpus').fill('0.05');
   await form.getByTestId('field-mem').fill('32');
   await form.getByTestId('field-instances').fill('1');
@@ -74,4 +74,82 @@ test('the events page shows the live stream', async ({ page }) => {
   await expect(page.locator('[data-testid="event-row"]', { hasText: 'status_update_event' }).first()).toBeVisible();
   await shot(page, '07-events');
   await fetch(`${base()}/v2/apps/e2e/events?force=true`, { method: 'DELETE' });
+});
+
+const web = 'echo ok > health; exec python3 -m http.server --bind 127.0.0.1 $PORT0';
+
+async function api(method, path, body) {
+  const response = await fetch(`${base()}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json().catch(() => null) };
+}
+
+/// Light, dark and a 390 px phone, for a look at the page as it is now.
+async function shots(page, name) {
+  await shot(page, `${name}-light`);
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await shot(page, `${name}-dark`);
+  await page.emulateMedia({ colorScheme: 'light' });
+  const size = page.viewportSize();
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot(page, `${name}-phone`);
+  await page.setViewportSize(size);
+}
+
+test('a rolling upgrade watched live, then a failing one rolled back', async ({ page }) => {
+  const created = await api('POST', '/v2/apps', {
+    id: '/e2e/roll',
+    cmd: web,
+    cpus: 0.1,
+    mem: 64,
+    instances: 3,
+    upgradeStrategy: { minimumHealthCapacity: 1, maximumOverCapacity: 0 },
+    healthChecks: [{ protocol: 'HTTP', path: '/health', portIndex: 0, intervalSeconds: 1, gracePeriodSeconds: 30 }],
+  });
+  expect(created.status).toBe(201);
+  await open(page, '/apps/e2e/roll');
+  const healthy = page.locator('[data-testid="task-row"][data-health="healthy"]');
+  await expect(healthy).toHaveCount(3);
+  await shots(page, '08-healthy');
+
+  // The upgrade shows new and old side by side while it runs, one instance at a time.
+  expect((await api('PUT', '/v2/apps/e2e/roll', { env: { RELEASE: '2' } })).status).toBe(200);
+  const panel = page.getByTestId('upgrade-panel');
+  await expect(panel).toBeVisible();
+  await expect(page.locator('[data-testid="task-row"][data-outdated="true"]').first()).toBeVisible();
+  await shots(page, '09-upgrading');
+  await expect(panel).toBeHidden();
+  await expect(page.locator('[data-testid="task-row"][data-outdated="false"][data-health="healthy"]')).toHaveCount(3);
+  await expect(page.locator('[data-testid="task-row"][data-outdated="true"]')).toHaveCount(0);
+
+  // A version that never turns healthy stalls, old instances untouched; roll it back.
+  const failing = await api('PUT', '/v2/apps/e2e/roll', { cmd: 'exec python3 -m http.server --bind 127.0.0.1 $PORT0' });
+  expect(failing.status).toBe(200);
+  await expect(page.getByTestId('upgrade-new')).toContainText('0 of 3 ready');
+  await open(page, '/deployments');
+  const card = page.locator(`[data-testid="deployment-card"][data-deployment-id="${failing.body.deploymentId}"]`);
+  await expect(card).toBeVisible();
+  await expect(card.locator('[data-step-state="current"]')).toContainText('RestartApplication');
+  await shots(page, '10-deployments');
+  await card.getByTestId('rollback-button').click();
+  await shot(page, '11-confirm-rollback');
+  await page.getByTestId('confirm-stop').click();
+  await expect(page.getByTestId('no-deployments')).toBeVisible();
+  const app = await api('GET', '/v2/apps/e2e/roll');
+  expect(app.body.app.cmd).toBe(web);
+  expect(app.body.app.tasksHealthy).toBe(3);
+  await shot(page, '12-rolled-back');
+
+  // The apps list shows the group as a tree that folds.
+  await open(page, '/');
+  const group = page.locator('[data-testid="group-row"][data-group-id="/e2e"]');
+  await expect(group).toBeVisible();
+  await expect(page.locator('[data-testid="app-row"][data-app-id="/e2e/roll"]')).toBeVisible();
+  await shots(page, '13-apps-tree');
+  await group.getByRole('button').click();
+  await expect(page.locator('[data-testid="app-row"][data-app-id="/e2e/roll"]')).toHaveCount(0);
+  await api('DELETE', '/v2/apps/e2e/roll?force=true');
 });

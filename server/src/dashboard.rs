@@ -5,7 +5,8 @@ use crate::service::{now, Service};
 use crate::views;
 use app::api::{Backend, BoxFuture, Outcome};
 use app::model::{
-    AppDetail, AppSummary, AppUpdate, ClusterSummary, EventRecord, NewApp, ServiceError, TaskLog,
+    AppDetail, AppSummary, AppUpdate, ClusterSummary, DeploymentView, EventRecord, NewApp,
+    ServiceError, TaskLog,
 };
 
 /// How much of a task's output the logs view shows.
@@ -147,6 +148,30 @@ impl Backend for Service {
                     ))),
                 })
         })
+    }
+
+    fn deployments(&self) -> Vec<DeploymentView> {
+        let snapshot = self.snapshot();
+        snapshot
+            .deployments
+            .values()
+            .map(|d| views::deployment_view(&snapshot, d))
+            .collect()
+    }
+
+    fn stop_deployment(&self, id: String, force: bool) -> BoxFuture<Outcome> {
+        let service = self.clone();
+        Box::pin(async move {
+            service
+                .delete_deployment(&id, force)
+                .await
+                .map(|rollback| rollback.map_or(id, |d| d.id))
+        })
+    }
+
+    fn reset_delay(&self, app_id: String) -> BoxFuture<Outcome> {
+        let service = self.clone();
+        Box::pin(async move { service.reset_delay(&app_id).await.map(|()| app_id) })
     }
 
     fn task_log(

@@ -369,9 +369,54 @@ pub fn app_detail(snapshot: &Snapshot, app_id: &str, now: Timestamp) -> Option<A
         last_task_failure: snapshot.last_failures.get(app_id).cloned(),
         deployments: snapshot
             .deployments_of(app_id)
-            .map(|d| deployment_info(snapshot, d))
+            .map(|d| deployment_view(snapshot, d))
             .collect(),
     })
+}
+
+/// A deployment with how far each of its apps is, for the dashboard.
+pub fn deployment_view(
+    snapshot: &Snapshot,
+    d: &crate::scheduler::deployment::Deployment,
+) -> app::model::DeploymentView {
+    let progress = d
+        .steps
+        .iter()
+        .enumerate()
+        .flat_map(|(n, step)| step.actions.iter().map(move |a| (n, a)))
+        .map(|(n, action)| {
+            let app = snapshot.apps.get(&action.app);
+            let config = app.map(|a| a.config_version());
+            let mut p = app::model::ActionProgress {
+                app: action.app.clone(),
+                action: action.action,
+                current: n == d.current_step,
+                target: app.map_or(0, |a| a.instances),
+                new_total: 0,
+                new_running: 0,
+                new_ready: 0,
+                old_left: 0,
+            };
+            for i in snapshot.instances_of(&action.app) {
+                if Some(i.config_version) == config
+                    && i.goal == crate::scheduler::instance::Goal::Running
+                {
+                    p.new_total += 1;
+                    p.new_running += u32::from(i.condition == Condition::Running);
+                    p.new_ready += u32::from(snapshot.judge(i, Some(d)).healthy_and_ready());
+                } else if i.condition.is_active() {
+                    p.old_left += 1;
+                }
+            }
+            p
+        })
+        .collect();
+    app::model::DeploymentView {
+        info: deployment_info(snapshot, d),
+        progress,
+        deadline: d.deadline,
+        auto_rollback: d.auto_rollback,
+    }
 }
 
 /// A deployment as `GET /v2/deployments` lists it, with the readiness of the current actions'

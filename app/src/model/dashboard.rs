@@ -1,7 +1,7 @@
 //! The dashboard's own views: what its pages show, beyond Marathon's objects.
 
 use super::app::AppDefinition;
-use super::task::{DeploymentInfo, Task, TaskFailure};
+use super::task::{ActionKind, DeploymentInfo, Task, TaskFailure};
 use super::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +64,35 @@ pub struct TaskRow {
     pub outdated: bool,
 }
 
+/// How far one app of a deployment is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionProgress {
+    pub app: String,
+    pub action: ActionKind,
+    /// Whether this action's step is the one running.
+    pub current: bool,
+    /// The instances the app asks for.
+    pub target: i64,
+    /// Instances of the new configuration, those of them running, and those healthy and ready.
+    pub new_total: u32,
+    pub new_running: u32,
+    pub new_ready: u32,
+    /// Instances of an older configuration still there (running or being stopped).
+    pub old_left: u32,
+}
+
+/// A deployment as the Deployments page and the app page show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentView {
+    pub info: DeploymentInfo,
+    /// Every action of every step, in plan order, with its app's progress.
+    pub progress: Vec<ActionProgress>,
+    /// When it fails unless done (`upgradeStrategy.deploymentTimeoutSeconds`).
+    pub deadline: Option<Timestamp>,
+    /// It rolls itself back when it fails.
+    pub auto_rollback: bool,
+}
+
 /// Everything the app page shows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AppDetail {
@@ -71,7 +100,7 @@ pub struct AppDetail {
     pub app: AppDefinition,
     pub tasks: Vec<TaskRow>,
     pub last_task_failure: Option<TaskFailure>,
-    pub deployments: Vec<DeploymentInfo>,
+    pub deployments: Vec<DeploymentView>,
 }
 
 /// The end of one of a task's output files.

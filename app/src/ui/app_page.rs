@@ -1,14 +1,17 @@
 //! The App page (`/apps/<id>`): status, the instance stepper, Restart and Destroy; why the app
 //! waits, when it does; tabs for its tasks, configuration, deployments and task logs.
 
-use super::format::{self, app_href, Problem};
+use super::deployments::DeploymentCard;
+use super::format::{self, Problem};
 use super::live::use_live;
 use super::widgets::{
-    mutation_problem, succeeded, Age, ErrorNote, Meter, Modal, Mutation, RowChanges, StatusChip,
-    TaskStateChip,
+    mutation_problem, succeeded, Age, ErrorNote, Instances, Meter, Modal, Mutation, RowChanges,
+    StatusChip, TaskStateChip,
 };
-use crate::api::{destroy_app, get_app, kill_task, restart_app, scale_app, task_output};
-use crate::model::{path, AppDetail, AppStatus, DeploymentInfo, ServiceError, TaskLog, TaskRow};
+use crate::api::{
+    destroy_app, get_app, kill_task, reset_delay, restart_app, scale_app, task_output,
+};
+use crate::model::{path, ActionKind, AppDetail, AppStatus, ServiceError, TaskLog, TaskRow};
 use leptos::{html, prelude::*};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -142,13 +145,20 @@ fn AppView(id: String, app: Memo<AppDetail>, detail: Detail) -> impl IntoView {
             <span data-testid="app-status" data-status=move || status.get().label()>
                 {move || view! { <StatusChip status=status.get()/> }}
             </span>
-            <span class="muted num">
-                {move || app.with(|a| format!("{}/{} running", a.summary.running, a.summary.instances))}
+            <span class="num" data-testid="app-instances">
+                {move || {
+                    app.with(|a| {
+                        let s = &a.summary;
+                        let healthy = s.has_health_checks.then_some((s.healthy, s.unhealthy));
+                        view! { <Instances running=s.running staged=s.staged target=s.instances healthy/> }
+                    })
+                }}
             </span>
             <span class="spacer"></span>
             <Controls id=id.clone() app on_change=refetch/>
         </div>
-        <WaitingBanner app/>
+        <WaitingBanner app on_change=refetch/>
+        <UpgradePanel app/>
         <div class="tabs" role="tablist">
             {tab_button(Tab::Tasks)}
             {tab_button(Tab::Configuration)}
@@ -167,25 +177,84 @@ fn AppView(id: String, app: Memo<AppDetail>, detail: Detail) -> impl IntoView {
     .into_any()
 }
 
-/// Why the app does not launch what it should: never a silent spinner.
+/// Why the app does not launch what it should: never a silent spinner. A delayed app can be
+/// launched at once.
 #[component]
-fn WaitingBanner(app: Memo<AppDetail>) -> impl IntoView {
+fn WaitingBanner(app: Memo<AppDetail>, on_change: Callback<()>) -> impl IntoView {
+    let reset: Mutation<String> = Action::new(|id: &String| reset_delay(id.clone()));
+    let resetting = reset.pending();
+    Effect::new(move |_| {
+        if succeeded(reset) {
+            on_change.run(());
+        }
+    });
     move || {
         app.with(|a| {
             let summary = &a.summary;
             (!summary.waiting_reasons.is_empty()).then(|| {
+                let delayed = summary.status == AppStatus::Delayed;
                 let headline = match summary.status {
                     AppStatus::Delayed => "Why launches are delayed",
                     AppStatus::Waiting => "Why it waits",
                     _ => "Why it is not launching",
                 };
                 let reasons = summary.waiting_reasons.clone();
+                let id = summary.id.clone();
                 view! {
                     <div class="banner busy" role="status" data-testid="waiting-banner">
                         <strong>{headline}</strong>
                         <ul>{reasons.into_iter().map(|reason| view! { <li>{reason}</li> }).collect_view()}</ul>
+                        {delayed.then(|| view! {
+                            <button
+                                class="small"
+                                data-testid="reset-delay"
+                                title="Forget the failures' backoff and launch as soon as an offer fits"
+                                disabled=move || resetting.get()
+                                on:click=move |_| {
+                                    reset.dispatch(id.clone());
+                                }
+                            >
+                                {move || if resetting.get() { "Launching…" } else { "Launch now" }}
+                            </button>
+                            <ErrorNote problem=mutation_problem(reset)/>
+                        })}
                     </div>
                 }
+            })
+        })
+    }
+}
+
+/// A rolling restart in progress: the new instances against the old ones, side by side.
+#[component]
+fn UpgradePanel(app: Memo<AppDetail>) -> impl IntoView {
+    move || {
+        app.with(|a| {
+            let progress = a
+                .deployments
+                .iter()
+                .flat_map(|d| d.progress.iter())
+                .find(|p| p.current && p.app == a.summary.id && p.action == ActionKind::RestartApplication)?
+                .clone();
+            let target = progress.target.max(0) as f64;
+            Some(view! {
+                <section class="panel upgrade" data-testid="upgrade-panel">
+                    <h2>"Upgrade in progress"</h2>
+                    <div class="upgrade-sides">
+                        <div>
+                            <div class="muted">"New version"</div>
+                            <div class="num big" data-testid="upgrade-new">{progress.new_ready} " of " {progress.target} " ready"</div>
+                            <Meter used=f64::from(progress.new_ready) total=target label="New instances ready"/>
+                            <div class="muted">{progress.new_total} " launched, " {progress.new_running} " running"</div>
+                        </div>
+                        <div>
+                            <div class="muted">"Old version"</div>
+                            <div class="num big" data-testid="upgrade-old">{progress.old_left} " left"</div>
+                            <Meter used=f64::from(progress.old_left) total=target.max(f64::from(progress.old_left)) label="Old instances left"/>
+                            <div class="muted">"Each goes once a new one is healthy and ready"</div>
+                        </div>
+                    </div>
+                </section>
             })
         })
     }
@@ -534,39 +603,12 @@ fn DeploymentsTab(app: Memo<AppDetail>) -> impl IntoView {
             when=move || !deployments.with(Vec::is_empty)
             fallback=|| view! { <p class="muted">"No deployment is changing this app right now."</p> }
         >
-            <ul class="deployments">
-                <For
-                    each=move || deployments.get()
-                    key=|deployment| format!("{deployment:?}")
-                    children=|deployment| view! { <DeploymentItem deployment/> }
-                />
-            </ul>
+            <For
+                each=move || deployments.get()
+                key=|deployment| format!("{deployment:?}")
+                children=|deployment| view! { <DeploymentCard deployment/> }
+            />
         </Show>
-    }
-    .into_any()
-}
-
-#[component]
-fn DeploymentItem(deployment: DeploymentInfo) -> impl IntoView {
-    let actions = deployment
-        .current_actions
-        .iter()
-        .map(|action| view! { <li>{action.action.name()} " " <a href=app_href(&action.app)>{action.app.clone()}</a></li> })
-        .collect_view();
-    view! {
-        <li class="deployment">
-            <div class="deployment-head">
-                <code>{deployment.id.clone()}</code>
-                <Age at=deployment.version/>
-                <span class="num">"step " {deployment.current_step} " of " {deployment.total_steps}</span>
-                <Meter
-                    used=f64::from(deployment.current_step)
-                    total=f64::from(deployment.total_steps)
-                    label="Deployment progress"
-                />
-            </div>
-            <ul class="actions">{actions}</ul>
-        </li>
     }
     .into_any()
 }

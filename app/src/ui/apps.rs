@@ -7,12 +7,13 @@ use super::keys::SearchBox;
 use super::live::use_live;
 use super::widgets::{Age, Instances, Modal, RowChanges, StatusChip};
 use crate::api::list_apps;
-use crate::model::{path::group_prefix, AppSummary, NewApp};
+use crate::model::{AppSummary, NewApp};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use leptos_router::location::Url;
 use leptos_router::NavigateOptions;
+use std::collections::BTreeSet;
 
 /// The app the empty state offers: a static web server on the first offered port.
 fn example_app() -> NewApp {
@@ -140,12 +141,65 @@ pub fn AppsPage() -> impl IntoView {
     .into_any()
 }
 
+/// One line of the apps table: a group (collapsible) or an app, at its depth in the tree.
+#[derive(Clone, Debug, PartialEq)]
+enum Line {
+    Group {
+        id: String,
+        depth: usize,
+        apps: usize,
+    },
+    App {
+        app: AppSummary,
+        depth: usize,
+    },
+}
+
+/// The apps as a tree: each group once, before its apps and subgroups (ids sorted, so that
+/// everything below a group comes right after it), skipping what collapsed groups hold.
+fn tree_lines(apps: &[AppSummary], collapsed: &BTreeSet<String>) -> Vec<Line> {
+    let mut lines = Vec::new();
+    let mut seen = BTreeSet::new();
+    for app in apps {
+        let groups: Vec<String> = ancestors(&app.id);
+        for (depth, group) in groups.iter().enumerate() {
+            if seen.insert(group.clone()) {
+                let hidden = groups[..depth].iter().any(|g| collapsed.contains(g));
+                if !hidden {
+                    let prefix = format!("{group}/");
+                    lines.push(Line::Group {
+                        id: group.clone(),
+                        depth,
+                        apps: apps.iter().filter(|a| a.id.starts_with(&prefix)).count(),
+                    });
+                }
+            }
+        }
+        if !groups.iter().any(|g| collapsed.contains(g)) {
+            lines.push(Line::App {
+                app: app.clone(),
+                depth: groups.len(),
+            });
+        }
+    }
+    lines
+}
+
+/// `/a/b/c` → `["/a", "/a/b"]`.
+fn ancestors(id: &str) -> Vec<String> {
+    let segments: Vec<&str> = id.trim_start_matches('/').split('/').collect();
+    (1..segments.len())
+        .map(|n| format!("/{}", segments[..n].join("/")))
+        .collect()
+}
+
 #[component]
 fn AppsTable(
     apps: Signal<Vec<AppSummary>>,
     #[prop(into)] filter: Signal<String>,
     on_clear: Callback<()>,
 ) -> impl IntoView {
+    let collapsed = RwSignal::new(BTreeSet::<String>::new());
     let visible = Memo::new(move |_| {
         let filter = filter.get();
         let mut shown: Vec<AppSummary> = apps
@@ -155,6 +209,14 @@ fn AppsTable(
             .collect();
         shown.sort_by(|a, b| a.id.cmp(&b.id));
         shown
+    });
+    let lines = Memo::new(move |_| collapsed.with(|c| visible.with(|apps| tree_lines(apps, c))));
+    let toggle = Callback::new(move |group: String| {
+        collapsed.update(|c| {
+            if !c.remove(&group) {
+                c.insert(group);
+            }
+        })
     });
     let changes = RowChanges::new();
     view! {
@@ -173,11 +235,20 @@ fn AppsTable(
                 // A row is keyed by its whole content: a changed app gets a new row, which
                 // `RowChanges` marks for the highlight; unchanged rows stay untouched.
                 <For
-                    each=move || visible.get()
-                    key=|app| format!("{app:?}")
-                    children=move |app| {
-                        let class = changes.class(&app.id, &format!("{app:?}"));
-                        view! { <AppRow app class/> }
+                    each=move || lines.get()
+                    key=|line| format!("{line:?}")
+                    children=move |line| match line {
+                        Line::Group { id, depth, apps } => {
+                            let open = Signal::derive({
+                                let id = id.clone();
+                                move || collapsed.with(|c| !c.contains(&id))
+                            });
+                            view! { <GroupRow id depth apps open on_toggle=toggle/> }.into_any()
+                        }
+                        Line::App { app, depth } => {
+                            let class = changes.class(&app.id, &format!("{app:?}"));
+                            view! { <AppRow app class depth/> }.into_any()
+                        }
                     }
                 />
             </tbody>
@@ -193,16 +264,47 @@ fn AppsTable(
 }
 
 #[component]
-fn AppRow(app: AppSummary, class: &'static str) -> impl IntoView {
+fn GroupRow(
+    id: String,
+    depth: usize,
+    apps: usize,
+    open: Signal<bool>,
+    on_toggle: Callback<String>,
+) -> impl IntoView {
+    let name = id.rsplit('/').next().unwrap_or_default().to_string();
+    let toggled = id.clone();
+    view! {
+        <tr class="group-row" data-testid="group-row" data-group-id=id.clone()>
+            <td colspan="6" style=format!("padding-left:{}rem", 0.75 + depth as f64 * 1.25)>
+                <button
+                    class="link group-toggle"
+                    aria-expanded=move || open.get().to_string()
+                    title=move || if open.get() { "Collapse this group" } else { "Expand this group" }
+                    on:click=move |_| on_toggle.run(toggled.clone())
+                >
+                    <span class="caret" aria-hidden="true">{move || if open.get() { "▾" } else { "▸" }}</span>
+                    <strong>{name}</strong>
+                    "/"
+                </button>
+                <span class="muted">" " {apps} {if apps == 1 { " app" } else { " apps" }}</span>
+            </td>
+        </tr>
+    }
+    .into_any()
+}
+
+#[component]
+fn AppRow(app: AppSummary, class: &'static str, depth: usize) -> impl IntoView {
     let href = app_href(&app.id);
-    let prefix = group_prefix(&app.id).to_string();
-    let name = app.id[prefix.len()..].to_string();
+    let name = app.id.rsplit('/').next().unwrap_or_default().to_string();
     let waiting = app.waiting_reasons.join(" · ");
+    let healthy = app
+        .has_health_checks
+        .then_some((app.healthy, app.unhealthy));
     view! {
         <tr class=class data-testid="app-row" data-app-id=app.id.clone()>
-            <td class="app-id">
+            <td class="app-id" style=format!("padding-left:{}rem", 0.75 + depth as f64 * 1.25)>
                 <a href=href>
-                    <span class="dim">{prefix}</span>
                     <strong>{name}</strong>
                 </a>
             </td>
@@ -210,7 +312,7 @@ fn AppRow(app: AppSummary, class: &'static str) -> impl IntoView {
                 <StatusChip status=app.status/>
             </td>
             <td class="num">
-                <Instances running=app.running staged=app.staged target=app.instances/>
+                <Instances running=app.running staged=app.staged target=app.instances healthy/>
             </td>
             <td class="num">{format::cpus(app.cpus)}</td>
             <td class="num">{format::mem(app.mem)}</td>
@@ -236,4 +338,56 @@ fn FirstAppPanel() -> impl IntoView {
         </section>
     }
     .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AppStatus, Timestamp};
+
+    fn app(id: &str) -> AppSummary {
+        AppSummary {
+            id: id.into(),
+            status: AppStatus::Running,
+            instances: 1,
+            running: 1,
+            staged: 0,
+            healthy: 0,
+            unhealthy: 0,
+            has_health_checks: false,
+            cpus: 0.1,
+            mem: 32.0,
+            version: Timestamp::from_millis(0),
+            waiting_reasons: vec![],
+        }
+    }
+
+    #[test]
+    fn groups_come_before_what_they_hold_and_collapse() {
+        let apps = vec![app("/prod/api/web"), app("/prod/db"), app("/solo")];
+        let names = |lines: Vec<Line>| -> Vec<String> {
+            lines
+                .into_iter()
+                .map(|l| match l {
+                    Line::Group { id, depth, apps } => format!("{depth} {id}/ ({apps})"),
+                    Line::App { app, depth } => format!("{depth} {}", app.id),
+                })
+                .collect()
+        };
+        assert_eq!(
+            names(tree_lines(&apps, &BTreeSet::new())),
+            vec![
+                "0 /prod/ (2)",
+                "1 /prod/api/ (1)",
+                "2 /prod/api/web",
+                "1 /prod/db",
+                "0 /solo"
+            ]
+        );
+        let collapsed = BTreeSet::from(["/prod".to_string()]);
+        assert_eq!(
+            names(tree_lines(&apps, &collapsed)),
+            vec!["0 /prod/ (2)", "0 /solo"]
+        );
+    }
 }

@@ -61,24 +61,45 @@ pub fn Meter(used: f64, total: f64, #[prop(into)] label: String) -> impl IntoVie
     .into_any()
 }
 
-/// `running/target`, with running and staged instances as segments of one small bar.
+/// `running/target` with a small bar: for an app with health checks, healthy, unhealthy and
+/// not yet known running instances; staged ones after them.
 #[component]
-pub fn Instances(running: u32, staged: u32, target: i64) -> impl IntoView {
+pub fn Instances(
+    running: u32,
+    staged: u32,
+    target: i64,
+    /// (healthy, unhealthy) among the running, when the app has health checks.
+    healthy: Option<(u32, u32)>,
+) -> impl IntoView {
     let whole = (target.max(0) as f64).max(f64::from(running + staged));
-    let segment = |count: u32, tone: Tone| {
-        view! {
-            <span
-                class=format!("bar-segment {}", tone.class())
-                style=format!("width:{:.1}%", format::percent(f64::from(count), whole))
-            ></span>
-        }
+    let segment = |count: u32, tone: &'static str| {
+        (count > 0).then(|| {
+            view! {
+                <span
+                    class=format!("bar-segment {tone}")
+                    style=format!("width:{:.1}%", format::percent(f64::from(count), whole))
+                ></span>
+            }
+        })
+    };
+    let (good, bad, unknown) = match healthy {
+        Some((good, bad)) => (good, bad, running.saturating_sub(good + bad)),
+        None => (running, 0, 0),
+    };
+    let title = match healthy {
+        Some(_) => format!(
+            "{running} running ({good} healthy, {bad} unhealthy, {unknown} not checked yet), {staged} staged, {target} wanted"
+        ),
+        None => format!("{running} running, {staged} staged, {target} wanted"),
     };
     view! {
-        <span class="instances" title=format!("{running} running, {staged} staged, {target} wanted")>
+        <span class="instances" title=title>
             <span>{running} "/" {target}</span>
             <span class="instance-bar" aria-hidden="true">
-                {segment(running, Tone::Good)}
-                {segment(staged, Tone::Busy)}
+                {segment(good, Tone::Good.class())}
+                {segment(bad, Tone::Bad.class())}
+                {segment(unknown, "unknown")}
+                {segment(staged, Tone::Busy.class())}
             </span>
         </span>
     }

@@ -3,7 +3,7 @@
 //! # Layout
 //! - [`error`]: [`ApiError`], rendering [`ServiceError`] as Marathon's error bodies.
 //! - [`apps`]: `/v2/apps` and everything under an app id.
-//! - [`groups`]: `/v2/groups`.
+//! - [`groups`]: everything under `/v2/groups`.
 //! - [`tasks`]: `/v2/tasks`, `/v2/deployments`, `/v2/queue`.
 //! - [`system`]: `/v2/info`, `/v2/leader`, `/ping`.
 //! - [`events`]: the `/v2/events` SSE stream.

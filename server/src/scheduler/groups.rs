@@ -132,7 +132,7 @@ pub fn scale_by(tree: &Tree, group: &str, factor: f64, now: Timestamp) -> Result
     if !tree.group_exists(group) {
         return Err(Refusal::NotFound(format!("Group '{group}' does not exist")));
     }
-    if !(factor >= 0.0) {
+    if factor.is_nan() || factor < 0.0 {
         return Err(Refusal::Invalid(vec![violation(
             "/scaleBy",
             format!("got {factor}, expected 0.0 or more"),
