@@ -243,3 +243,159 @@ async fn bench_100k_tasks_on_10k_simulated_agents() {
         elapsed.as_secs_f64()
     );
 }
+
+/// The smallest HTTP server a task can be: Python without its site packages, answering `200 ok`
+/// to anything, so that hundreds of them start in seconds. Debian's interpreter, not a shim.
+const TINY_WEB: &str = r#"/usr/bin/python3 -S -c 'import os, socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(os.environ["PORT0"]))); s.listen(128)
+while True:
+    c, _ = s.accept(); c.recv(4096); c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"); c.close()'"#;
+
+/// Waits until `app` has `n` tasks, all healthy, of its current version, and no deployment.
+async fn wait_all_healthy(stride: &Stride, app: &str, n: u64, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let (_, body) = stride.get(&format!("/v2/apps{app}")).await;
+        let info = &body["app"];
+        let current = info["tasks"]
+            .as_array()
+            .is_some_and(|t| t.iter().all(|t| t["version"] == info["version"]));
+        if info["tasksHealthy"] == n
+            && info["tasksRunning"] == n
+            && current
+            && info["deployments"].as_array().is_some_and(Vec::is_empty)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{app} not done: {} healthy",
+            info["tasksHealthy"]
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A rolling upgrade of one app of 500 instances on the built-in agent, with
+/// `{minimumHealthCapacity: 0.5, maximumOverCapacity: 0.2}` and an HTTP health check every
+/// second: from the PUT until all 500 new instances are healthy and the deployment is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_rolling_upgrade_of_500_instances() {
+    const N: u64 = 500;
+    let stride = Stride::start_with(&[
+        "--agent-resources",
+        "cpus:2000;mem:1000000;disk:100000;ports:[20000-20999]",
+        "--agent-hostname",
+        "127.0.0.1",
+    ])
+    .await;
+    let app = json!({
+        "id": "/bench", "cmd": TINY_WEB, "cpus": 1, "mem": 32, "instances": N,
+        "upgradeStrategy": {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.2},
+        "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0, "intervalSeconds": 1,
+                          "timeoutSeconds": 1, "gracePeriodSeconds": 60, "maxConsecutiveFailures": 3}],
+    });
+    let started = Instant::now();
+    let (status, body) = stride.post("/v2/apps", &app.to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    wait_all_healthy(&stride, "/bench", N, Duration::from_secs(300)).await;
+    let start_time = started.elapsed();
+
+    let started = Instant::now();
+    let (status, body) = stride
+        .put("/v2/apps/bench", r#"{"env": {"RELEASE": "2"}}"#)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_all_healthy(&stride, "/bench", N, Duration::from_secs(300)).await;
+    let upgrade_time = started.elapsed();
+    println!(
+        "BENCH rolling upgrade: {N} instances with an HTTP check replaced in {:.1} s \
+         (first start of all {N}, healthy: {:.1} s; Marathon took 14.2 s only to start 500)",
+        upgrade_time.as_secs_f64(),
+        start_time.as_secs_f64()
+    );
+    let (status, _) = stride.delete("/v2/apps/bench").await;
+    assert_eq!(status, 200);
+    eventually("every task to stop", || async {
+        stride.live_task_pids().is_empty().then_some(())
+    })
+    .await;
+}
+
+/// Latency of the API (one app with its tasks, and the apps list) while 10,000 Marathon-style
+/// health checks run every second: 100 instances of an app with 100 HTTP checks each, against
+/// the same app without checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_api_latency_under_10k_health_checks() {
+    const INSTANCES: u64 = 100;
+    const CHECKS: usize = 100;
+    let stride = Stride::start_with(&[
+        "--agent-resources",
+        "cpus:500;mem:100000;disk:100000;ports:[20000-20999]",
+        "--agent-hostname",
+        "127.0.0.1",
+    ])
+    .await;
+    let latencies = |label: &'static str| {
+        let stride = &stride;
+        async move {
+            let mut all = Vec::new();
+            for n in 0..300 {
+                let path = if n % 2 == 0 {
+                    "/v2/apps/bench?embed=app.tasks"
+                } else {
+                    "/v2/apps?embed=apps.tasks"
+                };
+                let started = Instant::now();
+                let (status, _) = stride.get(path).await;
+                all.push(started.elapsed());
+                assert_eq!(status, 200);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            all.sort();
+            let p = |q: f64| all[((all.len() as f64 - 1.0) * q) as usize].as_secs_f64() * 1000.0;
+            println!(
+                "BENCH api latency {label}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                p(0.5),
+                p(0.99),
+                p(1.0)
+            );
+        }
+    };
+    let app = |checks: usize| {
+        json!({
+            "id": "/bench", "cmd": TINY_WEB, "cpus": 1, "mem": 32, "instances": INSTANCES,
+            "healthChecks": (0..checks).map(|n| json!({"protocol": "HTTP", "path": format!("/{n}"), "portIndex": 0,
+                "intervalSeconds": 1, "timeoutSeconds": 1, "gracePeriodSeconds": 60, "maxConsecutiveFailures": 0})).collect::<Vec<_>>(),
+        })
+    };
+    let (status, body) = stride.post("/v2/apps", &app(0).to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    stride.wait_running("/bench", INSTANCES as usize).await;
+    stride.wait_deployments_done().await;
+    latencies("without health checks").await;
+
+    let (status, body) = stride.put("/v2/apps/bench", &app(CHECKS).to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    wait_all_healthy(&stride, "/bench", INSTANCES, Duration::from_secs(300)).await;
+    // Every check of every task has passed: 10,000 probes a second are running.
+    let (_, body) = stride.get("/v2/apps/bench?embed=app.tasks").await;
+    let results: usize = body["app"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["healthCheckResults"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(results, INSTANCES as usize * CHECKS);
+    latencies("with 10,000 health checks a second").await;
+
+    let (status, _) = stride.delete("/v2/apps/bench").await;
+    assert_eq!(status, 200);
+    eventually("every task to stop", || async {
+        stride.live_task_pids().is_empty().then_some(())
+    })
+    .await;
+}
