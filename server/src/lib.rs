@@ -104,11 +104,8 @@ pub async fn run(config: config::ServeConfig) -> anyhow::Result<()> {
         shutdown.clone(),
     )
     .await?;
-    tokio::spawn(probes::run(
-        service.watch(),
-        service.probes.clone(),
-        shutdown.clone(),
-    ));
+    probes::start(service.watch(), service.probes.clone(), shutdown.clone())
+        .context("starting the health-check prober")?;
     let framework_id = service.snapshot().framework_id.clone();
     let driver = mesos::run_driver(
         master.backend,

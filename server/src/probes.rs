@@ -6,6 +6,11 @@
 //! deployment started), keeps one schedule entry per (task, check) and runs what is due,
 //! [`MAX_CONCURRENT`] probes at a time. Results go to the core, which decides what they mean
 //! ([`crate::scheduler::health`]). Hostnames are resolved once per task, not per probe.
+//!
+//! The prober has a thread and a runtime of its own, at a lower scheduling priority: ten
+//! thousand probes a second are thousands of connections, and the API must not wait behind
+//! them. Plain HTTP checks are a bare `GET` over a fresh connection (the status line is all a
+//! check needs); HTTPS checks and readiness checks, which read the answer, use an HTTP client.
 
 use crate::core::Snapshot;
 use crate::scheduler::health::{health_of, Health, ProbeOutcome, ProbeResult};
@@ -198,8 +203,36 @@ fn targets(snapshot: &Snapshot) -> HashMap<Key, Target> {
     out
 }
 
+/// How much lower the prober's thread is scheduled than the rest of Stride (a `nice` value).
+const NICENESS: libc::c_int = 10;
+
+/// Starts the prober on a thread of its own; it runs until `shutdown`.
+pub fn start(
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    results: mpsc::Sender<ProbeInput>,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("prober".into())
+        .spawn(move || {
+            // SAFETY: setpriority(2) on this thread (PRIO_PROCESS with a thread id is
+            // per-thread on Linux); no memory is involved.
+            let lowered = unsafe {
+                libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, NICENESS)
+            };
+            if lowered != 0 {
+                tracing::debug!("the prober keeps the normal scheduling priority");
+            }
+            runtime.block_on(run(snapshots, results, shutdown));
+        })?;
+    Ok(())
+}
+
 /// Runs probes until `shutdown`.
-pub async fn run(
+async fn run(
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
     results: mpsc::Sender<ProbeInput>,
     mut shutdown: watch::Receiver<bool>,
@@ -346,32 +379,69 @@ async fn health(
             }
         }
         _ => {
-            let scheme = if check.protocol == HealthProtocol::Https {
-                "https"
+            let path = check.path.as_deref().unwrap_or("/");
+            let (url, status) = if check.protocol == HealthProtocol::Https {
+                let url = format!("https://{address}{path}");
+                let status = client
+                    .get(&url)
+                    .timeout(timeout)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .map_err(|e| cause(&e));
+                (url, status)
             } else {
-                "http"
+                let status = match tokio::time::timeout(timeout, http_status(address, path)).await {
+                    Ok(status) => status.map_err(|e| e.to_string()),
+                    Err(_) => Err("timed out".to_string()),
+                };
+                (format!("http://{address}{path}"), status)
             };
-            let url = format!(
-                "{scheme}://{address}{}",
-                check.path.as_deref().unwrap_or("/")
-            );
-            match client.get(&url).timeout(timeout).send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    if (200..400).contains(&status) {
-                        ProbeOutcome::Healthy
-                    } else if (100..200).contains(&status) && check.ignore_http1xx == Some(true) {
-                        ProbeOutcome::Ignored
-                    } else {
-                        ProbeOutcome::Unhealthy(format!("HTTP {status} from {url}"))
-                    }
+            match status {
+                Ok(status) if (200..400).contains(&status) => ProbeOutcome::Healthy,
+                Ok(status)
+                    if (100..200).contains(&status) && check.ignore_http1xx == Some(true) =>
+                {
+                    ProbeOutcome::Ignored
                 }
-                Err(e) => {
-                    ProbeOutcome::Unhealthy(format!("HTTP request to {url} failed: {}", cause(&e)))
-                }
+                Ok(status) => ProbeOutcome::Unhealthy(format!("HTTP {status} from {url}")),
+                Err(e) => ProbeOutcome::Unhealthy(format!("HTTP request to {url} failed: {e}")),
             }
         }
     }
+}
+
+/// The status code of `GET path` on a fresh connection: the request, then only as much of the
+/// answer as its status line.
+async fn http_status(address: SocketAddr, path: &str) -> std::io::Result<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await?;
+    stream.set_nodelay(true)?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: stride-health-check\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut head = Vec::with_capacity(64);
+    let mut buffer = [0u8; 256];
+    while !head.contains(&b'\n') && head.len() < 1024 {
+        let read = stream.read(&mut buffer).await?;
+        if read == 0 {
+            break;
+        }
+        head.extend_from_slice(&buffer[..read]);
+    }
+    status_of(&head).ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, "the answer is not HTTP")
+    })
+}
+
+/// `HTTP/1.1 503 Service Unavailable` → 503.
+fn status_of(head: &[u8]) -> Option<u16> {
+    let line = head.split(|b| *b == b'\n').next()?;
+    let line = std::str::from_utf8(line).ok()?;
+    let mut words = line.split_whitespace();
+    words.next().filter(|v| v.starts_with("HTTP/"))?;
+    words.next()?.parse().ok()
 }
 
 /// The innermost cause of a client error, which says what actually went wrong.
@@ -438,5 +508,44 @@ async fn readiness(
         task_id: target.task_id.clone(),
         ready: check.http_status_codes_for_ready.contains(&response.status),
         last_response: check.preserve_last_response.then_some(response),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines() {
+        assert_eq!(
+            status_of(b"HTTP/1.1 503 Service Unavailable\r\n"),
+            Some(503)
+        );
+        assert_eq!(
+            status_of(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+            Some(200)
+        );
+        assert_eq!(status_of(b"SSH-2.0-OpenSSH\r\n"), None);
+        assert_eq!(status_of(b""), None);
+    }
+
+    #[tokio::test]
+    async fn a_bare_get_reads_the_status_of_a_real_server() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = vec![0u8; 1024];
+            let n = socket.read(&mut request).await.unwrap();
+            let request = String::from_utf8_lossy(&request[..n]).to_string();
+            socket
+                .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .await
+                .unwrap();
+            request
+        });
+        assert_eq!(http_status(address, "/ready").await.unwrap(), 204);
+        assert!(server.await.unwrap().starts_with("GET /ready HTTP/1.1\r\n"));
     }
 }

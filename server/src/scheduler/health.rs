@@ -42,7 +42,8 @@ impl CheckState {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InstanceHealth {
     pub task_id: String,
-    pub checks: Vec<CheckState>,
+    /// Persistent, so that recording one probe's result copies nothing of the others.
+    pub checks: imbl::Vector<CheckState>,
 }
 
 impl InstanceHealth {
@@ -177,15 +178,15 @@ pub fn apply_probe(
         .cloned()
         .unwrap_or_else(|| InstanceHealth {
             task_id: result.task_id.clone(),
-            checks: Vec::new(),
+            checks: imbl::Vector::new(),
         });
-    state
-        .checks
-        .resize(app.health_checks.len(), CheckState::default());
+    while state.checks.len() < app.health_checks.len() {
+        state.checks.push_back(CheckState::default());
+    }
     let before = state.clone();
     let mut events = Vec::new();
     let mut kill = None;
-    let entry = &mut state.checks[result.check];
+    let entry = state.checks.get_mut(result.check)?;
     match &result.outcome {
         ProbeOutcome::Ignored => return None,
         ProbeOutcome::Healthy => {
