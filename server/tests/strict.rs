@@ -54,13 +54,11 @@ struct App {
     executor_resources: Option<Value>,
 }
 
-/// An app as lists and embeds show it: the app plus what was asked for.
+/// What lists and embeds add to an app, each only when asked for.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[allow(dead_code)]
-struct AppInfo {
-    #[serde(flatten)]
-    app: AppFields,
+struct AppInfoAdditions {
     tasks_staged: Option<u32>,
     tasks_running: Option<u32>,
     tasks_healthy: Option<u32>,
@@ -70,14 +68,6 @@ struct AppInfo {
     tasks: Option<Vec<Task>>,
     last_task_failure: Option<TaskFailure>,
     task_stats: Option<BTreeMap<String, TaskStats>>,
-}
-
-/// `App` again, for flattening (serde cannot deny unknown fields through `flatten`, so the
-/// app's own fields are checked by parsing the same JSON as [`App`] too).
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct AppFields {
-    id: String,
 }
 
 #[derive(Deserialize)]
@@ -333,26 +323,31 @@ fn strict<T: DeserializeOwned>(what: &str, value: &Value) -> T {
     serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{what}: {e}\n{value:#}"))
 }
 
-/// An app as embedded, checked as `App` (its own fields) and as `AppInfo` (the additions).
+/// An app as embedded: its own fields checked as [`App`], the rest as [`AppInfoAdditions`].
 fn app_info(what: &str, value: &Value) {
-    let mut bare = value.clone();
-    if let Some(fields) = bare.as_object_mut() {
-        for extra in [
-            "tasksStaged",
-            "tasksRunning",
-            "tasksHealthy",
-            "tasksUnhealthy",
-            "deployments",
-            "readinessCheckResults",
-            "tasks",
-            "lastTaskFailure",
-            "taskStats",
-        ] {
-            fields.remove(extra);
-        }
-    }
-    strict::<App>(what, &bare);
-    strict::<AppInfo>(what, value);
+    const ADDITIONS: [&str; 9] = [
+        "tasksStaged",
+        "tasksRunning",
+        "tasksHealthy",
+        "tasksUnhealthy",
+        "deployments",
+        "readinessCheckResults",
+        "tasks",
+        "lastTaskFailure",
+        "taskStats",
+    ];
+    let fields = value
+        .as_object()
+        .unwrap_or_else(|| panic!("{what}: not an object: {value}"));
+    let (additions, own): (
+        serde_json::Map<String, Value>,
+        serde_json::Map<String, Value>,
+    ) = fields
+        .clone()
+        .into_iter()
+        .partition(|(k, _)| ADDITIONS.contains(&k.as_str()));
+    strict::<App>(what, &Value::Object(own));
+    strict::<AppInfoAdditions>(what, &Value::Object(additions));
 }
 
 #[tokio::test]
