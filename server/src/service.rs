@@ -231,6 +231,30 @@ pub fn body_error(e: BodyError) -> ServiceError {
     }
 }
 
+/// An app after an update from a client: merged into the existing one when `partial`, a new
+/// definition otherwise (or when there is none), and versioned.
+fn edited(
+    id: &str,
+    before: Option<&AppDefinition>,
+    update: AppUpdate,
+    partial: bool,
+    now: Timestamp,
+) -> AppDefinition {
+    let merged = match (before, partial) {
+        (Some(b), true) => b.merged(update),
+        _ => AppDefinition::create(id.to_string(), update, now),
+    };
+    versioned(
+        AppDefinition {
+            id: id.to_string(),
+            ..merged
+        },
+        before,
+        Versioning::Edit,
+        now,
+    )
+}
+
 /// Who asked for a change through the REST API, for Marathon's `api_post_event`.
 #[derive(Clone, Debug)]
 pub struct Origin {
@@ -378,19 +402,7 @@ impl Service {
         let raw_id = raw_id.to_string();
         self.on_core(move |core, now| {
             let before = core.snapshot().apps.get(&id).map(|a| (**a).clone());
-            let merged = match (&before, partial) {
-                (Some(b), true) => b.merged(update),
-                _ => AppDefinition::create(id.clone(), update, now),
-            };
-            let next = versioned(
-                AppDefinition {
-                    id: id.clone(),
-                    ..merged
-                },
-                before.as_ref(),
-                Versioning::Edit,
-                now,
-            );
+            let next = edited(&id, before.as_ref(), update, partial, now);
             validate_app(&next, &raw_id).map_err(ServiceError::Invalid)?;
             if let Some(origin) = &origin {
                 core.record(origin.event(&next, now));
@@ -483,19 +495,7 @@ impl Service {
                 if before.is_none() && !create {
                     return Err(ServiceError::app_not_found(&id));
                 }
-                let merged = match (&before, partial) {
-                    (Some(b), true) => b.merged(update),
-                    _ => AppDefinition::create(id.clone(), update, now),
-                };
-                let next = versioned(
-                    AppDefinition {
-                        id: id.clone(),
-                        ..merged
-                    },
-                    before.as_ref(),
-                    Versioning::Edit,
-                    now,
-                );
+                let next = edited(&id, before.as_ref(), update, partial, now);
                 if let Err(errors) = validate_app(&next, &raw_id) {
                     violations.extend(errors.into_iter().map(|v| app::model::Violation {
                         path: format!("/({n}){}", v.path),
