@@ -93,9 +93,23 @@ async fn next_event(events: &mut Events, kinds: &[&str], until: Instant) -> Opti
 async fn an_unhealthy_task_is_killed_and_replaced() {
     let stride = Stride::start_with(&LOOPBACK_AGENT).await;
     let mut events = stride
-        .events("?event_type=unhealthy_instance_kill_event", None)
+        .events(
+            "?event_type=unhealthy_instance_kill_event&event_type=add_health_check_event",
+            None,
+        )
         .await;
     create(&stride, &web_app("/sick", 1, json!({}))).await;
+    let added = next_event(
+        &mut events,
+        &["add_health_check_event"],
+        Instant::now() + WAIT,
+    )
+    .await
+    .expect("an add_health_check_event");
+    assert_eq!(
+        (added["appId"].clone(), added["healthCheck"]["path"].clone()),
+        (json!("/sick"), json!("/health"))
+    );
     let first = wait_healthy(&stride, "/sick", 1).await;
     stride.wait_deployments_done().await;
     let (_, app) = stride.get("/v2/apps/sick").await;

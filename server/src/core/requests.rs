@@ -289,6 +289,7 @@ impl Core {
         }
         let touched: Vec<String> = app_changes.iter().map(|(id, _)| id.clone()).collect();
         for (id, next) in app_changes {
+            self.announce_health_checks(&id, next.as_ref(), now);
             self.put_app(&id, next);
         }
         for (id, group) in group_changes {
@@ -330,6 +331,37 @@ impl Core {
             self.unsettle(id, now, true);
         }
         deployment
+    }
+
+    /// Marathon's `add_health_check_event` for each check of a new or changed definition, and
+    /// `remove_health_check_event` when an app with checks goes.
+    fn announce_health_checks(
+        &mut self,
+        app_id: &str,
+        next: Option<&AppDefinition>,
+        now: Timestamp,
+    ) {
+        let before = self.state.apps.get(app_id).cloned();
+        let checks_before = before.as_ref().map(|a| &a.health_checks);
+        match next {
+            Some(app) if Some(&app.health_checks) != checks_before => {
+                for check in &app.health_checks {
+                    self.emit(MarathonEvent::AddHealthCheckEvent {
+                        app_id: app_id.to_string(),
+                        health_check: check.clone(),
+                        timestamp: now,
+                        version: app.version,
+                    });
+                }
+            }
+            None if checks_before.is_some_and(|c| !c.is_empty()) => {
+                self.emit(MarathonEvent::RemoveHealthCheckEvent {
+                    app_id: app_id.to_string(),
+                    timestamp: now,
+                });
+            }
+            _ => {}
+        }
     }
 
     /// Stops tracking a deployment, with Marathon's failure events.
