@@ -594,3 +594,37 @@ async fn command_checks_run_next_to_the_task() {
     })
     .await;
 }
+
+/// Serves HTTPS with a throwaway self-signed certificate, which checks must not verify.
+const TLS_WEB: &str = "openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -subj /CN=stride-test -days 1 2>/dev/null && echo ok > health && exec python3 -c 'import http.server, os, ssl
+server = http.server.HTTPServer((\"127.0.0.1\", int(os.environ[\"PORT0\"])), http.server.SimpleHTTPRequestHandler)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); context.load_cert_chain(\"cert.pem\", \"key.pem\")
+server.socket = context.wrap_socket(server.socket, server_side=True); server.serve_forever()'";
+
+#[tokio::test]
+async fn https_checks_and_readiness_do_not_verify_certificates() {
+    let stride = Stride::start_with(&LOOPBACK_AGENT).await;
+    let app = json!({
+        "id": "/secure", "cmd": TLS_WEB, "cpus": WEB_CPUS, "mem": 64,
+        "portDefinitions": [{"port": 0, "name": "https"}],
+        "healthChecks": [{"protocol": "HTTPS", "path": "/health", "intervalSeconds": 1, "timeoutSeconds": 2, "gracePeriodSeconds": 60}],
+        "readinessChecks": [{"protocol": "HTTPS", "path": "/health", "portName": "https", "intervalSeconds": 2, "timeoutSeconds": 1}],
+    });
+    create(&stride, &app).await;
+    let tasks = wait_healthy(&stride, "/secure", 1).await;
+    stride.wait_deployments_done().await;
+    let (_, app) = stride.get("/v2/apps/secure?embed=app.readiness").await;
+    assert_eq!(
+        app["app"]["readinessCheckResults"][0]["ready"], true,
+        "{app}"
+    );
+    set_health(&stride, &id_of(&tasks[0]), false);
+    let cause = eventually("the HTTPS check to fail with the status", || async {
+        let tasks = stride.tasks("/secure").await;
+        let result = &tasks.first()?["healthCheckResults"][0];
+        let cause = result["lastFailureCause"].as_str()?.to_string();
+        (result["alive"] == false).then_some(cause)
+    })
+    .await;
+    assert!(cause.contains("HTTP 404 from https://"), "{cause}");
+}

@@ -115,6 +115,9 @@ pub struct AppDefinition {
     pub fetch: Vec<Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub health_checks: Vec<HealthCheck>,
+    /// Mesos' informational `check`, kept as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub readiness_checks: Vec<ReadinessCheck>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -188,6 +191,8 @@ pub struct AppUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_checks: Option<Vec<HealthCheck>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub readiness_checks: Option<Vec<ReadinessCheck>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dependencies: Option<Vec<String>>,
@@ -256,6 +261,7 @@ fn defaults(id: String, version: Timestamp) -> AppDefinition {
         require_ports: false,
         fetch: Vec::new(),
         health_checks: Vec::new(),
+        check: None,
         readiness_checks: Vec::new(),
         dependencies: Vec::new(),
         upgrade_strategy: UpgradeStrategy::default(),
@@ -326,6 +332,9 @@ impl AppDefinition {
         }
         if update.container.is_some() {
             app.container = update.container;
+        }
+        if update.check.is_some() {
+            app.check = update.check;
         }
         if update.task_kill_grace_period_seconds.is_some() {
             app.task_kill_grace_period_seconds = update.task_kill_grace_period_seconds;
@@ -441,6 +450,19 @@ mod tests {
             ..Default::default()
         });
         assert!(a.is_config_change(&changed));
+    }
+
+    #[test]
+    fn a_mesos_check_is_kept_as_given_and_is_configuration() {
+        let check =
+            serde_json::json!({"http": {"portIndex": 0, "path": "/"}, "intervalSeconds": 60});
+        let with_check = app().merged(AppUpdate {
+            check: Some(check.clone()),
+            ..Default::default()
+        });
+        assert_eq!(serde_json::to_value(&with_check).unwrap()["check"], check);
+        assert!(app().is_config_change(&with_check));
+        assert!(serde_json::to_value(app()).unwrap().get("check").is_none());
     }
 
     #[test]
