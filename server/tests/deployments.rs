@@ -628,3 +628,45 @@ async fn https_checks_and_readiness_do_not_verify_certificates() {
     .await;
     assert!(cause.contains("HTTP 404 from https://"), "{cause}");
 }
+
+#[tokio::test]
+async fn a_delayed_app_launches_at_once_when_its_delay_is_reset() {
+    let stride = Stride::start().await;
+    let app =
+        json!({"id": "/flaky", "cmd": "exit 1", "cpus": 0.01, "mem": 16, "backoffSeconds": 600});
+    create(&stride, &app).await;
+    let item = eventually("the app to be delayed in the queue", || async {
+        let (_, queue) = stride.get("/v2/queue").await;
+        let item = queue["queue"].as_array()?.first()?.clone();
+        (item["delay"]["overdue"] == false).then_some(item)
+    })
+    .await;
+    // 600 s, capped at maxLaunchDelaySeconds (300).
+    assert!(
+        item["delay"]["timeLeftSeconds"].as_u64().unwrap() > 200,
+        "{item}"
+    );
+    let r = stride
+        .http
+        .delete(stride.url("/v2/queue/flaky/delay"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    eventually("a second launch", || async {
+        let tasks = stride.tasks("/flaky").await;
+        tasks
+            .iter()
+            .any(|t| id_of(t).ends_with("._app.2"))
+            .then_some(())
+    })
+    .await;
+    let (status, body) = stride.delete("/v2/queue/nothing-waits/delay").await;
+    assert_eq!(
+        (status, body),
+        (
+            404,
+            json!({"message": "Application /nothing-waits not found in tasks queue."})
+        )
+    );
+}

@@ -275,3 +275,46 @@ async fn a_locked_group_needs_force_and_says_so_in_an_event() {
     let (status, _) = stride.get("/v2/apps/jam/big").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn group_dependencies_order_the_steps() {
+    let stride = Stride::start().await;
+    let tree = json!({
+        "id": "/shop",
+        "groups": [
+            {"id": "front", "dependencies": ["/shop/back"], "apps": [sleeper("web")]},
+            {"id": "back", "apps": [sleeper("api"), sleeper("db")]},
+        ]
+    });
+    let (status, body) = stride
+        .put("/v2/groups?dryRun=true", &tree.to_string())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let layers: Vec<Vec<String>> = body["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            s["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{} {}",
+                        a["action"].as_str().unwrap(),
+                        a["app"].as_str().unwrap()
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(layers.len(), 3, "{layers:?}");
+    assert!(
+        layers[1].contains(&"ScaleApplication /shop/back/api".to_string())
+            && layers[1].contains(&"ScaleApplication /shop/back/db".to_string())
+    );
+    assert_eq!(layers[2], vec!["ScaleApplication /shop/front/web"]);
+    let (status, _) = stride.get("/v2/groups/shop").await;
+    assert_eq!(status, 404, "a dry run changes nothing");
+}

@@ -406,9 +406,26 @@ mod tests {
                 output_file: None,
             }],
             port_names: vec![(Some("http".into()), "tcp".into()), (None, "udp".into())],
-            health_check: None,
+            health_check: Some(TaskCheck {
+                kind: TaskCheckKind::Command("test -f ok".into()),
+                delay: std::time::Duration::from_secs(15),
+                interval: std::time::Duration::from_secs(10),
+                timeout: std::time::Duration::from_secs(20),
+                grace: std::time::Duration::from_secs(300),
+                consecutive_failures: 3,
+            }),
         };
         let info = task_info(&spec);
+        let check = info.health_check.clone().unwrap();
+        assert_eq!(check.r#type(), mesos::health_check::Type::Command);
+        assert_eq!(
+            check.command.as_ref().unwrap().value.as_deref(),
+            Some("test -f ok")
+        );
+        assert_eq!(
+            (check.consecutive_failures(), check.grace_period_seconds()),
+            (3, 300.0)
+        );
         let command = info.command.unwrap();
         assert!(!command.shell());
         assert_eq!(command.arguments, vec!["sleep", "5"]);

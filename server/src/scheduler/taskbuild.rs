@@ -276,4 +276,42 @@ mod tests {
         assert_eq!(get("HOST"), Some("override"));
         assert_eq!(hostname_form(&app.id), "web.prod");
     }
+
+    #[test]
+    fn the_check_mesos_runs_goes_with_the_task_on_its_port() {
+        let mut app = app_with(1, 0);
+        let check = |json: &str| -> app::model::HealthCheck {
+            serde_json::from_str::<app::model::HealthCheck>(json)
+                .unwrap()
+                .normalized(true)
+        };
+        app.health_checks = vec![
+            check(r#"{"protocol": "HTTP"}"#),
+            check(r#"{"protocol": "MESOS_HTTP", "path": "/ok", "maxConsecutiveFailures": 5}"#),
+        ];
+        let task = task_check(&app, &[31007]).expect("the MESOS_HTTP check");
+        assert_eq!(
+            task.kind,
+            TaskCheckKind::Http {
+                port: 31007,
+                path: "/ok".into(),
+                https: false
+            }
+        );
+        assert_eq!(task.consecutive_failures, 5);
+        assert_eq!(task.delay, Duration::from_secs(15));
+        app.health_checks = vec![check(
+            r#"{"protocol": "COMMAND", "command": {"value": "true"}}"#,
+        )];
+        assert_eq!(
+            task_check(&app, &[]).map(|c| c.kind),
+            Some(TaskCheckKind::Command("true".into()))
+        );
+        app.health_checks = vec![check(r#"{"protocol": "TCP"}"#)];
+        assert_eq!(
+            task_check(&app, &[31007]),
+            None,
+            "Stride probes TCP checks itself"
+        );
+    }
 }
