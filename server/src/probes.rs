@@ -262,7 +262,9 @@ async fn run(
             changed = false;
             let wanted = targets(&snapshots.borrow_and_update());
             schedule.retain(|key, _| wanted.contains_key(key));
-            addresses.retain(|task_id, _| wanted.keys().any(|(t, _)| t == task_id));
+            let probed: std::collections::HashSet<&str> =
+                wanted.keys().map(|(task_id, _)| task_id.as_str()).collect();
+            addresses.retain(|task_id, _| probed.contains(task_id.as_str()));
             for (key, target) in wanted {
                 let keep = schedule.get(&key).is_some_and(|(old, _)| old.same(&target));
                 if !keep {

@@ -146,23 +146,13 @@ impl Store {
     }
 
     pub async fn load(&self) -> Result<Loaded> {
-        let mut loaded = Loaded::default();
-        for row in sqlx::query("SELECT definition FROM apps")
-            .fetch_all(&self.pool)
-            .await?
-        {
-            loaded
-                .apps
-                .push(serde_json::from_str(&row.try_get::<String, _>(0)?)?);
-        }
-        for row in sqlx::query("SELECT data FROM instances")
-            .fetch_all(&self.pool)
-            .await?
-        {
-            loaded
-                .instances
-                .push(serde_json::from_str(&row.try_get::<String, _>(0)?)?);
-        }
+        let mut loaded = Loaded {
+            apps: self.documents("SELECT definition FROM apps").await?,
+            instances: self.documents("SELECT data FROM instances").await?,
+            deployments: self.documents("SELECT data FROM deployments").await?,
+            groups: self.documents("SELECT data FROM groups").await?,
+            ..Loaded::default()
+        };
         let current: std::collections::BTreeSet<(&str, Timestamp)> = loaded
             .apps
             .iter()
@@ -179,28 +169,22 @@ impl Store {
                 loaded.versions.push(app);
             }
         }
-        for row in sqlx::query("SELECT data FROM deployments")
-            .fetch_all(&self.pool)
-            .await?
-        {
-            loaded
-                .deployments
-                .push(serde_json::from_str(&row.try_get::<String, _>(0)?)?);
-        }
-        for row in sqlx::query("SELECT data FROM groups")
-            .fetch_all(&self.pool)
-            .await?
-        {
-            loaded
-                .groups
-                .push(serde_json::from_str(&row.try_get::<String, _>(0)?)?);
-        }
         loaded.framework_id = sqlx::query("SELECT value FROM framework WHERE key = 'framework_id'")
             .fetch_optional(&self.pool)
             .await?
             .map(|row: AnyRow| row.try_get::<String, _>(0))
             .transpose()?;
         Ok(loaded)
+    }
+
+    /// The JSON documents a query selects (one column), parsed.
+    async fn documents<T: serde::de::DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>> {
+        sqlx::query(sql)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Ok(serde_json::from_str(&row.try_get::<String, _>(0)?)?))
+            .collect()
     }
 
     pub async fn commit(&self, batch: &Batch) -> Result<()> {
@@ -254,31 +238,16 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        for group in &batch.groups_put {
-            sqlx::query(
-                "INSERT INTO groups (id, data) VALUES ($1, $2) \
-                 ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-            )
-            .bind(&group.id)
-            .bind(serde_json::to_string(group)?)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for id in &batch.groups_deleted {
-            sqlx::query("DELETE FROM groups WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let groups = batch
+            .groups_put
+            .iter()
+            .map(|g| Ok((g.id.clone(), serde_json::to_string(g)?)))
+            .collect::<Result<Vec<_>>>()?;
+        put_documents(&mut tx, "groups", "id", groups).await?;
+        delete_documents(&mut tx, "groups", &batch.groups_deleted).await?;
         if let Some(root) = &batch.root_version {
-            sqlx::query(
-                "INSERT INTO root_versions (version, data) VALUES ($1, $2) \
-                 ON CONFLICT (version) DO UPDATE SET data = excluded.data",
-            )
-            .bind(root.version.to_string())
-            .bind(serde_json::to_string(root)?)
-            .execute(&mut *tx)
-            .await?;
+            let row = (root.version.to_string(), serde_json::to_string(root)?);
+            put_documents(&mut tx, "root_versions", "version", vec![row]).await?;
             sqlx::query(
                 "DELETE FROM root_versions WHERE version NOT IN \
                  (SELECT version FROM root_versions ORDER BY version DESC LIMIT $1)",
@@ -315,22 +284,13 @@ impl Store {
             }
             query.execute(&mut *tx).await?;
         }
-        for deployment in &batch.deployments_put {
-            sqlx::query(
-                "INSERT INTO deployments (id, data) VALUES ($1, $2) \
-                 ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-            )
-            .bind(&deployment.id)
-            .bind(serde_json::to_string(deployment)?)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for id in &batch.deployments_deleted {
-            sqlx::query("DELETE FROM deployments WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let deployments = batch
+            .deployments_put
+            .iter()
+            .map(|d| Ok((d.id.clone(), serde_json::to_string(d)?)))
+            .collect::<Result<Vec<_>>>()?;
+        put_documents(&mut tx, "deployments", "id", deployments).await?;
+        delete_documents(&mut tx, "deployments", &batch.deployments_deleted).await?;
         if let Some(framework_id) = &batch.framework_id {
             sqlx::query(
                 "INSERT INTO framework (key, value) VALUES ('framework_id', $1) \
@@ -376,12 +336,8 @@ impl Store {
 impl Store {
     /// The stored versions of the whole tree, newest first.
     pub async fn root_versions(&self) -> Result<Vec<RootVersion>> {
-        let rows = sqlx::query("SELECT data FROM root_versions ORDER BY version DESC")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| Ok(serde_json::from_str(&row.try_get::<String, _>(0)?)?))
-            .collect()
+        self.documents("SELECT data FROM root_versions ORDER BY version DESC")
+            .await
     }
 
     /// The tree as it was at `version`, with the app definitions of then (apps whose
@@ -409,6 +365,40 @@ impl Store {
         }
         Ok(Some((root.groups, apps)))
     }
+}
+
+/// Writes rows of a table of JSON documents (`key`, `data`), replacing those with the same key.
+async fn put_documents(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &str,
+    key: &str,
+    rows: Vec<(String, String)>,
+) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO {table} ({key}, data) VALUES ($1, $2) \
+         ON CONFLICT ({key}) DO UPDATE SET data = excluded.data"
+    );
+    for (id, data) in rows {
+        sqlx::query(&sql)
+            .bind(id)
+            .bind(data)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Deletes rows of a table of JSON documents keyed by `id`.
+async fn delete_documents(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &str,
+    ids: &[String],
+) -> Result<()> {
+    let sql = format!("DELETE FROM {table} WHERE id = $1");
+    for id in ids {
+        sqlx::query(&sql).bind(id).execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// SQLite only creates a missing database file when asked to (`mode=rwc`).

@@ -86,16 +86,11 @@ pub async fn get_under(
         }
         Target::Apps(raw) => {
             let id = group_id(raw);
+            let embed = views::Embed::parse(params.all("embed"), views::Embed::default());
             let apps: Vec<_> = tree
                 .apps_within(&id)
                 .into_iter()
-                .map(|a| {
-                    views::app_info(
-                        &snapshot,
-                        a,
-                        views::Embed::parse(params.all("embed"), views::Embed::default()),
-                    )
-                })
+                .map(|a| views::app_info(&snapshot, a, embed))
                 .collect();
             Ok(Json(apps).into_response())
         }

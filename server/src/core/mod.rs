@@ -211,15 +211,14 @@ impl Snapshot {
     }
 
     /// The definition an instance runs: its own version's, else the app's current one.
-    pub fn definition_of(&self, instance: &Instance) -> Option<&AppDefinition> {
+    pub fn definition_of(&self, instance: &Instance) -> Option<&Arc<AppDefinition>> {
         let current = self.apps.get(&instance.app_id);
         if current.is_some_and(|a| a.version == instance.app_version) {
-            return current.map(|a| a.as_ref());
+            return current;
         }
         self.versions
             .get(&(instance.app_id.clone(), instance.app_version))
             .or(current)
-            .map(|a| a.as_ref())
     }
 
     /// How an instance is doing, for deployments: healthy by its version's checks, and ready
@@ -413,14 +412,12 @@ impl Core {
                 self.kill_task(instance);
             }
         }
-        let app_id = match &effect.next {
-            Next::Keep => current.as_ref().map(|i| i.app_id.clone()),
-            Next::Put(i) | Next::Expunge(i) => Some(i.app_id.clone()),
+        // The app and configuration whose launch delay the effect changes.
+        let subject = match &effect.next {
+            Next::Put(i) | Next::Expunge(i) => Some(i),
+            Next::Keep => current.as_deref(),
         };
-        let config_version = match &effect.next {
-            Next::Put(i) | Next::Expunge(i) => i.config_version,
-            Next::Keep => current.as_ref().map_or(now, |i| i.config_version),
-        };
+        let backoff_key = subject.map(|i| (i.app_id.clone(), i.config_version));
         match effect.next {
             Next::Keep => {}
             Next::Put(next) => {
@@ -435,19 +432,28 @@ impl Core {
             }
         }
         self.dirty.events.extend(effect.events);
-        let Some(app_id) = app_id else { return };
-        let key = (app_id.clone(), config_version);
-        match effect.backoff {
+        if let Some(key) = backoff_key {
+            self.change_backoff(key, effect.backoff, now);
+        }
+    }
+
+    /// Carries out an effect's change of an app's launch delay.
+    fn change_backoff(
+        &mut self,
+        key: (String, Timestamp),
+        change: lifecycle::Backoff,
+        now: Timestamp,
+    ) {
+        match change {
             lifecycle::Backoff::Unchanged => {}
             lifecycle::Backoff::Failed(failure) => {
-                if let Some(app) = self.state.apps.get(&app_id) {
-                    let policy = Policy::of(app);
+                self.state.last_failures.insert(key.0.clone(), failure);
+                if let Some(policy) = self.state.apps.get(&key.0).map(|a| Policy::of(a)) {
                     let previous = self.state.backoffs.get(&key).copied();
                     self.state
                         .backoffs
                         .insert(key, backoff::after_failure(previous, policy, now));
                 }
-                self.state.last_failures.insert(app_id, failure);
             }
             lifecycle::Backoff::Progressed => {
                 if let Some(b) = self.state.backoffs.get(&key).copied() {

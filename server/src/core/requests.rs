@@ -24,8 +24,6 @@ struct Prepared {
     restarted: Vec<String>,
     /// The deployment, still without an id.
     deployment: Deployment,
-    /// The group the change is rooted at, for its events.
-    group_id: String,
     /// The changes, with the groups new apps and groups need.
     changes: Diff,
 }
@@ -96,8 +94,8 @@ impl Core {
             .chain(changes.groups.iter().map(|(id, _)| id.as_str()))
             .collect();
         let group_id = common_group(&ids);
-        match self.try_deploy(changes, force, now) {
-            Ok(deployment) => Ok(deployment),
+        match self.prepare(changes, force, now) {
+            Ok(prepared) => Ok(self.carry_out(prepared, group_id, now)),
             Err(refusal) => {
                 self.emit(MarathonEvent::GroupChangeFailed {
                     group_id,
@@ -108,16 +106,6 @@ impl Core {
                 Err(refusal)
             }
         }
-    }
-
-    fn try_deploy(
-        &mut self,
-        changes: Diff,
-        force: bool,
-        now: Timestamp,
-    ) -> Result<Deployment, ServiceError> {
-        let prepared = self.prepare(changes, force, now)?;
-        Ok(self.carry_out(prepared, now))
     }
 
     /// The steps `changes` would take, without taking them (`dryRun`).
@@ -239,12 +227,6 @@ impl Core {
             .iter()
             .map(|(id, _)| (id.clone(), self.state.groups.get(id).map(|g| (**g).clone())))
             .collect();
-        let ids: Vec<&str> = app_changes
-            .iter()
-            .map(|(id, _)| id.as_str())
-            .chain(group_changes.iter().map(|(id, _)| id.as_str()))
-            .collect();
-        let group_id = common_group(&ids);
         let version = match app_changes.as_slice() {
             [(_, Some(app))] if group_changes.is_empty() => app.version,
             _ => now,
@@ -262,7 +244,6 @@ impl Core {
                 deadline: timeout.map(|t| now.plus_millis(t.saturating_mul(1000) as i64)),
                 auto_rollback,
             },
-            group_id,
             changes: Diff {
                 apps: app_changes,
                 groups: group_changes,
@@ -271,12 +252,12 @@ impl Core {
     }
 
     /// Carries out a prepared change: nothing here can fail, the request is accepted.
-    fn carry_out(&mut self, prepared: Prepared, now: Timestamp) -> Deployment {
+    /// `group_id` is where the change is rooted, for its events.
+    fn carry_out(&mut self, prepared: Prepared, group_id: String, now: Timestamp) -> Deployment {
         let Prepared {
             conflicts,
             restarted,
             mut deployment,
-            group_id,
             changes:
                 Diff {
                     apps: app_changes,
