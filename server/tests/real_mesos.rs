@@ -186,12 +186,13 @@ async fn stride_schedules_on_a_real_mesos_master() {
             .map(|(id, _)| id.clone())
     })
     .await;
-    let (_, info) = stride.get("/v2/info").await;
-    assert_eq!(
-        info["frameworkId"],
-        framework_id.as_str(),
-        "the id is persisted"
-    );
+    // Mesos lists the framework as soon as it answers SUBSCRIBED; Stride stores the id
+    // once it has read that answer, a moment later.
+    eventually("the framework id in /v2/info", || async {
+        let (_, info) = stride.get("/v2/info").await;
+        (info["frameworkId"] == framework_id.as_str()).then_some(())
+    })
+    .await;
 
     let (status, body) = stride
         .post(
