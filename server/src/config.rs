@@ -79,6 +79,63 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub agent: AgentConfig,
+
+    #[command(flatten)]
+    pub events: EventsConfig,
+}
+
+/// The event bus, its journal and the HTTP callback subscribers.
+#[derive(Args, Debug, Clone)]
+pub struct EventsConfig {
+    /// How many of the newest events Stride keeps (in memory and journaled in the store) for
+    /// event-stream clients and callback subscribers that fall behind or reconnect.
+    #[arg(long, env = "STRIDE_EVENT_RING_SIZE", default_value_t = crate::events::DEFAULT_RING_SIZE)]
+    pub event_ring_size: usize,
+
+    /// Turns `/v2/eventSubscriptions` off (it answers 400, as Marathon without
+    /// `--event_subscriber http_callback`).
+    #[arg(long, env = "STRIDE_DISABLE_EVENT_CALLBACKS")]
+    pub disable_event_callbacks: bool,
+
+    /// Callback URLs subscribed at start (if not subscribed already), comma-separated.
+    #[arg(long, env = "STRIDE_HTTP_ENDPOINTS", value_delimiter = ',')]
+    pub http_endpoints: Vec<String>,
+
+    /// Seconds a callback subscriber may take to answer one event before the delivery counts
+    /// as failed.
+    #[arg(
+        long,
+        env = "STRIDE_EVENT_CALLBACK_TIMEOUT_SECONDS",
+        default_value_t = 10.0
+    )]
+    pub event_callback_timeout_seconds: f64,
+
+    /// The longest wait, in seconds, between two attempts at a failing subscriber.
+    #[arg(
+        long,
+        env = "STRIDE_EVENT_CALLBACK_MAX_BACKOFF_SECONDS",
+        default_value_t = 30.0
+    )]
+    pub event_callback_max_backoff_seconds: f64,
+
+    /// Seconds of failing deliveries after which a subscriber is unsubscribed.
+    #[arg(
+        long,
+        env = "STRIDE_EVENT_SUBSCRIBER_DROP_AFTER_SECONDS",
+        default_value_t = 3600.0
+    )]
+    pub event_subscriber_drop_after_seconds: f64,
+}
+
+impl EventsConfig {
+    pub fn callback_settings(&self) -> crate::events::callbacks::Settings {
+        let seconds = |s: f64| std::time::Duration::from_secs_f64(s.max(0.0));
+        crate::events::callbacks::Settings {
+            request_timeout: seconds(self.event_callback_timeout_seconds),
+            max_backoff: seconds(self.event_callback_max_backoff_seconds),
+            drop_after: seconds(self.event_subscriber_drop_after_seconds),
+        }
+    }
 }
 
 /// How Stride registers with a Mesos master given as a URL.

@@ -45,9 +45,6 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// How long open requests may take to finish once Stride is asked to stop.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// How many events the bus keeps for resuming clients.
-const EVENT_RING: usize = 10_000;
-
 #[derive(Clone, FromRef)]
 struct AppState {
     leptos_options: LeptosOptions,
@@ -79,7 +76,13 @@ pub async fn run(config: config::ServeConfig) -> anyhow::Result<()> {
     .context("opening the store")?;
 
     let (shutdown_tx, shutdown) = watch::channel(false);
-    let bus = events::EventBus::new(EVENT_RING);
+    let (bus, journal) = events::journal::journaled_bus(
+        config.events.event_ring_size,
+        store.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .context("reading the event journal")?;
     let (mesos_tx, mesos_rx) = mpsc::unbounded_channel();
     let master = connect_master(&config, &data_dir).await?;
     let settings = service::Settings {
@@ -98,12 +101,27 @@ pub async fn run(config: config::ServeConfig) -> anyhow::Result<()> {
     let (service, outgoing) = service::start(
         settings.clone(),
         store.clone(),
-        bus,
+        bus.clone(),
         mesos_rx,
         master.sandboxes,
         shutdown.clone(),
     )
     .await?;
+    let service = if config.events.disable_event_callbacks {
+        service
+    } else {
+        service.with_callbacks(
+            events::callbacks::Callbacks::start(
+                bus,
+                store.clone(),
+                config.events.callback_settings(),
+                &config.events.http_endpoints,
+                shutdown.clone(),
+            )
+            .await
+            .context("starting the event callbacks")?,
+        )
+    };
     probes::start(service.watch(), service.probes.clone(), shutdown.clone())
         .context("starting the health-check prober")?;
     let framework_id = service.snapshot().framework_id.clone();
@@ -167,6 +185,11 @@ pub async fn run(config: config::ServeConfig) -> anyhow::Result<()> {
             let _ = stopping.wait_for(|stop| *stop).await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         } => tracing::warn!("requests still open {SHUTDOWN_GRACE:?} after the stop signal; stopping anyway"),
+    }
+    if tokio::time::timeout(SHUTDOWN_GRACE, journal).await.is_err() {
+        tracing::warn!(
+            "the newest events could not be journaled in time; readers resume from before them"
+        );
     }
     let fatal = fatal
         .lock()

@@ -447,7 +447,7 @@ fn status_of(head: &[u8]) -> Option<u16> {
 }
 
 /// The innermost cause of a client error, which says what actually went wrong.
-fn cause(error: &reqwest::Error) -> String {
+pub(crate) fn cause(error: &reqwest::Error) -> String {
     if error.is_timeout() {
         return "timed out".into();
     }

@@ -10,6 +10,7 @@ mod groups;
 pub use groups::GroupOutcome;
 
 use crate::core::{versioned, Core, KillOutcome, Outgoing, Snapshot, Versioning};
+use crate::events::callbacks::Callbacks;
 use crate::events::EventBus;
 use crate::mesos::MesosInput;
 use crate::scheduler::deployment::Deployment;
@@ -54,6 +55,8 @@ pub struct Service {
     pub probes: mpsc::Sender<ProbeInput>,
     snapshot: watch::Receiver<Arc<Snapshot>>,
     pub events: EventBus,
+    /// HTTP callback subscribers; `None` when Stride runs with `--disable-event-callbacks`.
+    pub callbacks: Option<Callbacks>,
     store: Store,
     sandboxes: Option<SandboxLocator>,
     /// Flips to `true` when Stride stops; long-lived responses (event streams) end then.
@@ -100,6 +103,7 @@ pub async fn start(
             probes,
             snapshot,
             events,
+            callbacks: None,
             store,
             sandboxes,
             shutdown,
@@ -201,8 +205,16 @@ impl CoreTask {
 
 fn apply_input(core: &mut Core, input: MesosInput, now: Timestamp) {
     match input {
-        MesosInput::Subscribed { framework_id } => core.on_subscribed(framework_id, now),
-        MesosInput::Disconnected => core.on_disconnected(),
+        MesosInput::Subscribed {
+            framework_id,
+            master,
+        } => core.on_subscribed(framework_id, master, now),
+        MesosInput::Disconnected => core.on_disconnected(now),
+        MesosInput::Message {
+            agent_id,
+            executor_id,
+            data,
+        } => core.on_message(agent_id, executor_id, data, now),
         MesosInput::Offers(offers) => core.on_offers(offers, now),
         MesosInput::Rescind(offer_id) => core.on_rescind(&offer_id),
         MesosInput::Status { update, ack } => core.on_status(update, ack, now),
@@ -281,6 +293,14 @@ pub struct Deployed {
 }
 
 impl Service {
+    /// The service with callback subscribers to deliver events to.
+    pub fn with_callbacks(self, callbacks: Callbacks) -> Service {
+        Service {
+            callbacks: Some(callbacks),
+            ..self
+        }
+    }
+
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.borrow().clone()
     }

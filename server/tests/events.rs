@@ -143,3 +143,117 @@ async fn stride_stops_promptly_with_event_streams_open() {
     let took = stride.terminate();
     assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
 }
+
+/// Creates `n` apps without instances (five events each, no processes).
+async fn make_events(stride: &Stride, prefix: &str, n: usize) {
+    for i in 0..n {
+        let (status, body) = stride
+            .post(
+                "/v2/apps",
+                &json!({"id": format!("/{prefix}-{i}"), "cmd": "sleep 1", "instances": 0})
+                    .to_string(),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+}
+
+/// The next `n` events of a stream.
+async fn take(events: &mut Events, n: usize) -> Vec<Event> {
+    tokio::time::timeout(WAIT, events.by_ref().take(n).collect::<Vec<_>>())
+        .await
+        .expect("the events in time")
+}
+
+#[tokio::test]
+async fn a_client_that_reconnects_sees_every_event_exactly_once() {
+    let stride = Stride::start().await;
+    let mut watcher = stride.events("?event_type=api_post_event", None).await;
+    let mut client = stride
+        .events(
+            "?event_type=api_post_event&event_type=deployment_success",
+            None,
+        )
+        .await;
+    make_events(&stride, "first", 3).await;
+    let before = take(&mut client, 6).await;
+    drop(client);
+    // Published while the client is away.
+    make_events(&stride, "second", 3).await;
+    let mut client = stride
+        .events(
+            "?event_type=api_post_event&event_type=deployment_success",
+            Some(&before.last().unwrap().id),
+        )
+        .await;
+    make_events(&stride, "third", 3).await;
+    let after = take(&mut client, 12).await;
+    let seen: Vec<&Event> = before.iter().chain(&after).collect();
+    let posted: Vec<&str> = seen
+        .iter()
+        .filter(|e| e.event == "api_post_event")
+        .map(|e| e.id.as_str())
+        .collect();
+    let all_posted = take(&mut watcher, 9).await;
+    assert_eq!(
+        posted,
+        all_posted.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        "every api_post_event once, in order"
+    );
+    let ids: Vec<u64> = seen.iter().map(|e| e.id.parse().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert_eq!(
+        seen.iter()
+            .filter(|e| e.event == "deployment_success")
+            .count(),
+        9
+    );
+}
+
+#[tokio::test]
+async fn a_client_too_far_behind_is_told_what_it_missed() {
+    let stride = Stride::start_with(&["--event-ring-size", "20"]).await;
+    let mut first = stride.events("?event_type=api_post_event", None).await;
+    make_events(&stride, "many", 10).await;
+    let first_post = take(&mut first, 1).await.remove(0);
+    let mut behind = stride
+        .events("?event_type=api_post_event", Some(&first_post.id))
+        .await;
+    let told = take(&mut behind, 1).await.remove(0);
+    assert_eq!(told.event, "events_missed_event", "whatever the filter");
+    let missed: Value = serde_json::from_str(&told.data).unwrap();
+    let first_id: u64 = first_post.id.parse().unwrap();
+    assert_eq!(missed["firstMissed"], first_id + 1);
+    assert_eq!(missed["ringSize"], 20);
+    assert_eq!(told.id, missed["lastMissed"].to_string());
+    // Then on from the oldest event still held.
+    let next = take(&mut behind, 1).await.remove(0);
+    assert_eq!(next.event, "api_post_event");
+    assert!(next.id.parse::<u64>().unwrap() > missed["lastMissed"].as_u64().unwrap());
+}
+
+#[tokio::test]
+async fn a_restarted_stride_continues_the_numbering_and_resumes_clients() {
+    let mut stride = Stride::start().await;
+    let mut client = stride.events("?event_type=api_post_event", None).await;
+    make_events(&stride, "earlier", 2).await;
+    let seen = take(&mut client, 2).await;
+    make_events(&stride, "unseen", 1).await;
+    drop(client);
+    stride.terminate();
+    stride.launch().await;
+    let mut client = stride
+        .events("?event_type=api_post_event", Some(&seen[0].id))
+        .await;
+    make_events(&stride, "later", 1).await;
+    let resumed = take(&mut client, 3).await;
+    let apps: Vec<String> = resumed
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(&e.data).unwrap()["appDefinition"]["id"].to_string())
+        .collect();
+    assert_eq!(apps, [r#""/earlier-1""#, r#""/unseen-0""#, r#""/later-0""#]);
+    assert_eq!(
+        resumed[0].id, seen[1].id,
+        "the same numbers after the restart"
+    );
+}

@@ -168,6 +168,68 @@ pub enum MarathonEvent {
         master: String,
         timestamp: Timestamp,
     },
+    #[serde(rename_all = "camelCase")]
+    SchedulerReregisteredEvent {
+        master: String,
+        timestamp: Timestamp,
+    },
+    #[serde(rename_all = "camelCase")]
+    SchedulerDisconnectedEvent { timestamp: Timestamp },
+    #[serde(rename_all = "camelCase")]
+    FrameworkMessageEvent {
+        executor_id: String,
+        slave_id: String,
+        /// The message's bytes, as a JSON array of numbers (what Marathon emits).
+        message: Vec<u8>,
+        timestamp: Timestamp,
+    },
+    #[serde(rename_all = "camelCase")]
+    SubscribeEvent {
+        client_ip: String,
+        callback_url: String,
+        timestamp: Timestamp,
+    },
+    #[serde(rename_all = "camelCase")]
+    UnsubscribeEvent {
+        client_ip: String,
+        callback_url: String,
+        timestamp: Timestamp,
+    },
+    /// Stride's own: sent to one reader (an event stream, a callback subscriber) in place of
+    /// events it can no longer be given, instead of leaving a silent gap.
+    #[serde(rename_all = "camelCase")]
+    EventsMissedEvent {
+        /// The numbers (SSE ids) of the first and last event missed, when known.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        first_missed: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        last_missed: Option<u64>,
+        /// How many events Stride keeps for readers that fall behind.
+        ring_size: u64,
+        reason: String,
+        timestamp: Timestamp,
+    },
+}
+
+/// An HTTP callback subscriber and how its deliveries go (Stride's own
+/// `/stride/v1/event-subscribers`; Marathon's `/v2/eventSubscriptions` lists only the URLs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventSubscriber {
+    pub callback_url: String,
+    pub client_ip: String,
+    pub subscribed_at: Timestamp,
+    /// The number (SSE id) of the last event it was sent.
+    pub delivered: u64,
+    /// Events published that it has not been sent yet.
+    pub backlog: u64,
+    /// Failed attempts since the last delivery that went through.
+    pub failed_attempts: u64,
+    /// Since when every attempt failed; absent while deliveries go through.
+    pub failing_since: Option<Timestamp>,
+    pub last_error: Option<String>,
+    /// When the subscription is dropped if deliveries keep failing.
+    pub drops_at: Option<Timestamp>,
 }
 
 impl MarathonEvent {
@@ -197,6 +259,12 @@ impl MarathonEvent {
             MarathonEvent::EventStreamAttached { .. } => "event_stream_attached",
             MarathonEvent::EventStreamDetached { .. } => "event_stream_detached",
             MarathonEvent::SchedulerRegisteredEvent { .. } => "scheduler_registered_event",
+            MarathonEvent::SchedulerReregisteredEvent { .. } => "scheduler_reregistered_event",
+            MarathonEvent::SchedulerDisconnectedEvent { .. } => "scheduler_disconnected_event",
+            MarathonEvent::FrameworkMessageEvent { .. } => "framework_message_event",
+            MarathonEvent::SubscribeEvent { .. } => "subscribe_event",
+            MarathonEvent::UnsubscribeEvent { .. } => "unsubscribe_event",
+            MarathonEvent::EventsMissedEvent { .. } => "events_missed_event",
         }
     }
 

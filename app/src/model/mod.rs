@@ -19,7 +19,7 @@ pub use app::{
 pub use checks::*;
 pub use dashboard::*;
 pub use error::ServiceError;
-pub use event::{MarathonEvent, Plan};
+pub use event::{EventSubscriber, MarathonEvent, Plan};
 pub use group::{GroupDefinition, GroupInfo, GroupUpdate};
 pub use task::*;
 pub use time::Timestamp;

@@ -61,8 +61,15 @@ impl Affected {
     /// Reads an event's JSON for the apps and tasks it is about.
     pub fn of_event(event_type: &str, data: &serde_json::Value) -> Affected {
         match event_type {
-            "event_stream_attached" | "event_stream_detached" => Affected::default(),
-            "group_change_success" | "scheduler_registered_event" => Affected::all(),
+            "event_stream_attached"
+            | "event_stream_detached"
+            | "subscribe_event"
+            | "unsubscribe_event" => Affected::default(),
+            // A missed stretch of events may have touched anything.
+            "group_change_success"
+            | "scheduler_registered_event"
+            | "scheduler_reregistered_event"
+            | "events_missed_event" => Affected::all(),
             _ => {
                 let mut affected = Affected::default();
                 let plan_apps = data["plan"]["steps"]

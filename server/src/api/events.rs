@@ -3,12 +3,14 @@
 //! The wire format is Marathon's (`event:` + one-line `data:`, CRLF, a bare CRLF as heartbeat
 //! every 10 s) plus an `id:` line with the event's sequence number. Marathon clients ignore the
 //! id; browsers send it back as `Last-Event-ID` when they reconnect, and the stream then resumes
-//! from the bus' ring instead of losing what happened during the drop. A client that falls
-//! behind is caught up from the ring too; only one that falls out of the ring is disconnected.
+//! from the bus' ring instead of losing what happened during the drop. Each client reads the
+//! ring from its own cursor, so a slow one is never disconnected: if it falls so far behind
+//! that the ring no longer holds its next event, it is sent an `events_missed_event` (whatever
+//! its `event_type` filter) and goes on from the oldest event held.
 
 use super::error::ApiError;
 use super::Params;
-use crate::events::{EventBus, Published};
+use crate::events::{EventBus, Published, Reader};
 use crate::service::{now, Service};
 use app::model::MarathonEvent;
 use axum::body::Body;
@@ -16,10 +18,10 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
 
 const HEARTBEAT: Duration = Duration::from_secs(10);
 
@@ -77,7 +79,7 @@ pub async fn stream(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let bus = service.events.clone();
-    let subscription = bus.subscribe(last_seen);
+    let reader = bus.reader(last_seen);
     let remote = client.ip().to_string();
     bus.publish([MarathonEvent::EventStreamAttached {
         remote_address: remote.clone(),
@@ -87,9 +89,12 @@ pub async fn stream(
         bus: bus.clone(),
         remote,
     };
-    let wanted =
-        move |e: &Published| filter.is_empty() || filter.iter().any(|f| f == e.event.event_type());
-    let body = async_stream(subscription, bus, wanted, detach, service.shutdown.clone());
+    let wanted = move |e: &Published| {
+        filter.is_empty()
+            || matches!(e.event, MarathonEvent::EventsMissedEvent { .. })
+            || filter.iter().any(|f| f == e.event.event_type())
+    };
+    let body = event_frames(reader, bus, wanted, detach, service.shutdown.clone());
     let mut response = Response::new(Body::from_stream(body));
     let h = response.headers_mut();
     h.insert(
@@ -104,62 +109,51 @@ pub async fn stream(
     Ok(response)
 }
 
-fn async_stream(
-    subscription: crate::events::Subscription,
+/// Events a client's stream reads from the ring at a time.
+const READ_BATCH: usize = 256;
+
+fn event_frames(
+    reader: Reader,
     bus: EventBus,
     wanted: impl Fn(&Published) -> bool + Send + Sync + 'static,
     detach: Detach,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
-    let backlog: std::collections::VecDeque<Arc<Published>> = subscription.backlog.into();
-    let last = backlog.back().map(|e| e.seq);
     let wanted = Arc::new(wanted);
     futures::stream::unfold(
-        (backlog, subscription.live, last, (detach, shutdown)),
-        move |(mut backlog, mut live, mut last, (detach, mut shutdown))| {
+        (
+            reader,
+            VecDeque::<Arc<Published>>::new(),
+            (detach, shutdown),
+        ),
+        move |(mut reader, mut pending, (detach, mut shutdown))| {
             let bus = bus.clone();
             let wanted = wanted.clone();
             async move {
                 loop {
-                    if let Some(e) = backlog.pop_front() {
-                        last = Some(e.seq);
+                    if let Some(e) = pending.pop_front() {
                         if wanted(&e) {
-                            return Some((
-                                Ok(frame(&e)),
-                                (backlog, live, last, (detach, shutdown)),
-                            ));
+                            return Some((Ok(frame(&e)), (reader, pending, (detach, shutdown))));
                         }
                         continue;
                     }
                     if *shutdown.borrow() {
                         return None;
                     }
-                    let received = tokio::select! {
-                        received = tokio::time::timeout(HEARTBEAT, live.recv()) => received,
+                    pending.extend(bus.read(&mut reader, READ_BATCH));
+                    if !pending.is_empty() {
+                        continue;
+                    }
+                    tokio::select! {
+                        ready = tokio::time::timeout(HEARTBEAT, reader.ready()) => {
+                            if ready.is_err() {
+                                return Some((
+                                    Ok(Bytes::from_static(b"\r\n")),
+                                    (reader, pending, (detach, shutdown)),
+                                ));
+                            }
+                        }
                         _ = shutdown.changed() => return None,
-                    };
-                    match received {
-                        Err(_) => {
-                            return Some((
-                                Ok(Bytes::from_static(b"\r\n")),
-                                (backlog, live, last, (detach, shutdown)),
-                            ))
-                        }
-                        Ok(Ok(e)) => {
-                            if last.is_some_and(|l| e.seq <= l) {
-                                continue;
-                            }
-                            backlog.push_back(e);
-                        }
-                        Ok(Err(RecvError::Lagged(_))) => {
-                            // Catch up from the ring; if it no longer holds what we missed, end
-                            // the stream (Marathon's "slow consumer") and let the client resume.
-                            match last.and_then(|l| bus.since(l)) {
-                                Some(missed) => backlog.extend(missed),
-                                None => return None,
-                            }
-                        }
-                        Ok(Err(RecvError::Closed)) => return None,
                     }
                 }
             }

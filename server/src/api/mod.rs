@@ -7,11 +7,13 @@
 //! - [`tasks`]: `/v2/tasks`, `/v2/deployments`, `/v2/queue`.
 //! - [`system`]: `/v2/info`, `/v2/leader`, `/ping`.
 //! - [`events`]: the `/v2/events` SSE stream.
+//! - [`subscriptions`]: `/v2/eventSubscriptions` and Stride's `/stride/v1/event-subscribers`.
 
 pub mod apps;
 pub mod error;
 pub mod events;
 pub mod groups;
+pub mod subscriptions;
 pub mod system;
 pub mod tasks;
 
@@ -104,6 +106,16 @@ pub fn router() -> Router<Service> {
         .route("/v2/leader", get(system::leader))
         .route("/ping", get(system::ping))
         .route("/v2/events", get(events::stream))
+        .route(
+            "/v2/eventSubscriptions",
+            get(subscriptions::list)
+                .post(subscriptions::subscribe)
+                .delete(subscriptions::unsubscribe),
+        )
+        .route(
+            "/stride/v1/event-subscribers",
+            get(subscriptions::subscribers),
+        )
 }
 
 /// A deployment-creating response: the body, status and Marathon's `Marathon-Deployment-Id`.

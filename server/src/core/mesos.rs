@@ -21,18 +21,28 @@ use std::sync::Arc;
 pub(super) const RECONCILE_INTERVAL_MS: i64 = 15 * 60 * 1000;
 
 impl Core {
-    pub fn on_subscribed(&mut self, framework_id: String, now: Timestamp) {
+    /// `master` is the master's hostname, when it said.
+    pub fn on_subscribed(&mut self, framework_id: String, master: Option<String>, now: Timestamp) {
         if self.state.framework_id.as_deref() != Some(&framework_id) {
             self.state.framework_id = Some(framework_id.clone());
             self.dirty.framework = true;
         }
         self.state.connected = true;
         self.suppressed = false;
-        self.emit(MarathonEvent::SchedulerRegisteredEvent {
-            framework_id,
-            master: "local".into(),
-            timestamp: now,
+        let master = master.unwrap_or_else(|| "local".into());
+        self.emit(if self.registered {
+            MarathonEvent::SchedulerReregisteredEvent {
+                master,
+                timestamp: now,
+            }
+        } else {
+            MarathonEvent::SchedulerRegisteredEvent {
+                framework_id,
+                master,
+                timestamp: now,
+            }
         });
+        self.registered = true;
         self.reconcile(now);
     }
 
@@ -57,9 +67,29 @@ impl Core {
         self.call(Outgoing::Reconcile(Vec::new()));
     }
 
-    pub fn on_disconnected(&mut self) {
+    pub fn on_disconnected(&mut self, now: Timestamp) {
+        if self.state.connected {
+            self.emit(MarathonEvent::SchedulerDisconnectedEvent { timestamp: now });
+        }
         self.state.connected = false;
         self.reconcile_at = None;
+    }
+
+    /// A message an executor sent the framework: only published (Stride runs no executor of
+    /// its own that would talk to it).
+    pub fn on_message(
+        &mut self,
+        agent_id: String,
+        executor_id: String,
+        data: Vec<u8>,
+        now: Timestamp,
+    ) {
+        self.emit(MarathonEvent::FrameworkMessageEvent {
+            executor_id,
+            slave_id: agent_id,
+            message: data,
+            timestamp: now,
+        });
     }
 
     pub fn on_rescind(&mut self, _offer_id: &str) {

@@ -316,6 +316,9 @@ pub struct Core {
     revive_at: Option<Timestamp>,
     /// When the next periodic reconciliation is due (set at each SUBSCRIBED).
     reconcile_at: Option<Timestamp>,
+    /// Whether this process has been subscribed before: a later SUBSCRIBED is a
+    /// re-registration (after a lost connection or a master failover).
+    registered: bool,
     /// Apps whose instances changed since they were last looked at, with the latest change's
     /// time and whether convergence can have something to do even outside a rolling restart.
     /// Converging an app or checking its deployment walks all its instances, so it happens
@@ -379,6 +382,7 @@ impl Core {
             rng,
             regexes: RegexCache::default(),
             suppressed: false,
+            registered: false,
             revive_at: None,
             reconcile_at: None,
             unsettled,

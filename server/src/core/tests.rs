@@ -128,7 +128,7 @@ fn reconciliation_follows_each_subscription_and_repeats_periodically() {
             })
             .collect()
     };
-    core.on_subscribed("fw-1".into(), now);
+    core.on_subscribed("fw-1".into(), None, now);
     let explicit = vec![(tasks[0].task_id.clone(), Some("agent-1".to_owned()))];
     assert_eq!(reconciles(&mut core), vec![explicit.clone(), vec![]]);
     core.on_tick(now.plus_millis(RECONCILE_INTERVAL_MS - 1));
@@ -136,11 +136,42 @@ fn reconciliation_follows_each_subscription_and_repeats_periodically() {
     let due = now.plus_millis(RECONCILE_INTERVAL_MS);
     core.on_tick(due);
     assert_eq!(reconciles(&mut core), vec![explicit, vec![]]);
-    core.on_disconnected();
+    core.on_disconnected(due);
     core.on_tick(due.plus_millis(RECONCILE_INTERVAL_MS));
     assert!(
         reconciles(&mut core).is_empty(),
         "no reconciliation while disconnected"
+    );
+}
+
+#[test]
+fn subscriptions_and_disconnections_are_published_as_marathon_says() {
+    let now = Timestamp::from_millis(1000);
+    let mut core = Core::new(Default::default(), StdRng::seed_from_u64(1));
+    let event_types = |core: &mut Core| -> Vec<&'static str> {
+        core.take_changes()
+            .events
+            .iter()
+            .map(MarathonEvent::event_type)
+            .collect()
+    };
+    core.on_subscribed("fw-1".into(), Some("m1".into()), now);
+    assert_eq!(event_types(&mut core), ["scheduler_registered_event"]);
+    core.on_disconnected(now);
+    core.on_disconnected(now);
+    assert_eq!(
+        event_types(&mut core),
+        ["scheduler_disconnected_event"],
+        "once per lost connection"
+    );
+    core.on_subscribed("fw-1".into(), Some("m2".into()), now);
+    assert_eq!(event_types(&mut core), ["scheduler_reregistered_event"]);
+    core.on_message("agent-1".into(), "ex".into(), vec![1, 2], now);
+    let events = core.take_changes().events;
+    assert_eq!(
+        serde_json::to_value(&events[0]).unwrap()["message"],
+        serde_json::json!([1, 2]),
+        "bytes as an array of numbers, as Marathon writes them"
     );
 }
 

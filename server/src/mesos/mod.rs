@@ -25,8 +25,16 @@ use tokio::sync::{mpsc, watch};
 pub enum MesosInput {
     Subscribed {
         framework_id: String,
+        /// The master's hostname, from its `MasterInfo`.
+        master: Option<String>,
     },
     Disconnected,
+    /// An executor's message to the framework.
+    Message {
+        agent_id: String,
+        executor_id: String,
+        data: Vec<u8>,
+    },
     Offers(Vec<OfferView>),
     Rescind(String),
     Status {
@@ -213,6 +221,12 @@ fn input_of(event: scheduler::Event) -> Option<MesosInput> {
     match event.r#type() {
         event::Type::Subscribed => event.subscribed.map(|s| MesosInput::Subscribed {
             framework_id: s.framework_id.value,
+            master: s.master_info.and_then(|m| m.hostname),
+        }),
+        event::Type::Message => event.message.map(|m| MesosInput::Message {
+            agent_id: m.agent_id.value,
+            executor_id: m.executor_id.value,
+            data: m.data,
         }),
         event::Type::Offers => event
             .offers

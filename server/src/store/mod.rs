@@ -3,6 +3,12 @@
 //! Everything is written through [`Store::commit`], one transaction per batch of changes, so a
 //! crash never leaves half of a change behind. The SQL is shared by both backends (`$n`
 //! placeholders and `ON CONFLICT` work in both).
+//!
+//! - [`events`]: the event journal and the callback subscriptions, written beside the commits.
+
+mod events;
+
+pub use events::StoredSubscription;
 
 use crate::scheduler::deployment::Deployment;
 use crate::scheduler::instance::Instance;
