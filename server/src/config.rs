@@ -82,6 +82,66 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub events: EventsConfig,
+
+    #[command(flatten)]
+    pub metrics: MetricsConfig,
+}
+
+/// Metric names and where they are pushed.
+#[derive(Args, Debug, Clone)]
+pub struct MetricsConfig {
+    /// The first component of every metric name (Marathon's `--metrics_prefix`).
+    #[arg(long, env = "STRIDE_METRICS_NAME_PREFIX", default_value = crate::metrics::DEFAULT_PREFIX)]
+    pub metrics_name_prefix: String,
+
+    /// Turns `/metrics/prometheus` off (it answers 404).
+    #[arg(long, env = "STRIDE_DISABLE_METRICS_PROMETHEUS")]
+    pub disable_metrics_prometheus: bool,
+
+    /// `HOST:PORT` of a StatsD server (or DataDog agent) to send every metric to over UDP.
+    #[arg(long, env = "STRIDE_METRICS_STATSD")]
+    pub metrics_statsd: Option<String>,
+
+    /// DataDog tags added to every StatsD line, comma-separated (`env:prod,team:infra`).
+    #[arg(long, env = "STRIDE_METRICS_STATSD_TAGS", value_delimiter = ',')]
+    pub metrics_statsd_tags: Vec<String>,
+
+    /// `HOST:PORT` of a Graphite server to send every metric to over TCP (plaintext).
+    #[arg(long, env = "STRIDE_METRICS_GRAPHITE")]
+    pub metrics_graphite: Option<String>,
+
+    /// Seconds between two pushes to StatsD and Graphite.
+    #[arg(long, env = "STRIDE_METRICS_INTERVAL_SECONDS", default_value_t = 10.0)]
+    pub metrics_interval_seconds: f64,
+}
+
+impl MetricsConfig {
+    /// Where to push, with the addresses resolved.
+    pub fn push_settings(&self) -> anyhow::Result<crate::metrics::push::PushSettings> {
+        use anyhow::Context;
+        use std::net::ToSocketAddrs;
+        let resolve = |flag: &str, value: &Option<String>| -> anyhow::Result<Option<SocketAddr>> {
+            value
+                .as_deref()
+                .map(|v| {
+                    v.to_socket_addrs()
+                        .with_context(|| format!("{flag} {v}: not a HOST:PORT"))?
+                        .next()
+                        .with_context(|| format!("{flag} {v}: no address"))
+                })
+                .transpose()
+        };
+        if !(self.metrics_interval_seconds.is_finite() && self.metrics_interval_seconds > 0.0) {
+            anyhow::bail!("--metrics-interval-seconds must be a positive number");
+        }
+        Ok(crate::metrics::push::PushSettings {
+            prefix: self.metrics_name_prefix.clone(),
+            statsd: resolve("--metrics-statsd", &self.metrics_statsd)?,
+            statsd_tags: self.metrics_statsd_tags.clone(),
+            graphite: resolve("--metrics-graphite", &self.metrics_graphite)?,
+            interval: std::time::Duration::from_secs_f64(self.metrics_interval_seconds),
+        })
+    }
 }
 
 /// The event bus, its journal and the HTTP callback subscribers.

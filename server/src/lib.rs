@@ -10,7 +10,8 @@
 //! - [`scheduler`]: the pure decisions (convergence, placement, status, backoff, deployments).
 //! - [`views`]: read models for the API and the dashboard.
 //! - [`store`]: SQLite/Postgres persistence.
-//! - [`events`]: the event bus.
+//! - [`events`]: the event bus, its journal and the HTTP callback subscribers.
+//! - [`metrics`]: Marathon-style metrics, `/metrics` in JSON and Prometheus, StatsD/Graphite.
 //! - [`mesos`]: the Mesos driver (subscribe, translate, call).
 //! - [`probes`]: Stride's own health and readiness probes, off the core's task.
 //! - [`master`]: the built-in single-node master, its process agent and the task supervisor.
@@ -22,6 +23,7 @@ pub mod dashboard;
 pub mod events;
 pub mod master;
 pub mod mesos;
+pub mod metrics;
 pub mod probes;
 pub mod scheduler;
 pub mod service;
@@ -97,6 +99,8 @@ pub async fn run(config: config::ServeConfig) -> anyhow::Result<()> {
             .unwrap_or_else(|| "root".into()),
         failover_timeout_secs: config.mesos.failover_timeout,
         http_port: config.http_address.port(),
+        metrics_prefix: config.metrics.metrics_name_prefix.clone(),
+        prometheus: !config.metrics.disable_metrics_prometheus,
     };
     let (service, outgoing) = service::start(
         settings.clone(),
@@ -122,6 +126,13 @@ pub async fn run(config: config::ServeConfig) -> anyhow::Result<()> {
             .context("starting the event callbacks")?,
         )
     };
+    metrics::register_marathon_names();
+    let reported = service.clone();
+    tokio::spawn(metrics::push::run(
+        config.metrics.push_settings()?,
+        move || reported.metrics_report(),
+        shutdown.clone(),
+    ));
     probes::start(service.watch(), service.probes.clone(), shutdown.clone())
         .context("starting the health-check prober")?;
     let framework_id = service.snapshot().framework_id.clone();
@@ -341,7 +352,9 @@ fn http_router(service: service::Service, address: SocketAddr) -> Router {
             axum::http::HeaderValue::from_static(value),
         )
     };
-    let api = api::router().with_state(service);
+    let api = api::router()
+        .route_layer(axum::middleware::from_fn(metrics::http::tag_route))
+        .with_state(service);
     Router::new()
         .leptos_routes_with_context(
             &state,
@@ -359,6 +372,7 @@ fn http_router(service: service::Service, address: SocketAddr) -> Router {
         ))
         .layer(no_cache("pragma", "no-cache"))
         .layer(no_cache("expires", "0"))
+        .layer(axum::middleware::from_fn(metrics::http::track))
         .layer(SetResponseHeaderLayer::overriding(
             axum::http::header::SERVER,
             axum::http::HeaderValue::from_str(&api::system::stride_version())

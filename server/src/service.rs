@@ -13,6 +13,7 @@ use crate::core::{versioned, Core, KillOutcome, Outgoing, Snapshot, Versioning};
 use crate::events::callbacks::Callbacks;
 use crate::events::EventBus;
 use crate::mesos::MesosInput;
+use crate::metrics;
 use crate::scheduler::deployment::Deployment;
 use crate::scheduler::health::ProbeResult;
 use crate::store::Store;
@@ -45,6 +46,10 @@ pub struct Settings {
     pub user: String,
     pub failover_timeout_secs: u64,
     pub http_port: u16,
+    /// The first component of metric names.
+    pub metrics_prefix: String,
+    /// Whether `/metrics/prometheus` answers.
+    pub prometheus: bool,
 }
 
 #[derive(Clone)]
@@ -175,11 +180,16 @@ impl CoreTask {
             }
             self.core.after_change(now());
             let changes = self.core.take_changes();
-            match self.store.commit(&changes.batch).await {
+            let committing = std::time::Instant::now();
+            let committed = self.store.commit(&changes.batch).await;
+            metrics::scheduler::commit(committing.elapsed(), committed.is_ok());
+            match committed {
                 Ok(()) => {
                     let _ = self.snapshot.send(Arc::new(self.core.snapshot()));
+                    metrics::scheduler::events(&changes.events);
                     self.events.publish(changes.events);
                     for call in changes.calls {
+                        metrics::scheduler::call(&call);
                         let _ = self.outgoing.send(call);
                     }
                     finishers.into_iter().for_each(|f| f(true));
@@ -204,6 +214,7 @@ impl CoreTask {
 }
 
 fn apply_input(core: &mut Core, input: MesosInput, now: Timestamp) {
+    metrics::scheduler::input(&input);
     match input {
         MesosInput::Subscribed {
             framework_id,
@@ -222,6 +233,7 @@ fn apply_input(core: &mut Core, input: MesosInput, now: Timestamp) {
 }
 
 fn apply_probe(core: &mut Core, probe: ProbeInput, now: Timestamp) {
+    metrics::scheduler::probe(&probe);
     match probe {
         ProbeInput::Health(result) => core.on_probe(result, now),
         ProbeInput::Readiness(result) => core.on_readiness(result, now),
@@ -299,6 +311,11 @@ impl Service {
             callbacks: Some(callbacks),
             ..self
         }
+    }
+
+    /// Every metric, with the gauges of the state as it is now.
+    pub fn metrics_report(&self) -> metrics::Report {
+        metrics::registry().report(metrics::gauges::computed(self))
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {

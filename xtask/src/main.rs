@@ -128,13 +128,14 @@ fn build(release: bool) -> Result<()> {
     run(&mut cmd)
 }
 
-fn ensure_chromium() -> Result<()> {
-    if Path::new("/usr/bin/chromium").exists() {
+/// Installs the Debian `package` unless `binary` is there already.
+fn ensure_debian_package(binary: &str, package: &str) -> Result<()> {
+    if Path::new(binary).exists() {
         return Ok(());
     }
     run(Command::new("apt-get").arg("update"))?;
     run(Command::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends", "chromium"])
+        .args(["install", "-y", "--no-install-recommends", package])
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
@@ -178,13 +179,15 @@ fn test(root: &Path) -> Result<()> {
     ]))?;
     // The frontend only builds for the browser; building it with the server would unify the
     // `app` crate's `ssr` and `hydrate` features.
+    // The metrics tests check the Prometheus output with `promtool`.
+    ensure_debian_package("/usr/bin/promtool", "prometheus")?;
     run(cargo().args(["test", "--workspace", "--exclude", "frontend"]))?;
     // The foundation's integration suite once more, with Stride subscribed over HTTP to a
     // `stride master` process instead of its in-process master.
     run(cargo()
         .args(["test", "-p", "server", "--test", "api", "--test", "events"])
         .env("STRIDE_TEST_MASTER", "http"))?;
-    ensure_chromium()?;
+    ensure_debian_package("/usr/bin/chromium", "chromium")?;
     ensure_npm_packages()?;
     run(Command::new("npx")
         .args(["playwright", "test"])

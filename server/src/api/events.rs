@@ -11,6 +11,7 @@
 use super::error::ApiError;
 use super::Params;
 use crate::events::{EventBus, Published, Reader};
+use crate::metrics::{self, Counter, Gauge, GaugeGuard, Name, Unit};
 use crate::service::{now, Service};
 use app::model::MarathonEvent;
 use axum::body::Body;
@@ -20,24 +21,39 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 const HEARTBEAT: Duration = Duration::from_secs(10);
 
+/// Bytes written to event streams (Marathon's `http.responses.event-stream.size`).
+static STREAMED: LazyLock<Arc<Counter>> = LazyLock::new(|| {
+    metrics::registry().counter(Name::in_unit(
+        "http.responses.event-stream.size",
+        Unit::Bytes,
+    ))
+});
+
+/// Open event streams.
+static STREAMS: LazyLock<Arc<Gauge>> =
+    LazyLock::new(|| metrics::registry().gauge(Name::new("http.event-streams.active")));
+
 fn frame(event: &Published) -> Bytes {
-    Bytes::from(format!(
+    let frame = Bytes::from(format!(
         "id: {}\r\nevent: {}\r\ndata: {}\r\n\r\n",
         event.seq,
         event.event.event_type(),
         event.json
-    ))
+    ));
+    STREAMED.add(frame.len() as u64);
+    frame
 }
 
 /// Publishes `event_stream_detached` when the client goes away (the stream is dropped).
 struct Detach {
     bus: EventBus,
     remote: String,
+    _open: GaugeGuard,
 }
 
 impl Drop for Detach {
@@ -88,6 +104,7 @@ pub async fn stream(
     let detach = Detach {
         bus: bus.clone(),
         remote,
+        _open: STREAMS.track(),
     };
     let wanted = move |e: &Published| {
         filter.is_empty()

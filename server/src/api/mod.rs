@@ -5,7 +5,7 @@
 //! - [`apps`]: `/v2/apps` and everything under an app id.
 //! - [`groups`]: everything under `/v2/groups`.
 //! - [`tasks`]: `/v2/tasks`, `/v2/deployments`, `/v2/queue`.
-//! - [`system`]: `/v2/info`, `/v2/leader`, `/ping`.
+//! - [`system`]: `/v2/info`, `/v2/leader`, `/ping`, `/metrics`.
 //! - [`events`]: the `/v2/events` SSE stream.
 //! - [`subscriptions`]: `/v2/eventSubscriptions` and Stride's `/stride/v1/event-subscribers`.
 
@@ -105,6 +105,8 @@ pub fn router() -> Router<Service> {
         .route("/v2/info", get(system::info))
         .route("/v2/leader", get(system::leader))
         .route("/ping", get(system::ping))
+        .route("/metrics", get(system::metrics))
+        .route("/metrics/prometheus", get(system::prometheus))
         .route("/v2/events", get(events::stream))
         .route(
             "/v2/eventSubscriptions",

@@ -1,4 +1,4 @@
-//! `/v2/info`, `/v2/leader`, `/ping`.
+//! `/v2/info`, `/v2/leader`, `/ping`, `/metrics` and `/metrics/prometheus`.
 
 use crate::service::Service;
 use axum::extract::State;
@@ -115,4 +115,34 @@ pub async fn ping(headers: HeaderMap) -> Response {
         )
             .into_response()
     }
+}
+
+/// `GET /metrics`: Marathon's JSON.
+pub async fn metrics(State(service): State<Service>) -> Json<serde_json::Value> {
+    Json(crate::metrics::render::json(
+        &service.metrics_report(),
+        &service.settings.metrics_prefix,
+    ))
+}
+
+/// `GET /metrics/prometheus`: the Prometheus text format.
+pub async fn prometheus(State(service): State<Service>) -> Response {
+    if !service.settings.prometheus {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "message": "Prometheus reporter is disabled" })),
+        )
+            .into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render::prometheus(
+            &service.metrics_report(),
+            &service.settings.metrics_prefix,
+        ),
+    )
+        .into_response()
 }

@@ -8,7 +8,7 @@ use crate::scheduler::backoff::{self, Backoff, Policy};
 use crate::scheduler::constraint::{Constraint, RegexCache};
 use crate::scheduler::instance::{parse_task_id, Goal, Instance, Placement};
 use crate::scheduler::lifecycle::Operation;
-use crate::scheduler::placement::{match_offer, OfferView, Pending, Placed};
+use crate::scheduler::placement::{match_offer, OfferView, Outcome, Pending, Placed};
 use crate::scheduler::status::{condition_of, StatusUpdate};
 use crate::scheduler::taskbuild::build_task;
 use app::model::{AppDefinition, MarathonEvent, Timestamp};
@@ -175,9 +175,17 @@ impl Core {
                 } else {
                     REFUSE_WHEN_IDLE
                 };
+                let vetoed = matched
+                    .outcomes
+                    .iter()
+                    .find_map(|(_, outcome)| match outcome {
+                        Outcome::Vetoed(veto) => Some(*veto),
+                        Outcome::Used => None,
+                    });
                 self.call(Outgoing::Decline {
                     offer_id: offer.offer_id.clone(),
                     refuse,
+                    vetoed,
                 });
                 continue;
             }

@@ -60,6 +60,8 @@ pub enum Outgoing {
     Decline {
         offer_id: String,
         refuse: Duration,
+        /// Why (for the metrics): the first reason an app that wanted it gave, or none.
+        vetoed: Option<Veto>,
     },
     Kill {
         task_id: String,

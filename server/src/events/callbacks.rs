@@ -8,11 +8,12 @@
 //! it had not been sent yet are sent from the journaled ring.
 
 use super::{EventBus, Published, Reader};
+use crate::metrics::{self, Counter, Name, Timer, Unit};
 use crate::service::now;
 use crate::store::{Store, StoredSubscription};
 use app::model::{EventSubscriber, MarathonEvent, Timestamp};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -25,6 +26,22 @@ const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Events taken from the ring at a time (then sent one by one).
 const READ_BATCH: usize = 256;
+
+/// What deliveries are measured by.
+struct Measured {
+    duration: Arc<Timer>,
+    delivered: Arc<Counter>,
+    failed: Arc<Counter>,
+}
+
+static DELIVERIES: LazyLock<Measured> = LazyLock::new(|| {
+    let r = metrics::registry();
+    Measured {
+        duration: r.timer(Name::in_unit("events.callbacks.duration", Unit::Seconds)),
+        delivered: r.counter(Name::new("events.callbacks.delivered")),
+        failed: r.counter(Name::new("events.callbacks.failed")),
+    }
+});
 
 /// How deliveries behave.
 #[derive(Clone, Debug)]
@@ -304,6 +321,7 @@ impl Delivery {
         let inner = &self.callbacks.inner;
         let mut delay = FIRST_RETRY;
         loop {
+            let attempt = Instant::now();
             let outcome = inner
                 .client
                 .post(&self.url)
@@ -317,6 +335,13 @@ impl Delivery {
                 Ok(response) => Some(format!("answered {}", response.status())),
                 Err(e) => Some(crate::probes::cause(&e)),
             };
+            let measured = &*DELIVERIES;
+            measured.duration.record(attempt.elapsed());
+            if failure.is_some() {
+                measured.failed.inc();
+            } else {
+                measured.delivered.inc();
+            }
             let Some(since) = self.record(event.seq, failure) else {
                 return Ok(());
             };

@@ -12,14 +12,21 @@
 pub mod callbacks;
 pub mod journal;
 
+use crate::metrics::{self, Counter, Name};
 use crate::service::now;
 use app::model::MarathonEvent;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use tokio::sync::{mpsc, watch};
 
 /// How many events the bus keeps by default (`--event-ring-size`).
 pub const DEFAULT_RING_SIZE: usize = 10_000;
+
+static PUBLISHED: LazyLock<Arc<Counter>> =
+    LazyLock::new(|| metrics::registry().counter(Name::new("events.published")));
+/// Events readers were told they missed.
+static MISSED: LazyLock<Arc<Counter>> =
+    LazyLock::new(|| metrics::registry().counter(Name::new("events.missed")));
 
 /// An event as published: its number, and its JSON serialised once for every reader.
 #[derive(Debug)]
@@ -148,6 +155,7 @@ impl EventBus {
         }
         if ring.next_seq != before {
             self.inner.newest.send_replace(ring.next_seq - 1);
+            PUBLISHED.add(ring.next_seq - before);
         }
     }
 
@@ -189,6 +197,7 @@ impl EventBus {
     /// carries the number of the last of them, so that resuming after it asks for no more.
     fn missed(&self, ring: &Ring, first: u64, until: u64) -> Arc<Published> {
         let known = first < until;
+        MISSED.add(until - first);
         Published::new(
             until - 1,
             MarathonEvent::EventsMissedEvent {

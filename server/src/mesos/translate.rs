@@ -305,7 +305,9 @@ pub fn call_of(outgoing: Outgoing, framework_id: &str) -> scheduler::Call {
                 filters: filters(refuse),
             });
         }
-        Outgoing::Decline { offer_id, refuse } => {
+        Outgoing::Decline {
+            offer_id, refuse, ..
+        } => {
             c.set_type(call::Type::Decline);
             c.decline = Some(call::Decline {
                 offer_ids: vec![mesos::OfferId { value: offer_id }],
