@@ -4,8 +4,8 @@
 //! `ServerFnError` means the call itself failed.
 
 use crate::model::{
-    AppDetail, AppSummary, ClusterSummary, DeploymentView, EventRecord, NewApp, ServiceError,
-    TaskLog,
+    AppDetail, AppSummary, ClusterSummary, DeploymentView, EventRecord, MetricsView, NewApp,
+    ServiceError, TaskLog,
 };
 use leptos::prelude::*;
 
@@ -26,6 +26,7 @@ mod backend {
         fn app_summaries(&self) -> Vec<AppSummary>;
         fn app_detail(&self, id: &str) -> Option<AppDetail>;
         fn recent_events(&self, limit: usize) -> Vec<EventRecord>;
+        fn metrics(&self) -> MetricsView;
         fn create_app(&self, form: NewApp) -> BoxFuture<Outcome>;
         fn scale_app(&self, id: String, instances: i64) -> BoxFuture<Outcome>;
         fn restart_app(&self, id: String) -> BoxFuture<Outcome>;
@@ -70,6 +71,11 @@ pub async fn get_app(id: String) -> Result<Option<AppDetail>, ServerFnError> {
 #[server]
 pub async fn recent_events(limit: usize) -> Result<Vec<EventRecord>, ServerFnError> {
     Ok(backend()?.recent_events(limit.min(1000)))
+}
+
+#[server]
+pub async fn metrics_overview() -> Result<MetricsView, ServerFnError> {
+    Ok(backend()?.metrics())
 }
 
 #[server]

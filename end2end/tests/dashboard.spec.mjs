@@ -153,3 +153,44 @@ test('a rolling upgrade watched live, then a failing one rolled back', async ({ 
   await expect(page.locator('[data-testid="app-row"][data-app-id="/e2e/roll"]')).toHaveCount(0);
   await api('DELETE', '/v2/apps/e2e/roll?force=true');
 });
+
+test('the metrics page draws the last minutes and shows each event subscriber', async ({ page }) => {
+  // One subscriber that takes every event, one that nothing answers (port 9 is closed).
+  const { createServer } = await import('node:http');
+  let received = 0;
+  const receiver = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      received += 1;
+      response.end();
+    });
+  });
+  await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const live = `http://127.0.0.1:${receiver.address().port}/events`;
+  const dead = 'http://127.0.0.1:9/events';
+  for (const url of [live, dead]) {
+    expect((await api('POST', `/v2/eventSubscriptions?callbackUrl=${url}`)).status).toBe(200);
+  }
+  expect((await api('POST', '/v2/apps', { id: '/e2e/measured', cmd: 'sleep 600', cpus: 0.01, mem: 16, instances: 2 })).status).toBe(201);
+
+  await open(page, '/monitor');
+  const rows = page.locator('[data-testid="subscribers"] tbody tr');
+  await expect(rows).toHaveCount(2);
+  await expect(page.locator(`tr[data-url="${dead}"]`)).toContainText('Failing');
+  await expect(page.locator(`tr[data-url="${live}"]`)).toContainText('Delivering');
+  // A sample every 5 s, and the page refreshes itself: the launches show up without a reload.
+  await expect(page.locator('[data-testid="spark-launches"] svg')).toBeVisible();
+  const peak = async () => {
+    const text = await page.locator('[data-testid="spark-launches"] .hint').last().textContent();
+    return Number(text.match(/peak ([0-9.]+)/)[1]);
+  };
+  await expect.poll(peak, { timeout: 30_000 }).toBeGreaterThanOrEqual(2);
+  expect(received).toBeGreaterThan(0);
+  await shots(page, '10-metrics');
+
+  for (const url of [live, dead]) {
+    await api('DELETE', `/v2/eventSubscriptions?callbackUrl=${url}`);
+  }
+  await api('DELETE', '/v2/apps/e2e/measured?force=true');
+  receiver.close();
+});

@@ -1,12 +1,13 @@
 //! The dashboard's [`Backend`]: the server functions' view of the [`Service`].
 
+use crate::metrics;
 use crate::scheduler::instance::Condition;
 use crate::service::{now, Service};
 use crate::views;
 use app::api::{Backend, BoxFuture, Outcome};
 use app::model::{
-    AppDetail, AppSummary, AppUpdate, ClusterSummary, DeploymentView, EventRecord, NewApp,
-    ServiceError, TaskLog,
+    AppDetail, AppSummary, AppUpdate, ClusterSummary, DeploymentView, EventRecord, MetricsView,
+    NewApp, ServiceError, TaskLog,
 };
 
 /// How much of a task's output the logs view shows.
@@ -86,6 +87,19 @@ impl Backend for Service {
                 json: e.json.clone(),
             })
             .collect()
+    }
+
+    fn metrics(&self) -> MetricsView {
+        MetricsView {
+            interval_secs: metrics::history::SAMPLE_INTERVAL.as_secs() as u32,
+            samples: metrics::history::samples(),
+            subscribers: self.callbacks.as_ref().map(|c| c.status()),
+            event_streams: metrics::registry()
+                .gauge(metrics::Name::new("http.event-streams.active"))
+                .get(),
+            ring_size: self.events.capacity() as u64,
+            newest_event: self.events.newest(),
+        }
     }
 
     fn create_app(&self, form: NewApp) -> BoxFuture<Outcome> {

@@ -127,6 +127,7 @@ pub async fn run(config: config::ServeConfig) -> anyhow::Result<()> {
         )
     };
     metrics::register_marathon_names();
+    tokio::spawn(metrics::history::run(shutdown.clone()));
     let reported = service.clone();
     tokio::spawn(metrics::push::run(
         config.metrics.push_settings()?,

@@ -22,6 +22,8 @@ struct Receiver {
     /// Requests answered with a 500 so far.
     failed: Arc<AtomicUsize>,
     delay: Duration,
+    /// Requests whose body was an array of events.
+    batches: Arc<AtomicUsize>,
 }
 
 impl Receiver {
@@ -63,11 +65,15 @@ async fn receive(State(receiver): State<Receiver>, body: String) -> StatusCode {
         receiver.failed.fetch_add(1, Ordering::SeqCst);
         return StatusCode::INTERNAL_SERVER_ERROR;
     }
-    receiver
-        .received
-        .lock()
-        .unwrap()
-        .push(serde_json::from_str(&body).unwrap());
+    let body: Value = serde_json::from_str(&body).unwrap();
+    let mut received = receiver.received.lock().unwrap();
+    match body {
+        Value::Array(events) => {
+            receiver.batches.fetch_add(1, Ordering::SeqCst);
+            received.extend(events);
+        }
+        event => received.push(event),
+    }
     StatusCode::OK
 }
 
@@ -269,4 +275,37 @@ async fn bad_urls_are_refused_and_callbacks_can_be_turned_off() {
         .as_str()
         .unwrap()
         .contains("--event_subscriber http_callback"));
+}
+
+#[tokio::test]
+async fn a_batch_subscriber_is_sent_arrays_of_events_in_order() {
+    let stride = Stride::start().await;
+    // Slow, so that events pile up behind each request.
+    let (receiver, url) = Receiver {
+        delay: Duration::from_millis(300),
+        ..Receiver::default()
+    }
+    .start()
+    .await;
+    let (status, _) = stride
+        .post(
+            &format!("/v2/eventSubscriptions?callbackUrl={url}&batch=true"),
+            "",
+        )
+        .await;
+    assert_eq!(status, 200);
+    make_events(&stride, "batched", 6).await;
+    let expected: Vec<String> = (0..6).map(|i| format!("/batched-{i}")).collect();
+    eventually("every event, in order", || async {
+        (posted_apps(&receiver.events()) == expected).then_some(())
+    })
+    .await;
+    let requests = receiver.batches.load(Ordering::SeqCst);
+    assert!(
+        requests < receiver.events().len() / 2,
+        "{requests} requests for {} events",
+        receiver.events().len()
+    );
+    let (_, status) = stride.get("/stride/v1/event-subscribers").await;
+    assert_eq!(status[0]["batch"], true);
 }

@@ -206,6 +206,8 @@ fn bench(args: &[String]) -> Result<()> {
             "server",
             "--test",
             "bench",
+            "--test",
+            "bench_events",
             "--",
             "--ignored",
             "--nocapture",

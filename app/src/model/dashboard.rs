@@ -149,3 +149,37 @@ pub struct NewApp {
     pub mem: f64,
     pub instances: i64,
 }
+
+/// One sample of the figures the Metrics page draws.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricSample {
+    /// Milliseconds since the epoch.
+    pub at_ms: i64,
+    /// Tasks launched since the previous sample.
+    pub launches: u64,
+    /// Mesos status updates received since the previous sample.
+    pub status_updates: u64,
+    /// API requests answered since the previous sample, and their mean latency.
+    pub requests: u64,
+    pub latency_mean_ms: f64,
+    /// Of the latest requests (up to 1,028), whenever they were.
+    pub latency_p99_ms: f64,
+}
+
+/// The Metrics page: the last minutes of launches, status updates and API latency, and how
+/// events reach their readers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricsView {
+    /// Seconds between two samples.
+    pub interval_secs: u32,
+    /// Oldest first.
+    pub samples: Vec<MetricSample>,
+    /// Callback subscribers; `None` when callbacks are turned off.
+    pub subscribers: Option<Vec<super::EventSubscriber>>,
+    /// Open `/v2/events` streams.
+    pub event_streams: i64,
+    /// How many events Stride keeps for readers that fall behind or reconnect.
+    pub ring_size: u64,
+    /// The number of the newest event.
+    pub newest_event: u64,
+}

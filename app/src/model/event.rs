@@ -230,6 +230,8 @@ pub struct EventSubscriber {
     pub last_error: Option<String>,
     /// When the subscription is dropped if deliveries keep failing.
     pub drops_at: Option<Timestamp>,
+    /// Whether it is sent arrays of events rather than one event per request.
+    pub batch: bool,
 }
 
 impl MarathonEvent {

@@ -23,6 +23,15 @@ pub fn ago(then: i64, now: i64) -> String {
     }
 }
 
+/// A span of time in words: `45 s`, `5 min`, `2 h`.
+pub fn duration_words(seconds: u64) -> String {
+    match seconds {
+        0..=119 => format!("{seconds} s"),
+        120..=7199 => format!("{} min", seconds / 60),
+        _ => format!("{} h", seconds / 3600),
+    }
+}
+
 /// The exact time for a tooltip, in UTC.
 pub fn exact(at: Timestamp) -> String {
     at.datetime()
@@ -250,6 +259,9 @@ mod tests {
         assert_eq!(ago(0, 3 * 3_600_000), "3h ago");
         assert_eq!(ago(0, 2 * 86_400_000), "2d ago");
         assert_eq!(ago(10_000, 0), "just now");
+        assert_eq!(duration_words(10), "10 s");
+        assert_eq!(duration_words(300), "5 min");
+        assert_eq!(duration_words(7200), "2 h");
     }
 
     #[test]

@@ -24,6 +24,7 @@ fn shortcut(key: &str, after_go: bool) -> Option<Shortcut> {
         (true, "a") => Some(Shortcut::Navigate("/")),
         (true, "d") => Some(Shortcut::Navigate("/deployments")),
         (true, "e") => Some(Shortcut::Navigate("/events")),
+        (true, "m") => Some(Shortcut::Navigate("/monitor")),
         (_, "g") => Some(Shortcut::Go),
         (_, "/") => Some(Shortcut::FocusSearch),
         _ => None,

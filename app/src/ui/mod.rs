@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`shell`] and [`App`]: the document, the router and the frame (navigation, top bar).
 //! - `live`: the page's one `EventSource`, batching events into refetches; the clock.
-//! - `apps`, `create`, `app_page`, `deployments`, `events`: the pages and the create-app form.
+//! - `apps`, `create`, `app_page`, `deployments`, `events`, `metrics`: the pages and the
+//!   create-app form.
 //! - `topbar`, `widgets`, `format`, `keys`: the cluster bar, shared pieces, wording and numbers,
 //!   keyboard shortcuts.
 //!
@@ -21,6 +22,7 @@ mod events;
 mod format;
 mod keys;
 mod live;
+mod metrics;
 mod topbar;
 mod widgets;
 
@@ -81,6 +83,7 @@ fn Frame() -> impl IntoView {
                     <Route path=path!("/apps/*id") view=app_page::AppPage ssr=SsrMode::Async/>
                     <Route path=path!("/deployments") view=deployments::DeploymentsPage ssr=SsrMode::Async/>
                     <Route path=path!("/events") view=events::EventsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/monitor") view=metrics::MetricsPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </div>
@@ -114,6 +117,7 @@ fn Navigation() -> impl IntoView {
             {link("/", "Apps", "g a")}
             {link("/deployments", "Deployments", "g d")}
             {link("/events", "Events", "g e")}
+            {link("/monitor", "Metrics", "g m")}
         </nav>
     }
     .into_any()

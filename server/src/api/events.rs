@@ -39,12 +39,17 @@ static STREAMS: LazyLock<Arc<Gauge>> =
     LazyLock::new(|| metrics::registry().gauge(Name::new("http.event-streams.active")));
 
 fn frame(event: &Published) -> Bytes {
-    let frame = Bytes::from(format!(
-        "id: {}\r\nevent: {}\r\ndata: {}\r\n\r\n",
-        event.seq,
-        event.event.event_type(),
-        event.json
-    ));
+    let frame = event
+        .sse
+        .get_or_init(|| {
+            Bytes::from(format!(
+                "id: {}\r\nevent: {}\r\ndata: {}\r\n\r\n",
+                event.seq,
+                event.event.event_type(),
+                event.json
+            ))
+        })
+        .clone();
     STREAMED.add(frame.len() as u64);
     frame
 }
@@ -126,6 +131,30 @@ pub async fn stream(
     Ok(response)
 }
 
+/// The most bytes of frames written as one piece.
+const MAX_WRITE: usize = 64 * 1024;
+
+/// `first` and the frames of the wanted events right behind it that are already read, as one
+/// piece: each event still goes out the moment it is there, but a client that is behind
+/// catches up in a few large writes instead of one per event.
+fn with_ready_frames(
+    first: Bytes,
+    pending: &mut VecDeque<Arc<Published>>,
+    wanted: &dyn Fn(&Published) -> bool,
+) -> Bytes {
+    if pending.is_empty() {
+        return first;
+    }
+    let mut frames = bytes::BytesMut::from(&first[..]);
+    while frames.len() < MAX_WRITE {
+        let Some(e) = pending.pop_front() else { break };
+        if wanted(&e) {
+            frames.extend_from_slice(&frame(&e));
+        }
+    }
+    frames.freeze()
+}
+
 /// Events a client's stream reads from the ring at a time.
 const READ_BATCH: usize = 256;
 
@@ -150,7 +179,8 @@ fn event_frames(
                 loop {
                     if let Some(e) = pending.pop_front() {
                         if wanted(&e) {
-                            return Some((Ok(frame(&e)), (reader, pending, (detach, shutdown))));
+                            let frames = with_ready_frames(frame(&e), &mut pending, &*wanted);
+                            return Some((Ok(frames), (reader, pending, (detach, shutdown))));
                         }
                         continue;
                     }

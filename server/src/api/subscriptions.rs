@@ -1,5 +1,6 @@
-//! `/v2/eventSubscriptions` (Marathon 1.4's HTTP callbacks, on by default in Stride) and
-//! Stride's own `/stride/v1/event-subscribers`, which says how deliveries to each go.
+//! `/v2/eventSubscriptions` (Marathon 1.4's HTTP callbacks, on by default in Stride; Stride
+//! adds `batch=true` for subscribers that take arrays of events) and Stride's own
+//! `/stride/v1/event-subscribers`, which says how deliveries to each go.
 
 use super::error::ApiError;
 use super::Params;
@@ -59,9 +60,10 @@ pub async fn subscribe(
     RawQuery(query): RawQuery,
 ) -> Result<Json<MarathonEvent>, ApiError> {
     let url = callback_url(query.as_deref())?;
+    let batch = Params::parse(query.as_deref()).flag("batch", false);
     answer(
         callbacks(&service)?
-            .subscribe(&url, &client.ip().to_string())
+            .subscribe(&url, &client.ip().to_string(), batch)
             .await,
     )
 }

@@ -6,6 +6,10 @@
 //! behind it wait in the ring. A subscriber whose deliveries fail for longer than the drop
 //! time is unsubscribed. How far each has been sent is stored, so after a restart the events
 //! it had not been sent yet are sent from the journaled ring.
+//!
+//! A subscriber that asked for batches (`batch=true`, Stride's own) is sent JSON arrays of the
+//! events waiting for it, up to [`BATCH_EVENTS`] at a time: one request per event cannot keep
+//! up with thousands of events a second.
 
 use super::{EventBus, Published, Reader};
 use crate::metrics::{self, Counter, Name, Timer, Unit};
@@ -24,8 +28,11 @@ const FIRST_RETRY: Duration = Duration::from_millis(250);
 /// How often a subscriber's progress is written while it is being sent events.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Events taken from the ring at a time (then sent one by one).
-const READ_BATCH: usize = 256;
+/// Events taken from the ring at a time.
+const READ_BATCH: usize = 512;
+
+/// The most events a batch subscriber is sent in one request.
+const BATCH_EVENTS: usize = 512;
 
 /// What deliveries are measured by.
 struct Measured {
@@ -119,7 +126,7 @@ impl Callbacks {
             }),
         };
         for url in initial {
-            callbacks.subscribe(url, "127.0.0.1").await?;
+            callbacks.subscribe(url, "127.0.0.1", false).await?;
         }
         for stored in callbacks.inner.store.subscriptions().await? {
             if !callbacks.subscribers().contains_key(&stored.callback_url) {
@@ -146,6 +153,7 @@ impl Callbacks {
         &self,
         url: &str,
         client_ip: &str,
+        batch: bool,
     ) -> Result<MarathonEvent, SubscribeError> {
         let parsed = reqwest::Url::parse(url)
             .map_err(|e| SubscribeError::InvalidUrl(format!("Invalid callback URL {url}: {e}")))?;
@@ -159,6 +167,7 @@ impl Callbacks {
             client_ip: client_ip.to_string(),
             subscribed_at: now().millis(),
             delivered: self.inner.bus.newest(),
+            batch,
         };
         // Started before the event is published, so that it is the subscriber's first.
         if self.inner.store.add_subscription(&stored).await? {
@@ -211,6 +220,7 @@ impl Callbacks {
                     failing_since,
                     last_error: progress.last_error,
                     drops_at: failing_since.map(|at| at.plus_millis(drop_after)),
+                    batch: s.stored.batch,
                 }
             })
             .collect()
@@ -224,6 +234,7 @@ impl Callbacks {
         let delivery = Delivery {
             callbacks: self.clone(),
             url: stored.callback_url.clone(),
+            batch: stored.batch,
             reader: self.inner.bus.reader(Some(stored.delivered)),
             progress: progress.clone(),
         };
@@ -261,6 +272,8 @@ impl Callbacks {
 struct Delivery {
     callbacks: Callbacks,
     url: String,
+    /// Whether the subscriber takes arrays of events.
+    batch: bool,
     reader: Reader,
     progress: Arc<Mutex<Progress>>,
 }
@@ -292,8 +305,9 @@ impl Delivery {
                     _ = shutdown.wait_for(|stop| *stop) => return,
                 }
             }
-            for event in events {
-                match self.deliver(&event, &mut shutdown).await {
+            let per_request = if self.batch { BATCH_EVENTS } else { 1 };
+            for events in events.chunks(per_request) {
+                match self.deliver(events, &mut shutdown).await {
                     Ok(()) => {}
                     Err(Undelivered::Stopping) => {
                         self.save(&mut saved).await;
@@ -312,13 +326,35 @@ impl Delivery {
         }
     }
 
-    /// Sends one event, trying again until it goes through.
+    /// The request body for `events`: the event itself, or a batch subscriber's array.
+    fn body(&self, events: &[Arc<Published>]) -> String {
+        match events {
+            [event] if !self.batch => event.json.clone(),
+            _ => {
+                let mut body = String::from("[");
+                for (i, event) in events.iter().enumerate() {
+                    if i > 0 {
+                        body.push(',');
+                    }
+                    body.push_str(&event.json);
+                }
+                body.push(']');
+                body
+            }
+        }
+    }
+
+    /// Sends events in one request, trying again until it goes through.
     async fn deliver(
         &self,
-        event: &Published,
+        events: &[Arc<Published>],
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), Undelivered> {
         let inner = &self.callbacks.inner;
+        let Some(last) = events.last().map(|e| e.seq) else {
+            return Ok(());
+        };
+        let body = self.body(events);
         let mut delay = FIRST_RETRY;
         loop {
             let attempt = Instant::now();
@@ -327,7 +363,7 @@ impl Delivery {
                 .post(&self.url)
                 .header("content-type", "application/json")
                 .header("accept", "application/json")
-                .body(event.json.clone())
+                .body(body.clone())
                 .send()
                 .await;
             let failure = match outcome {
@@ -340,9 +376,9 @@ impl Delivery {
             if failure.is_some() {
                 measured.failed.inc();
             } else {
-                measured.delivered.inc();
+                measured.delivered.add(events.len() as u64);
             }
-            let Some(since) = self.record(event.seq, failure) else {
+            let Some(since) = self.record(last, failure) else {
                 return Ok(());
             };
             if since.elapsed() >= inner.settings.drop_after {

@@ -28,7 +28,7 @@ pub async fn journaled_bus(
         .await?
         .into_iter()
         .filter_map(|(seq, json)| match serde_json::from_str::<MarathonEvent>(&json) {
-            Ok(event) => Some(Arc::new(Published { seq, event, json })),
+            Ok(event) => Some(Published::with_json(seq, event, json)),
             Err(e) => {
                 tracing::warn!(seq, error = %e, "a journaled event is not readable; readers get the events around it");
                 None

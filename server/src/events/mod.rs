@@ -16,7 +16,7 @@ use crate::metrics::{self, Counter, Name};
 use crate::service::now;
 use app::model::MarathonEvent;
 use std::collections::VecDeque;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use tokio::sync::{mpsc, watch};
 
 /// How many events the bus keeps by default (`--event-ring-size`).
@@ -34,12 +34,23 @@ pub struct Published {
     pub seq: u64,
     pub event: MarathonEvent,
     pub json: String,
+    /// The event as an SSE frame, rendered once for all the streams that send it.
+    pub sse: OnceLock<bytes::Bytes>,
 }
 
 impl Published {
     fn new(seq: u64, event: MarathonEvent) -> Arc<Published> {
         let json = serde_json::to_string(&event).unwrap_or_default();
-        Arc::new(Published { seq, event, json })
+        Published::with_json(seq, event, json)
+    }
+
+    fn with_json(seq: u64, event: MarathonEvent, json: String) -> Arc<Published> {
+        Arc::new(Published {
+            seq,
+            event,
+            json,
+            sse: OnceLock::new(),
+        })
     }
 }
 

@@ -10,8 +10,10 @@
 //!   instances and tasks by state, deployments, subscribers, the process' memory and CPU).
 //! - [`http`]: the middleware that measures every HTTP request.
 //! - [`scheduler`]: counting Mesos inputs and calls, deployments, probes and store commits.
+//! - [`history`]: the last minutes of a few figures, sampled for the dashboard's sparklines.
 
 pub mod gauges;
+pub mod history;
 pub mod http;
 pub mod push;
 pub mod render;
@@ -226,6 +228,8 @@ pub struct Histogram(Mutex<Reservoir>);
 struct Reservoir {
     samples: VecDeque<f64>,
     count: u64,
+    /// Of every value ever recorded.
+    sum: f64,
 }
 
 /// Samples a histogram keeps.
@@ -235,6 +239,8 @@ const RESERVOIR: usize = 1028;
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Distribution {
     pub count: u64,
+    /// Of every value ever recorded (not in Marathon's output; the dashboard's means use it).
+    pub sum: f64,
     pub min: f64,
     pub max: f64,
     pub mean: f64,
@@ -261,14 +267,18 @@ impl Histogram {
         }
         reservoir.samples.push_back(value);
         reservoir.count += 1;
+        reservoir.sum += value;
     }
 
     pub fn distribution(&self) -> Distribution {
         let reservoir = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let mut sorted: Vec<f64> = reservoir.samples.iter().copied().collect();
-        let count = reservoir.count;
+        let (count, sum) = (reservoir.count, reservoir.sum);
         drop(reservoir);
-        distribution_of(&mut sorted, count)
+        Distribution {
+            sum,
+            ..distribution_of(&mut sorted, count)
+        }
     }
 }
 
@@ -294,6 +304,7 @@ fn distribution_of(samples: &mut [f64], count: u64) -> Distribution {
     };
     Distribution {
         count,
+        sum: 0.0,
         min: samples[0],
         max: samples[samples.len() - 1],
         mean,
@@ -361,6 +372,17 @@ impl Registry {
 
     pub fn timer(&self, name: Name) -> Arc<Timer> {
         get_or_add(&self.timers, name)
+    }
+
+    /// The sum of the counters whose path starts with `prefix`.
+    pub fn counters_total(&self, prefix: &str) -> u64 {
+        self.counters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(name, _)| name.path.starts_with(prefix))
+            .map(|(_, c)| c.get())
+            .sum()
     }
 
     /// Everything measured, read now, with `computed` gauges added.

@@ -16,6 +16,8 @@ pub struct StoredSubscription {
     pub subscribed_at: i64,
     /// The number of the last event the subscriber was sent.
     pub delivered: u64,
+    /// Whether it takes arrays of events.
+    pub batch: bool,
 }
 
 impl Store {
@@ -57,7 +59,7 @@ impl Store {
 
     pub async fn subscriptions(&self) -> Result<Vec<StoredSubscription>> {
         let rows = sqlx::query(
-            "SELECT callback_url, client_ip, subscribed_at, delivered FROM event_subscriptions \
+            "SELECT callback_url, client_ip, subscribed_at, delivered, batch FROM event_subscriptions \
              ORDER BY subscribed_at, callback_url",
         )
         .fetch_all(&self.pool)
@@ -69,6 +71,7 @@ impl Store {
                     client_ip: row.try_get(1)?,
                     subscribed_at: row.try_get(2)?,
                     delivered: row.try_get::<i64, _>(3)? as u64,
+                    batch: row.try_get::<i64, _>(4)? != 0,
                 })
             })
             .collect()
@@ -77,13 +80,14 @@ impl Store {
     /// Stores a subscription unless its URL is already subscribed; whether it was new.
     pub async fn add_subscription(&self, subscription: &StoredSubscription) -> Result<bool> {
         let added = sqlx::query(
-            "INSERT INTO event_subscriptions (callback_url, client_ip, subscribed_at, delivered) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (callback_url) DO NOTHING",
+            "INSERT INTO event_subscriptions (callback_url, client_ip, subscribed_at, delivered, batch) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (callback_url) DO NOTHING",
         )
         .bind(&subscription.callback_url)
         .bind(&subscription.client_ip)
         .bind(subscription.subscribed_at)
         .bind(subscription.delivered as i64)
+        .bind(i64::from(subscription.batch))
         .execute(&self.pool)
         .await?;
         Ok(added.rows_affected() == 1)
@@ -131,6 +135,7 @@ mod tests {
             client_ip: "127.0.0.1".into(),
             subscribed_at: 5,
             delivered: 700,
+            batch: true,
         };
         assert!(store.add_subscription(&subscription).await.unwrap());
         assert!(!store.add_subscription(&subscription).await.unwrap());
@@ -141,6 +146,7 @@ mod tests {
         let stored = store.subscriptions().await.unwrap();
         assert_eq!(stored.len(), 1);
         assert_eq!(stored[0].delivered, 705);
+        assert!(stored[0].batch);
         assert!(store
             .remove_subscription(&subscription.callback_url)
             .await
