@@ -169,16 +169,21 @@ impl Callbacks {
             delivered: self.inner.bus.newest(),
             batch,
         };
-        // Started before the event is published, so that it is the subscriber's first.
-        if self.inner.store.add_subscription(&stored).await? {
-            self.run(stored);
-        }
+        let added = self.inner.store.add_subscription(&stored).await?;
         let event = MarathonEvent::SubscribeEvent {
             client_ip: client_ip.to_string(),
             callback_url: url.to_string(),
             timestamp: now(),
         };
-        self.inner.bus.publish([event.clone()]);
+        let subscribed = self.inner.bus.publish([event.clone()]);
+        if added {
+            // From its own subscribe_event on; the stored progress is a little older, so a
+            // crash before the first delivery is saved only repeats a few events.
+            self.run(StoredSubscription {
+                delivered: subscribed - 1,
+                ..stored
+            });
+        }
         Ok(event)
     }
 

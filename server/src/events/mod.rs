@@ -149,7 +149,8 @@ impl EventBus {
         self.ring().capacity
     }
 
-    pub fn publish(&self, events: impl IntoIterator<Item = MarathonEvent>) {
+    /// Publishes events in order; the number of the last (the newest before, if none).
+    pub fn publish(&self, events: impl IntoIterator<Item = MarathonEvent>) -> u64 {
         let mut ring = self.ring();
         let before = ring.next_seq;
         for event in events {
@@ -168,6 +169,7 @@ impl EventBus {
             self.inner.newest.send_replace(ring.next_seq - 1);
             PUBLISHED.add(ring.next_seq - before);
         }
+        ring.next_seq - 1
     }
 
     /// A reader of the events after `after` (a `Last-Event-ID`, a subscriber's last delivered

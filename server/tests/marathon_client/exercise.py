@@ -108,6 +108,43 @@ wait("the group scaled", lambda: client.get_app("/py/grouped/sleeper").instances
 client.delete_group("/py/grouped", force=True)
 step("groups")
 
+# A callback subscriber, as marathon-lb's old `--sse`-less mode used them.
+import http.server
+import json
+
+callbacks = []
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        callbacks.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+receiver = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+threading.Thread(target=receiver.serve_forever, daemon=True).start()
+url = "http://127.0.0.1:%d/callback" % receiver.server_port
+subscribed = client.create_event_subscription(url)
+assert subscribed["eventType"] == "subscribe_event", subscribed
+assert url in client.list_event_subscriptions()
+client.create_app("/py/called", MarathonApp(cmd="sleep 600", cpus=0.01, mem=16))
+wait("callbacks of the launch", lambda: any(e["eventType"] == "deployment_success" for e in callbacks))
+assert callbacks[0]["eventType"] == "subscribe_event", callbacks[0]
+client.delete_event_subscription(url)
+assert url not in client.list_event_subscriptions()
+client.delete_app("/py/called", force=True)
+receiver.shutdown()
+step("event subscriptions")
+
+metrics = client.get_metrics()
+assert "marathon.apps.active.gauge" in metrics["gauges"], sorted(metrics["gauges"])[:5]
+step("get_metrics")
+
 assert client.get_leader()
 client.ping()
 step("leader and ping")
