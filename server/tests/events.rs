@@ -257,3 +257,35 @@ async fn a_restarted_stride_continues_the_numbering_and_resumes_clients() {
         "the same numbers after the restart"
     );
 }
+
+#[tokio::test]
+async fn plan_format_full_adds_the_trees_before_and_after() {
+    let stride = Stride::start().await;
+    make_events(&stride, "before", 1).await;
+    let mut light = stride.events("?event_type=deployment_success", None).await;
+    let mut heavy = stride
+        .events("?event_type=deployment_success&plan-format=full", None)
+        .await;
+    make_events(&stride, "heavy", 1).await;
+    let light = take(&mut light, 1).await.remove(0);
+    let light: Value = serde_json::from_str(&light.data).unwrap();
+    assert!(
+        light["plan"].get("original").is_none(),
+        "light by default: {light}"
+    );
+    let heavy = take(&mut heavy, 1).await.remove(0);
+    let heavy: Value = serde_json::from_str(&heavy.data).unwrap();
+    let plan = &heavy["plan"];
+    assert_eq!(plan["id"], light["plan"]["id"]);
+    let ids = |tree: &Value| -> Vec<String> {
+        tree["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&plan["original"]), ["/before-0"], "{plan}");
+    assert_eq!(ids(&plan["target"]), ["/before-0", "/heavy-0"], "{plan}");
+    assert_eq!(plan["target"]["version"], plan["version"]);
+}

@@ -6,7 +6,10 @@
 //! from the bus' ring instead of losing what happened during the drop. Each client reads the
 //! ring from its own cursor, so a slow one is never disconnected: if it falls so far behind
 //! that the ring no longer holds its next event, it is sent an `events_missed_event` (whatever
-//! its `event_type` filter) and goes on from the oldest event held.
+//! its `event_type` filter) and goes on from the oldest event held. With `plan-format=full` the
+//! deployment events carry heavy plans ([`heavy`]).
+
+mod heavy;
 
 use super::error::ApiError;
 use super::Params;
@@ -19,6 +22,7 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use heavy::HeavyPlans;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
@@ -38,20 +42,25 @@ static STREAMED: LazyLock<Arc<Counter>> = LazyLock::new(|| {
 static STREAMS: LazyLock<Arc<Gauge>> =
     LazyLock::new(|| metrics::registry().gauge(Name::new("http.event-streams.active")));
 
+fn frame_bytes(seq: u64, event_type: &str, json: &str) -> Bytes {
+    Bytes::from(format!(
+        "id: {seq}\r\nevent: {event_type}\r\ndata: {json}\r\n\r\n"
+    ))
+}
+
+/// Bytes on their way to a stream, counted.
+fn counted(bytes: Bytes) -> Bytes {
+    STREAMED.add(bytes.len() as u64);
+    bytes
+}
+
 fn frame(event: &Published) -> Bytes {
-    let frame = event
-        .sse
-        .get_or_init(|| {
-            Bytes::from(format!(
-                "id: {}\r\nevent: {}\r\ndata: {}\r\n\r\n",
-                event.seq,
-                event.event.event_type(),
-                event.json
-            ))
-        })
-        .clone();
-    STREAMED.add(frame.len() as u64);
-    frame
+    counted(
+        event
+            .sse
+            .get_or_init(|| frame_bytes(event.seq, event.event.event_type(), &event.json))
+            .clone(),
+    )
 }
 
 /// Publishes `event_stream_detached` when the client goes away (the stream is dropped).
@@ -116,7 +125,16 @@ pub async fn stream(
             || matches!(e.event, MarathonEvent::EventsMissedEvent { .. })
             || filter.iter().any(|f| f == e.event.event_type())
     };
-    let body = event_frames(reader, bus, wanted, detach, service.shutdown.clone());
+    let client = ClientStream {
+        reader,
+        bus,
+        pending: VecDeque::new(),
+        heavy: (params.get("plan-format") == Some("full"))
+            .then(|| HeavyPlans::new(service.clone())),
+        _detach: detach,
+        shutdown: service.shutdown.clone(),
+    };
+    let body = event_frames(client, wanted);
     let mut response = Response::new(Body::from_stream(body));
     let h = response.headers_mut();
     h.insert(
@@ -158,52 +176,62 @@ fn with_ready_frames(
 /// Events a client's stream reads from the ring at a time.
 const READ_BATCH: usize = 256;
 
-fn event_frames(
+/// One client's stream: where it reads, what it has read and not sent, and how it ends.
+struct ClientStream {
     reader: Reader,
     bus: EventBus,
-    wanted: impl Fn(&Published) -> bool + Send + Sync + 'static,
-    detach: Detach,
+    pending: VecDeque<Arc<Published>>,
+    /// For `plan-format=full`.
+    heavy: Option<HeavyPlans>,
+    /// Held for its drop, which publishes `event_stream_detached`.
+    _detach: Detach,
     shutdown: tokio::sync::watch::Receiver<bool>,
-) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
-    let wanted = Arc::new(wanted);
-    futures::stream::unfold(
-        (
-            reader,
-            VecDeque::<Arc<Published>>::new(),
-            (detach, shutdown),
-        ),
-        move |(mut reader, mut pending, (detach, mut shutdown))| {
-            let bus = bus.clone();
-            let wanted = wanted.clone();
-            async move {
-                loop {
-                    if let Some(e) = pending.pop_front() {
-                        if wanted(&e) {
-                            let frames = with_ready_frames(frame(&e), &mut pending, &*wanted);
-                            return Some((Ok(frames), (reader, pending, (detach, shutdown))));
-                        }
-                        continue;
-                    }
-                    if *shutdown.borrow() {
-                        return None;
-                    }
-                    pending.extend(bus.read(&mut reader, READ_BATCH));
-                    if !pending.is_empty() {
-                        continue;
-                    }
-                    tokio::select! {
-                        ready = tokio::time::timeout(HEARTBEAT, reader.ready()) => {
-                            if ready.is_err() {
-                                return Some((
-                                    Ok(Bytes::from_static(b"\r\n")),
-                                    (reader, pending, (detach, shutdown)),
-                                ));
-                            }
-                        }
-                        _ = shutdown.changed() => return None,
+}
+
+impl ClientStream {
+    /// The next bytes to write: frames, or a heartbeat; `None` once Stride stops.
+    async fn next(&mut self, wanted: &(dyn Fn(&Published) -> bool + Sync)) -> Option<Bytes> {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                if !wanted(&e) {
+                    continue;
+                }
+                if let Some(heavy) = self.heavy.as_mut().filter(|_| heavy::has_plan(&e.event)) {
+                    let json = heavy.json(&e.json).await;
+                    return Some(counted(frame_bytes(e.seq, e.event.event_type(), &json)));
+                }
+                return Some(with_ready_frames(frame(&e), &mut self.pending, wanted));
+            }
+            if *self.shutdown.borrow() {
+                return None;
+            }
+            self.pending
+                .extend(self.bus.read(&mut self.reader, READ_BATCH));
+            if !self.pending.is_empty() {
+                continue;
+            }
+            tokio::select! {
+                ready = tokio::time::timeout(HEARTBEAT, self.reader.ready()) => {
+                    if ready.is_err() {
+                        return Some(Bytes::from_static(b"\r\n"));
                     }
                 }
+                _ = self.shutdown.changed() => return None,
             }
-        },
-    )
+        }
+    }
+}
+
+fn event_frames(
+    client: ClientStream,
+    wanted: impl Fn(&Published) -> bool + Send + Sync + 'static,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    let wanted = Arc::new(wanted);
+    futures::stream::unfold(client, move |mut client| {
+        let wanted = wanted.clone();
+        async move {
+            let bytes = client.next(&*wanted).await?;
+            Some((Ok(bytes), client))
+        }
+    })
 }
