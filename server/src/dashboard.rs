@@ -94,9 +94,7 @@ impl Backend for Service {
             interval_secs: metrics::history::SAMPLE_INTERVAL.as_secs() as u32,
             samples: metrics::history::samples(),
             subscribers: self.callbacks.as_ref().map(|c| c.status()),
-            event_streams: metrics::registry()
-                .gauge(metrics::Name::new("http.event-streams.active"))
-                .get(),
+            event_streams: crate::api::events::open_streams(),
             ring_size: self.events.capacity() as u64,
             newest_event: self.events.newest(),
         }

@@ -85,20 +85,6 @@ async fn subscribe(stride: &Stride, url: &str) -> Value {
     body
 }
 
-/// Creates `n` apps without instances: five events each, and no processes.
-async fn make_events(stride: &Stride, prefix: &str, n: usize) {
-    for i in 0..n {
-        let (status, body) = stride
-            .post(
-                "/v2/apps",
-                &json!({"id": format!("/{prefix}-{i}"), "cmd": "sleep 1", "instances": 0})
-                    .to_string(),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-    }
-}
-
 /// The ids of the apps whose `api_post_event`s arrived, in arrival order.
 fn posted_apps(events: &[Value]) -> Vec<String> {
     events
@@ -121,7 +107,7 @@ async fn events_arrive_in_order_and_complete_after_the_subscriber_recovers() {
     // Subscribing again changes nothing.
     subscribe(&stride, &url).await;
 
-    make_events(&stride, "ordered", 5).await;
+    stride.make_events("ordered", 5).await;
     let (_, status) = stride.get("/stride/v1/event-subscribers").await;
     assert_eq!(status[0]["callbackUrl"], url.as_str());
 
@@ -157,7 +143,7 @@ async fn a_slow_subscriber_does_not_hold_up_another_and_unsubscribing_stops_deli
     let (fast, fast_url) = Receiver::default().start().await;
     subscribe(&stride, &slow_url).await;
     subscribe(&stride, &fast_url).await;
-    make_events(&stride, "brisk", 4).await;
+    stride.make_events("brisk", 4).await;
     let expected: Vec<String> = (0..4).map(|i| format!("/brisk-{i}")).collect();
     // Twenty-odd events: the slow subscriber takes a minute for them, the fast one moments.
     tokio::time::timeout(Duration::from_secs(10), async {
@@ -185,7 +171,7 @@ async fn a_slow_subscriber_does_not_hold_up_another_and_unsubscribing_stops_deli
     let (_, list) = stride.get("/v2/eventSubscriptions").await;
     assert_eq!(list, json!({ "callbackUrls": [slow_url] }));
     let before = fast.events().len();
-    make_events(&stride, "after", 2).await;
+    stride.make_events("after", 2).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(fast.events().len(), before, "{:?}", fast.types());
 }
@@ -196,7 +182,7 @@ async fn subscriptions_survive_a_restart_and_missed_deliveries_are_sent_after_it
     // Down for the whole first run (it keeps failing until well after the restart).
     let (receiver, url) = Receiver::failing(usize::MAX).start().await;
     subscribe(&stride, &url).await;
-    make_events(&stride, "before", 3).await;
+    stride.make_events("before", 3).await;
     eventually("a failed attempt", || async {
         (receiver.failed.load(Ordering::SeqCst) > 0).then_some(())
     })
@@ -206,7 +192,7 @@ async fn subscriptions_survive_a_restart_and_missed_deliveries_are_sent_after_it
     stride.launch().await;
     let (_, list) = stride.get("/v2/eventSubscriptions").await;
     assert_eq!(list, json!({ "callbackUrls": [url] }));
-    make_events(&stride, "after", 1).await;
+    stride.make_events("after", 1).await;
     let expected = ["/before-0", "/before-1", "/before-2", "/after-0"];
     eventually("the events of both runs, in order", || async {
         (posted_apps(&receiver.events()) == expected).then_some(())
@@ -294,7 +280,7 @@ async fn a_batch_subscriber_is_sent_arrays_of_events_in_order() {
         )
         .await;
     assert_eq!(status, 200);
-    make_events(&stride, "batched", 6).await;
+    stride.make_events("batched", 6).await;
     let expected: Vec<String> = (0..6).map(|i| format!("/batched-{i}")).collect();
     eventually("every event, in order", || async {
         (posted_apps(&receiver.events()) == expected).then_some(())

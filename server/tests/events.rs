@@ -144,20 +144,6 @@ async fn stride_stops_promptly_with_event_streams_open() {
     assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
 }
 
-/// Creates `n` apps without instances (five events each, no processes).
-async fn make_events(stride: &Stride, prefix: &str, n: usize) {
-    for i in 0..n {
-        let (status, body) = stride
-            .post(
-                "/v2/apps",
-                &json!({"id": format!("/{prefix}-{i}"), "cmd": "sleep 1", "instances": 0})
-                    .to_string(),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-    }
-}
-
 /// The next `n` events of a stream.
 async fn take(events: &mut Events, n: usize) -> Vec<Event> {
     tokio::time::timeout(WAIT, events.by_ref().take(n).collect::<Vec<_>>())
@@ -175,18 +161,18 @@ async fn a_client_that_reconnects_sees_every_event_exactly_once() {
             None,
         )
         .await;
-    make_events(&stride, "first", 3).await;
+    stride.make_events("first", 3).await;
     let before = take(&mut client, 6).await;
     drop(client);
     // Published while the client is away.
-    make_events(&stride, "second", 3).await;
+    stride.make_events("second", 3).await;
     let mut client = stride
         .events(
             "?event_type=api_post_event&event_type=deployment_success",
             Some(&before.last().unwrap().id),
         )
         .await;
-    make_events(&stride, "third", 3).await;
+    stride.make_events("third", 3).await;
     let after = take(&mut client, 12).await;
     let seen: Vec<&Event> = before.iter().chain(&after).collect();
     let posted: Vec<&str> = seen
@@ -214,7 +200,7 @@ async fn a_client_that_reconnects_sees_every_event_exactly_once() {
 async fn a_client_too_far_behind_is_told_what_it_missed() {
     let stride = Stride::start_with(&["--event-ring-size", "20"]).await;
     let mut first = stride.events("?event_type=api_post_event", None).await;
-    make_events(&stride, "many", 10).await;
+    stride.make_events("many", 10).await;
     let first_post = take(&mut first, 1).await.remove(0);
     let mut behind = stride
         .events("?event_type=api_post_event", Some(&first_post.id))
@@ -236,16 +222,16 @@ async fn a_client_too_far_behind_is_told_what_it_missed() {
 async fn a_restarted_stride_continues_the_numbering_and_resumes_clients() {
     let mut stride = Stride::start().await;
     let mut client = stride.events("?event_type=api_post_event", None).await;
-    make_events(&stride, "earlier", 2).await;
+    stride.make_events("earlier", 2).await;
     let seen = take(&mut client, 2).await;
-    make_events(&stride, "unseen", 1).await;
+    stride.make_events("unseen", 1).await;
     drop(client);
     stride.terminate();
     stride.launch().await;
     let mut client = stride
         .events("?event_type=api_post_event", Some(&seen[0].id))
         .await;
-    make_events(&stride, "later", 1).await;
+    stride.make_events("later", 1).await;
     let resumed = take(&mut client, 3).await;
     let apps: Vec<String> = resumed
         .iter()
@@ -261,12 +247,12 @@ async fn a_restarted_stride_continues_the_numbering_and_resumes_clients() {
 #[tokio::test]
 async fn plan_format_full_adds_the_trees_before_and_after() {
     let stride = Stride::start().await;
-    make_events(&stride, "before", 1).await;
+    stride.make_events("before", 1).await;
     let mut light = stride.events("?event_type=deployment_success", None).await;
     let mut heavy = stride
         .events("?event_type=deployment_success&plan-format=full", None)
         .await;
-    make_events(&stride, "heavy", 1).await;
+    stride.make_events("heavy", 1).await;
     let light = take(&mut light, 1).await.remove(0);
     let light: Value = serde_json::from_str(&light.data).unwrap();
     assert!(

@@ -95,15 +95,8 @@ async fn write(
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_event as event;
     use super::*;
-    use app::model::Timestamp;
-
-    fn event(n: i64) -> MarathonEvent {
-        MarathonEvent::AppTerminatedEvent {
-            app_id: format!("/a{n}"),
-            timestamp: Timestamp::from_millis(n),
-        }
-    }
 
     #[tokio::test]
     async fn a_restarted_bus_continues_the_numbering_and_resumes_readers() {

@@ -239,17 +239,19 @@ impl EventBus {
     }
 }
 
+/// A small event numbered `n`, for the bus' tests.
+#[cfg(test)]
+pub(crate) fn test_event(n: i64) -> MarathonEvent {
+    MarathonEvent::AppTerminatedEvent {
+        app_id: format!("/a{n}"),
+        timestamp: app::model::Timestamp::from_millis(n),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_event as event;
     use super::*;
-    use app::model::Timestamp;
-
-    fn event(n: i64) -> MarathonEvent {
-        MarathonEvent::AppTerminatedEvent {
-            app_id: format!("/a{n}"),
-            timestamp: Timestamp::from_millis(n),
-        }
-    }
 
     fn seqs(events: &[Arc<Published>]) -> Vec<u64> {
         events.iter().map(|e| e.seq).collect()

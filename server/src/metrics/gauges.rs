@@ -15,24 +15,6 @@ pub fn mark_start() {
     LazyLock::force(&STARTED);
 }
 
-/// Every condition, so that each has a series even while no instance is in it.
-const CONDITIONS: [Condition; 14] = [
-    Condition::Scheduled,
-    Condition::Provisioned,
-    Condition::Staging,
-    Condition::Starting,
-    Condition::Running,
-    Condition::Killing,
-    Condition::Finished,
-    Condition::Failed,
-    Condition::Killed,
-    Condition::Error,
-    Condition::Dropped,
-    Condition::Gone,
-    Condition::Unreachable,
-    Condition::Unknown,
-];
-
 pub fn computed(service: &Service) -> Vec<(Name, f64)> {
     let snapshot = service.snapshot();
     let now = now();
@@ -67,25 +49,23 @@ pub fn computed(service: &Service) -> Vec<(Name, f64)> {
     add("pods.active", 0.0);
     add("deployments.active", snapshot.deployments.len() as f64);
 
-    let mut by_condition = [0usize; CONDITIONS.len()];
-    let mut tasks_by_condition = [0usize; CONDITIONS.len()];
+    // Every condition gets a series, also while no instance is in it.
+    let mut by_condition = [0usize; Condition::ALL.len()];
+    let mut tasks_by_condition = [0usize; Condition::ALL.len()];
     for instance in snapshot.instances.values() {
-        if let Some(i) = CONDITIONS.iter().position(|c| *c == instance.condition) {
+        if let Some(i) = Condition::ALL.iter().position(|c| *c == instance.condition) {
             by_condition[i] += 1;
             if instance.placement.is_some() {
                 tasks_by_condition[i] += 1;
             }
         }
     }
-    let count_of = |c: Condition| {
-        CONDITIONS
-            .iter()
-            .position(|x| *x == c)
-            .map_or(0, |i| by_condition[i])
-    };
-    add("instances.running", count_of(Condition::Running) as f64);
-    add("instances.staged", count_of(Condition::Staging) as f64);
-    for (i, condition) in CONDITIONS.iter().enumerate() {
+    for (i, condition) in Condition::ALL.iter().enumerate() {
+        match condition {
+            Condition::Running => add("instances.running", by_condition[i] as f64),
+            Condition::Staging => add("instances.staged", by_condition[i] as f64),
+            _ => {}
+        }
         let name = component(condition.name());
         add(
             &format!("instances.condition.{name}"),

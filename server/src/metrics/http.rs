@@ -39,11 +39,6 @@ static TOTALS: LazyLock<Totals> = LazyLock::new(|| {
     }
 });
 
-/// Requests in flight, for the dashboard.
-pub fn active() -> i64 {
-    TOTALS.active.get()
-}
-
 fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(header::CONTENT_LENGTH)?

@@ -25,6 +25,24 @@ pub enum Condition {
 }
 
 impl Condition {
+    /// Every condition.
+    pub const ALL: [Condition; 14] = [
+        Condition::Scheduled,
+        Condition::Provisioned,
+        Condition::Staging,
+        Condition::Starting,
+        Condition::Running,
+        Condition::Killing,
+        Condition::Finished,
+        Condition::Failed,
+        Condition::Killed,
+        Condition::Error,
+        Condition::Dropped,
+        Condition::Gone,
+        Condition::Unreachable,
+        Condition::Unknown,
+    ];
+
     pub fn is_terminal(self) -> bool {
         matches!(
             self,

@@ -327,6 +327,20 @@ impl Stride {
         pids["task_pid"].as_i64().map(|p| p as i32)
     }
 
+    /// Creates `n` apps `/{prefix}-{i}` without instances: five events each, and no processes.
+    pub async fn make_events(&self, prefix: &str, n: usize) {
+        for i in 0..n {
+            let (status, body) = self
+                .post(
+                    "/v2/apps",
+                    &serde_json::json!({"id": format!("/{prefix}-{i}"), "cmd": "sleep 1", "instances": 0})
+                        .to_string(),
+                )
+                .await;
+            assert_eq!(status, 201, "{body}");
+        }
+    }
+
     /// Task commands of this Stride that are alive right now.
     /// Connects to `/v2/events{query}`, resuming after `last_event_id` if given.
     pub async fn events(&self, query: &str, last_event_id: Option<&str>) -> Events {

@@ -42,6 +42,11 @@ static STREAMED: LazyLock<Arc<Counter>> = LazyLock::new(|| {
 static STREAMS: LazyLock<Arc<Gauge>> =
     LazyLock::new(|| metrics::registry().gauge(Name::new("http.event-streams.active")));
 
+/// Event streams open right now.
+pub fn open_streams() -> i64 {
+    STREAMS.get()
+}
+
 fn frame_bytes(seq: u64, event_type: &str, json: &str) -> Bytes {
     Bytes::from(format!(
         "id: {seq}\r\nevent: {event_type}\r\ndata: {json}\r\n\r\n"
