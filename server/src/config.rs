@@ -69,6 +69,21 @@ pub struct ServeConfig {
     #[arg(long, env = "STRIDE_DATA_DIR", default_value = "./stride-data")]
     pub data_dir: PathBuf,
 
+    /// Where the state is: `sqlite://PATH` or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`;
+    /// defaults to `stride.db` in the data dir. Strides sharing one Postgres store elect a
+    /// leader among them.
+    #[arg(long, env = "STRIDE_STORE")]
+    pub store: Option<String>,
+
+    /// The host name other Strides and clients reach this one at (with the HTTP port, the
+    /// leader's address); defaults to the listen address, or the machine's hostname when
+    /// listening on every address.
+    #[arg(long, env = "STRIDE_HOSTNAME")]
+    pub hostname: Option<String>,
+
+    #[command(flatten)]
+    pub leadership: LeadershipConfig,
+
     /// `local` runs the built-in single-node Mesos master and agent in this process;
     /// `http://HOST:PORT` subscribes to that Mesos master (any master: redirects lead to the leader).
     #[arg(long, env = "STRIDE_MASTER", default_value = "local")]
@@ -85,6 +100,47 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub metrics: MetricsConfig,
+}
+
+/// Leader election and the standbys' proxying (for a Postgres store).
+#[derive(Args, Debug, Clone)]
+pub struct LeadershipConfig {
+    /// Lead alone on a Postgres store, without an election (as with SQLite).
+    #[arg(long, env = "STRIDE_DISABLE_HA")]
+    pub disable_ha: bool,
+
+    /// Seconds a leader's lease lasts without a renewal: how long the others wait for a
+    /// leader that stopped answering (one whose process died is replaced at once).
+    #[arg(long, env = "STRIDE_LEADER_LEASE_SECONDS", default_value_t = 5.0)]
+    pub leader_lease_seconds: f64,
+
+    /// Milliseconds a standby waits to connect to the leader when proxying a request.
+    #[arg(
+        long,
+        env = "STRIDE_LEADER_PROXY_CONNECTION_TIMEOUT_MS",
+        default_value_t = 5000
+    )]
+    pub leader_proxy_connection_timeout_ms: u64,
+
+    /// Milliseconds a standby waits for the leader's answer to a proxied request (event
+    /// streams excepted).
+    #[arg(
+        long,
+        env = "STRIDE_LEADER_PROXY_READ_TIMEOUT_MS",
+        default_value_t = 10000
+    )]
+    pub leader_proxy_read_timeout_ms: u64,
+}
+
+impl LeadershipConfig {
+    pub fn lease(&self) -> anyhow::Result<std::time::Duration> {
+        if !(self.leader_lease_seconds.is_finite() && self.leader_lease_seconds >= 0.2) {
+            anyhow::bail!("--leader-lease-seconds must be at least 0.2");
+        }
+        Ok(std::time::Duration::from_secs_f64(
+            self.leader_lease_seconds,
+        ))
+    }
 }
 
 /// Metric names and where they are pushed.

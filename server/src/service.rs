@@ -12,6 +12,7 @@ pub use groups::GroupOutcome;
 use crate::core::{versioned, Core, KillOutcome, Outgoing, Snapshot, Versioning};
 use crate::events::callbacks::Callbacks;
 use crate::events::EventBus;
+use crate::leadership::Election;
 use crate::mesos::MesosInput;
 use crate::metrics;
 use crate::scheduler::deployment::Deployment;
@@ -50,6 +51,10 @@ pub struct Settings {
     pub metrics_prefix: String,
     /// Whether `/metrics/prometheus` answers.
     pub prometheus: bool,
+    /// Whether Strides elect a leader (a Postgres store without `--disable-ha`).
+    pub ha: bool,
+    /// This Stride's `host:port`: the leader's address while it leads.
+    pub address: String,
 }
 
 #[derive(Clone)]
@@ -62,6 +67,8 @@ pub struct Service {
     pub events: EventBus,
     /// HTTP callback subscribers; `None` when Stride runs with `--disable-event-callbacks`.
     pub callbacks: Option<Callbacks>,
+    /// The election this Stride leads by (`DELETE /v2/leader` abdicates through it).
+    pub election: Option<Election>,
     store: Store,
     sandboxes: Option<SandboxLocator>,
     /// Flips to `true` when Stride stops; long-lived responses (event streams) end then.
@@ -109,6 +116,7 @@ pub async fn start(
             snapshot,
             events,
             callbacks: None,
+            election: None,
             store,
             sandboxes,
             shutdown,
@@ -309,6 +317,14 @@ impl Service {
     pub fn with_callbacks(self, callbacks: Callbacks) -> Service {
         Service {
             callbacks: Some(callbacks),
+            ..self
+        }
+    }
+
+    /// The service of a leader elected by `election`.
+    pub fn with_election(self, election: Election) -> Service {
+        Service {
+            election: Some(election),
             ..self
         }
     }

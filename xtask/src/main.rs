@@ -10,6 +10,8 @@
 //! The WASM is built with cargo and turned into the browser's JS/WASM pair with
 //! `wasm-bindgen-cli-support` used as a library, so no extra tool needs installing.
 
+mod postgres;
+
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -133,6 +135,10 @@ fn ensure_debian_package(binary: &str, package: &str) -> Result<()> {
     if Path::new(binary).exists() {
         return Ok(());
     }
+    apt_install(package)
+}
+
+fn apt_install(package: &str) -> Result<()> {
     run(Command::new("apt-get").arg("update"))?;
     run(Command::new("apt-get")
         .args(["install", "-y", "--no-install-recommends", package])
@@ -181,12 +187,17 @@ fn test(root: &Path) -> Result<()> {
     // `app` crate's `ssr` and `hydrate` features.
     // The metrics tests check the Prometheus output with `promtool`.
     ensure_debian_package("/usr/bin/promtool", "prometheus")?;
-    run(cargo().args(["test", "--workspace", "--exclude", "frontend"]))?;
+    // Store tests run on both backends; the HA tests put several Strides on one Postgres.
+    let postgres = postgres::TestPostgres::start()?;
+    run(cargo()
+        .args(["test", "--workspace", "--exclude", "frontend"])
+        .env(TEST_POSTGRES, &postgres.url))?;
     // The foundation's integration suite once more, with Stride subscribed over HTTP to a
     // `stride master` process instead of its in-process master.
     run(cargo()
         .args(["test", "-p", "server", "--test", "api", "--test", "events"])
         .env("STRIDE_TEST_MASTER", "http"))?;
+    drop(postgres);
     ensure_debian_package("/usr/bin/chromium", "chromium")?;
     ensure_npm_packages()?;
     run(Command::new("npx")
@@ -196,9 +207,14 @@ fn test(root: &Path) -> Result<()> {
         .env("STRIDE_SITE_ROOT", root.join("target/site")))
 }
 
+/// Where the tests find the throwaway Postgres (a URL of its `postgres` database).
+const TEST_POSTGRES: &str = "STRIDE_TEST_POSTGRES";
+
 /// The benchmarks need only the server, built for release by the test harness itself.
 fn bench(args: &[String]) -> Result<()> {
+    let postgres = postgres::TestPostgres::start()?;
     run(cargo()
+        .env(TEST_POSTGRES, &postgres.url)
         .args([
             "test",
             "--release",

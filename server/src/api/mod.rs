@@ -103,7 +103,7 @@ pub fn router() -> Router<Service> {
             axum::routing::delete(tasks::reset_delay),
         )
         .route("/v2/info", get(system::info))
-        .route("/v2/leader", get(system::leader))
+        .route("/v2/leader", get(system::leader).delete(system::abdicate))
         .route("/ping", get(system::ping))
         .route("/metrics", get(system::metrics))
         .route("/metrics/prometheus", get(system::prometheus))

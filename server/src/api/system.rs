@@ -18,9 +18,8 @@ pub fn stride_version() -> String {
     format!("stride/{}", env!("CARGO_PKG_VERSION"))
 }
 
-pub async fn info(State(service): State<Service>, headers: HeaderMap) -> Json<serde_json::Value> {
+pub async fn info(State(service): State<Service>) -> Json<serde_json::Value> {
     let snapshot = service.snapshot();
-    let leader = host_of(&headers);
     let settings = &service.settings;
     let marathon_config = json!({
             "access_control_allow_origin": null,
@@ -32,7 +31,7 @@ pub async fn info(State(service): State<Service>, headers: HeaderMap) -> Json<se
             "failover_timeout": settings.failover_timeout_secs,
             "features": [],
             "framework_name": settings.framework_name,
-            "ha": false,
+            "ha": settings.ha,
             "hostname": settings.hostname,
             "launch_token": 100,
             "launch_token_refresh_interval": 30000,
@@ -70,7 +69,7 @@ pub async fn info(State(service): State<Service>, headers: HeaderMap) -> Json<se
         "version": MARATHON_VERSION,
         "buildref": stride_version(),
         "elected": true,
-        "leader": leader,
+        "leader": settings.address,
         "frameworkId": snapshot.framework_id,
         "marathon_config": marathon_config,
         "zookeeper_config": {
@@ -87,16 +86,36 @@ pub async fn info(State(service): State<Service>, headers: HeaderMap) -> Json<se
     }))
 }
 
-/// The `host:port` clients reach this server at.
-fn host_of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
+/// `GET /v2/leader`: this Stride, which answers only while it leads (standbys proxy).
+pub async fn leader(State(service): State<Service>) -> Json<serde_json::Value> {
+    Json(json!({ "leader": service.settings.address }))
 }
 
-pub async fn leader(headers: HeaderMap) -> Json<serde_json::Value> {
-    Json(json!({ "leader": host_of(&headers) }))
+/// `DELETE /v2/leader`: gives the leadership up a moment after answering; another Stride takes
+/// over and this one stands by (alone, it leads again after a pause). Marathon's `backup` and
+/// `restore` are not Stride's: asking for them is an error rather than a silent no.
+pub async fn abdicate(State(service): State<Service>, uri: axum::http::Uri) -> Response {
+    let params = super::Params::parse(uri.query());
+    if params.get("backup").is_some() || params.get("restore").is_some() {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"message": "Stride does not back up or restore its state on abdication; back the store's database up instead"})),
+        )
+            .into_response();
+    }
+    let Some(election) = service.election.clone() else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "There is no leader"})),
+        )
+            .into_response();
+    };
+    tokio::spawn(async move {
+        // The answer goes out before the leader's work stops.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        election.abdicate();
+    });
+    Json(json!({"message": "Leadership abdicated"})).into_response()
 }
 
 /// `pong`, as JSON (`"pong"`) when the client prefers it, as text otherwise.

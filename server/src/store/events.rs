@@ -23,7 +23,7 @@ pub struct StoredSubscription {
 impl Store {
     /// Appends journaled events (`seq`, JSON) and forgets those numbered below `keep_from`.
     pub async fn journal_events(&self, events: &[(u64, String)], keep_from: u64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO event_journal (seq, data) VALUES {} ON CONFLICT (seq) DO NOTHING",
@@ -39,8 +39,7 @@ impl Store {
             .bind(keep_from as i64)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(())
+        self.finish_write(tx).await
     }
 
     /// The newest `limit` journaled events, oldest first.
@@ -79,6 +78,7 @@ impl Store {
 
     /// Stores a subscription unless its URL is already subscribed; whether it was new.
     pub async fn add_subscription(&self, subscription: &StoredSubscription) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
         let added = sqlx::query(
             "INSERT INTO event_subscriptions (callback_url, client_ip, subscribed_at, delivered, batch) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (callback_url) DO NOTHING",
@@ -88,28 +88,32 @@ impl Store {
         .bind(subscription.subscribed_at)
         .bind(subscription.delivered as i64)
         .bind(i64::from(subscription.batch))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        self.finish_write(tx).await?;
         Ok(added.rows_affected() == 1)
     }
 
     /// Removes a subscription; whether there was one.
     pub async fn remove_subscription(&self, callback_url: &str) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
         let removed = sqlx::query("DELETE FROM event_subscriptions WHERE callback_url = $1")
             .bind(callback_url)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        self.finish_write(tx).await?;
         Ok(removed.rows_affected() == 1)
     }
 
     /// Records how far a subscriber has been sent events.
     pub async fn subscription_delivered(&self, callback_url: &str, delivered: u64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE event_subscriptions SET delivered = $1 WHERE callback_url = $2")
             .bind(delivered as i64)
             .bind(callback_url)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        self.finish_write(tx).await
     }
 }
 
@@ -120,9 +124,13 @@ mod tests {
     #[tokio::test]
     async fn journal_keeps_the_newest_and_subscriptions_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}", dir.path().join("s.db").display()))
-            .await
-            .unwrap();
+        for url in crate::store::testing::store_urls(dir.path()).await {
+            journal_and_subscriptions_on(&url).await;
+        }
+    }
+
+    async fn journal_and_subscriptions_on(url: &str) {
+        let store = Store::open(url).await.unwrap();
         let events: Vec<(u64, String)> = (1..=700).map(|n| (n, format!("{{\"n\":{n}}}"))).collect();
         store.journal_events(&events, 650).await.unwrap();
         let kept = store.journaled_events(10).await.unwrap();

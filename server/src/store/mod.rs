@@ -4,9 +4,15 @@
 //! crash never leaves half of a change behind. The SQL is shared by both backends (`$n`
 //! placeholders and `ON CONFLICT` work in both).
 //!
+//! A leader's store is *fenced* ([`Store::fenced`]): each of its write transactions ends by
+//! checking, under a row lock, that its term still holds the lease, so a Stride that has lost
+//! the leadership can never write again, however late its writes arrive.
+//!
 //! - [`events`]: the event journal and the callback subscriptions, written beside the commits.
+//! - [`leadership`]: the lease row and the advisory lock the election is made of (Postgres).
 
 mod events;
+pub mod leadership;
 
 pub use events::StoredSubscription;
 
@@ -17,6 +23,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use std::str::FromStr;
+use std::sync::Arc;
+use tokio::sync::watch;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -26,8 +34,14 @@ pub enum Error {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("stored document is not valid: {0}")]
     Corrupt(#[from] serde_json::Error),
-    #[error("unsupported store url {0}")]
+    #[error(
+        "unsupported store url {0}: use sqlite://PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB"
+    )]
     Url(String),
+    #[error("the leadership of term {0} has ended; this Stride no longer writes")]
+    Fenced(i64),
+    #[error("only a Postgres store holds an election")]
+    NoElection,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -58,6 +72,22 @@ fn value_rows(rows: usize, columns: usize) -> String {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    backend: Backend,
+    fence: Option<Fence>,
+}
+
+/// Which database a store is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The term a leader's writes must still hold, and whom to tell when one finds it does not.
+#[derive(Clone)]
+struct Fence {
+    term: i64,
+    lost: Arc<watch::Sender<bool>>,
 }
 
 /// Everything the scheduler needs at start.
@@ -117,10 +147,8 @@ impl Store {
     /// Opens (creating if needed) and migrates the store at `url`: `sqlite://PATH` or `postgres://…`.
     pub async fn open(url: &str) -> Result<Store> {
         sqlx::any::install_default_drivers();
-        let is_sqlite = url.starts_with("sqlite:");
-        if !is_sqlite && !url.starts_with("postgres") {
-            return Err(Error::Url(url.to_string()));
-        }
+        let backend = Backend::of(url)?;
+        let is_sqlite = backend == Backend::Sqlite;
         let pool = AnyPoolOptions::new()
             .max_connections(if is_sqlite { 4 } else { 8 })
             .after_connect(move |conn, _| {
@@ -148,7 +176,56 @@ impl Store {
         } else {
             sqlx::migrate!("../migrations/postgres").run(&pool).await?;
         }
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            backend,
+            fence: None,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// This store for the leader of `term`: its writes fail with [`Error::Fenced`] once the
+    /// term no longer holds the lease, and the returned receiver turns `true` then.
+    pub fn fenced(&self, term: i64) -> (Store, watch::Receiver<bool>) {
+        let (lost, lost_rx) = watch::channel(false);
+        let store = Store {
+            fence: Some(Fence {
+                term,
+                lost: Arc::new(lost),
+            }),
+            ..self.clone()
+        };
+        (store, lost_rx)
+    }
+
+    /// Starts a write transaction; end it with [`Store::finish_write`].
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Commits a write transaction, unless this store is fenced and its term has lost the
+    /// lease. The check holds the lease row (`FOR SHARE`) until the commit, so no other
+    /// Stride can take the lease between the check and the commit.
+    async fn finish_write(&self, mut tx: sqlx::Transaction<'static, sqlx::Any>) -> Result<()> {
+        if let Some(fence) = &self.fence {
+            let holds = sqlx::query(&format!(
+                "SELECT term FROM leadership WHERE id = 1 AND term = $1 AND expires_at > {} FOR SHARE",
+                leadership::NOW_MS
+            ))
+            .bind(fence.term)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+            if !holds {
+                let _ = fence.lost.send(true);
+                return Err(Error::Fenced(fence.term));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn load(&self) -> Result<Loaded> {
@@ -197,7 +274,7 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for id in &batch.apps_created {
             sqlx::query("DELETE FROM app_versions WHERE app_id = $1")
                 .bind(id)
@@ -306,8 +383,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
-        Ok(())
+        self.finish_write(tx).await
     }
 
     /// The stored versions of an app, newest first.
@@ -407,6 +483,36 @@ async fn delete_documents(
     Ok(())
 }
 
+impl Backend {
+    fn of(url: &str) -> Result<Backend> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(Error::Url(url.to_string()))
+        }
+    }
+}
+
+/// Creates an empty database on the Postgres server `admin_url` points at (a database there
+/// that this user may connect to) and returns the URL of the new one: a store of its own for a
+/// test or a benchmark.
+pub async fn create_postgres_database(admin_url: &str) -> Result<String> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let (server, _) = admin_url
+        .rsplit_once('/')
+        .ok_or_else(|| Error::Url(admin_url.to_string()))?;
+    let name = format!("stride_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::AnyConnection::connect(admin_url).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await?;
+    Ok(format!("{server}/{name}"))
+}
+
 /// SQLite only creates a missing database file when asked to (`mode=rwc`).
 fn sqlite_create_url(url: &str) -> String {
     if url.starts_with("sqlite:") && !url.contains("mode=") {
@@ -414,6 +520,31 @@ fn sqlite_create_url(url: &str) -> String {
         format!("{url}{separator}mode=rwc")
     } else {
         url.to_string()
+    }
+}
+
+/// Fresh stores for tests, on both backends.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// Where `cargo xtask test` puts the URL of its throwaway Postgres.
+    pub const TEST_POSTGRES: &str = "STRIDE_TEST_POSTGRES";
+
+    /// A URL of a new, empty Postgres database on the test cluster.
+    pub async fn postgres_url() -> String {
+        let admin = std::env::var(TEST_POSTGRES).unwrap_or_else(|_| {
+            panic!("{TEST_POSTGRES} is not set: run the tests with `cargo xtask test`, which starts a throwaway Postgres")
+        });
+        super::create_postgres_database(&admin)
+            .await
+            .expect("a database on the test Postgres")
+    }
+
+    /// URLs of two new, empty stores: a SQLite file in `dir`, and a Postgres database.
+    pub async fn store_urls(dir: &std::path::Path) -> Vec<String> {
+        vec![
+            format!("sqlite://{}/stride.db", dir.display()),
+            postgres_url().await,
+        ]
     }
 }
 
@@ -425,10 +556,15 @@ mod tests {
     use app::model::GroupDefinition;
 
     #[tokio::test]
-    async fn commits_and_loads_back_on_sqlite() {
+    async fn commits_and_loads_back() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/stride.db", dir.path().display());
-        let store = Store::open(&url).await.unwrap();
+        for url in testing::store_urls(dir.path()).await {
+            commits_and_loads_back_on(&url).await;
+        }
+    }
+
+    async fn commits_and_loads_back_on(url: &str) {
+        let store = Store::open(url).await.unwrap();
         let app = app_with(2, 10);
         let i = instance(&app, "a", Condition::Running, 5);
         store
@@ -449,7 +585,7 @@ mod tests {
             })
             .await
             .unwrap();
-        let reopened = Store::open(&url).await.unwrap();
+        let reopened = Store::open(url).await.unwrap();
         let loaded = reopened.load().await.unwrap();
         assert_eq!(loaded.apps, vec![scaled.clone()]);
         assert_eq!(loaded.instances, vec![i]);
@@ -497,9 +633,13 @@ mod tests {
     #[tokio::test]
     async fn groups_and_versions_of_the_tree_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}/stride.db", dir.path().display()))
-            .await
-            .unwrap();
+        for url in testing::store_urls(dir.path()).await {
+            groups_and_versions_of_the_tree_round_trip_on(&url).await;
+        }
+    }
+
+    async fn groups_and_versions_of_the_tree_round_trip_on(url: &str) {
+        let store = Store::open(url).await.unwrap();
         let app = app_with(1, 10);
         let group = GroupDefinition {
             id: "/prod".into(),
@@ -536,8 +676,13 @@ mod tests {
     #[tokio::test]
     async fn bursts_larger_than_one_statement_are_written_and_deleted_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/stride.db", dir.path().display());
-        let store = Store::open(&url).await.unwrap();
+        for url in testing::store_urls(dir.path()).await {
+            bursts_are_written_and_deleted_whole_on(&url).await;
+        }
+    }
+
+    async fn bursts_are_written_and_deleted_whole_on(url: &str) {
+        let store = Store::open(url).await.unwrap();
         let app = app_with(700, 10);
         let instances: Vec<Instance> = (0..700)
             .map(|n| instance(&app, &format!("i{n}"), Condition::Running, n))

@@ -1,0 +1,94 @@
+//! The Mesos master a Stride subscribes to: the built-in one (`--master local`, in this
+//! process) or one given by URL.
+
+use crate::config;
+use crate::master;
+use crate::mesos;
+use crate::service;
+use anyhow::Context;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The master Stride subscribes to, and what goes with it.
+pub struct Master {
+    pub backend: Arc<dyn mesos::Backend>,
+    /// The hostname Stride reports as its own in FrameworkInfo.
+    pub hostname: String,
+    /// Where a task's sandbox is, when tasks run on this machine (the built-in agent).
+    pub sandboxes: Option<service::SandboxLocator>,
+}
+
+/// Starts the built-in master and its agent, whose tasks live in `data_dir/agent`; the master
+/// and the agent's hostname.
+pub async fn start_local_master(
+    agent: &config::AgentConfig,
+    data_dir: &Path,
+    simulated: Option<(usize, master::host::HostResources)>,
+) -> anyhow::Result<(master::local::LocalMaster, String)> {
+    let hostname = agent
+        .agent_hostname
+        .clone()
+        .unwrap_or_else(master::host::hostname);
+    let mut resources = master::host::HostResources::detect(data_dir)?;
+    if let Some(spec) = &agent.agent_resources {
+        resources
+            .apply_overrides(spec)
+            .map_err(|e| anyhow::anyhow!("--agent-resources: {e}"))?;
+    }
+    let attributes = match &agent.agent_attributes {
+        Some(spec) => master::host::parse_attributes(spec)
+            .map_err(|e| anyhow::anyhow!("--agent-attributes: {e}"))?,
+        None => Vec::new(),
+    };
+    let local = master::local::LocalMaster::start(master::local::AgentSettings {
+        work_dir: data_dir.join("agent"),
+        stride_exe: std::env::current_exe()?,
+        hostname: hostname.clone(),
+        resources,
+        attributes,
+        simulated,
+    })
+    .await
+    .context("starting the built-in master")?;
+    Ok((local, hostname))
+}
+
+/// Starts the built-in master and agent for `--master local`, or prepares the HTTP connection
+/// to the Mesos master named by a URL.
+pub async fn connect_master(
+    config: &config::ServeConfig,
+    data_dir: &Path,
+) -> anyhow::Result<Master> {
+    if config.master != "local" {
+        let master = config
+            .master
+            .parse()
+            .with_context(|| format!("--master {}: not `local` nor a URL", config.master))?;
+        let mesos = &config.mesos;
+        let credentials = match (&mesos.mesos_principal, &mesos.mesos_secret) {
+            (Some(principal), Some(secret)) => Some((principal.clone(), secret.clone())),
+            (None, Some(_)) => anyhow::bail!("--mesos-secret needs --mesos-principal"),
+            _ => None,
+        };
+        let backend = mesos::http::HttpMaster::new(mesos::http::HttpSettings {
+            master,
+            api_path: mesos.mesos_api_path.clone(),
+            content_type: mesos.mesos_content_type,
+            credentials,
+            heartbeat_misses: mesos.mesos_heartbeat_misses.max(1),
+        })
+        .map_err(|e| anyhow::anyhow!("--master {}: {e}", config.master))?;
+        return Ok(Master {
+            backend: Arc::new(backend),
+            hostname: master::host::hostname(),
+            sandboxes: None,
+        });
+    }
+    let (local, hostname) = start_local_master(&config.agent, data_dir, None).await?;
+    let locator = local.clone();
+    Ok(Master {
+        backend: Arc::new(local),
+        hostname,
+        sandboxes: Some(Arc::new(move |task_id: &str| locator.sandbox_dir(task_id))),
+    })
+}

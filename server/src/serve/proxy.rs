@@ -1,0 +1,175 @@
+//! A standby's proxy: every request it does not answer itself goes to the leader, and the
+//! leader's answer comes back as it is, streamed (so `/v2/events` through a standby is the
+//! leader's own stream, and a browser's EventSource keeps working against any Stride).
+//!
+//! As Marathon's `LeaderProxyFilter`: `X-Marathon-Via: 1.1 <this Stride>` and
+//! `X-Forwarded-For` are added to the request, `X-Marathon-Via` to the response; a request that
+//! already came through this Stride is a loop (502).
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const VIA: &str = "x-marathon-via";
+const FORWARDED_FOR: &str = "x-forwarded-for";
+
+/// The largest request body a standby passes on.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// Headers of one connection, not of the request (RFC 9110 §7.6.1), and those the client
+/// library sets itself.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+];
+
+pub struct Proxy {
+    client: reqwest::Client,
+    /// `1.1 <this Stride's host:port>`.
+    via: String,
+    read_timeout: Duration,
+}
+
+/// The answer when no leader is known: 503 with a JSON message (`GET /v2/leader`: Marathon's
+/// 404 "There is no leader").
+pub fn no_leader(path: &str) -> Response {
+    if path == "/v2/leader" {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "There is no leader"})),
+        )
+            .into_response();
+    }
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"message": "Could not determine the current leader"})),
+    )
+        .into_response()
+}
+
+fn bad_gateway(message: String) -> Response {
+    (StatusCode::BAD_GATEWAY, Json(json!({ "message": message }))).into_response()
+}
+
+impl Proxy {
+    pub fn new(
+        address: &str,
+        connect_timeout: Duration,
+        read_timeout: Duration,
+    ) -> anyhow::Result<Proxy> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Proxy {
+            client,
+            via: format!("1.1 {address}"),
+            read_timeout,
+        })
+    }
+
+    /// Sends `request` to the leader at `leader` (`host:port`) and its answer back.
+    pub async fn forward(&self, request: Request, leader: &str) -> Response {
+        let (parts, body) = request.into_parts();
+        if parts
+            .headers
+            .get_all(VIA)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.contains(&self.via)))
+        {
+            return bad_gateway("Detected proxying loop.".into());
+        }
+        let body = match axum::body::to_bytes(body, MAX_BODY).await {
+            Ok(body) => body,
+            Err(e) => {
+                return (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    Json(json!({"message": format!("The request body could not be read: {e}")})),
+                )
+                    .into_response()
+            }
+        };
+        let client_ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| peer.ip().to_string());
+        let mut headers = end_to_end(&parts.headers);
+        headers.remove(axum::http::header::CONTENT_LENGTH);
+        let forwarded_for = match (headers.get(FORWARDED_FOR), client_ip) {
+            (Some(earlier), Some(ip)) => Some(format!("{},{ip}", earlier.to_str().unwrap_or(""))),
+            (None, Some(ip)) => Some(ip),
+            (Some(_), None) | (None, None) => None,
+        };
+        if let Some(value) = forwarded_for.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            headers.insert(HeaderName::from_static(FORWARDED_FOR), value);
+        }
+        if let Ok(via) = HeaderValue::from_str(&self.via) {
+            headers.append(HeaderName::from_static(VIA), via);
+        }
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        let mut outgoing = self
+            .client
+            .request(parts.method, format!("http://{leader}{path}"))
+            .headers(headers)
+            .body(body);
+        // An event stream lasts as long as the client wants it.
+        if !path.starts_with("/v2/events") {
+            outgoing = outgoing.timeout(self.read_timeout);
+        }
+        match outgoing.send().await {
+            Ok(answer) => {
+                let status = answer.status();
+                let mut headers = end_to_end(answer.headers());
+                if let Ok(via) = HeaderValue::from_str(&self.via) {
+                    headers.append(HeaderName::from_static(VIA), via);
+                }
+                let mut response = Response::new(Body::from_stream(answer.bytes_stream()));
+                *response.status_mut() = status;
+                *response.headers_mut() = headers;
+                response
+            }
+            Err(e) if e.is_connect() => {
+                tracing::warn!(%leader, error = %e, "proxying to the leader: connection refused");
+                bad_gateway("Connection to leader refused.".into())
+            }
+            Err(e) if e.is_timeout() => {
+                tracing::warn!(%leader, error = %e, "proxying to the leader timed out");
+                (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    Json(json!({"message": "The leader did not answer in time."})),
+                )
+                    .into_response()
+            }
+            Err(e) => {
+                tracing::warn!(%leader, error = %e, "proxying to the leader failed");
+                bad_gateway(format!("Proxying to the leader failed: {e}"))
+            }
+        }
+    }
+}
+
+/// `headers` without the hop-by-hop ones.
+fn end_to_end(headers: &HeaderMap) -> HeaderMap {
+    let mut out = headers.clone();
+    for name in HOP_BY_HOP {
+        out.remove(name);
+    }
+    out
+}
