@@ -35,6 +35,9 @@ enum Request {
     /// The leader's work cannot go on (its store is fenced, its scheduler stopped, Mesos
     /// failed it over): stand by and campaign again.
     StepDown { reason: String },
+    /// The leader's work has stopped (its newest events journaled): a lease being handed
+    /// over can be given up now.
+    Stopped,
 }
 
 /// How the election runs.
@@ -68,7 +71,15 @@ impl Election {
     pub fn step_down(&self, reason: String) {
         let _ = self.requests.send(Request::StepDown { reason });
     }
+
+    /// Says that the work of a leadership that ended has stopped.
+    pub fn stopped(&self) {
+        let _ = self.requests.send(Request::Stopped);
+    }
 }
+
+/// The longest a leader handing its lease over waits for its work to stop.
+const HAND_OVER_WAIT: Duration = Duration::from_secs(10);
 
 /// How long a Stride that gave its lease up waits before campaigning again, so that another
 /// takes over; alone, it leads again after that.
@@ -88,6 +99,9 @@ pub fn without_election(shutdown: watch::Receiver<bool>) -> Election {
             tokio::select! {
                 request = requests_rx.recv() => {
                     let Some(request) = request else { return };
+                    if matches!(request, Request::Stopped) {
+                        continue;
+                    }
                     tracing::warn!(?request, "the leadership starts anew");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     role_tx.send_replace(Role::Leader { term: None });
@@ -270,18 +284,19 @@ impl Campaigner {
                 request = self.requests.recv() => match request {
                     Some(Request::Abdicate) => {
                         tracing::info!(term, "abdicating");
-                        self.give_up(term).await;
+                        self.hand_over(term, renewed).await;
                         return Ended::Abdicated;
                     }
                     Some(Request::StepDown { reason }) => {
                         tracing::error!(term, %reason, "stepping down");
                         return Ended::Lost;
                     }
+                    Some(Request::Stopped) => continue,
                     None => return Ended::Stopping,
                 },
                 _ = self.shutdown.changed() => {
                     // Handing over at once spares the others the wait for the lease.
-                    self.give_up(term).await;
+                    self.hand_over(term, renewed).await;
                     return Ended::Stopping;
                 }
             }
@@ -328,6 +343,34 @@ impl Campaigner {
                 None
             }
         }
+    }
+
+    /// Gives the lease up once the leader's work has stopped, renewing it until then, so that
+    /// what the work writes last (its newest events) is not fenced out.
+    async fn hand_over(&mut self, term: i64, mut renewed: Instant) {
+        self.role.send_replace(Role::Standby { leader: None });
+        let lease = self.lease();
+        let interval = self.renew_interval();
+        let waited = tokio::time::Instant::now() + HAND_OVER_WAIT;
+        loop {
+            let acts_until = lease::acts_until(renewed, lease, lease / 5);
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = tokio::time::sleep_until(acts_until.into()) => return,
+                _ = tokio::time::sleep_until(waited) => break,
+                request = self.requests.recv() => match request {
+                    Some(Request::Stopped) | None => break,
+                    Some(_) => continue,
+                },
+            }
+            let attempt = Instant::now();
+            match self.renew(term, interval).await {
+                Some(true) => renewed = attempt,
+                Some(false) => return,
+                None => {}
+            }
+        }
+        self.give_up(term).await;
     }
 
     async fn give_up(&mut self, term: i64) {

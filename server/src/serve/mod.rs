@@ -211,6 +211,7 @@ async fn lead_when_elected(
                     current.send_replace(Current::Standby { leader: None });
                     if let Some(leadership) = leadership.take() {
                         leadership.stop().await;
+                        process.election.stopped();
                     }
                     if ended.is_fatal(process.election.ha) {
                         if let Some(fatal) = fatal.take() {
@@ -223,6 +224,7 @@ async fn lead_when_elected(
                 () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
                     if let Some(leadership) = leadership.take() {
                         leadership.stop().await;
+                        process.election.stopped();
                     }
                     return;
                 }
@@ -231,6 +233,7 @@ async fn lead_when_elected(
         if let Some(leadership) = leadership.take() {
             current.send_replace(Current::Standby { leader: None });
             leadership.stop().await;
+            process.election.stopped();
         }
         role = roles.borrow_and_update().clone();
     }

@@ -8,9 +8,11 @@
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bytes::Bytes;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -81,27 +83,24 @@ impl Proxy {
         })
     }
 
-    /// Sends `request` to the leader at `leader` (`host:port`) and its answer back.
-    pub async fn forward(&self, request: Request, leader: &str) -> Response {
-        let (parts, body) = request.into_parts();
-        if parts
+    /// Whether a request came through this Stride already.
+    pub fn is_loop(&self, parts: &Parts) -> bool {
+        parts
             .headers
             .get_all(VIA)
             .iter()
             .any(|v| v.to_str().is_ok_and(|v| v.contains(&self.via)))
-        {
-            return bad_gateway("Detected proxying loop.".into());
-        }
-        let body = match axum::body::to_bytes(body, MAX_BODY).await {
-            Ok(body) => body,
-            Err(e) => {
-                return (
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    Json(json!({"message": format!("The request body could not be read: {e}")})),
-                )
-                    .into_response()
-            }
-        };
+    }
+
+    /// Sends a request to the leader at `leader` (`host:port`) and its answer back; `Err` when
+    /// the leader refused the connection (the request never reached it, so it may be sent
+    /// again, to the next leader).
+    pub async fn forward(
+        &self,
+        parts: &Parts,
+        body: Bytes,
+        leader: &str,
+    ) -> Result<Response, Refused> {
         let client_ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -126,7 +125,7 @@ impl Proxy {
             .to_string();
         let mut outgoing = self
             .client
-            .request(parts.method, format!("http://{leader}{path}"))
+            .request(parts.method.clone(), format!("http://{leader}{path}"))
             .headers(headers)
             .body(body);
         // An event stream lasts as long as the client wants it.
@@ -143,26 +142,62 @@ impl Proxy {
                 let mut response = Response::new(Body::from_stream(answer.bytes_stream()));
                 *response.status_mut() = status;
                 *response.headers_mut() = headers;
-                response
+                Ok(response)
             }
             Err(e) if e.is_connect() => {
                 tracing::warn!(%leader, error = %e, "proxying to the leader: connection refused");
-                bad_gateway("Connection to leader refused.".into())
+                Err(Refused)
             }
             Err(e) if e.is_timeout() => {
                 tracing::warn!(%leader, error = %e, "proxying to the leader timed out");
-                (
+                Ok((
                     StatusCode::GATEWAY_TIMEOUT,
                     Json(json!({"message": "The leader did not answer in time."})),
                 )
-                    .into_response()
+                    .into_response())
             }
             Err(e) => {
                 tracing::warn!(%leader, error = %e, "proxying to the leader failed");
-                bad_gateway(format!("Proxying to the leader failed: {e}"))
+                Ok(bad_gateway(format!("Proxying to the leader failed: {e}")))
             }
         }
     }
+}
+
+/// The leader refused the connection.
+#[derive(Debug)]
+pub struct Refused;
+
+/// The answer when the leader kept refusing connections.
+pub fn refused() -> Response {
+    bad_gateway("Connection to leader refused.".into())
+}
+
+/// The answer to a request that came through this Stride already.
+pub fn proxy_loop() -> Response {
+    bad_gateway("Detected proxying loop.".into())
+}
+
+/// A request's body, whole (a proxied request may be sent twice).
+pub async fn read_body(body: Body) -> Result<Bytes, Response> {
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Json(json!({"message": format!("The request body could not be read: {e}")})),
+        )
+            .into_response()
+    })
+}
+
+/// The request again, from its parts and its body.
+pub fn rebuild(parts: &Parts, body: Bytes) -> Request {
+    let mut request = Request::new(Body::from(body));
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = parts.uri.clone();
+    *request.version_mut() = parts.version;
+    *request.headers_mut() = parts.headers.clone();
+    *request.extensions_mut() = parts.extensions.clone();
+    request
 }
 
 /// `headers` without the hop-by-hop ones.

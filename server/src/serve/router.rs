@@ -99,28 +99,74 @@ pub fn listener_router(current: watch::Receiver<Current>, proxy: Proxy, address:
         ))
 }
 
-async fn dispatch(State(switch): State<Switch>, request: Request) -> Response {
+/// What to do with a request now: wait (up to `until`) for a leader to be known, then hand
+/// it to this Stride's router or the leader's address.
+async fn current_leader(
+    switch: &Switch,
+    until: tokio::time::Instant,
+    mut known: impl FnMut(&Current) -> bool,
+) -> Current {
     let mut current = switch.current.clone();
-    let waited = tokio::time::timeout(LEADER_WAIT, async {
-        current
-            .wait_for(|c| !matches!(c, Current::Standby { leader: None }))
-            .await
-            .map(|now| now.clone())
+    let waited = tokio::time::timeout_at(until, async {
+        current.wait_for(|c| known(c)).await.map(|now| now.clone())
     })
     .await;
-    let now = match waited {
+    match waited {
         Ok(Ok(now)) => now,
         _ => switch.current.borrow().clone(),
+    }
+}
+
+fn is_known(current: &Current) -> bool {
+    !matches!(current, Current::Standby { leader: None })
+}
+
+/// Serves a request as the leader, or passes it on to the leader. During a failover it waits
+/// for the next leader (up to [`LEADER_WAIT`]): a request the old leader refused never reached
+/// it and is sent to the next one.
+async fn dispatch(State(switch): State<Switch>, request: Request) -> Response {
+    let until = tokio::time::Instant::now() + LEADER_WAIT;
+    if let Current::Leading(router) = current_leader(&switch, until, is_known).await {
+        return serve(router, request).await;
+    }
+    let (parts, body) = request.into_parts();
+    if switch.proxy.is_loop(&parts) {
+        return super::proxy::proxy_loop();
+    }
+    let body = match super::proxy::read_body(body).await {
+        Ok(body) => body,
+        Err(response) => return response,
     };
-    match now {
-        Current::Leading(router) => match router.oneshot(request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        },
-        Current::Standby {
-            leader: Some(leader),
-        } => switch.proxy.forward(request, &leader).await,
-        Current::Standby { leader: None } => super::proxy::no_leader(request.uri().path()),
+    let mut refused_by: Option<String> = None;
+    loop {
+        let next = current_leader(&switch, until, |c| match c {
+            Current::Leading(_) => true,
+            Current::Standby { leader: Some(l) } => refused_by.as_deref() != Some(l),
+            Current::Standby { leader: None } => false,
+        })
+        .await;
+        match next {
+            Current::Leading(router) => {
+                return serve(router, super::proxy::rebuild(&parts, body)).await
+            }
+            Current::Standby {
+                leader: Some(leader),
+            } if refused_by.as_deref() != Some(&leader) => {
+                match switch.proxy.forward(&parts, body.clone(), &leader).await {
+                    Ok(response) => return response,
+                    Err(super::proxy::Refused) => refused_by = Some(leader),
+                }
+            }
+            Current::Standby { leader: Some(_) } => return super::proxy::refused(),
+            Current::Standby { leader: None } => return super::proxy::no_leader(parts.uri.path()),
+        }
+    }
+}
+
+async fn serve(router: Router, request: Request) -> Response {
+    match router.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
     }
 }
 

@@ -14,6 +14,26 @@ use std::time::Duration;
 /// Now, in milliseconds since the epoch, on the database's clock.
 pub(crate) const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
+/// How long Postgres lets a session of a Stride sit in a transaction without a statement: a
+/// leader cut off in the middle of a write would otherwise hold the lease row's lock (taken by
+/// every fenced write) for as long as TCP takes to notice, and nobody could take over.
+const IDLE_IN_TRANSACTION_MS: u64 = 2_000;
+
+/// How long a campaign waits for the lease row's lock before trying again at the next poll.
+const CAMPAIGN_LOCK_WAIT_MS: u64 = 1_000;
+
+/// Sets the limit on idle transactions on a new connection.
+pub(crate) async fn limit_idle_transactions(
+    conn: &mut AnyConnection,
+) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}"
+    ))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// The advisory lock's key (`"STRIDE"` in ASCII).
 const LOCK_KEY: i64 = 0x5354_5249_4445;
 
@@ -67,8 +87,13 @@ fn select_lease(suffix: &str) -> String {
 impl ElectionConnection {
     pub async fn connect(url: &str) -> Result<ElectionConnection> {
         sqlx::any::install_default_drivers();
+        let mut conn = AnyConnection::connect(url).await?;
+        limit_idle_transactions(&mut conn).await?;
+        sqlx::query(&format!("SET lock_timeout = {CAMPAIGN_LOCK_WAIT_MS}"))
+            .execute(&mut conn)
+            .await?;
         Ok(ElectionConnection {
-            conn: AnyConnection::connect(url).await?,
+            conn,
             holds_lock: false,
         })
     }

@@ -165,6 +165,8 @@ impl Store {
                         sqlx::query("PRAGMA busy_timeout = 5000")
                             .execute(&mut *conn)
                             .await?;
+                    } else {
+                        leadership::limit_idle_transactions(conn).await?;
                     }
                     Ok(())
                 })

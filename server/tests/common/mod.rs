@@ -7,6 +7,9 @@
 
 #![allow(dead_code)] // Each test binary uses its own subset of these helpers.
 
+pub mod cluster;
+pub mod gate;
+
 use eventsource_stream::{Event, Eventsource};
 use futures::{Stream, StreamExt};
 use serde_json::Value;
@@ -58,7 +61,7 @@ fn with_own_ports(args: &[&str]) -> Vec<String> {
     out
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
