@@ -198,7 +198,12 @@ async fn subscriptions_survive_a_restart_and_missed_deliveries_are_sent_after_it
         (posted_apps(&receiver.events()) == expected).then_some(())
     })
     .await;
-    assert_eq!(receiver.types()[0], "subscribe_event");
+    assert_eq!(
+        receiver.types()[0],
+        "subscribe_event",
+        "{:?}",
+        receiver.types()
+    );
 }
 
 #[tokio::test]

@@ -68,7 +68,7 @@ impl TestPostgres {
                 .as_nanos()
         ));
         std::fs::create_dir_all(&dir)?;
-        let cluster = TestPostgres {
+        let mut cluster = TestPostgres {
             bin,
             dir,
             url: String::new(),
@@ -112,10 +112,8 @@ impl TestPostgres {
             let log = std::fs::read_to_string(cluster.dir.join("server.log")).unwrap_or_default();
             bail!("starting the test Postgres failed: {e}\n{log}");
         }
-        Ok(TestPostgres {
-            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
-            ..cluster
-        })
+        cluster.url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        Ok(cluster)
     }
 }
 

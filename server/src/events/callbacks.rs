@@ -177,8 +177,12 @@ impl Callbacks {
         };
         let subscribed = self.inner.bus.publish([event.clone()]);
         if added {
-            // From its own subscribe_event on; the stored progress is a little older, so a
-            // crash before the first delivery is saved only repeats a few events.
+            // From its own subscribe_event on, also after a restart: events published while
+            // the subscription was being stored are not the subscriber's.
+            self.inner
+                .store
+                .subscription_delivered(url, subscribed - 1)
+                .await?;
             self.run(StoredSubscription {
                 delivered: subscribed - 1,
                 ..stored

@@ -73,7 +73,11 @@ mod tests {
             Some("a:8080")
         );
         assert_eq!(lease("a", 2_000, true).current_leader(2_000), None);
-        assert_eq!(lease("", 2_000, true).current_leader(0), None);
+        let never_held = Lease {
+            leader: String::new(),
+            ..lease("", 2_000, false)
+        };
+        assert_eq!(never_held.current_leader(0), None);
     }
 
     proptest! {
