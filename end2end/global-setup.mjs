@@ -1,20 +1,9 @@
 // Starts one Stride for the browser tests: its own data dir and a free loopback port.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
+import { freePort, waitForServer } from './processes.mjs';
 
 export default async function globalSetup() {
   const bin = process.env.STRIDE_BIN;
@@ -34,15 +23,5 @@ export default async function globalSetup() {
   process.env.STRIDE_URL = url;
   process.env.STRIDE_DATA_DIR = dataDir;
   writeFileSync(join(dataDir, 'stride.pid'), String(child.pid));
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(`${url}/ping`);
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`stride did not start; see ${join(dataDir, 'stride.log')}`);
+  await waitForServer(`${url}/ping`, `stride (see ${join(dataDir, 'stride.log')})`);
 }

@@ -21,6 +21,7 @@ impl Backend for Service {
             apps_total: snapshot.apps.len() as u32,
             master: self.settings.master.clone(),
             connected: snapshot.connected,
+            leader: self.settings.ha.then(|| self.settings.address.clone()),
             ..Default::default()
         };
         for app in snapshot.apps.values() {

@@ -69,6 +69,8 @@ pub struct Service {
     pub callbacks: Option<Callbacks>,
     /// The election this Stride leads by (`DELETE /v2/leader` abdicates through it).
     pub election: Option<Election>,
+    /// When this leadership began (the scheduler was started).
+    pub leading_since: std::time::Instant,
     store: Store,
     sandboxes: Option<SandboxLocator>,
     /// Flips to `true` when Stride stops; long-lived responses (event streams) end then.
@@ -117,6 +119,7 @@ pub async fn start(
             events,
             callbacks: None,
             election: None,
+            leading_since: std::time::Instant::now(),
             store,
             sandboxes,
             shutdown,

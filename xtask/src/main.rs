@@ -197,14 +197,14 @@ fn test(root: &Path) -> Result<()> {
     run(cargo()
         .args(["test", "-p", "server", "--test", "api", "--test", "events"])
         .env("STRIDE_TEST_MASTER", "http"))?;
-    drop(postgres);
     ensure_debian_package("/usr/bin/chromium", "chromium")?;
     ensure_npm_packages()?;
     run(Command::new("npx")
         .args(["playwright", "test"])
         .current_dir("end2end")
         .env("STRIDE_BIN", binary(root, false))
-        .env("STRIDE_SITE_ROOT", root.join("target/site")))
+        .env("STRIDE_SITE_ROOT", root.join("target/site"))
+        .env(TEST_POSTGRES, &postgres.url))
 }
 
 /// Where the tests find the throwaway Postgres (a URL of its `postgres` database).
@@ -224,6 +224,8 @@ fn bench(args: &[String]) -> Result<()> {
             "bench",
             "--test",
             "bench_events",
+            "--test",
+            "bench_ha",
             "--",
             "--ignored",
             "--nocapture",

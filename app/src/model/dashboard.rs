@@ -126,6 +126,8 @@ pub struct ClusterSummary {
     /// The master Stride is connected to (`local` for the built-in one).
     pub master: String,
     pub connected: bool,
+    /// The leading Stride's `host:port`, when several Strides elect one.
+    pub leader: Option<String>,
 }
 
 /// One line of the live event view.

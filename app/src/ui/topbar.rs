@@ -85,6 +85,18 @@ fn ClusterFigures(summary: ClusterSummary) -> impl IntoView {
                     {(!summary.connected).then_some(" (not connected)")}
                 </dd>
             </div>
+            {summary
+                .leader
+                .map(|leader| {
+                    view! {
+                        <div class="figure" data-testid="leader">
+                            <dt>"Leader"</dt>
+                            <dd title="The Stride that leads; the others pass every request on to it">
+                                {leader}
+                            </dd>
+                        </div>
+                    }
+                })}
         </dl>
     }
     .into_any()

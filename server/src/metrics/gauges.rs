@@ -109,7 +109,10 @@ pub fn computed(service: &Service) -> Vec<(Name, f64)> {
 
     let uptime = STARTED.elapsed().as_secs_f64();
     gauges.push((Name::in_unit("uptime", Unit::Seconds), uptime));
-    gauges.push((Name::in_unit("leadership.duration", Unit::Seconds), uptime));
+    gauges.push((
+        Name::in_unit("leadership.duration", Unit::Seconds),
+        service.leading_since.elapsed().as_secs_f64(),
+    ));
     gauges.extend(process());
     gauges
 }

@@ -177,7 +177,11 @@ async fn lead_when_elected(
     loop {
         let mut leadership = None;
         match role {
-            Role::Leader { term } => match Leadership::start(&process, term).await {
+            // Until the state is loaded, requests wait for this leader rather than go elsewhere.
+            Role::Leader { term } => match {
+                current.send_replace(Current::Standby { leader: None });
+                Leadership::start(&process, term).await
+            } {
                 Ok(started) => {
                     current.send_replace(Current::Leading(started.router.clone()));
                     leadership = Some(started);
