@@ -36,6 +36,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
     let data_dir = config.data_dir.canonicalize()?;
+    // Flags are checked now: a leadership that could never start must not be retried forever.
+    config.metrics.push_settings()?;
+    let lease = config.leadership.lease()?;
     let store_url = config
         .store
         .clone()
@@ -58,7 +61,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 candidate: Candidate {
                     id: uuid::Uuid::new_v4().to_string(),
                     address: address.clone(),
-                    lease: config.leadership.lease()?,
+                    lease,
                 },
                 poll: CAMPAIGN_POLL,
             },
@@ -177,22 +180,20 @@ async fn lead_when_elected(
     loop {
         let mut leadership = None;
         match role {
-            // Until the state is loaded, requests wait for this leader rather than go elsewhere.
-            Role::Leader { term } => match {
+            Role::Leader { term } => {
+                // Until the state is loaded, requests wait for this leader rather than go
+                // to the one before.
                 current.send_replace(Current::Standby { leader: None });
-                Leadership::start(&process, term).await
-            } {
-                Ok(started) => {
-                    current.send_replace(Current::Leading(started.router.clone()));
-                    leadership = Some(started);
-                }
-                Err(e) => {
-                    current.send_replace(Current::Standby { leader: None });
-                    process
+                match Leadership::start(&process, term).await {
+                    Ok(started) => {
+                        current.send_replace(Current::Leading(started.router.clone()));
+                        leadership = Some(started);
+                    }
+                    Err(e) => process
                         .election
-                        .step_down(format!("the leadership could not start: {e:#}"));
+                        .step_down(format!("the leadership could not start: {e:#}")),
                 }
-            },
+            }
             Role::Standby { leader } => {
                 current.send_replace(Current::Standby { leader });
             }
