@@ -193,10 +193,13 @@ fn test(root: &Path) -> Result<()> {
         .args(["test", "--workspace", "--exclude", "frontend"])
         .env(TEST_POSTGRES, &postgres.url))?;
     // The foundation's integration suite once more, with Stride subscribed over HTTP to a
-    // `stride master` process instead of its in-process master.
+    // `stride master` process instead of its in-process master, its state in Postgres, and
+    // elected leader (alone) by the Postgres election.
     run(cargo()
         .args(["test", "-p", "server", "--test", "api", "--test", "events"])
-        .env("STRIDE_TEST_MASTER", "http"))?;
+        .env("STRIDE_TEST_MASTER", "http")
+        .env("STRIDE_TEST_STORE", "postgres")
+        .env(TEST_POSTGRES, &postgres.url))?;
     ensure_debian_package("/usr/bin/chromium", "chromium")?;
     ensure_npm_packages()?;
     run(Command::new("npx")

@@ -34,15 +34,18 @@ fn is_root() -> bool {
         .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
 }
 
-/// `program args…`, as the `postgres` user when we are root.
-fn as_server_user(program: &Path) -> Command {
-    if is_root() {
+/// `program args…` in `dir`, as the `postgres` user when we are root (in a directory of its
+/// own: it may not enter ours).
+fn as_server_user(program: &Path, dir: &Path) -> Command {
+    let mut cmd = if is_root() {
         let mut cmd = Command::new("runuser");
         cmd.args(["-u", "postgres", "--"]).arg(program);
         cmd
     } else {
         Command::new(program)
-    }
+    };
+    cmd.current_dir(dir);
+    cmd
 }
 
 fn free_port() -> Result<u16> {
@@ -78,7 +81,7 @@ impl TestPostgres {
         }
         let data = cluster.dir.join("data");
         super::run(
-            as_server_user(&cluster.bin.join("initdb"))
+            as_server_user(&cluster.bin.join("initdb"), &cluster.dir)
                 .args([
                     "-A",
                     "trust",
@@ -100,7 +103,7 @@ impl TestPostgres {
             cluster.dir.display()
         );
         let started = super::run(
-            as_server_user(&cluster.bin.join("pg_ctl"))
+            as_server_user(&cluster.bin.join("pg_ctl"), &cluster.dir)
                 .arg("-D")
                 .arg(&data)
                 .arg("-l")
@@ -121,7 +124,7 @@ impl Drop for TestPostgres {
     fn drop(&mut self) {
         let data = self.dir.join("data");
         if data.join("postmaster.pid").exists() {
-            let _ = as_server_user(&self.bin.join("pg_ctl"))
+            let _ = as_server_user(&self.bin.join("pg_ctl"), &self.dir)
                 .arg("-D")
                 .arg(&data)
                 .args(["-m", "immediate", "-w", "stop"])

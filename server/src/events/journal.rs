@@ -101,9 +101,13 @@ mod tests {
     #[tokio::test]
     async fn a_restarted_bus_continues_the_numbering_and_resumes_readers() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}", dir.path().join("s.db").display()))
-            .await
-            .unwrap();
+        for url in crate::store::testing::store_urls(dir.path()).await {
+            continues_the_numbering_on(&url).await;
+        }
+    }
+
+    async fn continues_the_numbering_on(url: &str) {
+        let store = Store::open(url).await.unwrap();
         let (stop, shutdown) = watch::channel(false);
         let (bus, writer) = journaled_bus(100, store.clone(), shutdown).await.unwrap();
         bus.publish((1..=150).map(event));

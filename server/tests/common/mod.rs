@@ -4,6 +4,7 @@
 //! With `STRIDE_TEST_MASTER=http` in the environment (or [`Stride::start_remote`]), Stride runs
 //! against a `stride master` process on another loopback port instead of its built-in master;
 //! the master shares Stride's data dir, so task sandboxes are where the tests look for them.
+//! With `STRIDE_TEST_STORE=postgres`, its store is a new database on the test Postgres.
 
 #![allow(dead_code)] // Each test binary uses its own subset of these helpers.
 
@@ -102,6 +103,16 @@ impl Stride {
             extra_args: with_own_ports(args),
         };
         stride.base = format!("http://127.0.0.1:{}", stride.port);
+        // `STRIDE_TEST_STORE=postgres`: a database of its own on the test Postgres, elected
+        // leader alone when the master is a process of its own (the built-in master cannot be
+        // shared, so Stride leads without an election then).
+        if std::env::var("STRIDE_TEST_STORE").is_ok_and(|s| s == "postgres") {
+            let store = cluster::postgres_database().await;
+            stride.extra_args.extend(["--store".to_string(), store]);
+            if !remote {
+                stride.extra_args.push("--disable-ha".to_string());
+            }
+        }
         if remote {
             stride.launch_master().await;
         }
