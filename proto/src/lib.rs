@@ -66,6 +66,40 @@ pub mod mesos {
     }
 }
 
+impl mesos::v1::Attribute {
+    /// The value as text, the way Marathon's constraints compare it and `/master/state` shows
+    /// it: text as is, scalars as `0.###`, ranges `[b-e,...]`, sets `{a,b}` (both sorted).
+    pub fn canonical_text(&self) -> String {
+        use mesos::v1::value::Type;
+        match self.r#type() {
+            Type::Scalar => self.scalar.as_ref().map_or_else(String::new, |s| {
+                let rounded = (s.value * 1000.0).round() / 1000.0;
+                let text = format!("{rounded:.3}");
+                text.trim_end_matches('0').trim_end_matches('.').to_string()
+            }),
+            Type::Ranges => {
+                let mut ranges: Vec<(u64, u64)> = self
+                    .ranges
+                    .iter()
+                    .flat_map(|r| r.range.iter().map(|r| (r.begin, r.end)))
+                    .collect();
+                ranges.sort();
+                let inner: Vec<String> = ranges.iter().map(|(b, e)| format!("{b}-{e}")).collect();
+                format!("[{}]", inner.join(","))
+            }
+            Type::Set => {
+                let mut items: Vec<String> = self.set.iter().flat_map(|s| s.item.clone()).collect();
+                items.sort();
+                format!("{{{}}}", items.join(","))
+            }
+            Type::Text => self
+                .text
+                .as_ref()
+                .map_or_else(String::new, |t| t.value.clone()),
+        }
+    }
+}
+
 /// Constructors for the resources both sides of the protocol build all the time.
 impl mesos::v1::Resource {
     /// A scalar resource (`cpus`, `mem`, `disk`) of `role`.
@@ -95,5 +129,34 @@ impl mesos::v1::Resource {
         };
         r.set_type(mesos::v1::value::Type::Ranges);
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn attributes_read_as_marathon_compares_them() {
+        use crate::mesos::v1 as mesos;
+        let mut a = mesos::Attribute {
+            name: "level".into(),
+            scalar: Some(mesos::value::Scalar { value: 1.0 }),
+            ..Default::default()
+        };
+        a.set_type(mesos::value::Type::Scalar);
+        assert_eq!(a.canonical_text(), "1");
+        a.scalar = Some(mesos::value::Scalar { value: 1.25 });
+        assert_eq!(a.canonical_text(), "1.25");
+        let mut ranges = mesos::Attribute {
+            name: "slots".into(),
+            ranges: Some(mesos::value::Ranges {
+                range: vec![
+                    mesos::value::Range { begin: 5, end: 9 },
+                    mesos::value::Range { begin: 1, end: 2 },
+                ],
+            }),
+            ..Default::default()
+        };
+        ranges.set_type(mesos::value::Type::Ranges);
+        assert_eq!(ranges.canonical_text(), "[1-2,5-9]");
     }
 }

@@ -8,37 +8,6 @@ use app::model::TaskState;
 use proto::mesos::v1 as mesos;
 use proto::mesos::v1::scheduler::{self, call};
 
-/// Agent attribute values as Marathon compares them: text as is, scalars as `0.###`, ranges
-/// `[b-e,...]`, sets `{a,b}`.
-pub(crate) fn attribute_text(a: &mesos::Attribute) -> String {
-    match a.r#type() {
-        mesos::value::Type::Scalar => a.scalar.as_ref().map_or_else(String::new, |s| {
-            let rounded = (s.value * 1000.0).round() / 1000.0;
-            let text = format!("{rounded:.3}");
-            text.trim_end_matches('0').trim_end_matches('.').to_string()
-        }),
-        mesos::value::Type::Ranges => {
-            let mut ranges: Vec<(u64, u64)> = a
-                .ranges
-                .iter()
-                .flat_map(|r| r.range.iter().map(|r| (r.begin, r.end)))
-                .collect();
-            ranges.sort();
-            let inner: Vec<String> = ranges.iter().map(|(b, e)| format!("{b}-{e}")).collect();
-            format!("[{}]", inner.join(","))
-        }
-        mesos::value::Type::Set => {
-            let mut items: Vec<String> = a.set.iter().flat_map(|s| s.item.clone()).collect();
-            items.sort();
-            format!("{{{}}}", items.join(","))
-        }
-        mesos::value::Type::Text => a
-            .text
-            .as_ref()
-            .map_or_else(String::new, |t| t.value.clone()),
-    }
-}
-
 pub fn offer_view(offer: &mesos::Offer) -> OfferView {
     let mut view = OfferView {
         offer_id: offer.id.value.clone(),
@@ -52,7 +21,7 @@ pub fn offer_view(offer: &mesos::Offer) -> OfferView {
         attributes: offer
             .attributes
             .iter()
-            .map(|a| (a.name.clone(), attribute_text(a)))
+            .map(|a| (a.name.clone(), a.canonical_text()))
             .collect(),
         cpus: 0.0,
         mem: 0.0,
@@ -369,19 +338,6 @@ pub fn call_of(outgoing: Outgoing, framework_id: &str) -> scheduler::Call {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn attributes_render_like_marathon() {
-        let mut a = mesos::Attribute {
-            name: "level".into(),
-            scalar: Some(mesos::value::Scalar { value: 1.0 }),
-            ..Default::default()
-        };
-        a.set_type(mesos::value::Type::Scalar);
-        assert_eq!(attribute_text(&a), "1");
-        a.scalar = Some(mesos::value::Scalar { value: 1.25 });
-        assert_eq!(attribute_text(&a), "1.25");
-    }
 
     #[test]
     fn args_tasks_exec_directly_and_shell_tasks_use_sh() {

@@ -1,0 +1,105 @@
+//! `/master/state`: a subset of Mesos' JSON, as the master sees its frameworks, agents and
+//! tasks.
+
+use super::resources::attribute_of;
+use super::resources::Resources;
+use super::State;
+use proto::mesos::v1 as mesos;
+use std::collections::HashMap;
+
+impl State {
+    pub(super) fn state_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let framework_json = |id: &str, info: &mesos::FrameworkInfo, active: bool| {
+            let tasks: Vec<serde_json::Value> = self
+                .tasks
+                .iter()
+                .filter(|(_, task)| task.framework_id == id)
+                .map(|(task_id, task)| {
+                    json!({
+                        "id": task_id,
+                        "framework_id": id,
+                        "slave_id": self.agents[task.agent].id,
+                        "state": task.status.state().as_str_name(),
+                        "resources": task.resources.to_json(),
+                    })
+                })
+                .collect();
+            let offers: Vec<serde_json::Value> = self
+                .offers
+                .iter()
+                .filter(|(_, offer)| offer.framework_id == id)
+                .map(|(offer_id, offer)| {
+                    json!({"id": offer_id, "slave_id": self.agents[offer.agent].id, "resources": offer.resources.to_json()})
+                })
+                .collect();
+            json!({
+                "id": id,
+                "name": info.name,
+                "user": info.user,
+                "hostname": info.hostname,
+                "webui_url": info.webui_url,
+                "roles": info.roles,
+                "principal": info.principal,
+                "failover_timeout": info.failover_timeout.unwrap_or(0.0),
+                "active": active,
+                "connected": active,
+                "tasks": tasks,
+                "offers": offers,
+            })
+        };
+        let frameworks: Vec<serde_json::Value> = self
+            .frameworks
+            .iter()
+            .map(|(id, f)| framework_json(id, &f.info, f.events.is_some()))
+            .collect();
+        let completed: Vec<serde_json::Value> = self
+            .removed
+            .iter()
+            .map(|(id, info)| framework_json(id, info, false))
+            .collect();
+        let mut offered_by_agent: HashMap<&str, Resources> = HashMap::new();
+        for offer in self.offers.values() {
+            let offered = offered_by_agent
+                .entry(&self.agents[offer.agent].id)
+                .or_default();
+            *offered = offered.plus(&offer.resources);
+        }
+        let slaves: Vec<serde_json::Value> = self
+            .agents
+            .iter()
+            .map(|agent| {
+                let attributes: serde_json::Map<String, serde_json::Value> = agent
+                    .attributes
+                    .iter()
+                    .map(|attribute| {
+                        let attribute = attribute_of(attribute);
+                        let text = attribute.canonical_text();
+                        (attribute.name, json!(text))
+                    })
+                    .collect();
+                let offered = offered_by_agent
+                    .get(agent.id.as_str())
+                    .cloned()
+                    .unwrap_or_default();
+                json!({
+                    "id": agent.id,
+                    "hostname": agent.hostname,
+                    "active": true,
+                    "resources": agent.total.to_json(),
+                    "used_resources": agent.total.minus(&agent.free.plus(&offered)).to_json(),
+                    "offered_resources": offered.to_json(),
+                    "attributes": attributes,
+                })
+            })
+            .collect();
+        json!({
+            "id": self.master_id,
+            "hostname": self.hostname,
+            "activated_slaves": self.agents.len(),
+            "frameworks": frameworks,
+            "completed_frameworks": completed,
+            "slaves": slaves,
+        })
+    }
+}
