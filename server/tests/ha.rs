@@ -14,6 +14,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const LEASE: Duration = Duration::from_secs(2);
+
+/// One test at a time: each runs several Strides, a master and tasks on a 2-core machine, and
+/// their timing is what is tested.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// A new leader must be serving within the lease time and a second more.
 const FAILOVER_LIMIT: Duration = Duration::from_secs(3);
 
@@ -86,6 +90,7 @@ async fn rolling_tasks(cluster: &Cluster, via: usize) -> Vec<(String, String, St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_the_leader_during_deployments_loses_nothing_and_restarts_nothing() {
+    let _serial = SERIAL.lock().await;
     let mut cluster = Cluster::on_one_database(3, LEASE).await;
     let (mut leader, _) = cluster.wait_for_leader(None, Duration::from_secs(10)).await;
     let standby = another(&cluster, leader);
@@ -216,6 +221,7 @@ async fn killing_the_leader_during_deployments_loses_nothing_and_restarts_nothin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_postgres_the_leader_steps_down_and_tasks_run_on() {
+    let _serial = SERIAL.lock().await;
     let database = common::cluster::postgres_database().await;
     let upstream = gate::address_of(&database);
     let gates = vec![Gate::start(upstream).await, Gate::start(upstream).await];
@@ -295,6 +301,7 @@ async fn without_postgres_the_leader_steps_down_and_tasks_run_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn standbys_proxy_abdication_hands_over_and_the_event_stream_continues() {
+    let _serial = SERIAL.lock().await;
     let cluster = Cluster::on_one_database(2, LEASE).await;
     let (leader, _) = cluster.wait_for_leader(None, Duration::from_secs(10)).await;
     let standby = another(&cluster, leader);

@@ -15,8 +15,10 @@
 pub mod lease;
 
 use crate::store::leadership::{Campaign, Candidate, ElectionConnection};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 /// What this process is, as the election says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,9 +37,6 @@ enum Request {
     /// The leader's work cannot go on (its store is fenced, its scheduler stopped, Mesos
     /// failed it over): stand by and campaign again.
     StepDown { reason: String },
-    /// The leader's work has stopped (its newest events journaled): a lease being handed
-    /// over can be given up now.
-    Stopped,
 }
 
 /// How the election runs.
@@ -55,6 +54,9 @@ pub struct Settings {
 pub struct Election {
     role: watch::Receiver<Role>,
     requests: mpsc::UnboundedSender<Request>,
+    /// Whether a leadership's work runs in this process: a lease being handed over is given
+    /// up only once it no longer does (its newest events journaled).
+    working: Arc<watch::Sender<bool>>,
     /// Whether Strides elect a leader at all (`/v2/info`'s `ha`).
     pub ha: bool,
 }
@@ -72,9 +74,9 @@ impl Election {
         let _ = self.requests.send(Request::StepDown { reason });
     }
 
-    /// Says that the work of a leadership that ended has stopped.
-    pub fn stopped(&self) {
-        let _ = self.requests.send(Request::Stopped);
+    /// Says whether a leadership's work runs now (started) or not (stopped).
+    pub fn working(&self, running: bool) {
+        self.working.send_replace(running);
     }
 }
 
@@ -90,18 +92,15 @@ fn abdication_pause(lease: Duration) -> Duration {
 /// Without an election this process always leads; a request to step down or abdicate starts
 /// its leadership anew (the state reloaded from the store, Mesos subscribed again) after a
 /// pause, as an external supervisor restarting Marathon would.
-pub fn without_election(shutdown: watch::Receiver<bool>) -> Election {
+pub fn without_election(shutdown: watch::Receiver<bool>) -> (Election, JoinHandle<()>) {
     let (role_tx, role) = watch::channel(Role::Leader { term: None });
     let (requests, mut requests_rx) = mpsc::unbounded_channel();
     let mut stopping = shutdown;
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         loop {
             tokio::select! {
                 request = requests_rx.recv() => {
                     let Some(request) = request else { return };
-                    if matches!(request, Request::Stopped) {
-                        continue;
-                    }
                     tracing::warn!(?request, "the leadership starts anew");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     role_tx.send_replace(Role::Leader { term: None });
@@ -110,32 +109,38 @@ pub fn without_election(shutdown: watch::Receiver<bool>) -> Election {
             }
         }
     });
-    Election {
+    let election = Election {
         role,
         requests,
+        working: Arc::new(watch::channel(false).0),
         ha: false,
-    }
+    };
+    (election, task)
 }
 
-/// Starts campaigning.
-pub fn start(settings: Settings, shutdown: watch::Receiver<bool>) -> Election {
+/// Starts campaigning; the task ends once Stride stops and the lease is handed over.
+pub fn start(settings: Settings, shutdown: watch::Receiver<bool>) -> (Election, JoinHandle<()>) {
     let (role_tx, role) = watch::channel(Role::Standby { leader: None });
     let (requests, requests_rx) = mpsc::unbounded_channel();
-    tokio::spawn(
+    let (working, work) = watch::channel(false);
+    let task = tokio::spawn(
         Campaigner {
             settings,
             role: role_tx,
             requests: requests_rx,
+            work,
             shutdown,
             connection: None,
         }
         .run(),
     );
-    Election {
+    let election = Election {
         role,
         requests,
+        working: Arc::new(working),
         ha: true,
-    }
+    };
+    (election, task)
 }
 
 /// The election task's state.
@@ -143,6 +148,8 @@ struct Campaigner {
     settings: Settings,
     role: watch::Sender<Role>,
     requests: mpsc::UnboundedReceiver<Request>,
+    /// Whether a leadership's work runs in this process.
+    work: watch::Receiver<bool>,
     shutdown: watch::Receiver<bool>,
     /// The election's own connection, while it works; its session holds the lock.
     connection: Option<ElectionConnection>,
@@ -179,12 +186,12 @@ impl Campaigner {
                     self.role.send_replace(Role::Standby { leader: None });
                     // The lock goes with the session: a standby may take over at once.
                     self.connection = None;
-                    let pause = match ended {
+                    let stopping = match ended {
                         Ended::Stopping => return,
-                        Ended::Abdicated => abdication_pause(self.lease()),
-                        Ended::Lost => self.settings.poll,
+                        Ended::Abdicated => self.follow(abdication_pause(self.lease())).await,
+                        Ended::Lost => self.pause(self.settings.poll).await,
                     };
-                    if self.pause(pause).await {
+                    if stopping {
                         return;
                     }
                 }
@@ -230,6 +237,36 @@ impl Campaigner {
                 _ = self.shutdown.changed() => return true,
             }
         }
+    }
+
+    /// Stands by without campaigning for `pause`, naming the leader the lease names (so that
+    /// requests to this Stride go to the one that took over); whether Stride stops.
+    async fn follow(&mut self, pause: Duration) -> bool {
+        let until = tokio::time::Instant::now() + pause;
+        while tokio::time::Instant::now() < until {
+            let timeout = self.renew_interval().max(Duration::from_secs(1));
+            let leader = match self.connection.as_mut() {
+                Some(connection) => tokio::time::timeout(timeout, connection.leader())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .flatten(),
+                None => {
+                    let connecting = ElectionConnection::connect(&self.settings.url);
+                    if let Ok(Ok(connection)) = tokio::time::timeout(timeout, connecting).await {
+                        self.connection = Some(connection);
+                    }
+                    None
+                }
+            };
+            if leader.is_some() {
+                self.role.send_replace(Role::Standby { leader });
+            }
+            if self.pause(self.settings.poll).await {
+                return true;
+            }
+        }
+        false
     }
 
     /// One campaign; `None` when the store cannot be reached.
@@ -291,7 +328,6 @@ impl Campaigner {
                         tracing::error!(term, %reason, "stepping down");
                         return Ended::Lost;
                     }
-                    Some(Request::Stopped) => continue,
                     None => return Ended::Stopping,
                 },
                 _ = self.shutdown.changed() => {
@@ -301,10 +337,18 @@ impl Campaigner {
                 }
             }
             let attempt = Instant::now();
-            match self.renew(term, interval).await {
+            let acts_until = lease::acts_until(renewed, lease, margin);
+            match self.renew(term, acts_until).await {
                 Some(true) => renewed = attempt,
                 Some(false) => {
-                    tracing::error!(term, "stepping down: another Stride holds the lease");
+                    tracing::error!(term, "stepping down: another Stride holds the lease, or this one's session (and lock) ended");
+                    return Ended::Lost;
+                }
+                None if Instant::now() >= acts_until => {
+                    tracing::error!(
+                        term,
+                        "stepping down: the lease could not be renewed in time"
+                    );
                     return Ended::Lost;
                 }
                 None => {}
@@ -312,11 +356,14 @@ impl Campaigner {
         }
     }
 
-    /// One renewal: `Some(held)`, or `None` when the store did not answer in time.
-    async fn renew(&mut self, term: i64, timeout: Duration) -> Option<bool> {
+    /// One renewal, given up at `deadline`: `Some(held)`, or `None` when the store did not
+    /// answer in time. A connection that fails while it holds the lock is a lost lease: its
+    /// session (and lock) is gone, so a standby may take over at once.
+    async fn renew(&mut self, term: i64, deadline: Instant) -> Option<bool> {
+        let deadline = tokio::time::Instant::from_std(deadline);
         if self.connection.is_none() {
             let connecting = ElectionConnection::connect(&self.settings.url);
-            match tokio::time::timeout(timeout, connecting).await {
+            match tokio::time::timeout_at(deadline, connecting).await {
                 Ok(Ok(connection)) => self.connection = Some(connection),
                 Ok(Err(e)) => {
                     tracing::warn!(term, error = %e, "renewing the lease: the store cannot be reached");
@@ -329,20 +376,16 @@ impl Campaigner {
             }
         }
         let connection = self.connection.as_mut()?;
+        let held_lock = connection.holds_lock();
         let renewing = connection.renew(&self.settings.candidate, term);
-        match tokio::time::timeout(timeout, renewing).await {
-            Ok(Ok(held)) => Some(held),
-            Ok(Err(e)) => {
-                tracing::warn!(term, error = %e, "renewing the lease failed");
-                self.connection = None;
-                None
-            }
-            Err(_) => {
-                tracing::warn!(term, "renewing the lease timed out");
-                self.connection = None;
-                None
-            }
-        }
+        let failure = match tokio::time::timeout_at(deadline, renewing).await {
+            Ok(Ok(held)) => return Some(held),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "timed out".to_string(),
+        };
+        tracing::warn!(term, %failure, "renewing the lease failed");
+        self.connection = None;
+        held_lock.then_some(false)
     }
 
     /// Gives the lease up once the leader's work has stopped, renewing it until then, so that
@@ -350,21 +393,19 @@ impl Campaigner {
     async fn hand_over(&mut self, term: i64, mut renewed: Instant) {
         self.role.send_replace(Role::Standby { leader: None });
         let lease = self.lease();
+        let margin = lease / 5;
         let interval = self.renew_interval();
         let waited = tokio::time::Instant::now() + HAND_OVER_WAIT;
-        loop {
-            let acts_until = lease::acts_until(renewed, lease, lease / 5);
+        while *self.work.borrow_and_update() {
+            let acts_until = lease::acts_until(renewed, lease, margin);
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
                 _ = tokio::time::sleep_until(acts_until.into()) => return,
                 _ = tokio::time::sleep_until(waited) => break,
-                request = self.requests.recv() => match request {
-                    Some(Request::Stopped) | None => break,
-                    Some(_) => continue,
-                },
+                _ = self.work.changed() => continue,
             }
             let attempt = Instant::now();
-            match self.renew(term, interval).await {
+            match self.renew(term, acts_until).await {
                 Some(true) => renewed = attempt,
                 Some(false) => return,
                 None => {}

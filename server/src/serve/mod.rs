@@ -54,7 +54,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
     let address = advertised_address(&config);
     let (shutdown_tx, shutdown) = watch::channel(false);
-    let election = if ha {
+    let (election, electing) = if ha {
         leadership::start(
             leadership::Settings {
                 url: store_url,
@@ -141,6 +141,13 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     {
         tracing::warn!("the leadership did not stop in time");
     }
+    // The lease is handed over once the leadership has stopped.
+    if tokio::time::timeout(SHUTDOWN_GRACE, electing)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the lease could not be handed over in time; it runs out instead");
+    }
     let fatal = fatal
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -184,8 +191,9 @@ async fn lead_when_elected(
                 // Until the state is loaded, requests wait for this leader rather than go
                 // to the one before.
                 current.send_replace(Current::Standby { leader: None });
-                match Leadership::start(&process, term).await {
+                match Leadership::start(&process, term, &roles).await {
                     Ok(started) => {
+                        process.election.working(true);
                         current.send_replace(Current::Leading(started.router.clone()));
                         leadership = Some(started);
                     }
@@ -216,7 +224,7 @@ async fn lead_when_elected(
                     current.send_replace(Current::Standby { leader: None });
                     if let Some(leadership) = leadership.take() {
                         leadership.stop().await;
-                        process.election.stopped();
+                        process.election.working(false);
                     }
                     if ended.is_fatal(process.election.ha) {
                         if let Some(fatal) = fatal.take() {
@@ -229,7 +237,7 @@ async fn lead_when_elected(
                 () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
                     if let Some(leadership) = leadership.take() {
                         leadership.stop().await;
-                        process.election.stopped();
+                        process.election.working(false);
                     }
                     return;
                 }
@@ -238,7 +246,7 @@ async fn lead_when_elected(
         if let Some(leadership) = leadership.take() {
             current.send_replace(Current::Standby { leader: None });
             leadership.stop().await;
-            process.election.stopped();
+            process.election.working(false);
         }
         role = roles.borrow_and_update().clone();
     }

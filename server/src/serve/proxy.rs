@@ -38,11 +38,17 @@ const HOP_BY_HOP: [&str; 9] = [
 ];
 
 pub struct Proxy {
+    /// For requests: each read of the answer may take `--leader-proxy-read-timeout-ms`.
     client: reqwest::Client,
+    /// For event streams, which are quiet between heartbeats: a stream without a byte for
+    /// three heartbeats is taken for a dead leader's.
+    streams: reqwest::Client,
     /// `1.1 <this Stride's host:port>`.
     via: String,
-    read_timeout: Duration,
 }
+
+/// Three of the event stream's heartbeats (one every 10 s).
+const STREAM_SILENCE: Duration = Duration::from_secs(30);
 
 /// The answer when no leader is known: 503 with a JSON message (`GET /v2/leader`: Marathon's
 /// 404 "There is no leader").
@@ -71,15 +77,18 @@ impl Proxy {
         connect_timeout: Duration,
         read_timeout: Duration,
     ) -> anyhow::Result<Proxy> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()?;
+        let client = |read_timeout| {
+            reqwest::Client::builder()
+                .connect_timeout(connect_timeout)
+                .read_timeout(read_timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build()
+        };
         Ok(Proxy {
-            client,
+            client: client(read_timeout)?,
+            streams: client(STREAM_SILENCE)?,
             via: format!("1.1 {address}"),
-            read_timeout,
         })
     }
 
@@ -89,7 +98,9 @@ impl Proxy {
             .headers
             .get_all(VIA)
             .iter()
-            .any(|v| v.to_str().is_ok_and(|v| v.contains(&self.via)))
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|hop| hop.trim() == self.via)
     }
 
     /// Sends a request to the leader at `leader` (`host:port`) and its answer back; `Err` when
@@ -123,15 +134,16 @@ impl Proxy {
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_string();
-        let mut outgoing = self
-            .client
+        // An event stream lasts as long as the client wants it.
+        let client = if parts.uri.path().starts_with("/v2/events") {
+            &self.streams
+        } else {
+            &self.client
+        };
+        let outgoing = client
             .request(parts.method.clone(), format!("http://{leader}{path}"))
             .headers(headers)
             .body(body);
-        // An event stream lasts as long as the client wants it.
-        if !path.starts_with("/v2/events") {
-            outgoing = outgoing.timeout(self.read_timeout);
-        }
         match outgoing.send().await {
             Ok(answer) => {
                 let status = answer.status();

@@ -7,7 +7,7 @@ use super::master::Master;
 use super::router::leader_router;
 use crate::config::ServeConfig;
 use crate::core::Snapshot;
-use crate::leadership::Election;
+use crate::leadership::{Election, Role};
 use crate::store::Store;
 use crate::{events, mesos, metrics, probes, service};
 use anyhow::Context;
@@ -51,17 +51,20 @@ pub enum Ended {
     Fenced,
     /// The scheduler's task stopped (the store cannot be read).
     SchedulerStopped,
+    /// The Mesos driver ended without an error (its scheduler went away).
+    DriverStopped,
     /// The Mesos driver gave up, with why.
-    Driver(String),
+    DriverFailed(String),
 }
 
 impl Ended {
     /// Whether this Stride must stop rather than stand by: the framework is gone from Mesos,
-    /// or, without an election, the driver cannot go on at all.
+    /// or, without an election, Mesos will not take Stride's subscription (another scheduler
+    /// took its framework over, or the master refuses it).
     pub fn is_fatal(&self, ha: bool) -> bool {
         match self {
-            Ended::Driver(reason) => !ha || !reason.contains("Framework failed over"),
-            Ended::Fenced | Ended::SchedulerStopped => false,
+            Ended::DriverFailed(reason) => !ha || reason.contains("has been removed"),
+            Ended::Fenced | Ended::SchedulerStopped | Ended::DriverStopped => false,
         }
     }
 }
@@ -71,14 +74,21 @@ impl std::fmt::Display for Ended {
         match self {
             Ended::Fenced => write!(f, "another Stride holds the lease"),
             Ended::SchedulerStopped => write!(f, "the scheduler stopped"),
-            Ended::Driver(reason) => write!(f, "{reason}"),
+            Ended::DriverStopped => write!(f, "the Mesos driver stopped"),
+            Ended::DriverFailed(reason) => write!(f, "{reason}"),
         }
     }
 }
 
 impl Leadership {
-    /// Starts leading in `term` (`None` without an election).
-    pub async fn start(process: &Process, term: Option<i64>) -> anyhow::Result<Leadership> {
+    /// Starts leading in `term` (`None` without an election), unless `role` says the
+    /// leadership ended while it was starting: a late subscription to Mesos would take the
+    /// framework from the next leader.
+    pub async fn start(
+        process: &Process,
+        term: Option<i64>,
+        role: &watch::Receiver<Role>,
+    ) -> anyhow::Result<Leadership> {
         let config = &process.config;
         let (stop, stopping) = watch::channel(false);
         let (store, fenced) = match term {
@@ -144,6 +154,9 @@ impl Leadership {
         ));
         probes::start(service.watch(), service.probes.clone(), stopping.clone())
             .context("starting the health-check prober")?;
+        if *role.borrow() != (Role::Leader { term }) {
+            anyhow::bail!("the leadership ended while it was starting");
+        }
         let driver = tokio::spawn(mesos::run_driver(
             process.master.backend.clone(),
             mesos::FrameworkSettings {
@@ -183,25 +196,32 @@ impl Leadership {
             }
         };
         let scheduler = async { while self.scheduler.changed().await.is_ok() {} };
+        // The scheduler's end makes the driver end too; it is the cause, so it is asked first.
         tokio::select! {
+            biased;
             () = fenced => Ended::Fenced,
             () = scheduler => Ended::SchedulerStopped,
-            driven = &mut self.driver => Ended::Driver(match driven {
-                Ok(Ok(())) => "the Mesos driver stopped".into(),
-                Ok(Err(reason)) => reason,
-                Err(e) => format!("the Mesos driver failed: {e}"),
-            }),
+            driven = &mut self.driver => match driven {
+                Ok(Ok(())) => Ended::DriverStopped,
+                Ok(Err(reason)) => Ended::DriverFailed(reason),
+                Err(e) => Ended::DriverFailed(format!("the Mesos driver failed: {e}")),
+            },
         }
     }
 
     /// Stops everything this leadership runs; its event streams end, its newest events are
     /// journaled (unless the term is fenced), Mesos is let go of without tearing anything down.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         if !self.driver.is_finished()
-            && tokio::time::timeout(STOP_GRACE, self.driver).await.is_err()
+            && tokio::time::timeout(STOP_GRACE, &mut self.driver)
+                .await
+                .is_err()
         {
-            tracing::warn!("the Mesos driver did not stop in time");
+            // A subscription still under way must not go through later and take the
+            // framework from the next leader.
+            tracing::warn!("the Mesos driver did not stop in time; it is aborted");
+            self.driver.abort();
         }
         if tokio::time::timeout(STOP_GRACE, self.journal)
             .await

@@ -98,6 +98,20 @@ impl ElectionConnection {
         })
     }
 
+    /// Whether this connection's session holds the advisory lock.
+    pub fn holds_lock(&self) -> bool {
+        self.holds_lock
+    }
+
+    /// The leader the lease names now, if it holds.
+    pub async fn leader(&mut self) -> Result<Option<String>> {
+        let row = sqlx::query(&select_lease(""))
+            .fetch_one(&mut self.conn)
+            .await?;
+        let (lease, now_ms) = lease_of(&row)?;
+        Ok(lease.current_leader(now_ms).map(str::to_string))
+    }
+
     /// Takes the advisory lock if it is free; whether this connection holds it now.
     async fn try_lock(&mut self) -> Result<bool> {
         if !self.holds_lock {
@@ -143,6 +157,7 @@ impl ElectionConnection {
         let (lease, now_ms) = lease_of(&row)?;
         if !may_take_over(&lease, &me.id, now_ms, got_lock) {
             tx.rollback().await?;
+            self.unlock().await?;
             return Ok(Campaign::Standby {
                 leader: lease.current_leader(now_ms).map(str::to_string),
             });
