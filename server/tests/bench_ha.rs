@@ -29,17 +29,7 @@ fn millis(d: Duration) -> f64 {
 async fn bench_failover_over_50_kills() {
     let mut cluster = Cluster::on_one_database(3, Duration::from_secs(5)).await;
     let (mut leader, _) = cluster.wait_for_leader(None, Duration::from_secs(10)).await;
-    let (status, _) = cluster
-        .send(
-            leader,
-            reqwest::Method::POST,
-            "/v2/apps",
-            &json!({"id": "/steady", "cmd": "sleep 100000", "instances": 10, "cpus": 0.01, "mem": 8})
-                .to_string(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 201);
+    cluster.create_app(leader, json!({"id": "/steady", "cmd": "sleep 100000", "instances": 10, "cpus": 0.01, "mem": 8})).await;
     let mut times = Vec::new();
     for _ in 0..50 {
         cluster.kill9(leader);

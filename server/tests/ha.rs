@@ -96,17 +96,12 @@ async fn killing_the_leader_during_deployments_loses_nothing_and_restarts_nothin
     let standby = another(&cluster, leader);
 
     // Through a standby: the proxy carries writes to the leader.
-    let (status, body) = cluster
-        .send(
+    cluster
+        .create_app(
             standby,
-            reqwest::Method::POST,
-            "/v2/apps",
-            &json!({"id": "/steady", "cmd": "sleep 100000", "instances": 3, "cpus": 0.01, "mem": 8})
-                .to_string(),
+            json!({"id": "/steady", "cmd": "sleep 100000", "instances": 3, "cpus": 0.01, "mem": 8}),
         )
-        .await
-        .expect("an answer");
-    assert_eq!(status, 201, "{body}");
+        .await;
     let (status, body) = cluster
         .send(standby, reqwest::Method::POST, "/v2/apps", &rolling_app(0))
         .await
@@ -228,17 +223,12 @@ async fn without_postgres_the_leader_steps_down_and_tasks_run_on() {
     let stores = gates.iter().map(|g| g.url_for(&database)).collect();
     let cluster = Cluster::start(stores, LEASE).await;
     let (leader, _) = cluster.wait_for_leader(None, Duration::from_secs(10)).await;
-    let (status, body) = cluster
-        .send(
+    cluster
+        .create_app(
             leader,
-            reqwest::Method::POST,
-            "/v2/apps",
-            &json!({"id": "/steady", "cmd": "sleep 100000", "instances": 2, "cpus": 0.01, "mem": 8})
-                .to_string(),
+            json!({"id": "/steady", "cmd": "sleep 100000", "instances": 2, "cpus": 0.01, "mem": 8}),
         )
-        .await
-        .expect("an answer");
-    assert_eq!(status, 201, "{body}");
+        .await;
     wait_deployments_done(&cluster, leader).await;
     let steady = ids_of(&cluster.master_tasks().await, "steady.");
     assert_eq!(steady.len(), 2);

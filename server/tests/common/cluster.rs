@@ -1,7 +1,7 @@
 //! Several Strides on one Postgres database and one `stride master`, all on loopback: for the
 //! HA tests and the failover benchmark. Drop kills every process and every task they started.
 
-use super::{free_port, kill_task_leftovers, WAIT};
+use super::{free_port, kill_task_leftovers, wait_until_serving};
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -97,17 +97,7 @@ impl Cluster {
             .expect("starting stride master");
         self.master = Some(child);
         let state = format!("http://127.0.0.1:{}/master/state", self.master_port);
-        let deadline = Instant::now() + WAIT;
-        while !self
-            .http
-            .get(&state)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            assert!(Instant::now() < deadline, "stride master did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_until_serving(&self.http, &state, "stride master").await;
     }
 
     /// (Re)starts node `i` and waits until it serves.
@@ -133,17 +123,7 @@ impl Cluster {
             .expect("starting stride");
         self.nodes[i].child = Some(child);
         let ping = self.url(i, "/ping");
-        let deadline = Instant::now() + WAIT;
-        while !self
-            .http
-            .get(&ping)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            assert!(Instant::now() < deadline, "stride {i} did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_until_serving(&self.http, &ping, &format!("stride {i}")).await;
     }
 
     /// `kill -9` of node `i`.
@@ -183,6 +163,15 @@ impl Cluster {
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         ))
+    }
+
+    /// Creates an app through node `i` (`POST /v2/apps`), which must answer 201.
+    pub async fn create_app(&self, i: usize, app: Value) {
+        let (status, body) = self
+            .send(i, reqwest::Method::POST, "/v2/apps", &app.to_string())
+            .await
+            .expect("an answer");
+        assert_eq!(status, 201, "{body}");
     }
 
     pub async fn get(&self, i: usize, path: &str) -> Option<(u16, Value)> {

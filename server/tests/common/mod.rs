@@ -164,18 +164,8 @@ impl Stride {
             .spawn()
             .expect("starting stride master");
         self.master = Some(child);
-        let deadline = Instant::now() + WAIT;
         let state = format!("http://127.0.0.1:{port}/master/state");
-        while !self
-            .http
-            .get(&state)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            assert!(Instant::now() < deadline, "stride master did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_until_serving(&self.http, &state, "stride master").await;
     }
 
     /// `kill -9` of `stride master` alone.
@@ -225,16 +215,7 @@ impl Stride {
             .spawn()
             .expect("starting stride");
         self.child = Some(child);
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Ok(r) = self.http.get(format!("{}/ping", self.base)).send().await {
-                if r.status().is_success() {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "stride did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_until_serving(&self.http, &self.url("/ping"), "stride").await;
     }
 
     /// `kill -9` of Stride alone; its tasks keep running.
@@ -486,6 +467,20 @@ impl Drop for Stride {
         self.kill9();
         self.kill9_master();
         kill_task_leftovers(&self.data_dir.join("agent"));
+    }
+}
+
+/// Waits until `url` answers with a success, or panics after [`WAIT`] naming `what`.
+pub async fn wait_until_serving(http: &reqwest::Client, url: &str, what: &str) {
+    let deadline = Instant::now() + WAIT;
+    while !http
+        .get(url)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
