@@ -310,19 +310,29 @@ pub struct MesosConfig {
     pub mesos_heartbeat_misses: u32,
 }
 
-/// Options of the built-in agent.
+/// Options of the built-in agents.
 #[derive(Args, Debug, Clone, Default)]
 pub struct AgentConfig {
-    /// Resources to offer instead of the detected ones, Mesos style:
-    /// `cpus:4;mem:8192;disk:10000;ports:[31000-32000]`. Unnamed resources keep their detected value.
+    /// An agent of the built-in master: its hostname, then its attributes in Mesos' syntax, and
+    /// its fault domain as `@region:R;@zone:Z`, e.g. `node-1;rack:r1;@region:eu;@zone:a`.
+    /// Repeat for several agents (`STRIDE_AGENTS`: specs separated by whitespace); without it,
+    /// one agent named after this machine.
+    #[arg(long = "agent", env = "STRIDE_AGENTS", value_name = "SPEC")]
+    pub agents: Vec<String>,
+
+    /// Every agent's resources instead of an even share of the detected ones, Mesos style:
+    /// `cpus:4;mem:8192;disk:10000;ports:[31000-32000]`. Unnamed resources keep the machine's
+    /// value; ports are always divided among the agents, so that none hands out another's.
     #[arg(long, env = "STRIDE_AGENT_RESOURCES")]
     pub agent_resources: Option<String>,
 
-    /// Attributes of the agent for placement constraints, e.g. `rack:a;zone:eu`.
-    #[arg(long, env = "STRIDE_AGENT_ATTRIBUTES")]
+    /// Attributes of the one agent for placement constraints, e.g. `rack:a;zone:eu` (with
+    /// `--agent`, each spec names its own).
+    #[arg(long, env = "STRIDE_AGENT_ATTRIBUTES", conflicts_with = "agents")]
     pub agent_attributes: Option<String>,
 
-    /// Hostname the agent reports (and tasks get as HOST); defaults to the machine's hostname.
-    #[arg(long, env = "STRIDE_AGENT_HOSTNAME")]
+    /// Hostname the one agent reports (and tasks get as HOST); defaults to the machine's
+    /// hostname (with `--agent`, each spec names its own).
+    #[arg(long, env = "STRIDE_AGENT_HOSTNAME", conflicts_with = "agents")]
     pub agent_hostname: Option<String>,
 }

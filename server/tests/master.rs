@@ -7,7 +7,7 @@ mod common;
 use proto::mesos::v1 as mesos;
 use proto::mesos::v1::scheduler::{self, call, event};
 use server::master::host::HostResources;
-use server::master::local::{AgentSettings, LocalMaster};
+use server::master::local::{AgentSettings, LocalMaster, MasterSettings};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -29,21 +29,26 @@ impl Drop for Harness {
 impl Harness {
     async fn start() -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let master = LocalMaster::start(AgentSettings {
+        let master = LocalMaster::start(MasterSettings {
             work_dir: dir.path().join("agent"),
             stride_exe: PathBuf::from(env!("CARGO_BIN_EXE_stride")),
             hostname: "test-host".into(),
-            resources: HostResources {
-                cpus: 2.0,
-                mem_mb: 1024.0,
-                disk_mb: 1000.0,
-                ports: vec![(31000, 31009)],
-            },
-            attributes: vec![(
-                "rack".into(),
-                server::master::host::AttributeValue::Text("r1".into()),
-            )],
-            simulated: None,
+            agents: vec![AgentSettings {
+                work_dir: dir.path().join("agent"),
+                hostname: "test-host".into(),
+                resources: HostResources {
+                    cpus: 2.0,
+                    mem_mb: 1024.0,
+                    disk_mb: 1000.0,
+                    ports: vec![(31000, 31009)],
+                },
+                attributes: vec![(
+                    "rack".into(),
+                    server::master::host::AttributeValue::Text("r1".into()),
+                )],
+                domain: None,
+            }],
+            simulated: false,
         })
         .await
         .unwrap();

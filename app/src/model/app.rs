@@ -72,6 +72,76 @@ pub enum KillSelection {
     OldestFirst,
 }
 
+/// What happens to instances on an agent that cannot be reached (SEMANTICS.md §13): written
+/// `"disabled"` (wait for the agent forever) or `{inactiveAfterSeconds, expungeAfterSeconds}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnreachableStrategy {
+    Disabled,
+    /// After `inactive_after_seconds` unreachable, an instance no longer counts and is replaced;
+    /// after `expunge_after_seconds` it is forgotten.
+    Enabled {
+        inactive_after_seconds: i64,
+        expunge_after_seconds: i64,
+    },
+}
+
+impl Default for UnreachableStrategy {
+    /// Marathon's default for apps without persistent volumes.
+    fn default() -> Self {
+        UnreachableStrategy::Enabled {
+            inactive_after_seconds: 0,
+            expunge_after_seconds: 0,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UnreachableEnabled {
+    #[serde(default)]
+    inactive_after_seconds: i64,
+    #[serde(default)]
+    expunge_after_seconds: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum UnreachableJson {
+    Word(String),
+    Enabled(UnreachableEnabled),
+}
+
+impl Serialize for UnreachableStrategy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            UnreachableStrategy::Disabled => UnreachableJson::Word("disabled".into()),
+            UnreachableStrategy::Enabled {
+                inactive_after_seconds,
+                expunge_after_seconds,
+            } => UnreachableJson::Enabled(UnreachableEnabled {
+                inactive_after_seconds,
+                expunge_after_seconds,
+            }),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for UnreachableStrategy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match UnreachableJson::deserialize(deserializer)? {
+            UnreachableJson::Word(word) if word == "disabled" => Ok(UnreachableStrategy::Disabled),
+            UnreachableJson::Word(word) => Err(serde::de::Error::custom(format!(
+                "unreachableStrategy must be \"disabled\" or an object, not \"{word}\""
+            ))),
+            UnreachableJson::Enabled(e) => Ok(UnreachableStrategy::Enabled {
+                inactive_after_seconds: e.inactive_after_seconds,
+                expunge_after_seconds: e.expunge_after_seconds,
+            }),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionInfo {
@@ -131,7 +201,7 @@ pub struct AppDefinition {
     pub task_kill_grace_period_seconds: Option<i64>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secrets: BTreeMap<String, Value>,
-    pub unreachable_strategy: Value,
+    pub unreachable_strategy: UnreachableStrategy,
     pub kill_selection: KillSelection,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tty: Option<bool>,
@@ -211,7 +281,7 @@ pub struct AppUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secrets: Option<BTreeMap<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub unreachable_strategy: Option<Value>,
+    pub unreachable_strategy: Option<UnreachableStrategy>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kill_selection: Option<KillSelection>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -271,7 +341,7 @@ fn defaults(id: String, version: Timestamp) -> AppDefinition {
         max_launch_delay_seconds: 300,
         task_kill_grace_period_seconds: None,
         secrets: BTreeMap::new(),
-        unreachable_strategy: serde_json::json!({"inactiveAfterSeconds": 0, "expungeAfterSeconds": 0}),
+        unreachable_strategy: UnreachableStrategy::default(),
         kill_selection: KillSelection::YoungestFirst,
         tty: None,
         version,

@@ -14,7 +14,8 @@ pub mod time;
 pub mod validate;
 
 pub use app::{
-    AppDefinition, AppUpdate, EnvValue, KillSelection, PortDefinition, UpgradeStrategy, VersionInfo,
+    AppDefinition, AppUpdate, EnvValue, KillSelection, PortDefinition, UnreachableStrategy,
+    UpgradeStrategy, VersionInfo,
 };
 pub use checks::*;
 pub use dashboard::*;

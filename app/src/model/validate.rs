@@ -3,7 +3,7 @@
 //! Two kinds of failure, as in Marathon: JSON of the wrong shape ("Invalid JSON", with play-json's
 //! error keys) and well-formed definitions that break a rule ("Object is not valid").
 
-use super::app::AppDefinition;
+use super::app::{AppDefinition, UnreachableStrategy};
 use super::checks::HealthProtocol;
 use super::path;
 use serde::{Deserialize, Serialize};
@@ -235,6 +235,26 @@ pub fn validate_app(app: &AppDefinition, raw_id: &str) -> Result<(), Vec<Violati
             "/upgradeStrategy/deploymentTimeoutSeconds",
             "got 0, expected 1 or more",
         );
+    }
+    if let UnreachableStrategy::Enabled {
+        inactive_after_seconds: inactive,
+        expunge_after_seconds: expunge,
+    } = app.unreachable_strategy
+    {
+        at_least_zero_int(
+            &mut v,
+            "/unreachableStrategy/inactiveAfterSeconds",
+            inactive,
+        );
+        at_least_zero_int(&mut v, "/unreachableStrategy/expungeAfterSeconds", expunge);
+        if inactive > expunge {
+            v.add(
+                "/unreachableStrategy/inactiveAfterSeconds",
+                format!(
+                    "inactiveAfterSeconds ({inactive}) must be less or equal to expungeAfterSeconds, which is {expunge}"
+                ),
+            );
+        }
     }
     check_health_checks(app, &mut v);
     check_readiness_checks(app, &mut v);
@@ -488,6 +508,32 @@ mod tests {
         let errors = validate_app(&a, "/A_b").unwrap_err();
         assert_eq!(errors[0].path, "/id");
         assert_eq!(errors[1].path, "/constraints(0)");
+    }
+
+    #[test]
+    fn unreachable_strategies_follow_marathon() {
+        let a = app(r#"{"id":"/a","cmd":"x","unreachableStrategy":{"inactiveAfterSeconds":9,"expungeAfterSeconds":3}}"#).unwrap();
+        let errors = validate_app(&a, "/a").unwrap_err();
+        assert_eq!(
+            errors[0].errors,
+            vec![
+                "inactiveAfterSeconds (9) must be less or equal to expungeAfterSeconds, which is 3"
+            ]
+        );
+        let a = app(r#"{"id":"/a","cmd":"x","unreachableStrategy":"disabled"}"#).unwrap();
+        assert_eq!(a.unreachable_strategy, UnreachableStrategy::Disabled);
+        assert!(validate_app(&a, "/a").is_ok());
+        assert_eq!(
+            serde_json::to_value(a.unreachable_strategy).unwrap(),
+            serde_json::json!("disabled")
+        );
+        let a = app(r#"{"id":"/a","cmd":"x","unreachableStrategy":{"expungeAfterSeconds":5}}"#)
+            .unwrap();
+        assert_eq!(
+            serde_json::to_value(a.unreachable_strategy).unwrap(),
+            serde_json::json!({"inactiveAfterSeconds": 0, "expungeAfterSeconds": 5})
+        );
+        assert!(app(r#"{"id":"/a","cmd":"x","unreachableStrategy":"sometimes"}"#).is_err());
     }
 
     #[test]

@@ -139,6 +139,45 @@ impl Core {
 
     /// Fails deployments past their deadline (`upgradeStrategy.deploymentTimeoutSeconds`) and
     /// rolls back those that ask for it.
+    /// Applies each app's `unreachableStrategy` to its unreachable instances: those unreachable
+    /// long enough stop counting (and are replaced) or are forgotten.
+    pub(super) fn check_unreachable(&mut self, now: Timestamp) {
+        let apps: Vec<String> = self.unreachable.apps().cloned().collect();
+        for app_id in apps {
+            let ids: Vec<String> = instances_of(&self.state.instances, &app_id)
+                .filter(|i| i.condition.is_unreachable())
+                .map(|i| i.id.clone())
+                .collect();
+            for id in ids {
+                self.check_unreachable_instance(&id, now);
+            }
+        }
+    }
+
+    /// [`check_unreachable`](Self::check_unreachable) for one instance.
+    pub(super) fn check_unreachable_instance(&mut self, id: &str, now: Timestamp) {
+        let Some(instance) = self.state.instances.get(id).cloned() else {
+            return;
+        };
+        if !instance.condition.is_unreachable() {
+            return;
+        }
+        // An app deleted meanwhile: its instances are being stopped anyway.
+        let Some(strategy) = self
+            .state
+            .apps
+            .get(&instance.app_id)
+            .map(|app| app.unreachable_strategy)
+        else {
+            return;
+        };
+        self.change(Some(id), Operation::UnreachableTimeout(strategy), now);
+        let after = self.state.instances.get(id).map(|i| i.condition);
+        if after != Some(instance.condition) {
+            self.unsettle(&instance.app_id, now, true);
+        }
+    }
+
     pub(super) fn check_deadlines(&mut self, now: Timestamp) {
         let expired: Vec<Arc<Deployment>> = self
             .state

@@ -6,7 +6,7 @@ use super::{
 };
 use crate::scheduler::backoff::{self, Backoff, Policy};
 use crate::scheduler::constraint::{Constraint, RegexCache};
-use crate::scheduler::instance::{parse_task_id, Goal, Instance, Placement};
+use crate::scheduler::instance::{parse_task_id, Condition, Goal, Instance, Placement};
 use crate::scheduler::lifecycle::Operation;
 use crate::scheduler::placement::{match_offer, OfferView, Outcome, Pending, Placed};
 use crate::scheduler::status::{condition_of, StatusUpdate};
@@ -125,11 +125,25 @@ impl Core {
                 }
             }
             Some((instance_id, app_id, goal)) => {
+                let inactive = |core: &Self| {
+                    core.state
+                        .instances
+                        .get(&instance_id)
+                        .is_some_and(|i| i.condition == Condition::UnreachableInactive)
+                };
+                let was_inactive = inactive(self);
                 self.change(Some(&instance_id), Operation::Status(&update), now);
+                self.check_unreachable_instance(&instance_id, now);
                 // Outside a rolling restart, a status changes what convergence does only for a
-                // decommissioned instance (it stops, then is expunged) or one gone for good.
+                // decommissioned instance (it stops, then is expunged), one gone for good, and
+                // one that starts or stops counting because its agent is lost or back.
                 let expunged = !self.state.instances.contains_key(&instance_id);
-                self.unsettle(&app_id, now, expunged || goal == Goal::Decommissioned);
+                let recount = was_inactive != inactive(self);
+                self.unsettle(
+                    &app_id,
+                    now,
+                    expunged || recount || goal == Goal::Decommissioned,
+                );
             }
         }
         if let (Some(uuid), Some(agent_id)) = (ack, agent_id) {
@@ -261,6 +275,7 @@ impl Core {
                 .is_some_and(|app| !backoff::is_stale(*b, Policy::of(app), now))
         });
         self.check_deadlines(now);
+        self.check_unreachable(now);
         self.forget_recovered(now);
         self.forget_unused_versions();
         self.forget_stats_of_apps_not_waiting();
@@ -338,7 +353,11 @@ fn launch_queue<'a>(
                     .or_insert_with(|| (def, VecDeque::new()))
                     .1
                     .push_back(i.id.clone());
-            } else if i.goal == Goal::Running && i.placement.is_some() {
+            } else if i.goal == Goal::Running
+                && i.placement.is_some()
+                && !i.condition.is_unreachable()
+            {
+                // Lost instances do not count for constraints (SEMANTICS.md §7).
                 placed.push(i);
             }
         }

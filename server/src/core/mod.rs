@@ -332,6 +332,9 @@ pub struct Core {
     /// Instances of each app that run and should: until there are as many as the app asks
     /// for, its deployment cannot be done, which spares walking its instances to check.
     running: PerAppCount,
+    /// Instances of each app whose agent cannot be reached: the apps the periodic unreachable
+    /// check walks.
+    unreachable: PerAppCount,
     /// Instances killed for their health that have not recovered yet, by instance id, with
     /// their app (see [`crate::scheduler::health`]).
     recovering: BTreeMap<String, String>,
@@ -371,6 +374,7 @@ impl Core {
             .unwrap_or(Timestamp::from_millis(0));
         let waiting = PerAppCount::of(&state.instances, Instance::wants_launch);
         let running = PerAppCount::of(&state.instances, is_running);
+        let unreachable = PerAppCount::of(&state.instances, is_unreachable);
         // Deployments resume where they were: their apps are looked at in the first batch.
         let unsettled = state
             .deployments
@@ -390,6 +394,7 @@ impl Core {
             unsettled,
             waiting,
             running,
+            unreachable,
             recovering: BTreeMap::new(),
         }
     }
@@ -514,6 +519,11 @@ impl Core {
         );
         self.running
             .change(&app_id, holds(before, is_running), holds(after, is_running));
+        self.unreachable.change(
+            &app_id,
+            holds(before, is_unreachable),
+            holds(after, is_unreachable),
+        );
     }
 
     fn kill_task(&mut self, instance: &Instance) {
@@ -665,6 +675,10 @@ impl Core {
 
 fn is_running(instance: &Instance) -> bool {
     instance.goal == Goal::Running && instance.condition == Condition::Running
+}
+
+fn is_unreachable(instance: &Instance) -> bool {
+    instance.condition.is_unreachable()
 }
 
 /// How many instances of each app satisfy a predicate, kept up to date as instances change

@@ -8,4 +8,5 @@ pub mod local;
 pub mod server;
 mod spawn;
 pub mod supervisor;
+pub mod topology;
 pub mod zygote;

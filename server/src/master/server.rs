@@ -6,18 +6,21 @@
 //!   Mesos' status codes and error texts (SCHEDULER_API.md §1.1). SUBSCRIBE answers with a
 //!   chunked RecordIO event stream in the encoding its `Accept` asks for and a fresh
 //!   `Mesos-Stream-Id`, which every other call of that framework must carry.
-//! - `GET /master/state` (frameworks, the agent, tasks, offers), `/master/frameworks`, and
+//! - `GET /master/state` (frameworks, the agents, tasks, offers), `/master/frameworks`, and
 //!   `/master/redirect` (this master leads, so it points at itself).
+//! - Stride's own fault injection: `POST /master/agents/{hostname}/disconnect` cuts an agent off
+//!   as a partition would, `…/reconnect` brings it back (see the master's `partitions`).
 //!
 //! The master itself keeps frameworks, failover timeouts and heartbeats; this layer only checks
 //! and translates HTTP.
 
 use super::local::{LocalMaster, MasterError};
 use axum::body::{Body, Bytes};
+use axum::extract::Path;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use futures::StreamExt;
 use prost::Message;
@@ -53,6 +56,8 @@ pub fn router(master: LocalMaster, address: SocketAddr) -> Router {
         .route("/state", get(state))
         .route("/master/frameworks", get(frameworks))
         .route("/master/redirect", get(redirect))
+        .route("/master/agents/{hostname}/disconnect", post(disconnect))
+        .route("/master/agents/{hostname}/reconnect", post(reconnect))
         .with_state(served)
 }
 
@@ -301,6 +306,21 @@ async fn frameworks(State(served): State<Served>) -> Response {
 }
 
 /// This master is the leader: the redirect names itself, protocol-relative as Mesos writes it.
+async fn disconnect(State(served): State<Served>, Path(hostname): Path<String>) -> Response {
+    set_reachable(&served, &hostname, false).await
+}
+
+async fn reconnect(State(served): State<Served>, Path(hostname): Path<String>) -> Response {
+    set_reachable(&served, &hostname, true).await
+}
+
+async fn set_reachable(served: &Served, hostname: &str, reachable: bool) -> Response {
+    match served.master.set_reachable(hostname, reachable).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(error) => master_error(error),
+    }
+}
+
 async fn redirect(State(served): State<Served>) -> Response {
     let location = format!("//{}", served.address);
     (

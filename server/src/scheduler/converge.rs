@@ -63,6 +63,9 @@ pub struct Buckets<'a> {
     pub stopping: Vec<&'a Instance>,
     /// Goal Decommissioned and nothing alive: to be forgotten.
     pub gone: Vec<&'a Instance>,
+    /// Goal Running but unreachable for longer than the app allows (UnreachableInactive): they
+    /// do not count, and are replaced; one that comes back counts again, and the surplus goes.
+    pub inactive: Vec<&'a Instance>,
 }
 
 pub fn classify<'a>(app: Option<&AppDefinition>, instances: &[&'a Instance]) -> Buckets<'a> {
@@ -71,6 +74,7 @@ pub fn classify<'a>(app: Option<&AppDefinition>, instances: &[&'a Instance]) -> 
         let bucket = match (i.goal, app) {
             (Goal::Decommissioned, _) if i.condition.is_active() => &mut b.stopping,
             (Goal::Decommissioned, _) => &mut b.gone,
+            (Goal::Running, _) if i.condition == Condition::UnreachableInactive => &mut b.inactive,
             (Goal::Running, Some(app)) if i.config_version == app.config_version() => {
                 &mut b.current
             }
@@ -105,6 +109,7 @@ pub fn converge(
         (None, _) | (_, Gate::Stop) => {
             actions.extend(buckets.current.iter().map(decommission));
             actions.extend(buckets.outdated.iter().map(decommission));
+            actions.extend(buckets.inactive.iter().map(decommission));
         }
         (Some(app), Gate::Restart) => actions.extend(upgrade::restart(app, &buckets, judge)),
         (Some(app), Gate::Free | Gate::Scale) => {
@@ -131,7 +136,7 @@ fn condition_weight(c: Condition) -> u8 {
     match c {
         Condition::Scheduled => 0,
         c if c.is_terminal() => 0,
-        Condition::Unreachable => 1,
+        Condition::Unreachable | Condition::UnreachableInactive => 1,
         Condition::Provisioned | Condition::Staging => 2,
         Condition::Starting => 3,
         Condition::Running => 4,
@@ -171,7 +176,10 @@ pub fn kill_order(mut instances: Vec<&Instance>, selection: KillSelection) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scheduler::lifecycle;
+    use crate::scheduler::status::StatusUpdate;
     use crate::scheduler::testing::{app_with, instance};
+    use app::model::{TaskState, UnreachableStrategy};
     use proptest::prelude::*;
 
     fn running(_: &Instance) -> Judgement {
@@ -293,6 +301,134 @@ mod tests {
             }).map(|id| &refs.iter().find(|i| &i.id == id).unwrap().id).collect();
             let running_stopped = stopped.iter().filter(|id| id.contains("instance-r")).count();
             if running_stopped > 0 { prop_assert_eq!(stopped.len() - running_stopped, n_waiting); }
+        }
+
+        /// Agents cut off and brought back at random, with time passing: once everything is
+        /// reachable again and the app has converged, exactly `instances` instances run.
+        #[test]
+        fn unreachable_handling_settles_at_exactly_the_target(
+            target in 1usize..5,
+            inactive_after in 0i64..30,
+            extra in 0i64..30,
+            script in prop::collection::vec((0u8..3, 0usize..8, 0i64..40), 0..30),
+        ) {
+            let mut app = app_with(target as i64, 0);
+            app.unreachable_strategy = UnreachableStrategy::Enabled {
+                inactive_after_seconds: inactive_after,
+                expunge_after_seconds: inactive_after + extra,
+            };
+            let mut sim = Simulation { app, instances: Vec::new(), now: 1_000, next: 0 };
+            sim.converge();
+            for (step, pick, seconds) in script {
+                match step {
+                    0 => sim.report(pick, TaskState::Unreachable),
+                    1 => sim.report(pick, TaskState::Running),
+                    _ => sim.now += seconds * 1000,
+                }
+                sim.time_out_unreachable();
+                sim.converge();
+            }
+            for pick in 0..sim.instances.len() {
+                sim.report(pick, TaskState::Running);
+            }
+            sim.converge();
+            let running = sim.instances.iter()
+                .filter(|i| i.goal == Goal::Running && i.condition == Condition::Running)
+                .count();
+            prop_assert_eq!(running, target);
+            prop_assert!(sim.instances.iter().all(|i| i.goal == Goal::Running));
+        }
+    }
+
+    /// One app's instances driven through [`lifecycle::update`] and [`converge`], with launches
+    /// and kills taking effect at once.
+    struct Simulation {
+        app: AppDefinition,
+        instances: Vec<Instance>,
+        now: i64,
+        next: usize,
+    }
+
+    impl Simulation {
+        fn apply(&mut self, index: usize, operation: lifecycle::Operation<'_>) {
+            let effect = lifecycle::update(
+                Some(&self.instances[index]),
+                operation,
+                Timestamp::from_millis(self.now),
+            );
+            match effect.next {
+                lifecycle::Next::Keep => {}
+                lifecycle::Next::Put(next) => self.instances[index] = next,
+                lifecycle::Next::Expunge(_) => {
+                    self.instances.remove(index);
+                }
+            }
+        }
+
+        /// The task of instance `pick` (modulo the count) reports `state`; a killed one is gone.
+        fn report(&mut self, pick: usize, state: TaskState) {
+            if self.instances.is_empty() {
+                return;
+            }
+            let index = pick % self.instances.len();
+            let update = StatusUpdate {
+                task_id: self.instances[index].task_id(),
+                state,
+                reason: None,
+                message: String::new(),
+                agent_id: Some("agent-1".into()),
+                healthy: None,
+            };
+            self.apply(index, lifecycle::Operation::Status(&update));
+        }
+
+        fn time_out_unreachable(&mut self) {
+            for index in (0..self.instances.len()).rev() {
+                self.apply(
+                    index,
+                    lifecycle::Operation::UnreachableTimeout(self.app.unreachable_strategy),
+                );
+            }
+        }
+
+        fn converge(&mut self) {
+            for _ in 0..4 {
+                let refs: Vec<&Instance> = self.instances.iter().collect();
+                let actions = converge(Some(&self.app), &refs, Gate::Free, &running);
+                if actions.is_empty() {
+                    return;
+                }
+                for action in actions {
+                    match action {
+                        Action::Schedule { count } => {
+                            for _ in 0..count {
+                                self.next += 1;
+                                let mut i = instance(
+                                    &self.app,
+                                    &format!("n{}", self.next),
+                                    Condition::Running,
+                                    self.now,
+                                );
+                                i.since = Timestamp::from_millis(self.now);
+                                self.instances.push(i);
+                            }
+                        }
+                        Action::Decommission { instance_id } | Action::Expunge { instance_id } => {
+                            let Some(index) =
+                                self.instances.iter().position(|i| i.id == instance_id)
+                            else {
+                                continue;
+                            };
+                            self.apply(index, lifecycle::Operation::Decommission);
+                            if let Some(index) =
+                                self.instances.iter().position(|i| i.id == instance_id)
+                            {
+                                self.report(index, TaskState::Killed);
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }

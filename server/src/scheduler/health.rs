@@ -263,7 +263,7 @@ pub fn apply_probe(
 fn should_kill(check: &HealthCheck, failures_before: u32, instance: &Instance) -> bool {
     check.max_consecutive_failures > 0
         && i64::from(failures_before) >= check.max_consecutive_failures
-        && instance.condition != Condition::Unreachable
+        && !instance.condition.is_unreachable()
 }
 
 /// The longest grace period of the app's checks, in milliseconds.

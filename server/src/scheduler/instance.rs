@@ -21,12 +21,15 @@ pub enum Condition {
     Dropped,
     Gone,
     Unreachable,
+    /// Unreachable for longer than the app's `inactiveAfterSeconds`: it no longer counts toward
+    /// `instances`, so a replacement is launched; its `since` stays when it became unreachable.
+    UnreachableInactive,
     Unknown,
 }
 
 impl Condition {
     /// Every condition.
-    pub const ALL: [Condition; 14] = [
+    pub const ALL: [Condition; 15] = [
         Condition::Scheduled,
         Condition::Provisioned,
         Condition::Staging,
@@ -40,6 +43,7 @@ impl Condition {
         Condition::Dropped,
         Condition::Gone,
         Condition::Unreachable,
+        Condition::UnreachableInactive,
         Condition::Unknown,
     ];
 
@@ -66,6 +70,15 @@ impl Condition {
                 | Condition::Running
                 | Condition::Killing
                 | Condition::Unreachable
+                | Condition::UnreachableInactive
+        )
+    }
+
+    /// Its agent cannot be reached: the task may run, but nothing can be done to it.
+    pub fn is_unreachable(self) -> bool {
+        matches!(
+            self,
+            Condition::Unreachable | Condition::UnreachableInactive
         )
     }
 
@@ -97,6 +110,7 @@ impl Condition {
             Condition::Dropped => "Dropped",
             Condition::Gone => "Gone",
             Condition::Unreachable => "Unreachable",
+            Condition::UnreachableInactive => "UnreachableInactive",
             Condition::Unknown => "Unknown",
         }
     }
@@ -116,7 +130,7 @@ impl Condition {
             Condition::Error => TaskState::Error,
             Condition::Dropped => TaskState::Dropped,
             Condition::Gone => TaskState::Gone,
-            Condition::Unreachable => TaskState::Unreachable,
+            Condition::Unreachable | Condition::UnreachableInactive => TaskState::Unreachable,
             Condition::Unknown => TaskState::Unknown,
         }
     }

@@ -8,7 +8,7 @@
 
 use super::instance::{Condition, Goal, Instance, Placement};
 use super::status::{condition_of, StatusUpdate};
-use app::model::{AppDefinition, MarathonEvent, TaskFailure, Timestamp};
+use app::model::{AppDefinition, MarathonEvent, TaskFailure, Timestamp, UnreachableStrategy};
 
 /// What happens to an instance.
 #[derive(Clone, Debug)]
@@ -33,6 +33,9 @@ pub enum Operation<'a> {
     KillTask,
     /// Forget a decommissioned instance whose task is gone.
     Expunge,
+    /// Time passed for an unreachable instance: as the app's strategy says, it stops counting
+    /// (UnreachableInactive) or is forgotten (SEMANTICS.md §13).
+    UnreachableTimeout(UnreachableStrategy),
 }
 
 /// What becomes of the instance itself.
@@ -112,7 +115,17 @@ pub fn update(current: Option<&Instance>, operation: Operation<'_>, now: Timesta
         (Some(instance), Operation::Decommission) => {
             let mut next = instance.clone();
             next.goal = Goal::Decommissioned;
-            if instance.condition.is_active() {
+            if instance.condition.is_unreachable() {
+                // Nothing can confirm a kill on an agent that cannot be reached: the instance is
+                // forgotten now (as Marathon does), and the kill reaches the task if its agent
+                // comes back (where an unknown task is killed anyway).
+                Effect {
+                    events: vec![instance_changed(&next, now)],
+                    next: Next::Expunge(next),
+                    backoff: Backoff::Unchanged,
+                    kill: true,
+                }
+            } else if instance.condition.is_active() {
                 let mut effect = Effect::put(next, now);
                 effect.kill = true;
                 effect
@@ -138,10 +151,48 @@ pub fn update(current: Option<&Instance>, operation: Operation<'_>, now: Timesta
                 ..Effect::noop()
             }
         }
+        (Some(instance), Operation::UnreachableTimeout(strategy)) => {
+            unreachable_timeout(instance, strategy, now)
+        }
         // A new instance is only ever scheduled, only an existing one changes, and one that
         // may still run is never forgotten.
         (Some(_), Operation::Schedule { .. } | Operation::Expunge) | (None, _) => Effect::noop(),
     }
+}
+
+/// When an unreachable instance stops counting and when it is forgotten, measured from when it
+/// became unreachable.
+fn unreachable_timeout(
+    instance: &Instance,
+    strategy: UnreachableStrategy,
+    now: Timestamp,
+) -> Effect {
+    let UnreachableStrategy::Enabled {
+        inactive_after_seconds,
+        expunge_after_seconds,
+    } = strategy
+    else {
+        return Effect::noop();
+    };
+    if !instance.condition.is_unreachable() {
+        return Effect::noop();
+    }
+    let unreachable_ms = now.millis() - instance.since.millis();
+    if unreachable_ms >= expunge_after_seconds.saturating_mul(1000) {
+        return Effect {
+            next: Next::Expunge(instance.clone()),
+            kill: true,
+            ..Effect::noop()
+        };
+    }
+    if instance.condition == Condition::Unreachable
+        && unreachable_ms >= inactive_after_seconds.saturating_mul(1000)
+    {
+        let mut next = instance.clone();
+        next.condition = Condition::UnreachableInactive;
+        return Effect::put(next, now);
+    }
+    Effect::noop()
 }
 
 fn status(instance: &Instance, update: &StatusUpdate, now: Timestamp) -> Effect {
@@ -149,7 +200,13 @@ fn status(instance: &Instance, update: &StatusUpdate, now: Timestamp) -> Effect 
         // An older incarnation's news.
         return Effect::noop();
     }
-    let condition = condition_of(update);
+    let condition = match condition_of(update) {
+        // Still unreachable (a reconciliation, a retried update): it stays inactive.
+        Condition::Unreachable if instance.condition == Condition::UnreachableInactive => {
+            Condition::UnreachableInactive
+        }
+        condition => condition,
+    };
     // A kill can get lost (a master restart, a dropped connection); reconciliation showing a
     // decommissioned task alive is the cue to kill it again.
     let kill = instance.goal == Goal::Decommissioned
@@ -390,5 +447,62 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    #[test]
+    fn unreachable_instances_stop_counting_then_are_forgotten_as_the_strategy_says() {
+        let app = app_with(1, 0);
+        let i = instance(&app, "a", Condition::Running, 5);
+        let lost = update(
+            Some(&i),
+            Operation::Status(&update_of(&i, TaskState::Unreachable)),
+            Timestamp::from_millis(1_000),
+        );
+        let lost = put(&lost).clone();
+        assert_eq!(lost.condition, Condition::Unreachable);
+        let strategy = UnreachableStrategy::Enabled {
+            inactive_after_seconds: 10,
+            expunge_after_seconds: 60,
+        };
+        let at = |s: i64| Timestamp::from_millis(1_000 + s * 1000);
+        let early = update(Some(&lost), Operation::UnreachableTimeout(strategy), at(9));
+        assert_eq!(early.next, Next::Keep);
+        let inactive = update(Some(&lost), Operation::UnreachableTimeout(strategy), at(10));
+        let inactive = put(&inactive).clone();
+        assert_eq!(inactive.condition, Condition::UnreachableInactive);
+        assert_eq!(
+            inactive.since, lost.since,
+            "measured from when it became unreachable"
+        );
+        let again = update(
+            Some(&inactive),
+            Operation::Status(&update_of(&i, TaskState::Unreachable)),
+            at(20),
+        );
+        assert_eq!(again.next, Next::Keep, "reconciliation keeps it inactive");
+        let expunged = update(
+            Some(&inactive),
+            Operation::UnreachableTimeout(strategy),
+            at(60),
+        );
+        assert!(matches!(expunged.next, Next::Expunge(_)));
+        assert!(
+            expunged.kill,
+            "the kill reaches the task if its agent comes back"
+        );
+        let disabled = update(
+            Some(&inactive),
+            Operation::UnreachableTimeout(UnreachableStrategy::Disabled),
+            at(10_000),
+        );
+        assert_eq!(disabled.next, Next::Keep, "disabled: waited for forever");
+        let back = update(
+            Some(&inactive),
+            Operation::Status(&update_of(&i, TaskState::Running)),
+            at(30),
+        );
+        assert_eq!(put(&back).condition, Condition::Running);
+        let stopped = update(Some(&inactive), Operation::Decommission, at(30));
+        assert!(matches!(stopped.next, Next::Expunge(_)) && stopped.kill);
     }
 }

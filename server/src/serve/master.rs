@@ -16,10 +16,13 @@ pub struct Master {
     pub hostname: String,
     /// Where a task's sandbox is, when tasks run on this machine (the built-in agent).
     pub sandboxes: Option<service::SandboxLocator>,
+    /// The built-in master, whose HTTP endpoints Stride serves on its own address too.
+    pub local: Option<master::local::LocalMaster>,
 }
 
-/// Starts the built-in master and its agent, whose tasks live in `data_dir/agent`; the master
-/// and the agent's hostname.
+/// Starts the built-in master and its agents: the one of `--agent-hostname`, whose tasks live
+/// in `data_dir/agent`, or those of `--agent`, each in `data_dir/agents/<hostname>`. Returns the
+/// master and its hostname.
 pub async fn start_local_master(
     agent: &config::AgentConfig,
     data_dir: &Path,
@@ -29,28 +32,77 @@ pub async fn start_local_master(
         .agent_hostname
         .clone()
         .unwrap_or_else(master::host::hostname);
+    let is_simulated = simulated.is_some();
+    let agents = match simulated {
+        Some((count, resources)) => (0..count)
+            .map(|n| master::local::AgentSettings {
+                work_dir: data_dir.join("agent"),
+                hostname: format!("sim-{n}.{hostname}"),
+                resources: resources.clone(),
+                attributes: Vec::new(),
+                domain: None,
+            })
+            .collect(),
+        None => agents_of(agent, data_dir, &hostname)?,
+    };
+    let local = master::local::LocalMaster::start(master::local::MasterSettings {
+        work_dir: data_dir.join("agent"),
+        stride_exe: std::env::current_exe()?,
+        hostname: hostname.clone(),
+        agents,
+        simulated: is_simulated,
+    })
+    .await
+    .context("starting the built-in master")?;
+    Ok((local, hostname))
+}
+
+/// The agents `--agent` (or the one-agent flags) describe, with this machine's resources
+/// divided among them.
+fn agents_of(
+    agent: &config::AgentConfig,
+    data_dir: &Path,
+    hostname: &str,
+) -> anyhow::Result<Vec<master::local::AgentSettings>> {
+    use master::topology::{divide_resources, AgentSpec};
+    let specs = AgentSpec::parse_all(&agent.agents).map_err(|e| anyhow::anyhow!("--agent {e}"))?;
+    let one = specs.is_empty();
+    let specs = if one {
+        let attributes = match &agent.agent_attributes {
+            Some(spec) => master::host::parse_attributes(spec)
+                .map_err(|e| anyhow::anyhow!("--agent-attributes: {e}"))?,
+            None => Vec::new(),
+        };
+        vec![AgentSpec {
+            hostname: hostname.to_string(),
+            attributes,
+            domain: None,
+        }]
+    } else {
+        specs
+    };
     let mut resources = master::host::HostResources::detect(data_dir)?;
     if let Some(spec) = &agent.agent_resources {
         resources
             .apply_overrides(spec)
             .map_err(|e| anyhow::anyhow!("--agent-resources: {e}"))?;
     }
-    let attributes = match &agent.agent_attributes {
-        Some(spec) => master::host::parse_attributes(spec)
-            .map_err(|e| anyhow::anyhow!("--agent-attributes: {e}"))?,
-        None => Vec::new(),
-    };
-    let local = master::local::LocalMaster::start(master::local::AgentSettings {
-        work_dir: data_dir.join("agent"),
-        stride_exe: std::env::current_exe()?,
-        hostname: hostname.clone(),
-        resources,
-        attributes,
-        simulated,
-    })
-    .await
-    .context("starting the built-in master")?;
-    Ok((local, hostname))
+    let shares = divide_resources(&resources, specs.len(), agent.agent_resources.is_none());
+    Ok(specs
+        .into_iter()
+        .zip(shares)
+        .map(|(spec, resources)| master::local::AgentSettings {
+            work_dir: if one {
+                data_dir.join("agent")
+            } else {
+                data_dir.join("agents").join(&spec.hostname)
+            },
+            hostname: spec.hostname,
+            resources,
+            attributes: spec.attributes,
+            domain: spec.domain,
+        })
+        .collect())
 }
 
 /// Starts the built-in master and agent for `--master local`, or prepares the HTTP connection
@@ -82,13 +134,15 @@ pub async fn connect_master(
             backend: Arc::new(backend),
             hostname: master::host::hostname(),
             sandboxes: None,
+            local: None,
         });
     }
     let (local, hostname) = start_local_master(&config.agent, data_dir, None).await?;
     let locator = local.clone();
     Ok(Master {
-        backend: Arc::new(local),
+        backend: Arc::new(local.clone()),
         hostname,
         sandboxes: Some(Arc::new(move |task_id: &str| locator.sandbox_dir(task_id))),
+        local: Some(local),
     })
 }

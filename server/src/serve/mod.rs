@@ -80,7 +80,11 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         Duration::from_millis(config.leadership.leader_proxy_read_timeout_ms),
     )?;
     let (current_tx, current) = watch::channel(Current::Standby { leader: None });
-    let router = router::listener_router(current, proxy, address.clone());
+    let local = match &master.local {
+        Some(local) => crate::master::server::router(local.clone(), config.http_address),
+        None => axum::Router::new(),
+    };
+    let router = router::listener_router(current, proxy, address.clone(), local);
     let listener = tokio::net::TcpListener::bind(config.http_address)
         .await
         .with_context(|| format!("binding {}", config.http_address))?;

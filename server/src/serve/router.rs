@@ -62,9 +62,15 @@ pub fn site_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target/site"))
 }
 
-/// The router the listener serves: the dashboard's files and `/ping` from this process
-/// whatever its role, everything else from the leader (this Stride's router, or proxied).
-pub fn listener_router(current: watch::Receiver<Current>, proxy: Proxy, address: String) -> Router {
+/// The router the listener serves: the dashboard's files, `/ping` and the built-in master's
+/// endpoints (`local`) from this process whatever its role, everything else from the leader
+/// (this Stride's router, or proxied).
+pub fn listener_router(
+    current: watch::Receiver<Current>,
+    proxy: Proxy,
+    address: String,
+    local: Router,
+) -> Router {
     let no_cache = |name: &'static str, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static(name),
@@ -85,6 +91,7 @@ pub fn listener_router(current: watch::Receiver<Current>, proxy: Proxy, address:
             name_the_leader,
         ))
         .with_state(switch)
+        .merge(local)
         .layer(no_cache(
             "cache-control",
             "no-cache, no-store, must-revalidate",

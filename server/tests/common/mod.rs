@@ -131,9 +131,9 @@ impl Stride {
         .expect("log file")
     }
 
-    /// Flags of the built-in agent: they belong to `stride master` when there is one.
+    /// Flags of the built-in agents: they belong to `stride master` when there is one.
     fn is_agent_flag(arg: &str) -> bool {
-        arg.starts_with("--agent-")
+        arg == "--agent" || arg.starts_with("--agent-") || arg.starts_with("--agent=")
     }
 
     /// (Re)starts `stride master` on the same data dir and port, with the agent flags.
@@ -309,8 +309,18 @@ impl Stride {
         panic!("deployments did not finish");
     }
 
+    /// The directories of the built-in agents: `agent/`, or `agents/<hostname>/` each.
+    pub fn agent_dirs(&self) -> Vec<PathBuf> {
+        agent_dirs(&self.data_dir)
+    }
+
+    /// A task's sandbox, on whichever agent has it.
     pub fn sandbox(&self, task_id: &str) -> PathBuf {
-        self.data_dir.join("agent/sandboxes").join(task_id)
+        let dirs = self.agent_dirs();
+        dirs.iter()
+            .map(|dir| dir.join("sandboxes").join(task_id))
+            .find(|sandbox| sandbox.exists())
+            .unwrap_or_else(|| self.data_dir.join("agent/sandboxes").join(task_id))
     }
 
     /// The pid of a task's command, from its sandbox.
@@ -364,11 +374,10 @@ impl Stride {
     }
 
     pub fn live_task_pids(&self) -> Vec<i32> {
-        let Ok(entries) = fs::read_dir(self.data_dir.join("agent/sandboxes")) else {
-            return Vec::new();
-        };
-        entries
-            .flatten()
+        self.agent_dirs()
+            .iter()
+            .filter_map(|dir| fs::read_dir(dir.join("sandboxes")).ok())
+            .flat_map(|entries| entries.flatten())
             .filter_map(|e| self.task_pid(&e.file_name().to_string_lossy()))
             .filter(|pid| process_alive(*pid))
             .collect()
@@ -466,8 +475,19 @@ impl Drop for Stride {
     fn drop(&mut self) {
         self.kill9();
         self.kill9_master();
-        kill_task_leftovers(&self.data_dir.join("agent"));
+        for dir in self.agent_dirs() {
+            kill_task_leftovers(&dir);
+        }
     }
+}
+
+/// The agent directories under a data dir: `agent/` and every `agents/<hostname>/`.
+pub fn agent_dirs(data_dir: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![data_dir.join("agent")];
+    if let Ok(entries) = fs::read_dir(data_dir.join("agents")) {
+        dirs.extend(entries.flatten().map(|e| e.path()));
+    }
+    dirs
 }
 
 /// Waits until `url` answers with a success, or panics after [`WAIT`] naming `what`.

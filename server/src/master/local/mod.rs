@@ -1,5 +1,6 @@
-//! The built-in single-node Mesos master: the master side of the v1 scheduler API for this
-//! machine, with [`ProcessAgent`] running the tasks.
+//! The built-in Mesos master: the master side of the v1 scheduler API for agents of this
+//! machine (one by default, several with `--agent`), each with a [`ProcessAgent`] running its
+//! tasks in sandboxes of its own.
 //!
 //! It takes `scheduler::Call`s and produces `scheduler::Event`s, the same messages a real master
 //! exchanges over HTTP, so the scheduler cannot tell them apart; serving it over HTTP only needs
@@ -11,17 +12,20 @@
 //! - [`frameworks`]: subscriptions, failover, teardown and the events sent to frameworks;
 //! - [`offers`]: allocation, offers, ACCEPT (launches) and DECLINE filters;
 //! - [`tasks`]: kills, reconciliation and the reliable (retried until acknowledged) updates;
+//! - [`partitions`]: agents cut off and brought back (fault injection);
 //! - [`resources`]: the resource arithmetic (scalars and port ranges);
 //! - [`state_json`]: the JSON of `/master/state`.
 
 mod frameworks;
 mod offers;
+mod partitions;
 mod resources;
 mod state_json;
 mod tasks;
 
 use super::agent::{AgentOptions, AgentUpdate, ProcessAgent};
 use super::host::{AttributeValue, HostResources};
+use super::topology::FaultDomain;
 use proto::mesos::v1 as mesos;
 use proto::mesos::v1::scheduler::{self, call, event};
 use resources::Resources;
@@ -60,25 +64,37 @@ impl MasterError {
     }
 }
 
-/// How the built-in master describes its one agent.
-pub struct AgentSettings {
+/// How the built-in master is set up: its agents and what runs their tasks.
+pub struct MasterSettings {
+    /// Where the master keeps the ids of simulated agents (real agents keep theirs in their own
+    /// work dirs).
     pub work_dir: PathBuf,
+    /// The `stride` binary, whose `stride zygote` forks each agent's task supervisors.
     pub stride_exe: PathBuf,
+    /// The master's own hostname.
+    pub hostname: String,
+    pub agents: Vec<AgentSettings>,
+    /// The agents are simulated: their tasks run nowhere (they are RUNNING at once and KILLED
+    /// when killed). For benchmarking schedulers at cluster scale.
+    pub simulated: bool,
+}
+
+/// One agent of the built-in master.
+pub struct AgentSettings {
+    /// Its directory: the agent's id, and its task sandboxes in `sandboxes/`.
+    pub work_dir: PathBuf,
     pub hostname: String,
     pub resources: HostResources,
     pub attributes: Vec<(String, AttributeValue)>,
-    /// Instead of this machine's agent, this many simulated agents with these resources each:
-    /// their tasks run nowhere (they are RUNNING at once and KILLED when killed). For
-    /// benchmarking schedulers at cluster scale.
-    pub simulated: Option<(usize, HostResources)>,
+    pub domain: Option<FaultDomain>,
 }
 
 /// A handle to the master's task; cheap to clone.
 #[derive(Clone)]
 pub struct LocalMaster {
     inputs: mpsc::UnboundedSender<Input>,
-    /// Where the process agent keeps sandboxes.
-    sandboxes: PathBuf,
+    /// Where each agent keeps its task sandboxes.
+    sandboxes: Vec<PathBuf>,
 }
 
 type Subscribed = (String, mpsc::UnboundedReceiver<scheduler::Event>);
@@ -92,50 +108,57 @@ enum Input {
         call: Box<scheduler::Call>,
         reply: oneshot::Sender<Result<(), MasterError>>,
     },
-    Agent(AgentUpdate),
+    /// An update from the process agent at this index.
+    Agent(usize, AgentUpdate),
     State {
         reply: oneshot::Sender<serde_json::Value>,
+    },
+    /// Cuts an agent off or brings it back (fault injection).
+    Reachability {
+        hostname: String,
+        reachable: bool,
+        reply: oneshot::Sender<Result<(), MasterError>>,
     },
 }
 
 impl LocalMaster {
-    /// Starts the master and its agent, re-adopting the tasks the agent's checkpoints name.
-    pub async fn start(settings: AgentSettings) -> std::io::Result<LocalMaster> {
+    /// Starts the master and its agents, re-adopting the tasks their checkpoints name.
+    pub async fn start(settings: MasterSettings) -> std::io::Result<LocalMaster> {
         std::fs::create_dir_all(&settings.work_dir)?;
-        let agent_id = stable_id(&settings.work_dir.join("agent_id"), "S0")?;
-        let (updates_tx, mut updates_rx) = mpsc::unbounded_channel();
-        let (agents, runner) = match &settings.simulated {
-            Some((count, resources)) => {
-                let agents = (0..*count)
-                    .map(|n| {
-                        Agent::new(
-                            format!("{agent_id}-SIM{n}"),
-                            format!("sim-{n}.{}", settings.hostname),
-                            Resources::from_host(resources),
-                            settings.attributes.clone(),
-                        )
-                    })
-                    .collect();
-                (agents, Runner::Simulated)
-            }
-            None => {
-                let agent = Agent::new(
-                    agent_id,
-                    settings.hostname.clone(),
-                    Resources::from_host(&settings.resources),
-                    settings.attributes.clone(),
-                );
-                let processes = ProcessAgent::new(
-                    AgentOptions {
-                        work_dir: settings.work_dir.clone(),
-                        stride_exe: settings.stride_exe.clone(),
-                        hostname: settings.hostname.clone(),
-                    },
-                    updates_tx,
-                );
-                (vec![agent], Runner::Processes(processes))
-            }
+        let (inputs, mut inputs_rx) = mpsc::unbounded_channel();
+        let simulated_base = match settings.simulated {
+            true => Some(stable_id(&settings.work_dir.join("agent_id"), "S0")?),
+            false => None,
         };
+        let mut agents = Vec::with_capacity(settings.agents.len());
+        for (index, agent) in settings.agents.iter().enumerate() {
+            let (id, runner) = match &simulated_base {
+                Some(base) => (format!("{base}-SIM{index}"), Runner::Simulated),
+                None => {
+                    std::fs::create_dir_all(&agent.work_dir)?;
+                    let id = stable_id(&agent.work_dir.join("agent_id"), &format!("S{index}"))?;
+                    let (updates_tx, mut updates_rx) = mpsc::unbounded_channel();
+                    let forward = inputs.clone();
+                    tokio::spawn(async move {
+                        while let Some(update) = updates_rx.recv().await {
+                            if forward.send(Input::Agent(index, update)).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                    let processes = ProcessAgent::new(
+                        AgentOptions {
+                            work_dir: agent.work_dir.clone(),
+                            stride_exe: settings.stride_exe.clone(),
+                            hostname: agent.hostname.clone(),
+                        },
+                        updates_tx,
+                    );
+                    (id, Runner::Processes(processes))
+                }
+            };
+            agents.push(Agent::new(id, agent, runner));
+        }
         let mut state = State {
             master_id: uuid::Uuid::new_v4().to_string(),
             hostname: settings.hostname.clone(),
@@ -145,7 +168,6 @@ impl LocalMaster {
                 .map(|(index, agent)| (agent.id.clone(), index))
                 .collect(),
             agents,
-            runner,
             frameworks: BTreeMap::new(),
             removed: BTreeMap::new(),
             tasks: HashMap::new(),
@@ -154,13 +176,17 @@ impl LocalMaster {
             next_offer: 0,
             allocation_pending: true,
         };
-        if let Runner::Processes(processes) = &state.runner {
+        for index in 0..state.agents.len() {
+            let Runner::Processes(processes) = &state.agents[index].runner else {
+                continue;
+            };
             for recovered in processes.recover().await? {
                 let launch = recovered.launch;
                 let resources = Resources::of_launch(&launch);
-                state.agents[0].free = state.agents[0].free.minus(&resources);
+                let agent = &mut state.agents[index];
+                agent.free = agent.free.minus(&resources);
                 let status = state.status(
-                    Some(0),
+                    Some(index),
                     &launch.task_id,
                     mesos::TaskState::TaskRunning,
                     "",
@@ -168,27 +194,10 @@ impl LocalMaster {
                 );
                 state.tasks.insert(
                     launch.task_id.clone(),
-                    Task {
-                        framework_id: launch.framework_id.clone(),
-                        agent: 0,
-                        resources,
-                        status,
-                        pending: VecDeque::new(),
-                        next_retry: None,
-                        retry_interval: FIRST_UPDATE_RETRY,
-                    },
+                    Task::new(launch.framework_id.clone(), index, resources, status),
                 );
             }
         }
-        let (inputs, mut inputs_rx) = mpsc::unbounded_channel();
-        let forward = inputs.clone();
-        tokio::spawn(async move {
-            while let Some(update) = updates_rx.recv().await {
-                if forward.send(Input::Agent(update)).is_err() {
-                    break;
-                }
-            }
-        });
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(250));
             let mut next_heartbeat = Instant::now() + HEARTBEAT_INTERVAL;
@@ -218,7 +227,11 @@ impl LocalMaster {
         });
         Ok(LocalMaster {
             inputs,
-            sandboxes: settings.work_dir.join("sandboxes"),
+            sandboxes: settings
+                .agents
+                .iter()
+                .map(|agent| agent.work_dir.join("sandboxes"))
+                .collect(),
         })
     }
 
@@ -249,7 +262,7 @@ impl LocalMaster {
         rx.await.map_err(|_| stopped())?
     }
 
-    /// A subset of Mesos' `/master/state`: the master, its agent, frameworks (active and
+    /// A subset of Mesos' `/master/state`: the master, its agents, frameworks (active and
     /// removed) with their tasks and offers.
     pub async fn state(&self) -> Result<serde_json::Value, MasterError> {
         let (reply, rx) = oneshot::channel();
@@ -259,9 +272,29 @@ impl LocalMaster {
         rx.await.map_err(|_| stopped())
     }
 
-    /// Where a task's files are, for the logs view.
+    /// Cuts the agent off as a network partition would: its tasks keep running, the master
+    /// reports them TASK_UNREACHABLE and offers nothing of the agent until it is reconnected.
+    /// With `reachable`, brings it back: it re-registers and reports its tasks as they are.
+    pub async fn set_reachable(&self, hostname: &str, reachable: bool) -> Result<(), MasterError> {
+        let (reply, rx) = oneshot::channel();
+        self.inputs
+            .send(Input::Reachability {
+                hostname: hostname.to_string(),
+                reachable,
+                reply,
+            })
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Where a task's files are, for the logs view: the sandbox of whichever agent ran it.
     pub fn sandbox_dir(&self, task_id: &str) -> PathBuf {
-        self.sandboxes.join(task_id)
+        let mut candidates = self.sandboxes.iter().map(|dir| dir.join(task_id));
+        let first = candidates.next().unwrap_or_else(|| PathBuf::from(task_id));
+        std::iter::once(first.clone())
+            .chain(candidates)
+            .find(|dir| dir.exists())
+            .unwrap_or(first)
     }
 }
 
@@ -321,6 +354,9 @@ struct Task {
     pending: VecDeque<mesos::TaskStatus>,
     next_retry: Option<Instant>,
     retry_interval: Duration,
+    /// While its agent is cut off: the status the agent last gave, which `status` (now
+    /// TASK_UNREACHABLE) hides until the agent is back.
+    reachable_status: Option<mesos::TaskStatus>,
 }
 
 impl Framework {
@@ -337,6 +373,24 @@ impl Framework {
 }
 
 impl Task {
+    fn new(
+        framework_id: String,
+        agent: usize,
+        resources: Resources,
+        status: mesos::TaskStatus,
+    ) -> Task {
+        Task {
+            framework_id,
+            agent,
+            resources,
+            status,
+            pending: VecDeque::new(),
+            next_retry: None,
+            retry_interval: FIRST_UPDATE_RETRY,
+            reachable_status: None,
+        }
+    }
+
     fn is_terminal(&self) -> bool {
         is_terminal(self.status.state())
     }
@@ -369,36 +423,49 @@ struct Agent {
     id: String,
     hostname: String,
     attributes: Vec<(String, AttributeValue)>,
+    domain: Option<FaultDomain>,
     total: Resources,
     /// Neither used by a task nor in the outstanding offer.
     free: Resources,
     /// The agent's outstanding offer: one at a time, as Mesos' allocator does per framework.
     offered: bool,
+    runner: Runner,
+    /// Cut off since then (fault injection): no offers, its news held back.
+    unreachable_since: Option<std::time::SystemTime>,
+    /// What its process agent reported while it was cut off, delivered when it is back.
+    held_updates: Vec<AgentUpdate>,
+    /// Kills asked for while it was cut off, carried out when it is back.
+    held_kills: Vec<String>,
 }
 
 impl Agent {
-    fn new(
-        id: String,
-        hostname: String,
-        total: Resources,
-        attributes: Vec<(String, AttributeValue)>,
-    ) -> Agent {
+    fn new(id: String, settings: &AgentSettings, runner: Runner) -> Agent {
+        let total = Resources::from_host(&settings.resources);
         Agent {
             id,
-            hostname,
-            attributes,
+            hostname: settings.hostname.clone(),
+            attributes: settings.attributes.clone(),
+            domain: settings.domain.clone(),
             free: total.clone(),
             total,
             offered: false,
+            runner,
+            unreachable_since: None,
+            held_updates: Vec::new(),
+            held_kills: Vec::new(),
         }
+    }
+
+    fn is_reachable(&self) -> bool {
+        self.unreachable_since.is_none()
     }
 }
 
-/// What runs the tasks.
+/// What runs an agent's tasks.
 enum Runner {
-    /// This machine's agent: tasks are supervised processes.
+    /// Supervised processes on this machine.
     Processes(ProcessAgent),
-    /// Simulated agents: launching answers TASK_RUNNING and killing TASK_KILLED, at once.
+    /// Nothing: launching answers TASK_RUNNING and killing TASK_KILLED, at once.
     Simulated,
 }
 
@@ -407,7 +474,6 @@ struct State {
     hostname: String,
     agents: Vec<Agent>,
     agent_index: HashMap<String, usize>,
-    runner: Runner,
     frameworks: BTreeMap<String, Framework>,
     /// Frameworks torn down or timed out: their ids can never subscribe again.
     removed: BTreeMap<String, mesos::FrameworkInfo>,
@@ -460,9 +526,31 @@ impl State {
                 let result = self.call(*call).await;
                 let _ = reply.send(result);
             }
-            Input::Agent(update) => self.on_agent_update(update),
+            Input::Agent(agent, update) => self.on_agent_update(agent, update),
             Input::State { reply } => {
                 let _ = reply.send(self.state_json());
+            }
+            Input::Reachability {
+                hostname,
+                reachable,
+                reply,
+            } => {
+                let found = self.agents.iter().position(|a| a.hostname == hostname);
+                let result = match found {
+                    Some(agent) => {
+                        if reachable {
+                            self.reconnect_agent(agent);
+                        } else {
+                            self.disconnect_agent(agent);
+                        }
+                        Ok(())
+                    }
+                    None => Err(MasterError {
+                        status: 404,
+                        message: format!("No agent '{hostname}'"),
+                    }),
+                };
+                let _ = reply.send(result);
             }
         }
     }

@@ -1,12 +1,12 @@
 //! Offers: allocation of each agent's free resources, ACCEPT (launching tasks), DECLINE
 //! filters and offers taken back.
 
-use super::resources::{attribute_of, Resources};
+use super::resources::{attribute_of, domain_of, Resources};
 use super::tasks::{launch_of, unsupported_container};
-use super::{event_of, Offer, Runner, State, Task, DEFAULT_REFUSE, FIRST_UPDATE_RETRY};
+use super::{event_of, Offer, Runner, State, Task, DEFAULT_REFUSE};
 use proto::mesos::v1 as mesos;
 use proto::mesos::v1::scheduler::{self, event};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -148,21 +148,13 @@ impl State {
                 remaining = remaining.minus(&resources);
                 self.tasks.insert(
                     task_id.clone(),
-                    Task {
-                        framework_id: framework_id.to_string(),
-                        agent,
-                        resources,
-                        status: status.clone(),
-                        pending: VecDeque::new(),
-                        next_retry: None,
-                        retry_interval: FIRST_UPDATE_RETRY,
-                    },
+                    Task::new(framework_id.to_string(), agent, resources, status.clone()),
                 );
                 if failure.is_some() {
                     self.queue_update(&task_id, status);
                     continue;
                 }
-                match &self.runner {
+                match &self.agents[agent].runner {
                     Runner::Processes(processes) => {
                         processes
                             .launch(launch_of(framework_id, &task, requested))
@@ -217,7 +209,7 @@ impl State {
         let mut batches: BTreeMap<String, Vec<mesos::Offer>> = BTreeMap::new();
         for index in 0..self.agents.len() {
             let agent = &self.agents[index];
-            if agent.offered || !agent.free.is_useful() {
+            if agent.offered || !agent.free.is_useful() || !agent.is_reachable() {
                 continue;
             }
             let turn = self.next_offer as usize;
@@ -251,6 +243,7 @@ impl State {
                 hostname: agent.hostname.clone(),
                 resources: resources.to_proto(),
                 attributes: agent.attributes.iter().map(attribute_of).collect(),
+                domain: agent.domain.as_ref().map(domain_of),
                 ..Default::default()
             };
             self.offers.insert(

@@ -1,8 +1,9 @@
 //! The master's resource arithmetic (scalars and inclusive port ranges), and agent attributes
-//! as Mesos writes them.
+//! and fault domains as Mesos writes them.
 
 use crate::master::agent::TaskLaunch;
 use crate::master::host::{AttributeValue, HostResources};
+use crate::master::topology::FaultDomain;
 use proto::mesos::v1 as mesos;
 
 /// Inclusive port ranges sorted, with overlapping and adjacent ones merged.
@@ -164,6 +165,20 @@ impl Resources {
             ));
         }
         out
+    }
+}
+
+pub(super) fn domain_of(domain: &FaultDomain) -> mesos::DomainInfo {
+    use mesos::domain_info::fault_domain::{RegionInfo, ZoneInfo};
+    mesos::DomainInfo {
+        fault_domain: Some(mesos::domain_info::FaultDomain {
+            region: RegionInfo {
+                name: domain.region.clone(),
+            },
+            zone: ZoneInfo {
+                name: domain.zone.clone(),
+            },
+        }),
     }
 }
 

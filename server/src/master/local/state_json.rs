@@ -82,10 +82,14 @@ impl State {
                     .get(agent.id.as_str())
                     .cloned()
                     .unwrap_or_default();
+                let domain = agent.domain.as_ref().map(|d| {
+                    json!({"fault_domain": {"region": {"name": d.region}, "zone": {"name": d.zone}}})
+                });
                 json!({
                     "id": agent.id,
                     "hostname": agent.hostname,
-                    "active": true,
+                    "active": agent.is_reachable(),
+                    "domain": domain,
                     "resources": agent.total.to_json(),
                     "used_resources": agent.total.minus(&agent.free.plus(&offered)).to_json(),
                     "offered_resources": offered.to_json(),
@@ -96,7 +100,8 @@ impl State {
         json!({
             "id": self.master_id,
             "hostname": self.hostname,
-            "activated_slaves": self.agents.len(),
+            "activated_slaves": self.agents.iter().filter(|a| a.is_reachable()).count(),
+            "unreachable_slaves": self.agents.iter().filter(|a| !a.is_reachable()).count(),
             "frameworks": frameworks,
             "completed_frameworks": completed,
             "slaves": slaves,

@@ -15,14 +15,19 @@ use tokio::time::Instant;
 impl State {
     /// Asks the task's agent to kill it.
     pub(super) fn kill_task(&mut self, task_id: &str) {
-        match &self.runner {
+        let Some(index) = self.tasks.get(task_id).map(|task| task.agent) else {
+            return;
+        };
+        let agent = &mut self.agents[index];
+        if !agent.is_reachable() {
+            agent.held_kills.push(task_id.to_string());
+            return;
+        }
+        match &agent.runner {
             Runner::Processes(processes) => processes.kill(task_id),
             Runner::Simulated => {
-                let Some(task) = self.tasks.get(task_id) else {
-                    return;
-                };
                 let killed = self.status(
-                    Some(task.agent),
+                    Some(index),
                     task_id,
                     mesos::TaskState::TaskKilled,
                     "Command terminated with signal SIGTERM",
@@ -66,8 +71,9 @@ impl State {
         if !task.pending.is_empty() {
             self.deliver_pending(task_id);
         } else if task.is_terminal() {
+            let agent = task.agent;
             self.tasks.remove(task_id);
-            if let Runner::Processes(processes) = &self.runner {
+            if let Runner::Processes(processes) = &self.agents[agent].runner {
                 processes.forget(task_id);
             }
         }
@@ -120,7 +126,12 @@ impl State {
         }
     }
 
-    pub(super) fn on_agent_update(&mut self, update: AgentUpdate) {
+    /// News from the process agent at index `from`, held back while that agent is cut off.
+    pub(super) fn on_agent_update(&mut self, from: usize, update: AgentUpdate) {
+        if !self.agents[from].is_reachable() {
+            self.agents[from].held_updates.push(update);
+            return;
+        }
         let (state, default_reason) = match update.state {
             AgentState::Starting => (mesos::TaskState::TaskStarting, None),
             AgentState::Running => (mesos::TaskState::TaskRunning, None),
@@ -136,7 +147,12 @@ impl State {
             ),
         };
         let reason = update.reason.map(reason_of).or(default_reason);
-        let Some(agent) = self.tasks.get(&update.task_id).map(|task| task.agent) else {
+        let Some(agent) = self
+            .tasks
+            .get(&update.task_id)
+            .map(|task| task.agent)
+            .filter(|agent| *agent == from)
+        else {
             return;
         };
         let mut status = self.status(Some(agent), &update.task_id, state, &update.message, reason);
