@@ -10,17 +10,18 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// Four agents: two racks, two zones, each with room for a few tasks.
+/// Four agents: two racks, two zones (as attributes, and as fault domains), each with room for
+/// a few tasks.
 async fn four_agents() -> Stride {
     Stride::start_with(&[
         "--agent",
-        "node-1;rack:r1;zone:za",
+        "node-1;rack:r1;zone:za;@region:eu;@zone:east",
         "--agent",
-        "node-2;rack:r1;zone:zb",
+        "node-2;rack:r1;zone:zb;@region:eu;@zone:west",
         "--agent",
-        "node-3;rack:r2;zone:za",
+        "node-3;rack:r2;zone:za;@region:eu;@zone:east",
         "--agent",
-        "node-4;rack:r2;zone:zb",
+        "node-4;rack:r2;zone:zb;@region:eu;@zone:west",
         "--agent-resources",
         "cpus:2;mem:2048",
     ])
@@ -147,6 +148,14 @@ async fn constraints_place_across_four_agents_and_wait_with_a_reason() {
     assert_eq!(
         per_rack(hosts_of(&stride, "/spread").await),
         BTreeMap::from([("r1", 3), ("r2", 3)])
+    );
+    let (status, _) = stride.put("/v2/apps/spread", r#"{"instances": 2}"#).await;
+    assert_eq!(status, 200);
+    stride.wait_running("/spread", 2).await;
+    assert_eq!(
+        per_rack(hosts_of(&stride, "/spread").await),
+        BTreeMap::from([("r1", 1), ("r2", 1)]),
+        "scaling down keeps the racks even"
     );
 
     // The other operators, each on the agents it names.

@@ -179,7 +179,8 @@ fn last_unused_offers(stats: &OfferStats) -> Vec<serde_json::Value> {
                         scalar("disk", o.disk),
                         {"name": "ports", "role": o.role, "ranges": o.ports.iter().map(|(b, e)| json!({"begin": b, "end": e})).collect::<Vec<_>>()},
                     ],
-                    "attributes": o.attributes.iter().map(|(name, text)| json!({"name": name, "text": text})).collect::<Vec<_>>(),
+                    // The fault domain (`@region`, `@zone`) is no Mesos attribute.
+                    "attributes": o.attributes.iter().filter(|(name, _)| !name.starts_with('@')).map(|(name, text)| json!({"name": name, "text": text})).collect::<Vec<_>>(),
                 },
                 "reason": [veto.name()],
                 "timestamp": last.at,

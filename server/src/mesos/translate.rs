@@ -8,6 +8,23 @@ use app::model::TaskState;
 use proto::mesos::v1 as mesos;
 use proto::mesos::v1::scheduler::{self, call};
 
+/// The offer's fault domain as the attributes `@region` and `@zone`, the names constraints use
+/// for it (SEMANTICS.md §7): so the domain is matched, counted and remembered with an
+/// instance's placement like any attribute.
+fn fault_domain_of(offer: &mesos::Offer) -> Vec<(String, String)> {
+    let Some(domain) = offer.domain.as_ref().and_then(|d| d.fault_domain.as_ref()) else {
+        return Vec::new();
+    };
+    vec![
+        (REGION.to_string(), domain.region.name.clone()),
+        (ZONE.to_string(), domain.zone.name.clone()),
+    ]
+}
+
+/// The constraint fields of an agent's fault domain.
+const REGION: &str = "@region";
+const ZONE: &str = "@zone";
+
 pub fn offer_view(offer: &mesos::Offer) -> OfferView {
     let mut view = OfferView {
         offer_id: offer.id.value.clone(),
@@ -22,6 +39,7 @@ pub fn offer_view(offer: &mesos::Offer) -> OfferView {
             .attributes
             .iter()
             .map(|a| (a.name.clone(), a.canonical_text()))
+            .chain(fault_domain_of(offer))
             .collect(),
         cpus: 0.0,
         mem: 0.0,

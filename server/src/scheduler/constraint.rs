@@ -40,6 +40,8 @@ impl Operator {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Field {
     Hostname,
+    /// An agent attribute by name; `@region` and `@zone` name the agent's fault domain, which
+    /// the driver hands over as attributes of those names.
     Attribute(String),
 }
 
@@ -102,6 +104,16 @@ impl RegexCache {
             .or_insert_with(|| Regex::new(&format!("^(?:{pattern})$")).ok().map(Arc::new))
             .clone()
     }
+}
+
+/// The fields of an app's GROUP_BY constraints: the only ones that choose which instances a
+/// scale-down stops (SEMANTICS.md §6).
+pub fn group_by_fields(constraints: &[Vec<String>]) -> Vec<Field> {
+    constraints
+        .iter()
+        .filter(|raw| raw.get(1).and_then(|op| Operator::parse(op)) == Some(Operator::GroupBy))
+        .map(|raw| Field::parse(raw.first().map(String::as_str).unwrap_or("")))
+        .collect()
 }
 
 impl Constraint {

@@ -4,6 +4,7 @@
 //! The instances are first sorted into buckets (see the scheduler docs for the words), then each
 //! bucket gets its action. Pure: no clock, no randomness, no IO.
 
+use super::constraint::{group_by_fields, Field};
 use super::health::Health;
 use super::instance::{Condition, Goal, Instance};
 use super::upgrade;
@@ -118,7 +119,11 @@ pub fn converge(
             if kept > target {
                 // Instances of an older configuration (left by a cancelled upgrade) go first.
                 let mut order = kill_order(buckets.outdated, app.kill_selection);
-                order.extend(kill_order(buckets.current, app.kill_selection));
+                order.extend(scale_down_order(
+                    buckets.current,
+                    app.kill_selection,
+                    &group_by_fields(&app.constraints),
+                ));
                 actions.extend(order.iter().take(kept - target).map(decommission));
             } else if kept < target {
                 actions.push(Action::Schedule {
@@ -152,6 +157,50 @@ fn age_key(i: &Instance) -> Option<Timestamp> {
         Condition::Starting => Some(i.since),
         _ => i.started_at,
     }
+}
+
+/// The order a scale-down stops instances in: those without a live task first, then, while the
+/// app has GROUP_BY constraints, always one of the largest group of the field whose groups are
+/// most uneven (so the spread stays even, as Marathon's kill selection keeps it), each time the
+/// first such instance in [`kill_order`].
+pub fn scale_down_order<'a>(
+    instances: Vec<&'a Instance>,
+    selection: KillSelection,
+    group_by: &[Field],
+) -> Vec<&'a Instance> {
+    let ordered = kill_order(instances, selection);
+    if group_by.is_empty() {
+        return ordered;
+    }
+    let (mut out, mut live): (Vec<&Instance>, Vec<&Instance>) = ordered
+        .into_iter()
+        .partition(|i| condition_weight(i.condition) == 0 || i.placement.is_none());
+    let value_of = |field: &Field, i: &'a Instance| -> Option<&'a str> {
+        let p = i.placement.as_ref()?;
+        field.value_on(&p.hostname, &p.attributes)
+    };
+    while !live.is_empty() {
+        let mut chosen: Option<(usize, usize)> = None;
+        for field in group_by {
+            let mut sizes: std::collections::HashMap<Option<&str>, usize> = Default::default();
+            for &i in &live {
+                *sizes.entry(value_of(field, i)).or_default() += 1;
+            }
+            let largest = sizes.values().copied().max().unwrap_or(0);
+            let smallest = sizes.values().copied().min().unwrap_or(0);
+            let spread = largest - smallest;
+            let first = live
+                .iter()
+                .position(|&i| sizes[&value_of(field, i)] == largest)
+                .unwrap_or(0);
+            if chosen.is_none_or(|(best, _)| spread > best) {
+                chosen = Some((spread, first));
+            }
+        }
+        let (_, index) = chosen.unwrap_or((0, 0));
+        out.push(live.remove(index));
+    }
+    out
 }
 
 /// The instances in the order they should be stopped when scaling down.
@@ -301,6 +350,47 @@ mod tests {
             }).map(|id| &refs.iter().find(|i| &i.id == id).unwrap().id).collect();
             let running_stopped = stopped.iter().filter(|id| id.contains("instance-r")).count();
             if running_stopped > 0 { prop_assert_eq!(stopped.len() - running_stopped, n_waiting); }
+        }
+
+        /// Scaling down an app spread over racks by GROUP_BY leaves the racks as even as they
+        /// were (at most one apart when they started so).
+        #[test]
+        fn scale_down_keeps_group_by_balanced(
+            per_rack in prop::collection::vec(0usize..6, 1..5),
+            target in 0usize..20,
+            ages in prop::collection::vec(0i64..1000, 30),
+        ) {
+            let mut app = app_with(target as i64, 0);
+            app.constraints = vec![vec!["rack".into(), "GROUP_BY".into()]];
+            let mut instances = Vec::new();
+            for (rack, count) in per_rack.iter().enumerate() {
+                for n in 0..*count {
+                    let mut i = instance(&app, &format!("{rack}-{n}"), Condition::Running, ages[instances.len() % ages.len()]);
+                    if let Some(p) = i.placement.as_mut() {
+                        p.attributes = vec![("rack".into(), format!("r{rack}"))];
+                        p.hostname = format!("host-{rack}");
+                    }
+                    instances.push(i);
+                }
+            }
+            let refs: Vec<&Instance> = instances.iter().collect();
+            let stopped: Vec<String> = converge(Some(&app), &refs, Gate::Scale, &running)
+                .into_iter()
+                .filter_map(|a| match a { Action::Decommission { instance_id } => Some(instance_id), _ => None })
+                .collect();
+            let spread = |left: &[&Instance]| {
+                let mut sizes = vec![0usize; per_rack.len()];
+                for i in left {
+                    let rack: usize = i.placement.as_ref().unwrap().attributes[0].1[1..].parse().unwrap();
+                    sizes[rack] += 1;
+                }
+                let used: Vec<usize> = sizes.into_iter().filter(|n| *n > 0).collect();
+                used.iter().max().copied().unwrap_or(0) - used.iter().min().copied().unwrap_or(0)
+            };
+            let left: Vec<&Instance> = refs.iter().copied().filter(|i| !stopped.contains(&i.id)).collect();
+            prop_assert_eq!(left.len(), refs.len().min(target));
+            let before = spread(&refs);
+            prop_assert!(spread(&left) <= before.max(1), "spread {} → {}", before, spread(&left));
         }
 
         /// Agents cut off and brought back at random, with time passing: once everything is
