@@ -382,3 +382,92 @@ async fn agent_flags_are_checked() {
         "{stderr}"
     );
 }
+
+async fn operator(stride: &Stride, call: Value) -> (u16, Value) {
+    stride.post("/api/v1", &call.to_string()).await
+}
+
+#[tokio::test]
+async fn the_operator_api_lists_agents_and_tasks_and_marks_an_agent_gone() {
+    let stride = four_agents().await;
+    create(
+        &stride,
+        json!({"id": "/svc", "cmd": "sleep 1000", "instances": 1, "cpus": 0.1, "mem": 16}),
+    )
+    .await;
+    let (first, host) = task_host(&stride, "/svc").await;
+    let pid = eventually("the task's pid", || async { stride.task_pid(&first) }).await;
+    let (status, agents) = operator(&stride, json!({"type": "GET_AGENTS"})).await;
+    assert_eq!(status, 200, "{agents}");
+    let agents = agents["get_agents"]["agents"].as_array().unwrap().clone();
+    assert_eq!(agents.len(), 4);
+    let agent_id = |hostname: &str| {
+        agents
+            .iter()
+            .find(|a| a["agent_info"]["hostname"] == hostname)
+            .unwrap()["agent_info"]["id"]["value"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (_, tasks) = operator(&stride, json!({"type": "GET_TASKS"})).await;
+    let live = &tasks["get_tasks"]["tasks"];
+    assert_eq!(live[0]["task_id"]["value"], first.as_str(), "{tasks}");
+    assert_eq!(live[0]["agent_id"]["value"], agent_id(&host).as_str());
+
+    // Deactivated agents take nothing new; the task keeps running there.
+    let others: Vec<String> = ["node-1", "node-2", "node-3", "node-4"]
+        .iter()
+        .filter(|h| **h != host)
+        .map(|h| h.to_string())
+        .collect();
+    for other in &others[..2] {
+        let call = json!({"type": "DEACTIVATE_AGENT",
+                          "deactivate_agent": {"agent_id": {"value": agent_id(other)}}});
+        assert_eq!(operator(&stride, call).await.0, 200);
+    }
+    let (status, _) = operator(
+        &stride,
+        json!({"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": {"value": agent_id(&host)}}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let replaced = eventually("a replacement at once", || async {
+        let states = task_states(&stride, "/svc").await;
+        (states.len() == 1 && states[0].0 != first && states[0].2 == "TASK_RUNNING")
+            .then(|| states[0].clone())
+    })
+    .await;
+    assert_eq!(
+        replaced.1, others[2],
+        "only the one active agent left takes it"
+    );
+    eventually("the gone agent's process killed", || async {
+        (!common::process_alive(pid)).then_some(())
+    })
+    .await;
+    let (_, agents) = operator(&stride, json!({"type": "GET_AGENTS"})).await;
+    assert_eq!(agents["get_agents"]["agents"].as_array().unwrap().len(), 3);
+
+    // Draining kills the agent's tasks; they go where there is room again.
+    let call = json!({"type": "REACTIVATE_AGENT",
+                      "reactivate_agent": {"agent_id": {"value": agent_id(&others[0])}}});
+    assert_eq!(operator(&stride, call).await.0, 200);
+    let call = json!({"type": "DRAIN_AGENT",
+                      "drain_agent": {"agent_id": {"value": agent_id(&others[2])}}});
+    assert_eq!(operator(&stride, call).await.0, 200);
+    eventually("the drained agent's task moved", || async {
+        let states = task_states(&stride, "/svc").await;
+        (states.len() == 1 && states[0].1 == others[0] && states[0].2 == "TASK_RUNNING")
+            .then_some(())
+    })
+    .await;
+    let (status, body) = operator(
+        &stride,
+        json!({"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": {"value": "nope"}}}),
+    )
+    .await;
+    assert_eq!((status, body), (404, json!("Agent nope not found")));
+    let (status, _) = operator(&stride, json!({"type": "MARK_AGENT_GONE"})).await;
+    assert_eq!(status, 400);
+}

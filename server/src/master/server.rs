@@ -8,13 +8,15 @@
 //!   `Mesos-Stream-Id`, which every other call of that framework must carry.
 //! - `GET /master/state` (frameworks, the agents, tasks, offers), `/master/frameworks`, and
 //!   `/master/redirect` (this master leads, so it points at itself).
+//! - `POST /api/v1` (and `/master/api/v1`): Mesos' operator API in JSON for the agent and task
+//!   calls the master supports (see the master's `operator`).
 //! - Stride's own fault injection: `POST /master/agents/{hostname}/disconnect` cuts an agent off
 //!   as a partition would, `…/reconnect` brings it back (see the master's `partitions`).
 //!
 //! The master itself keeps frameworks, failover timeouts and heartbeats; this layer only checks
 //! and translates HTTP.
 
-use super::local::{LocalMaster, MasterError};
+use super::local::{LocalMaster, MasterError, OperatorCall};
 use axum::body::{Body, Bytes};
 use axum::extract::Path;
 use axum::extract::State;
@@ -56,6 +58,8 @@ pub fn router(master: LocalMaster, address: SocketAddr) -> Router {
         .route("/state", get(state))
         .route("/master/frameworks", get(frameworks))
         .route("/master/redirect", get(redirect))
+        .route("/api/v1", post(operator_api))
+        .route("/master/api/v1", post(operator_api))
         .route("/master/agents/{hostname}/disconnect", post(disconnect))
         .route("/master/agents/{hostname}/reconnect", post(reconnect))
         .with_state(served)
@@ -306,6 +310,56 @@ async fn frameworks(State(served): State<Served>) -> Response {
 }
 
 /// This master is the leader: the redirect names itself, protocol-relative as Mesos writes it.
+/// `POST /api/v1`, JSON only: `GET_AGENTS`, `GET_TASKS`, `MARK_AGENT_GONE`, `DRAIN_AGENT`,
+/// `DEACTIVATE_AGENT` and `REACTIVATE_AGENT`.
+async fn operator_api(State(served): State<Served>, body: Bytes) -> Response {
+    let call: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(call) => call,
+        Err(e) => return bad_request(format!("Failed to parse body into JSON: {e}")),
+    };
+    let call = match operator_call(&call) {
+        Ok(call) => call,
+        Err((status, message)) => return text(status, message),
+    };
+    match served.master.operate(call).await {
+        Ok(serde_json::Value::Null) => StatusCode::OK.into_response(),
+        Ok(answer) => Json(answer).into_response(),
+        Err(error) => master_error(error),
+    }
+}
+
+/// The operator call a JSON body names, or the status and text to refuse it with.
+fn operator_call(call: &serde_json::Value) -> Result<OperatorCall, (StatusCode, String)> {
+    let agent_of = |field: &str| {
+        call[field]["agent_id"]["value"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "Failed to validate master::Call: Expecting '{field}.agent_id' to be present"
+                    ),
+                )
+            })
+    };
+    match call["type"].as_str().unwrap_or("") {
+        "GET_AGENTS" => Ok(OperatorCall::GetAgents),
+        "GET_TASKS" => Ok(OperatorCall::GetTasks),
+        "MARK_AGENT_GONE" => agent_of("mark_agent_gone").map(OperatorCall::MarkAgentGone),
+        "DEACTIVATE_AGENT" => agent_of("deactivate_agent").map(OperatorCall::DeactivateAgent),
+        "REACTIVATE_AGENT" => agent_of("reactivate_agent").map(OperatorCall::ReactivateAgent),
+        "DRAIN_AGENT" => agent_of("drain_agent").map(|agent_id| OperatorCall::DrainAgent {
+            agent_id,
+            mark_gone: call["drain_agent"]["mark_gone"].as_bool().unwrap_or(false),
+        }),
+        other => Err((
+            StatusCode::NOT_IMPLEMENTED,
+            format!("Stride's built-in master does not implement '{other}'"),
+        )),
+    }
+}
+
 async fn disconnect(State(served): State<Served>, Path(hostname): Path<String>) -> Response {
     set_reachable(&served, &hostname, false).await
 }

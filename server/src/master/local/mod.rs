@@ -13,11 +13,13 @@
 //! - [`offers`]: allocation, offers, ACCEPT (launches) and DECLINE filters;
 //! - [`tasks`]: kills, reconciliation and the reliable (retried until acknowledged) updates;
 //! - [`partitions`]: agents cut off and brought back (fault injection);
+//! - [`operator`]: the operator API's agent and task calls (gone, deactivated, drained agents);
 //! - [`resources`]: the resource arithmetic (scalars and port ranges);
 //! - [`state_json`]: the JSON of `/master/state`.
 
 mod frameworks;
 mod offers;
+mod operator;
 mod partitions;
 mod resources;
 mod state_json;
@@ -26,6 +28,7 @@ mod tasks;
 use super::agent::{AgentOptions, AgentUpdate, ProcessAgent};
 use super::host::{AttributeValue, HostResources};
 use super::topology::FaultDomain;
+pub use operator::OperatorCall;
 use proto::mesos::v1 as mesos;
 use proto::mesos::v1::scheduler::{self, call, event};
 use resources::Resources;
@@ -112,6 +115,10 @@ enum Input {
     Agent(usize, AgentUpdate),
     State {
         reply: oneshot::Sender<serde_json::Value>,
+    },
+    Operator {
+        call: OperatorCall,
+        reply: oneshot::Sender<Result<serde_json::Value, MasterError>>,
     },
     /// Cuts an agent off or brings it back (fault injection).
     Reachability {
@@ -287,6 +294,15 @@ impl LocalMaster {
         rx.await.map_err(|_| stopped())?
     }
 
+    /// An operator API call: its answer's JSON (`null` for calls that answer nothing).
+    pub async fn operate(&self, call: OperatorCall) -> Result<serde_json::Value, MasterError> {
+        let (reply, rx) = oneshot::channel();
+        self.inputs
+            .send(Input::Operator { call, reply })
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
     /// Where a task's files are, for the logs view: the sandbox of whichever agent ran it.
     pub fn sandbox_dir(&self, task_id: &str) -> PathBuf {
         let mut candidates = self.sandboxes.iter().map(|dir| dir.join(task_id));
@@ -436,6 +452,12 @@ struct Agent {
     held_updates: Vec<AgentUpdate>,
     /// Kills asked for while it was cut off, carried out when it is back.
     held_kills: Vec<String>,
+    /// Offers its resources (not deactivated or drained by the operator).
+    active: bool,
+    /// Marked gone by the operator: it never comes back.
+    gone: bool,
+    /// Being drained; `Some(true)`: marked gone once its tasks have ended.
+    drain_then_gone: Option<bool>,
 }
 
 impl Agent {
@@ -453,11 +475,19 @@ impl Agent {
             unreachable_since: None,
             held_updates: Vec::new(),
             held_kills: Vec::new(),
+            active: true,
+            gone: false,
+            drain_then_gone: None,
         }
     }
 
     fn is_reachable(&self) -> bool {
         self.unreachable_since.is_none()
+    }
+
+    /// Its free resources may be offered.
+    fn offers_resources(&self) -> bool {
+        self.is_reachable() && self.active && !self.gone
     }
 }
 
@@ -529,6 +559,9 @@ impl State {
             Input::Agent(agent, update) => self.on_agent_update(agent, update),
             Input::State { reply } => {
                 let _ = reply.send(self.state_json());
+            }
+            Input::Operator { call, reply } => {
+                let _ = reply.send(self.operate(call));
             }
             Input::Reachability {
                 hostname,
@@ -645,6 +678,7 @@ impl State {
 
     fn on_tick(&mut self, now: Instant) {
         self.expire_frameworks(now);
+        self.finish_drains();
         let mut due = Vec::new();
         for task in self.tasks.values_mut() {
             if task.next_retry.is_some_and(|t| t <= now) {

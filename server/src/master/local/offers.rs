@@ -18,14 +18,30 @@ impl State {
         Some(offer)
     }
 
-    pub(super) fn return_offers_of(&mut self, framework_id: &str) {
-        let ids: Vec<String> = self
-            .offers
+    /// Ids of the outstanding offers that `select` picks.
+    fn offers_where(&self, select: impl Fn(&Offer) -> bool) -> Vec<String> {
+        self.offers
             .iter()
-            .filter(|(_, offer)| offer.framework_id == framework_id)
+            .filter(|(_, offer)| select(offer))
             .map(|(id, _)| id.clone())
-            .collect();
-        for id in ids {
+            .collect()
+    }
+
+    /// Takes back the agent's outstanding offer, telling its framework.
+    pub(super) fn return_offers_of_agent(&mut self, agent: usize) {
+        for offer_id in self.offers_where(|offer| offer.agent == agent) {
+            if let Some(offer) = self.return_offer(&offer_id) {
+                let mut rescind = event_of(event::Type::Rescind);
+                rescind.rescind = Some(event::Rescind {
+                    offer_id: mesos::OfferId { value: offer_id },
+                });
+                self.send(&offer.framework_id, rescind);
+            }
+        }
+    }
+
+    pub(super) fn return_offers_of(&mut self, framework_id: &str) {
+        for id in self.offers_where(|offer| offer.framework_id == framework_id) {
             self.return_offer(&id);
         }
     }
@@ -209,7 +225,7 @@ impl State {
         let mut batches: BTreeMap<String, Vec<mesos::Offer>> = BTreeMap::new();
         for index in 0..self.agents.len() {
             let agent = &self.agents[index];
-            if agent.offered || !agent.free.is_useful() || !agent.is_reachable() {
+            if agent.offered || !agent.free.is_useful() || !agent.offers_resources() {
                 continue;
             }
             let turn = self.next_offer as usize;

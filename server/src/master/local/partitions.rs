@@ -7,9 +7,8 @@
 //! reported as the agent last knew it, then the held news is delivered and the held kills are
 //! carried out. Deciding which of the returned tasks are surplus is the framework's job.
 
-use super::{event_of, State};
+use super::State;
 use proto::mesos::v1 as mesos;
-use proto::mesos::v1::scheduler::event;
 use std::time::SystemTime;
 
 impl State {
@@ -19,21 +18,7 @@ impl State {
         }
         let now = SystemTime::now();
         self.agents[index].unreachable_since = Some(now);
-        let offers: Vec<String> = self
-            .offers
-            .iter()
-            .filter(|(_, offer)| offer.agent == index)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for offer_id in offers {
-            if let Some(offer) = self.return_offer(&offer_id) {
-                let mut rescind = event_of(event::Type::Rescind);
-                rescind.rescind = Some(event::Rescind {
-                    offer_id: mesos::OfferId { value: offer_id },
-                });
-                self.send(&offer.framework_id, rescind);
-            }
-        }
+        self.return_offers_of_agent(index);
         let unreachable_time = mesos::TimeInfo {
             nanoseconds: now
                 .duration_since(SystemTime::UNIX_EPOCH)
@@ -99,7 +84,7 @@ impl State {
     }
 
     /// The agent's tasks that are not terminal, sorted.
-    fn live_tasks_of(&self, index: usize) -> Vec<String> {
+    pub(super) fn live_tasks_of(&self, index: usize) -> Vec<String> {
         let mut ids: Vec<String> = self
             .tasks
             .iter()

@@ -128,6 +128,10 @@ impl State {
 
     /// News from the process agent at index `from`, held back while that agent is cut off.
     pub(super) fn on_agent_update(&mut self, from: usize, update: AgentUpdate) {
+        if self.agents[from].gone {
+            // Its tasks were reported gone already.
+            return;
+        }
         if !self.agents[from].is_reachable() {
             self.agents[from].held_updates.push(update);
             return;
