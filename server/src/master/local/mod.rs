@@ -234,11 +234,15 @@ impl LocalMaster {
         });
         Ok(LocalMaster {
             inputs,
-            sandboxes: settings
-                .agents
-                .iter()
-                .map(|agent| agent.work_dir.join("sandboxes"))
-                .collect(),
+            // Simulated agents run nothing, so they have no sandboxes to look in.
+            sandboxes: match settings.simulated {
+                true => Vec::new(),
+                false => settings
+                    .agents
+                    .iter()
+                    .map(|agent| agent.work_dir.join("sandboxes"))
+                    .collect(),
+            },
         })
     }
 
@@ -305,12 +309,13 @@ impl LocalMaster {
 
     /// Where a task's files are, for the logs view: the sandbox of whichever agent ran it.
     pub fn sandbox_dir(&self, task_id: &str) -> PathBuf {
-        let mut candidates = self.sandboxes.iter().map(|dir| dir.join(task_id));
-        let first = candidates.next().unwrap_or_else(|| PathBuf::from(task_id));
-        std::iter::once(first.clone())
-            .chain(candidates)
+        let sandboxes: Vec<PathBuf> = self.sandboxes.iter().map(|dir| dir.join(task_id)).collect();
+        sandboxes
+            .iter()
             .find(|dir| dir.exists())
-            .unwrap_or(first)
+            .or(sandboxes.first())
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from(task_id))
     }
 }
 
