@@ -19,8 +19,8 @@ use crate::scheduler::deployment::Deployment;
 use crate::scheduler::health::ProbeResult;
 use crate::store::Store;
 use app::model::{
-    parse_body, path, validate_app, AppDefinition, AppUpdate, BodyError, ReadinessResult,
-    ServiceError, TaskLog, Timestamp,
+    parse_body, path, validate_app, validate_app_update, AppDefinition, AppUpdate, BodyError,
+    ReadinessResult, ServiceError, TaskLog, Timestamp,
 };
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -459,7 +459,7 @@ impl Service {
         self.on_core(move |core, now| {
             let before = core.snapshot().apps.get(&id).map(|a| (**a).clone());
             let next = edited(&id, before.as_ref(), update, partial, now);
-            validate_app(&next, &raw_id).map_err(ServiceError::Invalid)?;
+            validate_app_update(before.as_ref(), &next, &raw_id).map_err(ServiceError::Invalid)?;
             if let Some(origin) = &origin {
                 core.record(origin.event(&next, now));
             }
@@ -552,7 +552,7 @@ impl Service {
                     return Err(ServiceError::app_not_found(&id));
                 }
                 let next = edited(&id, before.as_ref(), update, partial, now);
-                if let Err(errors) = validate_app(&next, &raw_id) {
+                if let Err(errors) = validate_app_update(before.as_ref(), &next, &raw_id) {
                     violations.extend(errors.into_iter().map(|v| app::model::Violation {
                         path: format!("/({n}){}", v.path),
                         errors: v.errors,

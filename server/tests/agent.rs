@@ -80,6 +80,8 @@ fn task(command: &str) -> TaskLaunch {
         ports: vec![31234],
         kill_grace: Duration::from_secs(1),
         health_check: None,
+        volumes: Vec::new(),
+        reservation: None,
     }
 }
 
@@ -268,6 +270,8 @@ async fn kill_escalates_to_sigkill_for_the_whole_group_after_the_grace_period() 
     let launch = TaskLaunch {
         kill_grace: grace,
         health_check: None,
+        volumes: Vec::new(),
+        reservation: None,
         ..task("trap '' TERM; sleep 31 & sleep 32 & echo ready; wait")
     };
     let id = launch.task_id.clone();

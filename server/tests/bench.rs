@@ -124,6 +124,7 @@ fn bench_placement_rate() {
             mem: 4096.0,
             disk: 10_000.0,
             ports: vec![(31000, 32000)],
+            reserved: Vec::new(),
         })
         .collect();
     let mut queue: Vec<Pending> = apps
@@ -135,6 +136,7 @@ fn bench_placement_rate() {
             waiting: (0..LAUNCHES / APPS)
                 .map(|i| format!("{}.instance-{i}", app.id))
                 .collect::<VecDeque<_>>(),
+            volume_disk: 0.0,
         })
         .collect();
     let started = Instant::now();

@@ -1,6 +1,7 @@
 //! The app definition (Marathon's `App`), its partial-update form and how the two merge.
 
 use super::checks::{HealthCheck, ReadinessCheck};
+use super::residency::{apply_resident_defaults, Residency};
 use super::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -203,6 +204,9 @@ pub struct AppDefinition {
     pub secrets: BTreeMap<String, Value>,
     pub unreachable_strategy: UnreachableStrategy,
     pub kill_selection: KillSelection,
+    /// Marathon's deprecated residency settings: set for apps with persistent volumes only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residency: Option<Residency>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tty: Option<bool>,
     pub version: Timestamp,
@@ -285,6 +289,8 @@ pub struct AppUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kill_selection: Option<KillSelection>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub residency: Option<Residency>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tty: Option<bool>,
     /// On an update: roll back to this stored version.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -343,6 +349,7 @@ fn defaults(id: String, version: Timestamp) -> AppDefinition {
         secrets: BTreeMap::new(),
         unreachable_strategy: UnreachableStrategy::default(),
         kill_selection: KillSelection::YoungestFirst,
+        residency: None,
         tty: None,
         version,
         version_info: VersionInfo {
@@ -363,6 +370,8 @@ impl AppDefinition {
         let mut app = self.clone();
         let sets_cmd = update.cmd.is_some();
         let sets_args = update.args.is_some();
+        let sets_upgrade_strategy = update.upgrade_strategy.is_some();
+        let sets_unreachable_strategy = update.unreachable_strategy.is_some();
         macro_rules! take {
             ($($field:ident),*) => { $( if let Some(v) = update.$field { app.$field = v; } )* };
         }
@@ -412,6 +421,9 @@ impl AppDefinition {
         if update.tty.is_some() {
             app.tty = update.tty;
         }
+        if update.residency.is_some() {
+            app.residency = update.residency;
+        }
         if let Some(ports) = update.ports {
             app.port_definitions = ports
                 .into_iter()
@@ -442,6 +454,9 @@ impl AppDefinition {
             .into_iter()
             .map(|check| check.normalized(has_ports))
             .collect();
+        if !self.is_resident() {
+            apply_resident_defaults(&mut app, sets_upgrade_strategy, sets_unreachable_strategy);
+        }
         app
     }
 

@@ -6,6 +6,7 @@
 use super::app::{AppDefinition, UnreachableStrategy};
 use super::checks::HealthProtocol;
 use super::path;
+use super::residency::{residency_violations, resident_change_violations};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 
@@ -258,6 +259,11 @@ pub fn validate_app(app: &AppDefinition, raw_id: &str) -> Result<(), Vec<Violati
     }
     check_health_checks(app, &mut v);
     check_readiness_checks(app, &mut v);
+    for violation in residency_violations(app) {
+        for error in violation.errors {
+            v.add(&violation.path, error);
+        }
+    }
     let mut seen = HashSet::new();
     for (i, constraint) in app.constraints.iter().enumerate() {
         if let Some(error) = constraint_errors(constraint) {
@@ -316,6 +322,24 @@ pub fn validate_app(app: &AppDefinition, raw_id: &str) -> Result<(), Vec<Violati
         Ok(())
     } else {
         Err(v.0)
+    }
+}
+
+/// [`validate_app`] for an app that replaces `before` (if it exists), with the rules on what a
+/// change may not touch.
+pub fn validate_app_update(
+    before: Option<&AppDefinition>,
+    next: &AppDefinition,
+    raw_id: &str,
+) -> Result<(), Vec<Violation>> {
+    let mut errors = validate_app(next, raw_id).err().unwrap_or_default();
+    if let Some(before) = before {
+        errors.extend(resident_change_violations(before, next));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
     }
 }
 

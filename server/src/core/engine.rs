@@ -51,6 +51,13 @@ impl Core {
                 Action::Expunge { instance_id } => {
                     self.change(Some(&instance_id), Operation::Expunge, now)
                 }
+                Action::Stop { instance_id } => {
+                    self.change(Some(&instance_id), Operation::Stop, now)
+                }
+                Action::Resume { instance_id } => {
+                    let Some(app) = &app else { continue };
+                    self.change(Some(&instance_id), Operation::Resume { app }, now)
+                }
             }
         }
     }

@@ -2,15 +2,17 @@
 //! reconciliation, and whether Stride wants offers at all.
 
 use super::{
-    instances_of, AgentView, Core, OfferStats, Outgoing, REFUSE_WHEN_IDLE, REFUSE_WHILE_WAITING,
+    instances_of, AgentView, Core, OfferOperation, OfferStats, Outgoing, REFUSE_WHEN_IDLE,
+    REFUSE_WHILE_WAITING,
 };
 use crate::scheduler::backoff::{self, Backoff, Policy};
 use crate::scheduler::constraint::{Constraint, RegexCache};
 use crate::scheduler::instance::{parse_task_id, Condition, Goal, Instance, Placement};
 use crate::scheduler::lifecycle::Operation;
-use crate::scheduler::placement::{match_offer, OfferView, Outcome, Pending, Placed};
+use crate::scheduler::placement::{match_offer, Allocation, OfferView, Outcome, Pending, Placed};
+use crate::scheduler::residency::{new_reservation, spec_of, use_of, volume_disk, ReservedUse};
 use crate::scheduler::status::{condition_of, StatusUpdate};
-use crate::scheduler::taskbuild::build_task;
+use crate::scheduler::taskbuild::{build_task, TaskSpec};
 use app::model::{AppDefinition, MarathonEvent, Timestamp};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -139,11 +141,7 @@ impl Core {
                 // one that starts or stops counting because its agent is lost or back.
                 let expunged = !self.state.instances.contains_key(&instance_id);
                 let recount = was_inactive != inactive(self);
-                self.unsettle(
-                    &app_id,
-                    now,
-                    expunged || recount || goal == Goal::Decommissioned,
-                );
+                self.unsettle(&app_id, now, expunged || recount || goal != Goal::Running);
             }
         }
         if let (Some(uuid), Some(agent_id)) = (ack, agent_id) {
@@ -174,6 +172,9 @@ impl Core {
         self.revive_at = next_delay_end(&snapshot, now);
         let anything_waiting = queue.iter().any(|p| !p.waiting.is_empty());
         for offer in offers {
+            // Reserved resources first: resident instances relaunch on their own, and what no
+            // instance holds any more goes back to the agent.
+            let (mut operations, mut tasks) = self.use_reservations(&snapshot, &offer, now);
             let matched = match_offer(&offer, &mut queue);
             for (app_id, outcome) in &matched.outcomes {
                 let stats = self
@@ -183,7 +184,7 @@ impl Core {
                     .or_insert_with(|| Arc::new(OfferStats::default()));
                 Arc::make_mut(stats).record(&offer, *outcome, now);
             }
-            if matched.allocations.is_empty() {
+            if matched.allocations.is_empty() && operations.is_empty() && tasks.is_empty() {
                 let refuse = if anything_waiting {
                     REFUSE_WHILE_WAITING
                 } else {
@@ -203,7 +204,7 @@ impl Core {
                 });
                 continue;
             }
-            let mut tasks = Vec::new();
+            let framework_id = self.state.framework_id.clone().unwrap_or_default();
             for allocation in matched.allocations {
                 let Some(instance) = snapshot.instances.get(&allocation.instance_id) else {
                     continue;
@@ -211,6 +212,11 @@ impl Core {
                 let Some(app) = snapshot.definition_of(instance) else {
                     continue;
                 };
+                // A resident instance's first launch reserves what it needs and creates its
+                // volumes, in the same ACCEPT.
+                let reservation = app
+                    .is_resident()
+                    .then(|| new_reservation(app, &allocation, &offer, &self.uuid()));
                 let placement = Placement {
                     agent_id: offer.agent_id.clone(),
                     hostname: offer.hostname.clone(),
@@ -219,27 +225,117 @@ impl Core {
                 };
                 self.change(
                     Some(&allocation.instance_id),
-                    Operation::Provision { app, placement },
+                    Operation::Provision {
+                        app,
+                        placement,
+                        reservation: reservation.clone(),
+                    },
                     now,
                 );
                 if let Some(provisioned) = self.state.instances.get(&allocation.instance_id) {
-                    tasks.push(build_task(
+                    let mut task = build_task(
                         app,
                         provisioned.task_id(),
                         &allocation,
                         &offer.agent_id,
                         &offer.hostname,
-                    ));
+                    );
+                    if let Some(reservation) = &reservation {
+                        let spec = spec_of(reservation, &framework_id, &provisioned.id);
+                        operations.push(OfferOperation::Reserve(spec.clone()));
+                        if !spec.volumes.is_empty() {
+                            operations.push(OfferOperation::Create(spec.clone()));
+                        }
+                        task.reservation = Some(spec);
+                    }
+                    tasks.push(task);
                 }
+            }
+            if !tasks.is_empty() {
+                operations.push(OfferOperation::Launch(tasks));
             }
             self.call(Outgoing::Accept {
                 offer_id: offer.offer_id.clone(),
-                tasks,
+                operations,
                 refuse: REFUSE_WHILE_WAITING,
             });
         }
         self.forget_stats_of_apps_not_waiting();
         self.update_offer_interest(now);
+    }
+
+    /// What the offer's reserved resources are for: the operations that give back left-over
+    /// reservations, and the tasks of resident instances that relaunch on theirs.
+    fn use_reservations(
+        &mut self,
+        snapshot: &super::Snapshot,
+        offer: &OfferView,
+        now: Timestamp,
+    ) -> (Vec<OfferOperation>, Vec<TaskSpec>) {
+        let mut operations = Vec::new();
+        let mut tasks = Vec::new();
+        let framework_id = self.state.framework_id.clone().unwrap_or_default();
+        for offered in &offer.reserved {
+            let used = use_of(offered, &offer.agent_id, &framework_id, |id| {
+                snapshot.instances.get(id).map(|i| i.as_ref())
+            });
+            match used {
+                ReservedUse::Launch(instance) => {
+                    let (Some(app), Some(reservation)) =
+                        (snapshot.definition_of(instance), &instance.reservation)
+                    else {
+                        continue;
+                    };
+                    if backoff::blocks_launch(delay_of(&snapshot.backoffs, app), now) {
+                        continue;
+                    }
+                    let allocation = Allocation {
+                        instance_id: instance.id.clone(),
+                        app_id: app.id.clone(),
+                        cpus: reservation.cpus,
+                        mem: reservation.mem,
+                        disk: reservation.disk,
+                        ports: reservation.ports.clone(),
+                    };
+                    let placement = Placement {
+                        agent_id: offer.agent_id.clone(),
+                        hostname: offer.hostname.clone(),
+                        ports: reservation.ports.clone(),
+                        attributes: offer.attributes.clone(),
+                    };
+                    self.change(
+                        Some(&instance.id),
+                        Operation::Provision {
+                            app,
+                            placement,
+                            reservation: None,
+                        },
+                        now,
+                    );
+                    let Some(provisioned) = self.state.instances.get(&instance.id) else {
+                        continue;
+                    };
+                    let mut task = build_task(
+                        app,
+                        provisioned.task_id(),
+                        &allocation,
+                        &offer.agent_id,
+                        &offer.hostname,
+                    );
+                    task.reservation = Some(spec_of(reservation, &framework_id, &instance.id));
+                    tasks.push(task);
+                }
+                ReservedUse::Release(spec) => {
+                    self.releasing.remove(&offer.agent_id);
+                    if !spec.volumes.is_empty() {
+                        operations.push(OfferOperation::Destroy(spec.clone()));
+                    }
+                    operations.push(OfferOperation::Unreserve(spec));
+                }
+                ReservedUse::Keep | ReservedUse::NotOurs => {}
+            }
+        }
+        (operations, tasks)
     }
 
     /// Offer statistics describe a wait: an app with nothing waiting has none.
@@ -285,12 +381,15 @@ impl Core {
     /// SUPPRESS when nothing can launch, REVIVE when something can and offers are suppressed.
     fn update_offer_interest(&mut self, now: Timestamp) {
         let state = &self.state;
-        let wants_offers = self.waiting.apps().any(|app_id| {
-            state.apps.get(app_id).is_some_and(|app| {
-                let delay = state.backoffs.get(&(app_id.clone(), app.config_version()));
-                !backoff::blocks_launch(delay.copied(), now)
-            })
-        });
+        // An agent that holds a reservation no instance needs any more has to offer it once,
+        // so that it can be given back.
+        let wants_offers = !self.releasing.is_empty()
+            || self.waiting.apps().any(|app_id| {
+                state.apps.get(app_id).is_some_and(|app| {
+                    let delay = state.backoffs.get(&(app_id.clone(), app.config_version()));
+                    !backoff::blocks_launch(delay.copied(), now)
+                })
+            });
         if wants_offers && self.suppressed {
             self.suppressed = false;
             self.call(Outgoing::Revive);
@@ -341,6 +440,10 @@ fn launch_queue<'a>(
             BTreeMap::new();
         let mut placed: Vec<&'a Instance> = Vec::new();
         for i in instances_of(&state.instances, app_id) {
+            if i.wants_launch() && i.reservation.is_some() {
+                // It relaunches on its reservation, nowhere else (see `use_reservations`).
+                continue;
+            }
             if i.wants_launch() {
                 let Some(def) = state.definition_of(i) else {
                     continue;
@@ -385,6 +488,7 @@ fn launch_queue<'a>(
                     .collect(),
                 placed,
                 waiting: ids,
+                volume_disk: volume_disk(def),
             });
         }
     }

@@ -32,6 +32,7 @@ use crate::scheduler::health::{health_of, InstanceHealth};
 use crate::scheduler::instance::{Condition, Goal, Instance};
 use crate::scheduler::lifecycle::{self, Next, Operation};
 use crate::scheduler::placement::{OfferView, Outcome, Veto};
+use crate::scheduler::residency::ReservationSpec;
 use crate::scheduler::taskbuild::TaskSpec;
 use crate::store::{Batch, Loaded, RootVersion};
 use app::model::{
@@ -52,9 +53,10 @@ pub const REFUSE_WHEN_IDLE: Duration = Duration::from_secs(120);
 /// A Mesos call the core wants made, in the core's terms; the driver translates it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outgoing {
+    /// Carry out `operations`, in order, on the offer.
     Accept {
         offer_id: String,
-        tasks: Vec<TaskSpec>,
+        operations: Vec<OfferOperation>,
         refuse: Duration,
     },
     Decline {
@@ -77,6 +79,30 @@ pub enum Outgoing {
     Reconcile(Vec<(String, Option<String>)>),
     Revive,
     Suppress,
+}
+
+/// One operation of an ACCEPT, Mesos' offer operations in the core's terms.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OfferOperation {
+    /// Reserve the resources (cpus, mem, all the disk, ports) for one instance.
+    Reserve(ReservationSpec),
+    /// Create the volumes on reserved disk.
+    Create(ReservationSpec),
+    Launch(Vec<TaskSpec>),
+    /// Destroy the volumes (their data is gone).
+    Destroy(ReservationSpec),
+    /// Give the reserved resources back.
+    Unreserve(ReservationSpec),
+}
+
+impl OfferOperation {
+    /// The tasks it launches.
+    pub fn tasks(&self) -> &[TaskSpec] {
+        match self {
+            OfferOperation::Launch(tasks) => tasks,
+            _ => &[],
+        }
+    }
 }
 
 /// An agent as last seen in an offer.
@@ -313,6 +339,9 @@ pub struct Core {
     regexes: RegexCache,
     /// Whether offers are suppressed at the master right now.
     suppressed: bool,
+    /// Agents holding a reservation of an instance that is gone: offers are wanted until each
+    /// has offered it and it has been given back.
+    releasing: BTreeSet<String>,
     /// When a launch delay that made us decline offers ends: then offers are revived, so the
     /// relaunch does not wait for the decline filter to expire.
     revive_at: Option<Timestamp>,
@@ -388,6 +417,7 @@ impl Core {
             rng,
             regexes: RegexCache::default(),
             suppressed: false,
+            releasing: BTreeSet::new(),
             registered: false,
             revive_at: None,
             reconcile_at: None,
@@ -438,6 +468,9 @@ impl Core {
                 self.put_instance(next);
             }
             Next::Expunge(gone) => {
+                if let Some(reservation) = &gone.reservation {
+                    self.releasing.insert(reservation.agent_id.clone());
+                }
                 self.forget_task(&gone.id, &gone.task_id());
                 self.remove_instance(&gone.id);
             }

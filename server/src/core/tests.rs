@@ -25,6 +25,7 @@ fn offer(cpus: f64) -> OfferView {
         mem: 4096.0,
         disk: 1000.0,
         ports: vec![(31000, 31100)],
+        reserved: vec![],
     }
 }
 
@@ -41,7 +42,12 @@ fn accepted(calls: &[Outgoing]) -> Vec<TaskSpec> {
     calls
         .iter()
         .filter_map(|c| match c {
-            Outgoing::Accept { tasks, .. } => Some(tasks.clone()),
+            Outgoing::Accept { operations, .. } => Some(
+                operations
+                    .iter()
+                    .flat_map(|o| o.tasks().to_vec())
+                    .collect::<Vec<_>>(),
+            ),
             _ => None,
         })
         .flatten()

@@ -108,6 +108,20 @@ pub struct TaskLaunch {
     /// The check the agent runs next to the task, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheckSpec>,
+    /// Persistent volumes linked into the sandbox: the path there, and the volume's directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<(String, PathBuf)>,
+    /// The reservation the task's resources come from, so that a restarted master knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<LaunchReservation>,
+}
+
+/// A task's reservation: its role, labels and the volumes it uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaunchReservation {
+    pub role: String,
+    pub labels: Vec<(String, String)>,
+    pub volumes: Vec<String>,
 }
 
 /// A task's state as this agent knows it; Mesos' `TaskState` names.
@@ -582,6 +596,20 @@ impl Shared {
             Err(e) => {
                 let message = format!("Cannot create the sandbox {}: {e}", sandbox.display());
                 return Err(failed(message));
+            }
+        }
+        for (container_path, volume) in &launch.volumes {
+            if validate_task_id(container_path).is_err() {
+                return Err(failed(format!(
+                    "A volume's container path must be one name in the sandbox, not '{container_path}'"
+                )));
+            }
+            // As Mesos' filesystem/posix isolator: the volume appears in the sandbox as a link.
+            if let Err(e) = std::os::unix::fs::symlink(volume, sandbox.join(container_path)) {
+                return Err(failed(format!(
+                    "Cannot link the volume {} into the sandbox: {e}",
+                    volume.display()
+                )));
             }
         }
         let task = TaskFile {
@@ -1170,6 +1198,8 @@ mod tests {
             ports: vec![31000],
             kill_grace: Duration::from_millis(2500),
             health_check: None,
+            volumes: Vec::new(),
+            reservation: None,
         };
         let json = serde_json::to_value(TaskFile {
             launch,

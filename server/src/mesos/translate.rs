@@ -1,7 +1,8 @@
 //! Translation between the Mesos v1 messages and the scheduler core's own terms.
 
-use crate::core::Outgoing;
-use crate::scheduler::placement::OfferView;
+use crate::core::{OfferOperation, Outgoing};
+use crate::scheduler::placement::{OfferView, OfferedReservation, OfferedVolume};
+use crate::scheduler::residency::{ReservationSpec, FRAMEWORK_LABEL, INSTANCE_LABEL};
 use crate::scheduler::status::StatusUpdate;
 use crate::scheduler::taskbuild::{TaskCheck, TaskCheckKind, TaskSpec};
 use app::model::TaskState;
@@ -45,24 +46,183 @@ pub fn offer_view(offer: &mesos::Offer) -> OfferView {
         mem: 0.0,
         disk: 0.0,
         ports: Vec::new(),
+        reserved: Vec::new(),
     };
     for r in &offer.resources {
         let scalar = r.scalar.as_ref().map_or(0.0, |s| s.value);
+        let ports = || {
+            r.ranges
+                .iter()
+                .flat_map(|rs| rs.range.iter())
+                .map(|range| (range.begin as u32, range.end as u32))
+        };
+        if let Some(reservation) = dynamic_reservation(r) {
+            let held = reserved_entry(&mut view.reserved, r, reservation);
+            match r.name.as_str() {
+                "cpus" => held.cpus += scalar,
+                "mem" => held.mem += scalar,
+                "disk" => {
+                    held.disk += scalar;
+                    if let Some(volume) = volume_of(r) {
+                        held.volumes.push(volume);
+                    }
+                }
+                "ports" => held.ports.extend(ports()),
+                _ => {}
+            }
+            continue;
+        }
         match r.name.as_str() {
             "cpus" => view.cpus += scalar,
             "mem" => view.mem += scalar,
             "disk" => view.disk += scalar,
-            "ports" => view.ports.extend(
-                r.ranges
-                    .iter()
-                    .flat_map(|rs| rs.range.iter())
-                    .map(|range| (range.begin as u32, range.end as u32)),
-            ),
+            "ports" => view.ports.extend(ports()),
             _ => {}
         }
     }
     view.ports.sort();
+    for held in &mut view.reserved {
+        held.ports.sort();
+    }
     view
+}
+
+/// A resource's dynamic reservation, in either of Mesos' formats (`reservation` before
+/// refinement, the last of `reservations` after).
+fn dynamic_reservation(r: &mesos::Resource) -> Option<&mesos::resource::ReservationInfo> {
+    r.reservations
+        .last()
+        .filter(|info| info.r#type() == mesos::resource::reservation_info::Type::Dynamic)
+        .or(r.reservation.as_ref())
+}
+
+fn label_of<'a>(info: &'a mesos::resource::ReservationInfo, key: &str) -> Option<&'a str> {
+    info.labels
+        .as_ref()?
+        .labels
+        .iter()
+        .find(|l| l.key == key)
+        .and_then(|l| l.value.as_deref())
+}
+
+/// The offer's entry for the reservation `r` belongs to (one per role and labels).
+fn reserved_entry<'a>(
+    reserved: &'a mut Vec<OfferedReservation>,
+    r: &mesos::Resource,
+    info: &mesos::resource::ReservationInfo,
+) -> &'a mut OfferedReservation {
+    let role = info
+        .role
+        .clone()
+        .or_else(|| r.role.clone())
+        .unwrap_or_else(|| "*".into());
+    let framework_id = label_of(info, FRAMEWORK_LABEL).map(str::to_string);
+    let instance_id = label_of(info, INSTANCE_LABEL).map(str::to_string);
+    let index = reserved
+        .iter()
+        .position(|h| {
+            h.role == role && h.framework_id == framework_id && h.instance_id == instance_id
+        })
+        .unwrap_or_else(|| {
+            reserved.push(OfferedReservation {
+                framework_id,
+                instance_id,
+                role,
+                cpus: 0.0,
+                mem: 0.0,
+                disk: 0.0,
+                ports: Vec::new(),
+                volumes: Vec::new(),
+            });
+            reserved.len() - 1
+        });
+    &mut reserved[index]
+}
+
+fn volume_of(r: &mesos::Resource) -> Option<OfferedVolume> {
+    let disk = r.disk.as_ref()?;
+    Some(OfferedVolume {
+        persistence_id: disk.persistence.as_ref()?.id.clone(),
+        container_path: disk
+            .volume
+            .as_ref()
+            .map(|v| v.container_path.clone())
+            .unwrap_or_default(),
+        size_mib: r.scalar.as_ref().map_or(0.0, |s| s.value),
+    })
+}
+
+/// `resource` reserved for `spec`'s role with its labels (Mesos' pre-refinement format, which
+/// a framework without RESERVATION_REFINEMENT speaks).
+fn reserved(mut resource: mesos::Resource, spec: &ReservationSpec) -> mesos::Resource {
+    resource.role = Some(spec.role.clone());
+    resource.reservation = Some(mesos::resource::ReservationInfo {
+        labels: Some(mesos::Labels {
+            labels: spec
+                .labels
+                .iter()
+                .map(|(key, value)| mesos::Label {
+                    key: key.clone(),
+                    value: Some(value.clone()),
+                })
+                .collect(),
+        }),
+        ..Default::default()
+    });
+    resource
+}
+
+/// The volumes of `spec`, as CREATE, DESTROY and a launch name them.
+fn volumes_of(spec: &ReservationSpec) -> Vec<mesos::Resource> {
+    spec.volumes
+        .iter()
+        .map(|v| {
+            let mut disk = reserved(
+                mesos::Resource::scalar("disk", v.size_mib, &spec.role),
+                spec,
+            );
+            let mut volume = mesos::Volume {
+                container_path: v.container_path.clone(),
+                ..Default::default()
+            };
+            volume.set_mode(mesos::volume::Mode::Rw);
+            disk.disk = Some(mesos::resource::DiskInfo {
+                persistence: Some(mesos::resource::disk_info::Persistence {
+                    id: v.persistence_id.clone(),
+                    ..Default::default()
+                }),
+                volume: Some(volume),
+                ..Default::default()
+            });
+            disk
+        })
+        .collect()
+}
+
+/// All of `spec`'s resources, the volumes' disk as plain reserved disk (what RESERVE and
+/// UNRESERVE name).
+fn reserved_resources(spec: &ReservationSpec) -> Vec<mesos::Resource> {
+    let mut resources = vec![
+        reserved(mesos::Resource::scalar("cpus", spec.cpus, &spec.role), spec),
+        reserved(mesos::Resource::scalar("mem", spec.mem, &spec.role), spec),
+    ];
+    if spec.total_disk() > 0.0 {
+        resources.push(reserved(
+            mesos::Resource::scalar("disk", spec.total_disk(), &spec.role),
+            spec,
+        ));
+    }
+    if !spec.ports.is_empty() {
+        resources.push(reserved(
+            mesos::Resource::ranges(
+                "ports",
+                spec.ports.iter().map(|&p| (p as u64, p as u64)),
+                &spec.role,
+            ),
+            spec,
+        ));
+    }
+    resources
 }
 
 pub fn status_update(status: &mesos::TaskStatus) -> StatusUpdate {
@@ -116,7 +276,51 @@ fn container_info(container: &serde_json::Value) -> Option<mesos::ContainerInfo>
     Some(info)
 }
 
+/// A resident task's resources: its share of the reservation, and its volumes.
+fn resources_on_reservation(
+    spec: &TaskSpec,
+    reservation: &ReservationSpec,
+) -> Vec<mesos::Resource> {
+    let mut resources = vec![
+        reserved(
+            mesos::Resource::scalar("cpus", spec.cpus, &reservation.role),
+            reservation,
+        ),
+        reserved(
+            mesos::Resource::scalar("mem", spec.mem, &reservation.role),
+            reservation,
+        ),
+    ];
+    if spec.disk > 0.0 {
+        resources.push(reserved(
+            mesos::Resource::scalar("disk", spec.disk, &reservation.role),
+            reservation,
+        ));
+    }
+    if !spec.ports.is_empty() {
+        resources.push(reserved(
+            mesos::Resource::ranges(
+                "ports",
+                spec.ports.iter().map(|&p| (p as u64, p as u64)),
+                &reservation.role,
+            ),
+            reservation,
+        ));
+    }
+    resources.extend(volumes_of(reservation));
+    resources
+}
+
 pub fn task_info(spec: &TaskSpec) -> mesos::TaskInfo {
+    if let Some(reservation) = &spec.reservation {
+        return mesos::TaskInfo {
+            resources: resources_on_reservation(spec, reservation),
+            ..task_info(&TaskSpec {
+                reservation: None,
+                ..spec.clone()
+            })
+        };
+    }
     let mut resources = vec![
         mesos::Resource::scalar("cpus", spec.cpus, &spec.role),
         mesos::Resource::scalar("mem", spec.mem, &spec.role),
@@ -264,6 +468,45 @@ fn filters(refuse: std::time::Duration) -> Option<mesos::Filters> {
     })
 }
 
+fn offer_operation(operation: &OfferOperation) -> mesos::offer::Operation {
+    use mesos::offer::operation::{self as op, Type};
+    let mut out = mesos::offer::Operation::default();
+    match operation {
+        OfferOperation::Reserve(spec) => {
+            out.set_type(Type::Reserve);
+            out.reserve = Some(op::Reserve {
+                resources: reserved_resources(spec),
+                ..Default::default()
+            });
+        }
+        OfferOperation::Create(spec) => {
+            out.set_type(Type::Create);
+            out.create = Some(op::Create {
+                volumes: volumes_of(spec),
+            });
+        }
+        OfferOperation::Launch(tasks) => {
+            out.set_type(Type::Launch);
+            out.launch = Some(op::Launch {
+                task_infos: tasks.iter().map(task_info).collect(),
+            });
+        }
+        OfferOperation::Destroy(spec) => {
+            out.set_type(Type::Destroy);
+            out.destroy = Some(op::Destroy {
+                volumes: volumes_of(spec),
+            });
+        }
+        OfferOperation::Unreserve(spec) => {
+            out.set_type(Type::Unreserve);
+            out.unreserve = Some(op::Unreserve {
+                resources: reserved_resources(spec),
+            });
+        }
+    }
+    out
+}
+
 /// The call for an outgoing request of the core, on behalf of `framework_id`.
 pub fn call_of(outgoing: Outgoing, framework_id: &str) -> scheduler::Call {
     let mut c = scheduler::Call {
@@ -275,20 +518,13 @@ pub fn call_of(outgoing: Outgoing, framework_id: &str) -> scheduler::Call {
     match outgoing {
         Outgoing::Accept {
             offer_id,
-            tasks,
+            operations,
             refuse,
         } => {
             c.set_type(call::Type::Accept);
-            let mut operation = mesos::offer::Operation {
-                launch: Some(mesos::offer::operation::Launch {
-                    task_infos: tasks.iter().map(task_info).collect(),
-                }),
-                ..Default::default()
-            };
-            operation.set_type(mesos::offer::operation::Type::Launch);
             c.accept = Some(call::Accept {
                 offer_ids: vec![mesos::OfferId { value: offer_id }],
-                operations: vec![operation],
+                operations: operations.iter().map(offer_operation).collect(),
                 filters: filters(refuse),
             });
         }
@@ -390,6 +626,7 @@ mod tests {
                 grace: std::time::Duration::from_secs(300),
                 consecutive_failures: 3,
             }),
+            reservation: None,
         };
         let info = task_info(&spec);
         let check = info.health_check.clone().unwrap();

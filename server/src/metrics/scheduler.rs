@@ -2,7 +2,7 @@
 //! batch produced, probe results and store commits.
 
 use super::{component, registry, Name, Unit};
-use crate::core::Outgoing;
+use crate::core::{OfferOperation, Outgoing};
 use crate::mesos::MesosInput;
 use crate::scheduler::health::ProbeOutcome;
 use crate::service::ProbeInput;
@@ -29,10 +29,21 @@ pub fn input(input: &MesosInput) {
 
 pub fn call(call: &Outgoing) {
     match call {
-        Outgoing::Accept { tasks, .. } => {
+        Outgoing::Accept { operations, .. } => {
             count("mesos.offers.used", 1);
-            count("mesos.offer-operations.launch", 1);
-            count("tasks.launched", tasks.len() as u64);
+            for operation in operations {
+                let kind = match operation {
+                    OfferOperation::Reserve(_) => "reserve",
+                    OfferOperation::Create(_) => "create",
+                    OfferOperation::Launch(tasks) => {
+                        count("tasks.launched", tasks.len() as u64);
+                        "launch"
+                    }
+                    OfferOperation::Destroy(_) => "destroy",
+                    OfferOperation::Unreserve(_) => "unreserve",
+                };
+                count(&format!("mesos.offer-operations.{kind}"), 1);
+            }
         }
         Outgoing::Decline { vetoed, .. } => {
             count("mesos.offers.declined", 1);

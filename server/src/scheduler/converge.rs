@@ -18,6 +18,10 @@ pub enum Action {
     Decommission { instance_id: String },
     /// The instance is decommissioned and has no live task: delete it.
     Expunge { instance_id: String },
+    /// A resident instance is not needed now: kill its task, keep its reservation and volumes.
+    Stop { instance_id: String },
+    /// A stopped resident instance is needed again: launch it on its reservation.
+    Resume { instance_id: String },
 }
 
 /// How far an app may move now, given the deployment that holds it.
@@ -60,8 +64,11 @@ pub struct Buckets<'a> {
     pub current: Vec<&'a Instance>,
     /// Goal Running but from an older configuration: to be replaced.
     pub outdated: Vec<&'a Instance>,
-    /// Goal Decommissioned with a live task: being killed.
+    /// Goal Decommissioned (or Stopped) with a live task: being killed.
     pub stopping: Vec<&'a Instance>,
+    /// Goal Stopped and nothing alive: resident instances kept for a later scale-up or
+    /// upgrade, which resumes them before it creates new ones.
+    pub stopped: Vec<&'a Instance>,
     /// Goal Decommissioned and nothing alive: to be forgotten.
     pub gone: Vec<&'a Instance>,
     /// Goal Running but unreachable for longer than the app allows (UnreachableInactive): they
@@ -73,8 +80,9 @@ pub fn classify<'a>(app: Option<&AppDefinition>, instances: &[&'a Instance]) -> 
     let mut b = Buckets::default();
     for &i in instances {
         let bucket = match (i.goal, app) {
-            (Goal::Decommissioned, _) if i.condition.is_active() => &mut b.stopping,
+            (Goal::Decommissioned | Goal::Stopped, _) if i.condition.is_active() => &mut b.stopping,
             (Goal::Decommissioned, _) => &mut b.gone,
+            (Goal::Stopped, _) => &mut b.stopped,
             (Goal::Running, _) if i.condition == Condition::UnreachableInactive => &mut b.inactive,
             (Goal::Running, Some(app)) if i.config_version == app.config_version() => {
                 &mut b.current
@@ -111,8 +119,20 @@ pub fn converge(
             actions.extend(buckets.current.iter().map(decommission));
             actions.extend(buckets.outdated.iter().map(decommission));
             actions.extend(buckets.inactive.iter().map(decommission));
+            actions.extend(buckets.stopped.iter().map(decommission));
+            // A stopping resident instance is killed already; it goes for good now.
+            actions.extend(
+                buckets
+                    .stopping
+                    .iter()
+                    .filter(|i| i.goal == Goal::Stopped)
+                    .map(decommission),
+            );
         }
-        (Some(app), Gate::Restart) => actions.extend(upgrade::restart(app, &buckets, judge)),
+        (Some(app), Gate::Restart) => {
+            let restart = upgrade::restart(app, &buckets, judge);
+            actions.extend(keep_reservations(app, restart, &buckets.stopped));
+        }
         (Some(app), Gate::Free | Gate::Scale) => {
             let target = app.instances.max(0) as usize;
             let kept = buckets.current.len() + buckets.outdated.len();
@@ -124,15 +144,53 @@ pub fn converge(
                     app.kill_selection,
                     &group_by_fields(&app.constraints),
                 ));
-                actions.extend(order.iter().take(kept - target).map(decommission));
+                let scale_down = order.iter().take(kept - target).map(decommission).collect();
+                actions.extend(keep_reservations(app, scale_down, &buckets.stopped));
             } else if kept < target {
-                actions.push(Action::Schedule {
+                let scale_up = vec![Action::Schedule {
                     count: target - kept,
-                });
+                }];
+                actions.extend(keep_reservations(app, scale_up, &buckets.stopped));
             }
         }
     }
     actions
+}
+
+/// For a resident app, what a scale or an upgrade asks for, done the way that keeps reservations
+/// (SEMANTICS.md §14): an instance it no longer needs is stopped rather than decommissioned, and
+/// new instances come from the stopped ones first.
+fn keep_reservations(
+    app: &AppDefinition,
+    actions: Vec<Action>,
+    stopped: &[&Instance],
+) -> Vec<Action> {
+    if !app.is_resident() {
+        return actions;
+    }
+    let mut resumable = stopped.iter();
+    let mut out = Vec::with_capacity(actions.len());
+    for action in actions {
+        match action {
+            Action::Decommission { instance_id } => out.push(Action::Stop { instance_id }),
+            Action::Schedule { count } => {
+                let resumed: Vec<Action> = resumable
+                    .by_ref()
+                    .take(count)
+                    .map(|i| Action::Resume {
+                        instance_id: i.id.clone(),
+                    })
+                    .collect();
+                let new = count - resumed.len();
+                out.extend(resumed);
+                if new > 0 {
+                    out.push(Action::Schedule { count: new });
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Lower goes first. Instances without a live task cost nothing to stop, so they go before
@@ -327,6 +385,9 @@ mod tests {
                         let i = refs.iter().find(|i| &i.id == instance_id).unwrap();
                         prop_assert!(i.goal == Goal::Decommissioned && !i.condition.is_active());
                     }
+                    Action::Stop { .. } | Action::Resume { .. } => {
+                        prop_assert!(false, "an app without volumes keeps no reservations");
+                    }
                 }
             }
             prop_assert_eq!(keep as i64, target);
@@ -515,6 +576,9 @@ mod tests {
                             {
                                 self.report(index, TaskState::Killed);
                             }
+                        }
+                        Action::Stop { .. } | Action::Resume { .. } => {
+                            unreachable!("an app without volumes keeps no reservations")
                         }
                     }
                 }

@@ -143,6 +143,34 @@ pub enum Goal {
     Running,
     /// Kill it and forget it once its task is terminal.
     Decommissioned,
+    /// Resident instances only: kill its task but keep its reservation and volumes, so that a
+    /// later scale-up or upgrade brings it back on the same agent with its data.
+    Stopped,
+}
+
+/// A persistent volume created for a resident instance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReservedVolume {
+    /// Mesos' persistence id: `<safe app path>#<containerPath>#<uuid>`.
+    pub persistence_id: String,
+    pub container_path: String,
+    pub size_mib: f64,
+}
+
+/// What a resident instance holds on its agent: resources reserved for it alone, and its
+/// volumes. It is pinned to that agent for good (SEMANTICS.md §14).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub agent_id: String,
+    pub hostname: String,
+    pub attributes: Vec<(String, String)>,
+    pub role: String,
+    pub cpus: f64,
+    pub mem: f64,
+    /// The task's own disk, beside the volumes'.
+    pub disk: f64,
+    pub ports: Vec<u32>,
+    pub volumes: Vec<ReservedVolume>,
 }
 
 /// Where an instance's task was placed.
@@ -178,6 +206,9 @@ pub struct Instance {
     /// The health Mesos reported for the current task (checks Mesos runs: COMMAND, MESOS_*).
     #[serde(default)]
     pub healthy: Option<bool>,
+    /// Resident instances: where their resources are reserved and their volumes live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<Reservation>,
 }
 
 impl Instance {
@@ -203,6 +234,7 @@ impl Instance {
             started_at: None,
             message: None,
             healthy: None,
+            reservation: None,
         }
     }
 

@@ -6,9 +6,11 @@
 //! effect (store or forget the instance, publish the events, change the app's launch backoff,
 //! kill the task). So every lifecycle rule lives here and can be tested without the core.
 
-use super::instance::{Condition, Goal, Instance, Placement};
+use super::instance::{Condition, Goal, Instance, Placement, Reservation};
 use super::status::{condition_of, StatusUpdate};
-use app::model::{AppDefinition, MarathonEvent, TaskFailure, Timestamp, UnreachableStrategy};
+use app::model::{
+    AppDefinition, MarathonEvent, TaskFailure, TaskState, Timestamp, UnreachableStrategy,
+};
 
 /// What happens to an instance.
 #[derive(Clone, Debug)]
@@ -23,6 +25,9 @@ pub enum Operation<'a> {
     Provision {
         app: &'a AppDefinition,
         placement: Placement,
+        /// A resident instance's first launch reserves resources and creates its volumes: this
+        /// is what it holds from now on.
+        reservation: Option<Reservation>,
     },
     /// Mesos reported on one of the instance's tasks.
     Status(&'a StatusUpdate),
@@ -33,6 +38,12 @@ pub enum Operation<'a> {
     KillTask,
     /// Forget a decommissioned instance whose task is gone.
     Expunge,
+    /// A resident instance is not needed now (scale-down, the old side of an upgrade): kill its
+    /// task, keep its reservation and volumes.
+    Stop,
+    /// A stopped resident instance is needed again, as an instance of `app`: it relaunches on
+    /// its reservation with `app`'s definition.
+    Resume { app: &'a AppDefinition },
     /// Time passed for an unreachable instance: as the app's strategy says, it stops counting
     /// (UnreachableInactive) or is forgotten (SEMANTICS.md §13).
     UnreachableTimeout(UnreachableStrategy),
@@ -95,8 +106,18 @@ pub fn update(current: Option<&Instance>, operation: Operation<'_>, now: Timesta
             Instance::scheduled(&app.id, uuid, app.version, app.config_version(), now),
             now,
         ),
-        (Some(instance), Operation::Provision { app, placement }) => {
+        (
+            Some(instance),
+            Operation::Provision {
+                app,
+                placement,
+                reservation,
+            },
+        ) => {
             let mut next = instance.clone();
+            if reservation.is_some() {
+                next.reservation = reservation;
+            }
             if next.condition != Condition::Scheduled {
                 next.incarnation += 1;
             }
@@ -139,6 +160,20 @@ pub fn update(current: Option<&Instance>, operation: Operation<'_>, now: Timesta
                 }
             }
         }
+        (Some(instance), Operation::Stop) if instance.goal == Goal::Running => {
+            let mut next = instance.clone();
+            next.goal = Goal::Stopped;
+            let mut effect = Effect::put(next, now);
+            effect.kill = instance.condition.is_active();
+            effect
+        }
+        (Some(instance), Operation::Resume { app }) if instance.goal == Goal::Stopped => {
+            let mut next = instance.clone();
+            next.goal = Goal::Running;
+            next.app_version = app.version;
+            next.config_version = app.config_version();
+            Effect::put(next, now)
+        }
         (Some(instance), Operation::KillTask) => Effect {
             kill: instance.condition.is_active(),
             ..Effect::noop()
@@ -156,7 +191,14 @@ pub fn update(current: Option<&Instance>, operation: Operation<'_>, now: Timesta
         }
         // A new instance is only ever scheduled, only an existing one changes, and one that
         // may still run is never forgotten.
-        (Some(_), Operation::Schedule { .. } | Operation::Expunge) | (None, _) => Effect::noop(),
+        (
+            Some(_),
+            Operation::Schedule { .. }
+            | Operation::Expunge
+            | Operation::Stop
+            | Operation::Resume { .. },
+        )
+        | (None, _) => Effect::noop(),
     }
 }
 
@@ -209,9 +251,8 @@ fn status(instance: &Instance, update: &StatusUpdate, now: Timestamp) -> Effect 
     };
     // A kill can get lost (a master restart, a dropped connection); reconciliation showing a
     // decommissioned task alive is the cue to kill it again.
-    let kill = instance.goal == Goal::Decommissioned
-        && condition.is_active()
-        && update.is_reconciliation();
+    let kill =
+        instance.goal != Goal::Running && condition.is_active() && update.is_reconciliation();
     let message = (!update.message.is_empty()).then(|| update.message.clone());
     let healthy = update
         .healthy
@@ -230,6 +271,11 @@ fn status(instance: &Instance, update: &StatusUpdate, now: Timestamp) -> Effect 
     next.condition = condition;
     next.message = message.clone();
     next.healthy = healthy;
+    if update.state == TaskState::GoneByOperator {
+        // The operator took the agent away with its disks: the reservation is gone, and the
+        // instance starts afresh elsewhere (SEMANTICS.md §14).
+        next.reservation = None;
+    }
     if condition == Condition::Running && next.started_at.is_none() {
         next.started_at = Some(now);
     }
@@ -426,6 +472,7 @@ mod tests {
             Operation::Provision {
                 app: &app,
                 placement,
+                reservation: None,
             },
             Timestamp::from_millis(9),
         );

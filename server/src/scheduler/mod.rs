@@ -5,11 +5,15 @@
 //! # Words
 //! - **instance**: one wanted copy of an app; it keeps its id across relaunches, each launch is a
 //!   new *task* (`<instance>._app.<incarnation>`).
-//! - **goal**: `Running` (keep it alive) or `Decommissioned` (kill it, then forget it).
+//! - **goal**: `Running` (keep it alive), `Decommissioned` (kill it, then forget it) or, for
+//!   resident instances only, `Stopped` (kill it, keep its reservation and volumes).
+//! - **resident** instances (apps with persistent volumes) hold a *reservation* on one agent:
+//!   reserved resources and volumes they relaunch on, there and nowhere else.
 //! - **condition**: the state of the instance's current task (`Scheduled` = waiting for an offer).
 //! - **current** instances have goal Running and the app's current configuration; **outdated**
 //!   ones run an older configuration and are replaced; **stopping** ones are decommissioned with a
-//!   live task; **gone** ones are decommissioned and dead, ready to be expunged.
+//!   live task; **gone** ones are decommissioned and dead, ready to be expunged; **stopped** ones
+//!   are resident instances kept for later.
 //! - **veto**: why an offer could not take an app's instance (see [`placement::Veto`]).
 //! - **gate**: how far a deployment lets an app move right now (see [`converge::Gate`]).
 //! - **old** / **new** (during a rolling restart): outdated and current instances.
@@ -27,6 +31,8 @@
 //! - [`deployment`]: deployment records, gates and step completion.
 //! - [`health`]: probe results, health, health kills and their rate bound.
 //! - [`placement`]: dividing an offer among waiting instances.
+//! - [`residency`]: resident instances' reservations, and which reserved resources in an offer
+//!   to launch on or give back.
 //! - [`constraint`]: typed placement constraints with cached regexes.
 //! - [`backoff`]: the launch delay after failures.
 //! - [`taskbuild`]: the task (command, resources, environment) launched for an instance.
@@ -41,6 +47,7 @@ pub mod instance;
 pub mod lifecycle;
 pub mod placement;
 pub mod plan;
+pub mod residency;
 pub mod status;
 pub mod taskbuild;
 #[cfg(test)]

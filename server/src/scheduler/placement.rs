@@ -22,6 +22,31 @@ pub struct OfferView {
     pub mem: f64,
     pub disk: f64,
     pub ports: Vec<(u32, u32)>,
+    /// Resources reserved dynamically (for one instance each), apart from the unreserved ones
+    /// above.
+    pub reserved: Vec<OfferedReservation>,
+}
+
+/// Resources of an offer reserved for one instance, with the volumes created on them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OfferedReservation {
+    /// The reservation's labels say whose it is.
+    pub framework_id: Option<String>,
+    pub instance_id: Option<String>,
+    pub role: String,
+    pub cpus: f64,
+    pub mem: f64,
+    /// All the reserved disk, volumes included.
+    pub disk: f64,
+    pub ports: Vec<(u32, u32)>,
+    pub volumes: Vec<OfferedVolume>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OfferedVolume {
+    pub persistence_id: String,
+    pub container_path: String,
+    pub size_mib: f64,
 }
 
 /// Why an offer was not good for an app, Marathon's reject reasons in funnel order.
@@ -75,6 +100,8 @@ pub struct Pending<'a> {
     pub placed: Vec<Placed>,
     /// Ids of instances waiting to launch, in launch order.
     pub waiting: VecDeque<String>,
+    /// MiB of disk the app's persistent volumes take beside its `disk` (0 when it has none).
+    pub volume_disk: f64,
 }
 
 /// Resources given to one instance out of an offer.
@@ -162,7 +189,8 @@ fn check_role(pending: &Pending<'_>, offer: &OfferView, _: &Remaining) -> Result
     let app = pending.app;
     let accepted = app.accepted_resource_roles.is_empty()
         || app.accepted_resource_roles.iter().any(|r| r == &offer.role);
-    let allocatable = offer.role == "*" || offer.role == app.role;
+    // Resources are reserved for the role they are offered to: a resident app needs its own.
+    let allocatable = offer.role == app.role || (offer.role == "*" && pending.volume_disk == 0.0);
     (accepted && allocatable)
         .then_some(())
         .ok_or(Veto::UnfulfilledRole)
@@ -197,7 +225,7 @@ fn check_mem(pending: &Pending<'_>, _: &OfferView, left: &Remaining) -> Result<(
 }
 
 fn check_disk(pending: &Pending<'_>, _: &OfferView, left: &Remaining) -> Result<(), Veto> {
-    (pending.app.disk <= left.disk + EPSILON)
+    (pending.app.disk + pending.volume_disk <= left.disk + EPSILON)
         .then_some(())
         .ok_or(Veto::InsufficientDisk)
 }
@@ -250,7 +278,7 @@ pub fn match_offer(offer: &OfferView, queue: &mut [Pending<'_>]) -> OfferMatch {
             let app = pending.app;
             left.cpus -= app.cpus;
             left.mem -= app.mem;
-            left.disk -= app.disk;
+            left.disk -= app.disk + pending.volume_disk;
             let mut ports = Vec::with_capacity(app.port_count());
             for pd in &app.port_definitions {
                 let port = if app.require_ports && pd.port != 0 {
@@ -302,6 +330,7 @@ mod tests {
             mem,
             disk: 1000.0,
             ports,
+            reserved: vec![],
         }
     }
 
@@ -316,6 +345,7 @@ mod tests {
                 .collect(),
             placed: vec![],
             waiting: (0..n).map(|i| format!("i{i}")).collect(),
+            volume_disk: 0.0,
         }
     }
 

@@ -1,6 +1,7 @@
 //! What to launch for an instance: the command, resources and Marathon's task environment.
 
 use super::placement::Allocation;
+use super::residency::ReservationSpec;
 use app::model::{validate::label_env_key, AppDefinition, EnvValue, HealthProtocol};
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ pub struct TaskSpec {
     pub port_names: Vec<(Option<String>, String)>,
     /// The health check the agent runs next to the task (the app's COMMAND or MESOS_* check).
     pub health_check: Option<TaskCheck>,
+    /// A resident task runs on resources reserved for its instance, with its volumes.
+    pub reservation: Option<ReservationSpec>,
 }
 
 /// A health check for Mesos to run (`TaskInfo.health_check`).
@@ -242,6 +245,7 @@ pub fn build_task(
             .take(allocation.ports.len())
             .collect(),
         health_check: task_check(app, &allocation.ports),
+        reservation: None,
     }
 }
 

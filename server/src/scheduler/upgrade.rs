@@ -273,6 +273,9 @@ mod tests {
                     Action::Expunge { instance_id } => {
                         self.instances.retain(|(i, _)| &i.id != instance_id)
                     }
+                    Action::Stop { .. } | Action::Resume { .. } => {
+                        unreachable!("restart() alone never keeps reservations")
+                    }
                 }
             }
             actions
@@ -286,7 +289,7 @@ mod tests {
             let n = pick % self.instances.len();
             let (i, healthy) = &mut self.instances[n];
             match (i.goal, i.condition) {
-                (Goal::Decommissioned, _) => {
+                (Goal::Decommissioned | Goal::Stopped, _) => {
                     let id = i.id.clone();
                     self.instances.retain(|(i, _)| i.id != id);
                 }

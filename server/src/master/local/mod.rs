@@ -14,6 +14,8 @@
 //! - [`tasks`]: kills, reconciliation and the reliable (retried until acknowledged) updates;
 //! - [`partitions`]: agents cut off and brought back (fault injection);
 //! - [`operator`]: the operator API's agent and task calls (gone, deactivated, drained agents);
+//! - [`reservations`]: dynamic reservations and persistent volumes (RESERVE, CREATE, DESTROY,
+//!   UNRESERVE), and tasks on them;
 //! - [`resources`]: the resource arithmetic (scalars and port ranges);
 //! - [`state_json`]: the JSON of `/master/state`.
 
@@ -21,6 +23,7 @@ mod frameworks;
 mod offers;
 mod operator;
 mod partitions;
+mod reservations;
 mod resources;
 mod state_json;
 mod tasks;
@@ -164,7 +167,15 @@ impl LocalMaster {
                     (id, Runner::Processes(processes))
                 }
             };
-            agents.push(Agent::new(id, agent, runner));
+            let work_dir = matches!(runner, Runner::Processes(_)).then(|| agent.work_dir.clone());
+            let mut agent = Agent::new(id, agent, runner, work_dir);
+            if let Some(dir) = &agent.work_dir {
+                agent.reservations = reservations::load_reservations(dir)?;
+                for reservation in &agent.reservations {
+                    agent.free = agent.free.minus(&reservation.total);
+                }
+            }
+            agents.push(agent);
         }
         let mut state = State {
             master_id: uuid::Uuid::new_v4().to_string(),
@@ -190,8 +201,29 @@ impl LocalMaster {
             for recovered in processes.recover().await? {
                 let launch = recovered.launch;
                 let resources = Resources::of_launch(&launch);
-                let agent = &mut state.agents[index];
-                agent.free = agent.free.minus(&resources);
+                let reserved = launch
+                    .reservation
+                    .clone()
+                    .map(|r| reservations::ReservedUse {
+                        role: r.role,
+                        labels: r.labels,
+                        resources: resources.clone(),
+                        volumes: r.volumes,
+                    });
+                match &reserved {
+                    Some(share) => {
+                        if let Err(e) = state.take_reserved(index, share) {
+                            tracing::warn!(
+                                "task {} recovered without its reservation: {e}",
+                                launch.task_id
+                            );
+                        }
+                    }
+                    None => {
+                        let agent = &mut state.agents[index];
+                        agent.free = agent.free.minus(&resources);
+                    }
+                }
                 let status = state.status(
                     Some(index),
                     &launch.task_id,
@@ -199,10 +231,9 @@ impl LocalMaster {
                     "",
                     None,
                 );
-                state.tasks.insert(
-                    launch.task_id.clone(),
-                    Task::new(launch.framework_id.clone(), index, resources, status),
-                );
+                let mut task = Task::new(launch.framework_id.clone(), index, resources, status);
+                task.reserved = reserved;
+                state.tasks.insert(launch.task_id.clone(), task);
             }
         }
         tokio::spawn(async move {
@@ -360,15 +391,19 @@ struct Framework {
     /// removed and its tasks are killed.
     disconnected_at: Option<Instant>,
     suppressed: bool,
-    /// Per agent: declined resources are not offered again to this framework before then.
-    refused: HashMap<usize, Instant>,
+    /// Per agent and role: declined resources are not offered again to this framework before
+    /// then.
+    refused: HashMap<(usize, String), Instant>,
 }
 
 struct Task {
     framework_id: String,
     /// Index of its agent in `State::agents`.
     agent: usize,
+    /// Its unreserved resources (none when it runs on a reservation).
     resources: Resources,
+    /// Its share of a reservation, with the volumes it uses.
+    reserved: Option<reservations::ReservedUse>,
     /// The latest status, without a uuid (as reconciliation answers it).
     status: mesos::TaskStatus,
     /// Updates not yet acknowledged, oldest first; only the first is being retried.
@@ -404,6 +439,7 @@ impl Task {
             framework_id,
             agent,
             resources,
+            reserved: None,
             status,
             pending: VecDeque::new(),
             next_retry: None,
@@ -435,6 +471,9 @@ fn is_terminal(state: mesos::TaskState) -> bool {
 struct Offer {
     framework_id: String,
     agent: usize,
+    /// The role it is allocated to: its reserved resources are that role's.
+    role: String,
+    /// Its unreserved resources (reserved ones are taken only when used).
     resources: Resources,
     made_at: Instant,
 }
@@ -463,10 +502,20 @@ struct Agent {
     gone: bool,
     /// Being drained; `Some(true)`: marked gone once its tasks have ended.
     drain_then_gone: Option<bool>,
+    /// Where its sandboxes, volumes and checkpoints are (none for a simulated agent).
+    work_dir: Option<PathBuf>,
+    reservations: Vec<reservations::Reservation>,
+    /// Offers go to each of a framework's roles in turn.
+    next_role: usize,
 }
 
 impl Agent {
-    fn new(id: String, settings: &AgentSettings, runner: Runner) -> Agent {
+    fn new(
+        id: String,
+        settings: &AgentSettings,
+        runner: Runner,
+        work_dir: Option<PathBuf>,
+    ) -> Agent {
         let total = Resources::from_host(&settings.resources);
         Agent {
             id,
@@ -483,6 +532,9 @@ impl Agent {
             active: true,
             gone: false,
             drain_then_gone: None,
+            work_dir,
+            reservations: Vec::new(),
+            next_role: 0,
         }
     }
 
@@ -623,7 +675,12 @@ impl State {
                         .get(&id.value)
                         .is_some_and(|offer| offer.framework_id == framework_id);
                     if let Some(offer) = owned.then(|| self.return_offer(&id.value)).flatten() {
-                        self.refuse(&framework_id, offer.agent, decline.filters.as_ref(), now);
+                        self.refuse(
+                            &framework_id,
+                            (offer.agent, offer.role),
+                            decline.filters.as_ref(),
+                            now,
+                        );
                     }
                 }
             }

@@ -1,9 +1,11 @@
 //! Offers: allocation of each agent's free resources, ACCEPT (launching tasks), DECLINE
 //! filters and offers taken back.
 
+use super::reservations::{task_resources, TaskResources};
 use super::resources::{attribute_of, domain_of, Resources};
 use super::tasks::{launch_of, unsupported_container};
 use super::{event_of, Offer, Runner, State, Task, DEFAULT_REFUSE};
+use crate::master::agent::LaunchReservation;
 use proto::mesos::v1 as mesos;
 use proto::mesos::v1::scheduler::{self, event};
 use std::collections::BTreeMap;
@@ -50,7 +52,7 @@ impl State {
     pub(super) fn refuse(
         &mut self,
         framework_id: &str,
-        agent: usize,
+        agent_and_role: (usize, String),
         filters: Option<&mesos::Filters>,
         now: Instant,
     ) {
@@ -62,7 +64,7 @@ impl State {
         };
         if let Some(f) = self.frameworks.get_mut(framework_id) {
             f.refused
-                .insert(agent, now + Duration::from_secs_f64(seconds));
+                .insert(agent_and_role, now + Duration::from_secs_f64(seconds));
         }
     }
 
@@ -75,6 +77,7 @@ impl State {
         // Offers are used at most once, by their framework, all of one agent.
         let mut offered = Resources::default();
         let mut agent = None;
+        let mut role = String::new();
         let mut valid = !accept.offer_ids.is_empty();
         for id in &accept.offer_ids {
             let usable = self.offers.get(&id.value).is_some_and(|offer| {
@@ -86,6 +89,7 @@ impl State {
             }
             let offer = self.offers.remove(&id.value).expect("checked above");
             agent = Some(offer.agent);
+            role = offer.role;
             offered = offered.plus(&offer.resources);
         }
         let agent = match agent {
@@ -99,99 +103,181 @@ impl State {
                 usize::MAX
             }
         };
+        let roles = self
+            .frameworks
+            .get(framework_id)
+            .map(|f| roles_of(&f.info))
+            .unwrap_or_default();
         let mut remaining = offered;
+        use mesos::offer::operation::Type;
         for operation in accept.operations {
+            // Mesos drops an invalid operation and goes on with the next; a launch that needed
+            // what it would have made then fails on its own.
+            let done = match operation.r#type() {
+                _ if !valid => Ok(()),
+                Type::Reserve => {
+                    let resources = operation.reserve.map(|r| r.resources).unwrap_or_default();
+                    self.reserve(agent, &roles, &resources, &mut remaining)
+                }
+                Type::Create => {
+                    let volumes = operation.create.map(|c| c.volumes).unwrap_or_default();
+                    self.create_volumes(agent, &volumes)
+                }
+                Type::Destroy => {
+                    let volumes = operation.destroy.map(|d| d.volumes).unwrap_or_default();
+                    self.destroy_volumes(agent, &volumes)
+                }
+                Type::Unreserve => {
+                    let resources = operation.unreserve.map(|u| u.resources).unwrap_or_default();
+                    self.unreserve(agent, &resources, &mut remaining)
+                }
+                _ => Ok(()),
+            };
+            if let Err(message) = done {
+                tracing::warn!("dropping an operation of framework {framework_id}: {message}");
+            }
             let Some(launch) = operation.launch else {
                 continue;
             };
             for task in launch.task_infos {
-                let task_id = task.task_id.value.clone();
-                let requested = Resources::of_proto(&task.resources);
-                let failure = if !valid {
-                    Some((
-                        mesos::TaskState::TaskDropped,
-                        mesos::task_status::Reason::InvalidOffers,
-                        "Task launched with invalid offers".to_string(),
-                    ))
-                } else if self.tasks.get(&task_id).is_some_and(|t| !t.is_terminal()) {
-                    Some((
-                        mesos::TaskState::TaskError,
-                        mesos::task_status::Reason::TaskInvalid,
-                        format!("Task {task_id} is already running"),
-                    ))
-                } else if !requested.fits_in(&remaining) {
-                    Some((
-                        mesos::TaskState::TaskError,
-                        mesos::task_status::Reason::TaskInvalid,
-                        "Task uses more resources than the offer has".to_string(),
-                    ))
-                } else {
-                    unsupported_container(&task).map(|message| {
-                        (
-                            mesos::TaskState::TaskFailed,
-                            mesos::task_status::Reason::ContainerLaunchFailed,
-                            message,
-                        )
-                    })
-                };
-                let on_agent = valid.then_some(agent);
-                let status = match &failure {
-                    Some((state, reason, message)) => {
-                        self.status(on_agent, &task_id, *state, message, Some(*reason))
-                    }
-                    None => {
-                        self.status(on_agent, &task_id, mesos::TaskState::TaskStaging, "", None)
-                    }
-                };
-                if failure
-                    .as_ref()
-                    .is_some_and(|(state, _, _)| *state != mesos::TaskState::TaskFailed)
-                {
-                    // The master's own verdicts on a launch are sent once, without a uuid, and
-                    // the task is not kept, as in Mesos.
-                    let mut status = status;
-                    status.set_source(mesos::task_status::Source::Master);
-                    let mut update = event_of(event::Type::Update);
-                    update.update = Some(event::Update { status });
-                    self.send(framework_id, update);
-                    continue;
-                }
-                let resources = if failure.is_none() {
-                    requested.clone()
-                } else {
-                    Resources::default()
-                };
-                remaining = remaining.minus(&resources);
-                self.tasks.insert(
-                    task_id.clone(),
-                    Task::new(framework_id.to_string(), agent, resources, status.clone()),
-                );
-                if failure.is_some() {
-                    self.queue_update(&task_id, status);
-                    continue;
-                }
-                match &self.agents[agent].runner {
-                    Runner::Processes(processes) => {
-                        processes
-                            .launch(launch_of(framework_id, &task, requested))
-                            .await
-                    }
-                    Runner::Simulated => {
-                        let running = self.status(
-                            Some(agent),
-                            &task_id,
-                            mesos::TaskState::TaskRunning,
-                            "",
-                            None,
-                        );
-                        self.queue_update(&task_id, running);
-                    }
-                }
+                self.launch(framework_id, valid.then_some(agent), task, &mut remaining)
+                    .await;
             }
         }
         if valid {
             self.release(agent, &remaining);
-            self.refuse(framework_id, agent, accept.filters.as_ref(), now);
+            self.refuse(framework_id, (agent, role), accept.filters.as_ref(), now);
+        }
+    }
+
+    /// Launches one task of an ACCEPT on `agent` (`None`: the offers were invalid), out of the
+    /// offer's `remaining` unreserved resources or its reservation.
+    async fn launch(
+        &mut self,
+        framework_id: &str,
+        agent: Option<usize>,
+        task: mesos::TaskInfo,
+        remaining: &mut Resources,
+    ) {
+        let task_id = task.task_id.value.clone();
+        let invalid = |message: String| {
+            Some((
+                mesos::TaskState::TaskError,
+                mesos::task_status::Reason::TaskInvalid,
+                message,
+            ))
+        };
+        let sorted = task_resources(&task.resources);
+        let mut failure = match (&sorted, agent) {
+            (_, None) => Some((
+                mesos::TaskState::TaskDropped,
+                mesos::task_status::Reason::InvalidOffers,
+                "Task launched with invalid offers".to_string(),
+            )),
+            _ if self.tasks.get(&task_id).is_some_and(|t| !t.is_terminal()) => {
+                invalid(format!("Task {task_id} is already running"))
+            }
+            (Err(message), _) => invalid(message.clone()),
+            (Ok(TaskResources::Unreserved(requested)), _) if !requested.fits_in(remaining) => {
+                invalid("Task uses more resources than the offer has".to_string())
+            }
+            _ => None,
+        };
+        let agent_index = agent.unwrap_or(usize::MAX);
+        let mut mounts = Vec::new();
+        let mut reserved = None;
+        if failure.is_none() {
+            if let Ok(TaskResources::Reserved(share)) = &sorted {
+                match self.take_reserved(agent_index, share) {
+                    Ok(linked) => {
+                        mounts = linked;
+                        reserved = Some(share.clone());
+                    }
+                    Err(message) => failure = invalid(message),
+                }
+            }
+        }
+        if failure.is_none() {
+            failure = unsupported_container(&task).map(|message| {
+                (
+                    mesos::TaskState::TaskFailed,
+                    mesos::task_status::Reason::ContainerLaunchFailed,
+                    message,
+                )
+            });
+        }
+        let status = match &failure {
+            Some((state, reason, message)) => {
+                self.status(agent, &task_id, *state, message, Some(*reason))
+            }
+            None => self.status(agent, &task_id, mesos::TaskState::TaskStaging, "", None),
+        };
+        if failure
+            .as_ref()
+            .is_some_and(|(state, _, _)| *state != mesos::TaskState::TaskFailed)
+        {
+            // The master's own verdicts on a launch are sent once, without a uuid, and the
+            // task is not kept, as in Mesos.
+            let mut status = status;
+            status.set_source(mesos::task_status::Source::Master);
+            let mut update = event_of(event::Type::Update);
+            update.update = Some(event::Update { status });
+            self.send(framework_id, update);
+            return;
+        }
+        let (unreserved, requested) = match (&sorted, &reserved) {
+            (_, Some(share)) => (Resources::default(), share.resources.clone()),
+            (Ok(TaskResources::Unreserved(requested)), None) => {
+                (requested.clone(), requested.clone())
+            }
+            _ => (Resources::default(), Resources::default()),
+        };
+        let unreserved = if failure.is_none() {
+            unreserved
+        } else {
+            Resources::default()
+        };
+        *remaining = remaining.minus(&unreserved);
+        let mut record = Task::new(
+            framework_id.to_string(),
+            agent_index,
+            unreserved,
+            status.clone(),
+        );
+        record.reserved = reserved.clone();
+        self.tasks.insert(task_id.clone(), record);
+        if failure.is_some() {
+            if let Some(share) = &reserved {
+                // Nothing runs on it.
+                self.return_reserved(agent_index, share);
+                if let Some(task) = self.tasks.get_mut(&task_id) {
+                    task.reserved = None;
+                }
+            }
+            self.queue_update(&task_id, status);
+            return;
+        }
+        match &self.agents[agent_index].runner {
+            Runner::Processes(processes) => {
+                let reservation = reserved.map(|share| LaunchReservation {
+                    role: share.role,
+                    labels: share.labels,
+                    volumes: share.volumes,
+                });
+                processes
+                    .launch(launch_of(
+                        framework_id,
+                        &task,
+                        requested,
+                        mounts,
+                        reservation,
+                    ))
+                    .await
+            }
+            Runner::Simulated => {
+                let running = self.status(agent, &task_id, mesos::TaskState::TaskRunning, "", None);
+                self.queue_update(&task_id, running);
+            }
         }
     }
 
@@ -225,27 +311,48 @@ impl State {
         let mut batches: BTreeMap<String, Vec<mesos::Offer>> = BTreeMap::new();
         for index in 0..self.agents.len() {
             let agent = &self.agents[index];
-            if agent.offered || !agent.free.is_useful() || !agent.offers_resources() {
+            let has_free = agent.free.is_useful()
+                || agent
+                    .reservations
+                    .iter()
+                    .any(|r| r.free.is_useful() || r.volumes.iter().any(|v| !v.in_use));
+            if agent.offered || !has_free || !agent.offers_resources() {
                 continue;
             }
             let turn = self.next_offer as usize;
+            // Each framework in turn, each of its roles in turn, skipping what it refused.
             let chosen = (0..candidates.len())
                 .map(|k| &candidates[(turn + k) % candidates.len()])
-                .find(|id| {
-                    self.frameworks[*id]
-                        .refused
-                        .get(&index)
-                        .is_none_or(|until| *until <= now)
-                })
-                .cloned();
-            let Some(framework_id) = chosen else {
+                .find_map(|id| {
+                    let roles = roles_of(&self.frameworks[id].info);
+                    (0..roles.len())
+                        .map(|k| roles[(agent.next_role + k) % roles.len()].clone())
+                        .find(|role| {
+                            self.frameworks[id]
+                                .refused
+                                .get(&(index, role.clone()))
+                                .is_none_or(|until| *until <= now)
+                        })
+                        .map(|role| (id.clone(), role))
+                });
+            let Some((framework_id, role)) = chosen else {
                 continue;
             };
             let offer_id = format!("{}-O{}", self.master_id, self.next_offer);
             self.next_offer += 1;
+            let reserved = self.offered_reservations(index, &role);
             let agent = &mut self.agents[index];
+            agent.next_role += 1;
             let resources = std::mem::take(&mut agent.free);
             agent.offered = true;
+            let allocation = Some(mesos::resource::AllocationInfo {
+                role: Some(role.clone()),
+            });
+            let mut offered = resources.to_proto();
+            offered.extend(reserved);
+            for resource in &mut offered {
+                resource.allocation_info = allocation.clone();
+            }
             let offer = mesos::Offer {
                 id: mesos::OfferId {
                     value: offer_id.clone(),
@@ -257,9 +364,10 @@ impl State {
                     value: agent.id.clone(),
                 },
                 hostname: agent.hostname.clone(),
-                resources: resources.to_proto(),
+                resources: offered,
                 attributes: agent.attributes.iter().map(attribute_of).collect(),
                 domain: agent.domain.as_ref().map(domain_of),
+                allocation_info: allocation,
                 ..Default::default()
             };
             self.offers.insert(
@@ -267,6 +375,7 @@ impl State {
                 Offer {
                     framework_id: framework_id.clone(),
                     agent: index,
+                    role,
                     resources,
                     made_at: now,
                 },
@@ -279,4 +388,12 @@ impl State {
             self.send(&framework_id, event);
         }
     }
+}
+
+/// The roles a framework takes offers for: MULTI_ROLE's `roles`, else the old single `role`.
+fn roles_of(info: &mesos::FrameworkInfo) -> Vec<String> {
+    if !info.roles.is_empty() {
+        return info.roles.clone();
+    }
+    vec![info.role.clone().unwrap_or_else(|| "*".into())]
 }

@@ -47,7 +47,7 @@ pub(super) fn subtract_ranges(from: &[(u32, u32)], taken: &[(u32, u32)]) -> Vec<
 }
 
 /// Scalar resources and port ranges, as the master accounts for them.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(super) struct Resources {
     pub(super) cpus: f64,
     pub(super) mem: f64,

@@ -1,6 +1,7 @@
 //! `/master/state`: a subset of Mesos' JSON, as the master sees its frameworks, agents and
 //! tasks.
 
+use super::reservations::reservation_resources;
 use super::resources::attribute_of;
 use super::resources::Resources;
 use super::State;
@@ -85,9 +86,26 @@ impl State {
                 let domain = agent.domain.as_ref().map(|d| {
                     json!({"fault_domain": {"region": {"name": d.region}, "zone": {"name": d.zone}}})
                 });
+                // Per role, as Mesos lists them: each reservation's resources, volumes as disk
+                // with their persistence id and container path.
+                let mut reserved: serde_json::Map<String, serde_json::Value> = Default::default();
+                for reservation in &agent.reservations {
+                    let entry = reserved
+                        .entry(reservation.role.clone())
+                        .or_insert_with(|| json!([]));
+                    for resource in reservation_resources(reservation, false) {
+                        let text = proto::json::to_json(&resource).unwrap_or_default();
+                        let value: serde_json::Value =
+                            serde_json::from_slice(&text).unwrap_or_default();
+                        if let Some(list) = entry.as_array_mut() {
+                            list.push(value);
+                        }
+                    }
+                }
                 json!({
                     "id": agent.id,
                     "hostname": agent.hostname,
+                    "reserved_resources_full": reserved,
                     "active": agent.is_reachable(),
                     "domain": domain,
                     "resources": agent.total.to_json(),

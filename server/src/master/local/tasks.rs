@@ -4,7 +4,7 @@
 use super::resources::Resources;
 use super::{event_of, is_terminal, Runner, State, DEFAULT_KILL_GRACE, FIRST_UPDATE_RETRY};
 use crate::master::agent::{
-    AgentUpdate, CommandSpec, TaskLaunch, TaskState as AgentState, UpdateReason,
+    AgentUpdate, CommandSpec, LaunchReservation, TaskLaunch, TaskState as AgentState, UpdateReason,
 };
 use crate::master::checks::{CheckKind, HealthCheckSpec};
 use proto::mesos::v1 as mesos;
@@ -174,15 +174,22 @@ impl State {
         };
         task.status = status.clone();
         let freed = if is_terminal(status.state()) {
-            Some((task.agent, std::mem::take(&mut task.resources)))
+            Some((
+                task.agent,
+                std::mem::take(&mut task.resources),
+                task.reserved.take(),
+            ))
         } else {
             None
         };
         status.uuid = Some(uuid::Uuid::new_v4().as_bytes().to_vec());
         task.pending.push_back(status);
         let first = task.pending.len() == 1;
-        if let Some((agent, resources)) = freed {
-            self.free(agent, &resources);
+        if let Some((agent, resources, reserved)) = freed {
+            match reserved {
+                Some(share) => self.return_reserved(agent, &share),
+                None => self.free(agent, &resources),
+            }
         }
         if first {
             self.deliver_pending(task_id);
@@ -246,10 +253,14 @@ pub(super) fn unsupported_container(task: &mesos::TaskInfo) -> Option<String> {
     })
 }
 
+/// The agent's form of a task of `framework_id`: on `resources`, with persistent `volumes`
+/// (sandbox path, directory) when it runs on its `reservation`.
 pub(super) fn launch_of(
     framework_id: &str,
     task: &mesos::TaskInfo,
     resources: Resources,
+    volumes: Vec<(String, std::path::PathBuf)>,
+    reservation: Option<LaunchReservation>,
 ) -> TaskLaunch {
     let command = task.command.clone().unwrap_or_default();
     let env = command
@@ -284,6 +295,8 @@ pub(super) fn launch_of(
         ports: resources.port_list(),
         kill_grace,
         health_check: task.health_check.as_ref().and_then(check_of),
+        volumes,
+        reservation,
     }
 }
 

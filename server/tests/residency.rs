@@ -1,0 +1,242 @@
+//! Resident apps (persistent volumes) on the built-in master: the first launch reserves
+//! resources and creates the volume on one agent; the instance relaunches there, with its data,
+//! after a kill, a `kill -9` of Stride and a scale to 0 and back; deleting the app destroys the
+//! volume and gives the reservation back.
+
+mod common;
+
+use common::{eventually, Stride};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+async fn two_agents() -> Stride {
+    Stride::start_with(&[
+        "--agent",
+        "node-1;rack:r1",
+        "--agent",
+        "node-2;rack:r2",
+        "--agent-resources",
+        "cpus:2;mem:1024;disk:1024",
+        "--mesos-role",
+        "*,data",
+    ])
+    .await
+}
+
+fn resident_app() -> Value {
+    json!({
+        "id": "/db",
+        "role": "data",
+        "cmd": "echo run >> data/runs && sleep 1000",
+        "cpus": 0.1,
+        "mem": 32,
+        "container": {
+            "type": "MESOS",
+            "volumes": [{"containerPath": "data", "mode": "RW", "persistent": {"size": 16}}]
+        }
+    })
+}
+
+/// The one running task of `/db`, once it is there: its id and host.
+async fn running_task(stride: &Stride, not: Option<&str>) -> (String, String) {
+    eventually("a running /db task", || async {
+        let tasks = stride.tasks("/db").await;
+        let task = tasks.iter().find(|t| {
+            t["state"] == "TASK_RUNNING" && Some(t["id"].as_str().unwrap_or("")) != not
+        })?;
+        Some((
+            task["id"].as_str()?.to_string(),
+            task["host"].as_str()?.to_string(),
+        ))
+    })
+    .await
+}
+
+/// The lines the app's tasks wrote into the volume, read through the task's sandbox.
+async fn runs(stride: &Stride, task_id: &str, expected: usize) {
+    let file: PathBuf = stride.sandbox(task_id).join("data/runs");
+    eventually(&format!("{expected} runs in the volume"), || async {
+        let text = std::fs::read_to_string(&file).ok()?;
+        (text.lines().count() == expected).then_some(())
+    })
+    .await;
+}
+
+/// The reservations `/master/state` lists per agent hostname: (role, persistence ids).
+async fn reservations(stride: &Stride) -> Vec<(String, String, Vec<String>)> {
+    let (_, state) = stride.get("/master/state").await;
+    let mut out = Vec::new();
+    for agent in state["slaves"].as_array().unwrap() {
+        let Some(roles) = agent["reserved_resources_full"].as_object() else {
+            continue;
+        };
+        for (role, resources) in roles {
+            let volumes = resources
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|r| r.pointer("/disk/persistence/id")?.as_str())
+                .map(str::to_string)
+                .collect();
+            out.push((
+                agent["hostname"].as_str().unwrap().to_string(),
+                role.clone(),
+                volumes,
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_resident_app_stays_on_its_agent_with_its_data_until_deleted() {
+    let mut stride = two_agents().await;
+    let (status, body) = stride.post("/v2/apps", &resident_app().to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["unreachableStrategy"], "disabled");
+    assert_eq!(
+        body["upgradeStrategy"],
+        json!({"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.0})
+    );
+    assert_eq!(body["residency"]["taskLostBehavior"], "WAIT_FOREVER");
+
+    let (first, host) = running_task(&stride, None).await;
+    runs(&stride, &first, 1).await;
+    let held = reservations(&stride).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(
+        (held[0].0.as_str(), held[0].1.as_str()),
+        (host.as_str(), "data")
+    );
+    assert_eq!(held[0].2.len(), 1, "one volume: {held:?}");
+    assert!(held[0].2[0].starts_with("db#data#"), "{held:?}");
+
+    // A killed task comes back on the same agent, to the same volume.
+    let (status, body) = stride.delete(&format!("/v2/apps/db/tasks/{first}")).await;
+    assert_eq!(status, 200, "{body}");
+    let (second, second_host) = running_task(&stride, Some(&first)).await;
+    assert_eq!(second_host, host);
+    assert!(second.ends_with("._app.2"), "{second}");
+    runs(&stride, &second, 2).await;
+
+    // Stride killed with -9 comes back to the same reservation: the task is adopted, and the
+    // next relaunch is there again.
+    stride.kill9();
+    stride.launch().await;
+    let (adopted, _) = running_task(&stride, None).await;
+    assert_eq!(adopted, second);
+    stride.delete(&format!("/v2/apps/db/tasks/{second}")).await;
+    let (third, third_host) = running_task(&stride, Some(&second)).await;
+    assert_eq!(third_host, host);
+    runs(&stride, &third, 3).await;
+
+    // Scaled to 0 the instance stops and keeps its reservation; scaled back, it resumes there.
+    let (status, body) = stride.put("/v2/apps/db", r#"{"instances": 0}"#).await;
+    assert_eq!(status, 200, "{body}");
+    stride.wait_deployments_done().await;
+    eventually("no /db task running", || async {
+        let tasks = stride.tasks("/db").await;
+        (!tasks.iter().any(|t| t["state"] == "TASK_RUNNING")).then_some(())
+    })
+    .await;
+    assert_eq!(reservations(&stride).await, held, "the reservation is kept");
+    let (status, body) = stride.put("/v2/apps/db", r#"{"instances": 1}"#).await;
+    assert_eq!(status, 200, "{body}");
+    let (fourth, fourth_host) = running_task(&stride, Some(&third)).await;
+    assert_eq!(fourth_host, host);
+    assert_eq!(
+        fourth.split("._app.").next(),
+        first.split("._app.").next(),
+        "the same instance"
+    );
+    runs(&stride, &fourth, 4).await;
+    let volume_dirs: Vec<PathBuf> = stride
+        .agent_dirs()
+        .iter()
+        .map(|dir| dir.join("volumes/roles/data").join(&held[0].2[0]))
+        .filter(|dir| dir.exists())
+        .collect();
+    assert_eq!(volume_dirs.len(), 1, "the volume lives in its agent's dir");
+
+    // Deleting the app destroys the volume and unreserves.
+    let (status, body) = stride.delete("/v2/apps/db").await;
+    assert_eq!(status, 200, "{body}");
+    eventually("the reservation given back", || async {
+        reservations(&stride).await.is_empty().then_some(())
+    })
+    .await;
+    assert!(!volume_dirs[0].exists(), "the volume's data is deleted");
+}
+
+#[tokio::test]
+async fn resident_apps_follow_marathons_rules() {
+    let stride = two_agents().await;
+    let invalid = |change: Value| {
+        let mut app = resident_app();
+        for (key, value) in change.as_object().unwrap() {
+            app[key] = value.clone();
+        }
+        app
+    };
+    let cases = [
+        (
+            invalid(json!({"role": "*"})),
+            "/role",
+            "Resident apps cannot have the role *",
+        ),
+        (
+            invalid(
+                json!({"unreachableStrategy": {"inactiveAfterSeconds": 1, "expungeAfterSeconds": 2}}),
+            ),
+            "/unreachableStrategy",
+            "unreachableStrategy must be disabled for resident tasks",
+        ),
+        (
+            invalid(json!({"container": {"type": "MESOS", "volumes": [
+                {"containerPath": "a/b", "mode": "RW", "persistent": {"size": 16}}]}})),
+            "/container/volumes(0)/containerPath",
+            "value must not contain \"/\"",
+        ),
+        (
+            invalid(json!({"container": {"type": "MESOS", "volumes": [
+                {"containerPath": "data", "mode": "RO", "persistent": {"size": 0}}]}})),
+            "/container/volumes(0)/mode",
+            "must be RW",
+        ),
+    ];
+    for (app, path, error) in cases {
+        let (status, body) = stride.post("/v2/apps", &app.to_string()).await;
+        assert_eq!(status, 422, "{app}: {body}");
+        let details = body["details"].as_array().unwrap();
+        assert!(
+            details
+                .iter()
+                .any(|d| d["path"] == path
+                    && d["errors"].as_array().unwrap().iter().any(|e| e == error)),
+            "{app}: {body}"
+        );
+    }
+    let (status, body) = stride.post("/v2/apps", &resident_app().to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = stride.put("/v2/apps/db", r#"{"cpus": 0.2}"#).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.to_string()
+            .contains("may not change resource requirements"),
+        "{body}"
+    );
+    let (status, body) = stride
+        .put(
+            "/v2/apps/db",
+            &json!({"container": {"type": "MESOS", "volumes": [
+                {"containerPath": "other", "mode": "RW", "persistent": {"size": 16}}]}})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.to_string()
+            .contains("Persistent volumes can not be changed!"),
+        "{body}"
+    );
+}
