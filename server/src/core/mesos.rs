@@ -228,7 +228,7 @@ impl Core {
                     Operation::Provision {
                         app,
                         placement,
-                        reservation: reservation.clone(),
+                        reservation: reservation.clone().map(Box::new),
                     },
                     now,
                 );

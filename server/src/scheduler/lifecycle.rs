@@ -27,7 +27,7 @@ pub enum Operation<'a> {
         placement: Placement,
         /// A resident instance's first launch reserves resources and creates its volumes: this
         /// is what it holds from now on.
-        reservation: Option<Reservation>,
+        reservation: Option<Box<Reservation>>,
     },
     /// Mesos reported on one of the instance's tasks.
     Status(&'a StatusUpdate),
@@ -115,8 +115,8 @@ pub fn update(current: Option<&Instance>, operation: Operation<'_>, now: Timesta
             },
         ) => {
             let mut next = instance.clone();
-            if reservation.is_some() {
-                next.reservation = reservation;
+            if let Some(reservation) = reservation {
+                next.reservation = Some(*reservation);
             }
             if next.condition != Condition::Scheduled {
                 next.incarnation += 1;

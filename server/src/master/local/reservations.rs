@@ -116,7 +116,7 @@ pub(super) fn task_resources(resources: &[mesos::Resource]) -> Result<TaskResour
             None => {
                 share.resources = share
                     .resources
-                    .plus(&Resources::of_proto(&[resource.clone()]))
+                    .plus(&Resources::of_proto(std::slice::from_ref(resource)))
             }
         }
     }
