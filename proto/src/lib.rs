@@ -130,6 +130,90 @@ impl mesos::v1::Resource {
         r.set_type(mesos::v1::value::Type::Ranges);
         r
     }
+
+    /// This resource reserved dynamically for `role` with `labels`, in the pre-refinement
+    /// format (`role` + `reservation`) that a framework without RESERVATION_REFINEMENT speaks.
+    pub fn reserved_for(mut self, role: &str, labels: &[(String, String)]) -> Self {
+        self.role = Some(role.into());
+        self.reservation = Some(mesos::v1::resource::ReservationInfo {
+            labels: Some(mesos::v1::Labels {
+                labels: labels
+                    .iter()
+                    .map(|(key, value)| mesos::v1::Label {
+                        key: key.clone(),
+                        value: Some(value.clone()),
+                    })
+                    .collect(),
+            }),
+            ..Default::default()
+        });
+        self
+    }
+
+    /// A read-write persistent volume of `size` MiB on disk reserved for `role` with `labels`,
+    /// seen by tasks at `container_path`.
+    pub fn persistent_volume(
+        size: f64,
+        role: &str,
+        labels: &[(String, String)],
+        persistence_id: &str,
+        container_path: &str,
+    ) -> Self {
+        let mut disk = Self::scalar("disk", size, role).reserved_for(role, labels);
+        let mut volume = mesos::v1::Volume {
+            container_path: container_path.into(),
+            ..Default::default()
+        };
+        volume.set_mode(mesos::v1::volume::Mode::Rw);
+        disk.disk = Some(mesos::v1::resource::DiskInfo {
+            persistence: Some(mesos::v1::resource::disk_info::Persistence {
+                id: persistence_id.into(),
+                ..Default::default()
+            }),
+            volume: Some(volume),
+            ..Default::default()
+        });
+        disk
+    }
+
+    /// Its dynamic reservation's role and labels, in either format (`reservation` before
+    /// refinement, the last of `reservations` after).
+    pub fn dynamic_reservation(&self) -> Option<(String, Vec<(String, String)>)> {
+        use mesos::v1::resource::reservation_info::Type;
+        let info = self
+            .reservations
+            .last()
+            .filter(|info| info.r#type() == Type::Dynamic)
+            .or(self.reservation.as_ref())?;
+        let role = info
+            .role
+            .clone()
+            .or_else(|| self.role.clone())
+            .unwrap_or_else(|| "*".into());
+        let labels = info
+            .labels
+            .as_ref()
+            .map(|l| {
+                l.labels
+                    .iter()
+                    .map(|l| (l.key.clone(), l.value.clone().unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some((role, labels))
+    }
+
+    /// A persistent volume's persistence id and container path.
+    pub fn persistence(&self) -> Option<(String, String)> {
+        let disk = self.disk.as_ref()?;
+        let id = disk.persistence.as_ref()?.id.clone();
+        let path = disk
+            .volume
+            .as_ref()
+            .map(|v| v.container_path.clone())
+            .unwrap_or_default();
+        Some((id, path))
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@ use super::{
 };
 use crate::scheduler::backoff::{self, Backoff, Policy};
 use crate::scheduler::constraint::{Constraint, RegexCache};
-use crate::scheduler::instance::{parse_task_id, Condition, Goal, Instance, Placement};
+use crate::scheduler::instance::{
+    parse_task_id, Condition, Goal, Instance, Placement, Reservation,
+};
 use crate::scheduler::lifecycle::Operation;
 use crate::scheduler::placement::{match_offer, Allocation, OfferView, Outcome, Pending, Placed};
 use crate::scheduler::residency::{new_reservation, spec_of, use_of, volume_disk, ReservedUse};
@@ -204,7 +206,6 @@ impl Core {
                 });
                 continue;
             }
-            let framework_id = self.state.framework_id.clone().unwrap_or_default();
             for allocation in matched.allocations {
                 let Some(instance) = snapshot.instances.get(&allocation.instance_id) else {
                     continue;
@@ -217,36 +218,13 @@ impl Core {
                 let reservation = app
                     .is_resident()
                     .then(|| new_reservation(app, &allocation, &offer, &self.uuid()));
-                let placement = Placement {
-                    agent_id: offer.agent_id.clone(),
-                    hostname: offer.hostname.clone(),
-                    ports: allocation.ports.clone(),
-                    attributes: offer.attributes.clone(),
-                };
-                self.change(
-                    Some(&allocation.instance_id),
-                    Operation::Provision {
-                        app,
-                        placement,
-                        reservation: reservation.clone().map(Box::new),
-                    },
-                    now,
-                );
-                if let Some(provisioned) = self.state.instances.get(&allocation.instance_id) {
-                    let mut task = build_task(
-                        app,
-                        provisioned.task_id(),
-                        &allocation,
-                        &offer.agent_id,
-                        &offer.hostname,
-                    );
-                    if let Some(reservation) = &reservation {
-                        let spec = spec_of(reservation, &framework_id, &provisioned.id);
+                let reserves = reservation.is_some();
+                if let Some(task) = self.provision(app, &allocation, &offer, reservation, now) {
+                    if let Some(spec) = task.reservation.clone().filter(|_| reserves) {
                         operations.push(OfferOperation::Reserve(spec.clone()));
                         if !spec.volumes.is_empty() {
-                            operations.push(OfferOperation::Create(spec.clone()));
+                            operations.push(OfferOperation::Create(spec));
                         }
-                        task.reservation = Some(spec);
                     }
                     tasks.push(task);
                 }
@@ -262,6 +240,47 @@ impl Core {
         }
         self.forget_stats_of_apps_not_waiting();
         self.update_offer_interest(now);
+    }
+
+    /// Provisions the allocation's instance on the offer (with the reservation a resident
+    /// instance's first launch makes) and builds its task, on its reservation if it has one.
+    fn provision(
+        &mut self,
+        app: &AppDefinition,
+        allocation: &Allocation,
+        offer: &OfferView,
+        reservation: Option<Reservation>,
+        now: Timestamp,
+    ) -> Option<TaskSpec> {
+        let placement = Placement {
+            agent_id: offer.agent_id.clone(),
+            hostname: offer.hostname.clone(),
+            ports: allocation.ports.clone(),
+            attributes: offer.attributes.clone(),
+        };
+        self.change(
+            Some(&allocation.instance_id),
+            Operation::Provision {
+                app,
+                placement,
+                reservation: reservation.map(Box::new),
+            },
+            now,
+        );
+        let provisioned = self.state.instances.get(&allocation.instance_id)?;
+        let mut task = build_task(
+            app,
+            provisioned.task_id(),
+            allocation,
+            &offer.agent_id,
+            &offer.hostname,
+        );
+        let framework_id = self.state.framework_id.as_deref().unwrap_or_default();
+        task.reservation = provisioned
+            .reservation
+            .as_ref()
+            .map(|r| spec_of(r, framework_id, &provisioned.id));
+        Some(task)
     }
 
     /// What the offer's reserved resources are for: the operations that give back left-over
@@ -297,33 +316,7 @@ impl Core {
                         disk: reservation.disk,
                         ports: reservation.ports.clone(),
                     };
-                    let placement = Placement {
-                        agent_id: offer.agent_id.clone(),
-                        hostname: offer.hostname.clone(),
-                        ports: reservation.ports.clone(),
-                        attributes: offer.attributes.clone(),
-                    };
-                    self.change(
-                        Some(&instance.id),
-                        Operation::Provision {
-                            app,
-                            placement,
-                            reservation: None,
-                        },
-                        now,
-                    );
-                    let Some(provisioned) = self.state.instances.get(&instance.id) else {
-                        continue;
-                    };
-                    let mut task = build_task(
-                        app,
-                        provisioned.task_id(),
-                        &allocation,
-                        &offer.agent_id,
-                        &offer.hostname,
-                    );
-                    task.reservation = Some(spec_of(reservation, &framework_id, &instance.id));
-                    tasks.push(task);
+                    tasks.extend(self.provision(app, &allocation, offer, None, now));
                 }
                 ReservedUse::Release(spec) => {
                     self.releasing.remove(&offer.agent_id);

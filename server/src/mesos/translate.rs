@@ -56,8 +56,8 @@ pub fn offer_view(offer: &mesos::Offer) -> OfferView {
                 .flat_map(|rs| rs.range.iter())
                 .map(|range| (range.begin as u32, range.end as u32))
         };
-        if let Some(reservation) = dynamic_reservation(r) {
-            let held = reserved_entry(&mut view.reserved, r, reservation);
+        if let Some((role, labels)) = r.dynamic_reservation() {
+            let held = reserved_entry(&mut view.reserved, role, &labels);
             match r.name.as_str() {
                 "cpus" => held.cpus += scalar,
                 "mem" => held.mem += scalar,
@@ -87,37 +87,20 @@ pub fn offer_view(offer: &mesos::Offer) -> OfferView {
     view
 }
 
-/// A resource's dynamic reservation, in either of Mesos' formats (`reservation` before
-/// refinement, the last of `reservations` after).
-fn dynamic_reservation(r: &mesos::Resource) -> Option<&mesos::resource::ReservationInfo> {
-    r.reservations
-        .last()
-        .filter(|info| info.r#type() == mesos::resource::reservation_info::Type::Dynamic)
-        .or(r.reservation.as_ref())
-}
-
-fn label_of<'a>(info: &'a mesos::resource::ReservationInfo, key: &str) -> Option<&'a str> {
-    info.labels
-        .as_ref()?
-        .labels
-        .iter()
-        .find(|l| l.key == key)
-        .and_then(|l| l.value.as_deref())
-}
-
-/// The offer's entry for the reservation `r` belongs to (one per role and labels).
+/// The offer's entry for the reservation of `role` with `labels`.
 fn reserved_entry<'a>(
     reserved: &'a mut Vec<OfferedReservation>,
-    r: &mesos::Resource,
-    info: &mesos::resource::ReservationInfo,
+    role: String,
+    labels: &[(String, String)],
 ) -> &'a mut OfferedReservation {
-    let role = info
-        .role
-        .clone()
-        .or_else(|| r.role.clone())
-        .unwrap_or_else(|| "*".into());
-    let framework_id = label_of(info, FRAMEWORK_LABEL).map(str::to_string);
-    let instance_id = label_of(info, INSTANCE_LABEL).map(str::to_string);
+    let label = |key: &str| {
+        labels
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, value)| value.clone())
+    };
+    let framework_id = label(FRAMEWORK_LABEL);
+    let instance_id = label(INSTANCE_LABEL);
     let index = reserved
         .iter()
         .position(|h| {
@@ -140,36 +123,17 @@ fn reserved_entry<'a>(
 }
 
 fn volume_of(r: &mesos::Resource) -> Option<OfferedVolume> {
-    let disk = r.disk.as_ref()?;
+    let (persistence_id, container_path) = r.persistence()?;
     Some(OfferedVolume {
-        persistence_id: disk.persistence.as_ref()?.id.clone(),
-        container_path: disk
-            .volume
-            .as_ref()
-            .map(|v| v.container_path.clone())
-            .unwrap_or_default(),
+        persistence_id,
+        container_path,
         size_mib: r.scalar.as_ref().map_or(0.0, |s| s.value),
     })
 }
 
-/// `resource` reserved for `spec`'s role with its labels (Mesos' pre-refinement format, which
-/// a framework without RESERVATION_REFINEMENT speaks).
-fn reserved(mut resource: mesos::Resource, spec: &ReservationSpec) -> mesos::Resource {
-    resource.role = Some(spec.role.clone());
-    resource.reservation = Some(mesos::resource::ReservationInfo {
-        labels: Some(mesos::Labels {
-            labels: spec
-                .labels
-                .iter()
-                .map(|(key, value)| mesos::Label {
-                    key: key.clone(),
-                    value: Some(value.clone()),
-                })
-                .collect(),
-        }),
-        ..Default::default()
-    });
-    resource
+/// `resource` reserved for `spec`'s role with its labels.
+fn reserved(resource: mesos::Resource, spec: &ReservationSpec) -> mesos::Resource {
+    resource.reserved_for(&spec.role, &spec.labels)
 }
 
 /// The volumes of `spec`, as CREATE, DESTROY and a launch name them.
@@ -177,24 +141,13 @@ fn volumes_of(spec: &ReservationSpec) -> Vec<mesos::Resource> {
     spec.volumes
         .iter()
         .map(|v| {
-            let mut disk = reserved(
-                mesos::Resource::scalar("disk", v.size_mib, &spec.role),
-                spec,
-            );
-            let mut volume = mesos::Volume {
-                container_path: v.container_path.clone(),
-                ..Default::default()
-            };
-            volume.set_mode(mesos::volume::Mode::Rw);
-            disk.disk = Some(mesos::resource::DiskInfo {
-                persistence: Some(mesos::resource::disk_info::Persistence {
-                    id: v.persistence_id.clone(),
-                    ..Default::default()
-                }),
-                volume: Some(volume),
-                ..Default::default()
-            });
-            disk
+            mesos::Resource::persistent_volume(
+                v.size_mib,
+                &spec.role,
+                &spec.labels,
+                &v.persistence_id,
+                &v.container_path,
+            )
         })
         .collect()
 }

@@ -51,42 +51,6 @@ pub(super) struct ReservedUse {
     pub(super) volumes: Vec<String>,
 }
 
-/// A resource's dynamic reservation: role and labels.
-fn reservation_of(resource: &mesos::Resource) -> Option<(String, Vec<(String, String)>)> {
-    let info = resource
-        .reservations
-        .last()
-        .filter(|info| info.r#type() == mesos::resource::reservation_info::Type::Dynamic)
-        .or(resource.reservation.as_ref())?;
-    let role = info
-        .role
-        .clone()
-        .or_else(|| resource.role.clone())
-        .unwrap_or_else(|| "*".into());
-    let labels = info
-        .labels
-        .as_ref()
-        .map(|l| {
-            l.labels
-                .iter()
-                .map(|l| (l.key.clone(), l.value.clone().unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default();
-    Some((role, labels))
-}
-
-fn persistence_of(resource: &mesos::Resource) -> Option<(String, String)> {
-    let disk = resource.disk.as_ref()?;
-    let id = disk.persistence.as_ref()?.id.clone();
-    let path = disk
-        .volume
-        .as_ref()
-        .map(|v| v.container_path.clone())
-        .unwrap_or_default();
-    Some((id, path))
-}
-
 /// What a task's resources are: unreserved, or one reservation's (with volumes).
 pub(super) enum TaskResources {
     Unreserved(Resources),
@@ -99,7 +63,7 @@ pub(super) fn task_resources(resources: &[mesos::Resource]) -> Result<TaskResour
     let mut unreserved = Vec::new();
     let mut used: Option<ReservedUse> = None;
     for resource in resources {
-        let Some((role, labels)) = reservation_of(resource) else {
+        let Some((role, labels)) = resource.dynamic_reservation() else {
             unreserved.push(resource.clone());
             continue;
         };
@@ -111,7 +75,7 @@ pub(super) fn task_resources(resources: &[mesos::Resource]) -> Result<TaskResour
         if share.role != role || share.labels != labels {
             return Err("Stride's built-in agent runs a task on one reservation at most".into());
         }
-        match persistence_of(resource) {
+        match resource.persistence() {
             Some((id, _)) => share.volumes.push(id),
             None => {
                 share.resources = share
@@ -166,7 +130,8 @@ impl State {
         remaining: &mut Resources,
     ) -> Result<(), String> {
         for resource in resources {
-            let (role, labels) = reservation_of(resource)
+            let (role, labels) = resource
+                .dynamic_reservation()
                 .ok_or("RESERVE of a resource without a dynamic reservation")?;
             if role == "*" || !roles.contains(&role) {
                 return Err(format!(
@@ -204,10 +169,12 @@ impl State {
     ) -> Result<(), String> {
         let agent_dir = self.agents[agent].work_dir.clone();
         for volume in volumes {
-            let (role, labels) = reservation_of(volume)
+            let (role, labels) = volume
+                .dynamic_reservation()
                 .ok_or("Invalid CREATE: the volume is not on reserved disk")?;
-            let (id, container_path) =
-                persistence_of(volume).ok_or("Invalid CREATE: the volume has no persistence id")?;
+            let (id, container_path) = volume
+                .persistence()
+                .ok_or("Invalid CREATE: the volume has no persistence id")?;
             if !valid_persistence_id(&id) {
                 return Err(format!("Invalid CREATE: persistence id '{id}'"));
             }
@@ -245,8 +212,12 @@ impl State {
     ) -> Result<(), String> {
         let agent_dir = self.agents[agent].work_dir.clone();
         for volume in volumes {
-            let (role, labels) = reservation_of(volume).ok_or("Invalid DESTROY: not reserved")?;
-            let (id, _) = persistence_of(volume).ok_or("Invalid DESTROY: not a volume")?;
+            let (role, labels) = volume
+                .dynamic_reservation()
+                .ok_or("Invalid DESTROY: not reserved")?;
+            let (id, _) = volume
+                .persistence()
+                .ok_or("Invalid DESTROY: not a volume")?;
             let Some(r) = self.reservation_mut(agent, &role, &labels) else {
                 return Err("Invalid DESTROY: no such reservation".into());
             };
@@ -279,8 +250,9 @@ impl State {
         remaining: &mut Resources,
     ) -> Result<(), String> {
         for resource in resources {
-            let (role, labels) =
-                reservation_of(resource).ok_or("Invalid UNRESERVE: not reserved")?;
+            let (role, labels) = resource
+                .dynamic_reservation()
+                .ok_or("Invalid UNRESERVE: not reserved")?;
             let amount = Resources::of_proto(std::slice::from_ref(resource));
             let Some(r) = self.reservation_mut(agent, &role, &labels) else {
                 return Err("Invalid UNRESERVE: no such reservation".into());
@@ -414,24 +386,6 @@ pub(super) fn load_reservations(agent_dir: &Path) -> std::io::Result<Vec<Reserva
 /// A reservation's resources in Mesos' form: `free_only` lists what is not in use (an
 /// offer), otherwise everything (`/master/state`). Volumes are disk with their persistence.
 pub(super) fn reservation_resources(r: &Reservation, free_only: bool) -> Vec<mesos::Resource> {
-    let info = mesos::resource::ReservationInfo {
-        labels: Some(mesos::Labels {
-            labels: r
-                .labels
-                .iter()
-                .map(|(key, value)| mesos::Label {
-                    key: key.clone(),
-                    value: Some(value.clone()),
-                })
-                .collect(),
-        }),
-        ..Default::default()
-    };
-    let reserved = |mut resource: mesos::Resource| {
-        resource.role = Some(r.role.clone());
-        resource.reservation = Some(info.clone());
-        resource
-    };
     let amounts = if free_only { &r.free } else { &r.total };
     let volumes: Vec<&Volume> = r
         .volumes
@@ -446,32 +400,29 @@ pub(super) fn reservation_resources(r: &Reservation, free_only: bool) -> Vec<mes
         ("disk", plain_disk),
     ] {
         if value > 0.0005 {
-            out.push(reserved(mesos::Resource::scalar(name, value, &r.role)));
+            out.push(
+                mesos::Resource::scalar(name, value, &r.role).reserved_for(&r.role, &r.labels),
+            );
         }
     }
     if !amounts.ports.is_empty() {
-        out.push(reserved(mesos::Resource::ranges(
-            "ports",
-            amounts.ports.iter().map(|&(b, e)| (b as u64, e as u64)),
+        out.push(
+            mesos::Resource::ranges(
+                "ports",
+                amounts.ports.iter().map(|&(b, e)| (b as u64, e as u64)),
+                &r.role,
+            )
+            .reserved_for(&r.role, &r.labels),
+        );
+    }
+    out.extend(volumes.iter().map(|v| {
+        mesos::Resource::persistent_volume(
+            v.size,
             &r.role,
-        )));
-    }
-    for volume in volumes {
-        let mut disk = reserved(mesos::Resource::scalar("disk", volume.size, &r.role));
-        let mut info = mesos::Volume {
-            container_path: volume.container_path.clone(),
-            ..Default::default()
-        };
-        info.set_mode(mesos::volume::Mode::Rw);
-        disk.disk = Some(mesos::resource::DiskInfo {
-            persistence: Some(mesos::resource::disk_info::Persistence {
-                id: volume.persistence_id.clone(),
-                ..Default::default()
-            }),
-            volume: Some(info),
-            ..Default::default()
-        });
-        out.push(disk);
-    }
+            &r.labels,
+            &v.persistence_id,
+            &v.container_path,
+        )
+    }));
     out
 }
