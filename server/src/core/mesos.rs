@@ -6,13 +6,13 @@ use super::{
     REFUSE_WHILE_WAITING,
 };
 use crate::scheduler::backoff::{self, Backoff, Policy};
-use crate::scheduler::constraint::{Constraint, RegexCache};
+use crate::scheduler::constraint::RegexCache;
 use crate::scheduler::instance::{
     parse_task_id, Condition, Goal, Instance, Placement, Reservation,
 };
 use crate::scheduler::lifecycle::Operation;
-use crate::scheduler::placement::{match_offer, Allocation, OfferView, Outcome, Pending, Placed};
-use crate::scheduler::residency::{new_reservation, spec_of, use_of, volume_disk, ReservedUse};
+use crate::scheduler::placement::{match_offer, Allocation, OfferView, Outcome, Pending};
+use crate::scheduler::residency::{new_reservation, spec_of, use_of, ReservedUse};
 use crate::scheduler::status::{condition_of, StatusUpdate};
 use crate::scheduler::taskbuild::{build_task, TaskSpec};
 use app::model::{AppDefinition, MarathonEvent, Timestamp};
@@ -458,31 +458,12 @@ fn launch_queue<'a>(
             }
         }
         for (_, (def, ids)) in waiting {
-            // Where the app's instances run matters only to its constraints.
-            let placed = if def.constraints.is_empty() {
-                Vec::new()
-            } else {
-                placed
-                    .iter()
-                    .filter(|i| i.config_version == def.config_version())
-                    .filter_map(|i| i.placement.as_ref())
-                    .map(|p| Placed {
-                        hostname: p.hostname.clone(),
-                        attributes: p.attributes.clone(),
-                    })
-                    .collect()
-            };
-            queue.push(Pending {
-                app: def,
-                constraints: def
-                    .constraints
-                    .iter()
-                    .map(|c| Constraint::parse(c, regexes))
-                    .collect(),
-                placed,
-                waiting: ids,
-                volume_disk: volume_disk(def),
-            });
+            let counted = placed
+                .iter()
+                .filter(|i| i.config_version == def.config_version())
+                .filter_map(|i| i.placement.as_ref())
+                .map(|p| (p.hostname.as_str(), p.attributes.as_slice()));
+            queue.push(Pending::new(def, regexes, counted, ids));
         }
     }
     queue

@@ -6,7 +6,7 @@
 //! context keeps its regexp cache), so matching thousands of offers compiles nothing.
 
 use regex::Regex;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Marathon's constraint operators (matched case-insensitively, as Marathon does for apps).
@@ -141,41 +141,82 @@ impl Constraint {
     }
 
     /// Whether an agent with `offered` (its value for the field, if any) may take one more
-    /// instance, given the values of the instances already placed (SEMANTICS.md §7; GROUP_BY is
-    /// the released ≤1.10 algorithm).
-    pub fn holds<'a>(
-        &self,
-        offered: Option<&str>,
-        placed: impl Iterator<Item = Option<&'a str>>,
-    ) -> bool {
+    /// instance, given how the instances already placed spread over the field (SEMANTICS.md §7;
+    /// GROUP_BY is the released ≤1.10 algorithm).
+    pub fn holds(&self, offered: Option<&str>, placed: &Tally) -> bool {
         let Some(offered) = offered else {
             return matches!(self.rule, Rule::Unlike(_));
         };
-        let mut placed = placed;
         match &self.rule {
-            Rule::Unique => placed.all(|v| v != Some(offered)),
+            Rule::Unique => placed.count(offered) == 0,
             Rule::Cluster(Some(v)) => offered == v,
-            Rule::Cluster(None) => placed.next().is_none_or(|first| first == Some(offered)),
+            Rule::Cluster(None) => placed
+                .first
+                .as_ref()
+                .is_none_or(|first| first.as_deref() == Some(offered)),
             Rule::Like(re) => re.is_match(offered),
             Rule::Unlike(re) => !re.is_match(offered),
             Rule::Is(v) => offered == v,
-            Rule::MaxPer(max) => placed.filter(|v| *v == Some(offered)).count() < *max,
-            Rule::GroupBy(minimum) => {
-                let mut groups: Vec<(Option<&str>, usize)> = Vec::new();
-                for v in placed {
-                    match groups.iter_mut().find(|(g, _)| *g == v) {
-                        Some((_, n)) => *n += 1,
-                        None => groups.push((v, 1)),
-                    }
-                }
-                let smallest = groups.iter().map(|(_, n)| *n).min().unwrap_or(0);
-                match groups.iter().find(|(g, _)| *g == Some(offered)) {
-                    None => true,
-                    Some((_, n)) => groups.len() >= *minimum && *n == smallest,
-                }
-            }
+            Rule::MaxPer(max) => placed.count(offered) < *max,
+            Rule::GroupBy(minimum) => match placed.count(offered) {
+                0 => true,
+                n => placed.groups() >= *minimum && Some(n) == placed.smallest_group(),
+            },
             Rule::Invalid => false,
         }
+    }
+}
+
+/// How the instances already placed spread over one constraint's field: a count per value,
+/// kept as instances are placed so that checking an offer never walks the instances.
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    by_value: HashMap<String, usize>,
+    /// Instances on agents that have no value for the field (they form a group of their own).
+    without_value: usize,
+    /// How many groups hold each count: the smallest group is the first key.
+    group_sizes: BTreeMap<usize, usize>,
+    /// The value of the first instance placed (CLUSTER without a value follows it).
+    first: Option<Option<String>>,
+}
+
+impl Tally {
+    /// Counts one more instance on an agent with `value`.
+    pub fn add(&mut self, value: Option<&str>) {
+        if self.first.is_none() {
+            self.first = Some(value.map(str::to_string));
+        }
+        let count = match value {
+            None => &mut self.without_value,
+            Some(v) => match self.by_value.get_mut(v) {
+                Some(n) => n,
+                None => self.by_value.entry(v.to_string()).or_insert(0),
+            },
+        };
+        let before = *count;
+        *count += 1;
+        let after = *count;
+        if before > 0 {
+            if let Some(n) = self.group_sizes.get_mut(&before) {
+                *n -= 1;
+                if *n == 0 {
+                    self.group_sizes.remove(&before);
+                }
+            }
+        }
+        *self.group_sizes.entry(after).or_insert(0) += 1;
+    }
+
+    fn count(&self, value: &str) -> usize {
+        self.by_value.get(value).copied().unwrap_or(0)
+    }
+
+    fn groups(&self) -> usize {
+        self.by_value.len() + usize::from(self.without_value > 0)
+    }
+
+    fn smallest_group(&self) -> Option<usize> {
+        self.group_sizes.keys().next().copied()
     }
 }
 
@@ -191,26 +232,31 @@ mod tests {
     #[test]
     fn operators_follow_marathon() {
         let mut cache = RegexCache::default();
-        let none = std::iter::empty::<Option<&str>>;
-        assert!(rule(&["rack", "LIKE", "r[0-9]"], &mut cache).holds(Some("r1"), none()));
-        assert!(!rule(&["rack", "like", "r"], &mut cache).holds(Some("r1"), none()));
-        assert!(rule(&["zone", "UNLIKE", "x"], &mut cache).holds(None, none()));
-        assert!(!rule(&["zone", "LIKE", ".*"], &mut cache).holds(None, none()));
-        assert!(rule(&["rack", "IS", "r1"], &mut cache).holds(Some("r1"), none()));
+        let none = Tally::default;
+        let of = |values: &[&str]| {
+            let mut tally = Tally::default();
+            values.iter().for_each(|v| tally.add(Some(v)));
+            tally
+        };
+        assert!(rule(&["rack", "LIKE", "r[0-9]"], &mut cache).holds(Some("r1"), &none()));
+        assert!(!rule(&["rack", "like", "r"], &mut cache).holds(Some("r1"), &none()));
+        assert!(rule(&["zone", "UNLIKE", "x"], &mut cache).holds(None, &none()));
+        assert!(!rule(&["zone", "LIKE", ".*"], &mut cache).holds(None, &none()));
+        assert!(rule(&["rack", "IS", "r1"], &mut cache).holds(Some("r1"), &none()));
         let max2 = rule(&["rack", "MAX_PER", "2"], &mut cache);
-        assert!(max2.holds(Some("r1"), [Some("r1")].into_iter()));
-        assert!(!max2.holds(Some("r1"), [Some("r1"), Some("r1")].into_iter()));
+        assert!(max2.holds(Some("r1"), &of(&["r1"])));
+        assert!(!max2.holds(Some("r1"), &of(&["r1", "r1"])));
         let cluster = rule(&["rack", "CLUSTER"], &mut cache);
-        assert!(cluster.holds(Some("r2"), none()));
-        assert!(!cluster.holds(Some("r2"), [Some("r1")].into_iter()));
+        assert!(cluster.holds(Some("r2"), &none()));
+        assert!(!cluster.holds(Some("r2"), &of(&["r1"])));
         let group = rule(&["rack", "GROUP_BY"], &mut cache);
-        assert!(!group.holds(Some("r1"), [Some("r1"), Some("r1"), Some("r2")].into_iter()));
-        assert!(group.holds(Some("r1"), [Some("r1"), Some("r2")].into_iter()));
+        assert!(!group.holds(Some("r1"), &of(&["r1", "r1", "r2"])));
+        assert!(group.holds(Some("r1"), &of(&["r1", "r2"])));
         assert!(
-            group.holds(Some("r3"), [Some("r1")].into_iter()),
+            group.holds(Some("r3"), &of(&["r1"])),
             "a new group is always fine"
         );
-        assert!(!rule(&["rack", "FOO"], &mut cache).holds(Some("r1"), none()));
+        assert!(!rule(&["rack", "FOO"], &mut cache).holds(Some("r1"), &none()));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! every offer's outcome per app is kept, so that `/v2/queue` and the dashboard can say how
 //! many offers an app saw and why it is waiting.
 
-use super::constraint::Constraint;
+use super::constraint::{Constraint, RegexCache, Tally};
+use super::residency::volume_disk;
 use app::model::AppDefinition;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -84,24 +85,55 @@ impl Veto {
     }
 }
 
-/// What a placed instance looks like to constraints: its agent's hostname and attributes.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Placed {
-    pub hostname: String,
-    pub attributes: Vec<(String, String)>,
+/// One of an app's constraints, with how the app's counted instances spread over its field.
+pub struct CountedConstraint {
+    pub constraint: Constraint,
+    pub placed: Tally,
 }
 
 /// One app's instances waiting for resources, with the instances it already has.
 pub struct Pending<'a> {
     pub app: &'a AppDefinition,
-    /// The app's constraints, parsed (see [`super::constraint`]).
-    pub constraints: Vec<Constraint>,
-    /// Instances that count for constraints (placed, of the current configuration).
-    pub placed: Vec<Placed>,
+    /// The app's constraints, parsed (see [`super::constraint`]), each with the instances that
+    /// count for it (placed, of the current configuration).
+    pub constraints: Vec<CountedConstraint>,
     /// Ids of instances waiting to launch, in launch order.
     pub waiting: VecDeque<String>,
     /// MiB of disk the app's persistent volumes take beside its `disk` (0 when it has none).
     pub volume_disk: f64,
+}
+
+impl<'a> Pending<'a> {
+    /// `app`'s `waiting` instances, with its constraints counting the instances on the agents
+    /// `placed` names (by hostname and attributes).
+    pub fn new<'p>(
+        app: &'a AppDefinition,
+        regexes: &mut RegexCache,
+        placed: impl Iterator<Item = (&'p str, &'p [(String, String)])> + Clone,
+        waiting: VecDeque<String>,
+    ) -> Pending<'a> {
+        let constraints = app
+            .constraints
+            .iter()
+            .map(|raw| {
+                let constraint = Constraint::parse(raw, regexes);
+                let mut tally = Tally::default();
+                for (hostname, attributes) in placed.clone() {
+                    tally.add(constraint.field.value_on(hostname, attributes));
+                }
+                CountedConstraint {
+                    constraint,
+                    placed: tally,
+                }
+            })
+            .collect();
+        Pending {
+            app,
+            constraints,
+            waiting,
+            volume_disk: volume_disk(app),
+        }
+    }
 }
 
 /// Resources given to one instance out of an offer.
@@ -201,12 +233,11 @@ fn check_constraints(pending: &Pending<'_>, offer: &OfferView, _: &Remaining) ->
         .constraints
         .iter()
         .all(|c| {
-            let offered = c.field.value_on(&offer.hostname, &offer.attributes);
-            let placed = pending
-                .placed
-                .iter()
-                .map(|p| c.field.value_on(&p.hostname, &p.attributes));
-            c.holds(offered, placed)
+            let offered = c
+                .constraint
+                .field
+                .value_on(&offer.hostname, &offer.attributes);
+            c.constraint.holds(offered, &c.placed)
         })
         .then_some(())
         .ok_or(Veto::UnfulfilledConstraint)
@@ -289,10 +320,13 @@ pub fn match_offer(offer: &OfferView, queue: &mut [Pending<'_>]) -> OfferMatch {
                 };
                 ports.extend(port);
             }
-            pending.placed.push(Placed {
-                hostname: offer.hostname.clone(),
-                attributes: offer.attributes.clone(),
-            });
+            for c in &mut pending.constraints {
+                c.placed.add(
+                    c.constraint
+                        .field
+                        .value_on(&offer.hostname, &offer.attributes),
+                );
+            }
             placed_any = true;
             result.allocations.push(Allocation {
                 instance_id,
@@ -315,7 +349,6 @@ pub fn match_offer(offer: &OfferView, queue: &mut [Pending<'_>]) -> OfferMatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scheduler::constraint::RegexCache;
     use crate::scheduler::testing::app_with;
     use proptest::prelude::*;
 
@@ -335,18 +368,12 @@ mod tests {
     }
 
     fn pending(app: &AppDefinition, n: usize) -> Pending<'_> {
-        let mut cache = RegexCache::default();
-        Pending {
+        Pending::new(
             app,
-            constraints: app
-                .constraints
-                .iter()
-                .map(|c| Constraint::parse(c, &mut cache))
-                .collect(),
-            placed: vec![],
-            waiting: (0..n).map(|i| format!("i{i}")).collect(),
-            volume_disk: 0.0,
-        }
+            &mut RegexCache::default(),
+            std::iter::empty(),
+            (0..n).map(|i| format!("i{i}")).collect(),
+        )
     }
 
     #[test]
@@ -388,6 +415,47 @@ mod tests {
         assert_eq!(m.outcomes[0].1, Outcome::Vetoed(Veto::UnfulfilledRole));
     }
 
+    /// Whether one more instance on an agent with `value` keeps `raw` (a constraint) true after
+    /// the instances on `placed`, recounted from scratch: an oracle written apart from
+    /// [`Constraint::holds`] and its tallies.
+    fn allowed_by_recount(raw: &[&str], value: Option<&str>, placed: &[Option<&str>]) -> bool {
+        let full = |p: &str| regex::Regex::new(&format!("^(?:{p})$")).unwrap();
+        let count = |v: Option<&str>| placed.iter().filter(|p| **p == v).count();
+        match (raw[1], raw.get(2)) {
+            ("UNIQUE", _) => value.is_some() && count(value) == 0,
+            ("CLUSTER", Some(v)) => value == Some(*v),
+            ("CLUSTER", None) => value.is_some() && placed.first().is_none_or(|f| *f == value),
+            ("GROUP_BY", minimum) => {
+                let minimum: usize = minimum.map_or(0, |m| m.parse().unwrap());
+                let mut groups: Vec<Option<&str>> = placed.to_vec();
+                groups.sort();
+                groups.dedup();
+                let smallest = groups.iter().map(|g| count(*g)).min().unwrap_or(0);
+                value.is_some()
+                    && (count(value) == 0 || (groups.len() >= minimum && count(value) == smallest))
+            }
+            ("LIKE", Some(p)) => value.is_some_and(|v| full(p).is_match(v)),
+            ("UNLIKE", Some(p)) => value.is_none_or(|v| !full(p).is_match(v)),
+            ("MAX_PER", Some(n)) => value.is_some() && count(value) < n.parse().unwrap(),
+            ("IS", Some(v)) => value == Some(*v),
+            other => panic!("no oracle for {other:?}"),
+        }
+    }
+
+    const CONSTRAINTS: &[&[&str]] = &[
+        &["hostname", "UNIQUE"],
+        &["rack", "UNIQUE"],
+        &["rack", "CLUSTER", "r1"],
+        &["rack", "CLUSTER"],
+        &["rack", "GROUP_BY"],
+        &["rack", "GROUP_BY", "3"],
+        &["rack", "LIKE", "r[01]"],
+        &["rack", "UNLIKE", "r0"],
+        &["hostname", "MAX_PER", "2"],
+        &["rack", "IS", "r2"],
+        &["hostname", "LIKE", "h[0-2]"],
+    ];
+
     proptest! {
         #[test]
         fn never_gives_out_more_than_the_offer_has(
@@ -422,6 +490,37 @@ mod tests {
             prop_assert_eq!(waiting_before - waiting_after, m.allocations.len());
             let waited = apps.iter().filter(|(_, _, _, n)| *n > 0).count();
             prop_assert_eq!(m.outcomes.len(), waited, "every waiting app gets an outcome");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn no_placement_ever_violates_a_constraint(
+            picked in prop::collection::vec(0..CONSTRAINTS.len(), 1..3),
+            agents in prop::collection::vec((0usize..5, prop::option::of(0usize..3)), 1..30),
+            instances in 1usize..12,
+        ) {
+            let raws: Vec<&[&str]> = picked.iter().map(|n| CONSTRAINTS[*n]).collect();
+            let mut app = app_with(instances as i64, 0);
+            app.constraints = raws.iter().map(|r| r.iter().map(|p| p.to_string()).collect()).collect();
+            let mut queue = [pending(&app, instances)];
+            let mut placed: Vec<(String, Option<String>)> = Vec::new();
+            for (host, rack) in &agents {
+                let mut o = offer(4.0, 4000.0, vec![(31000, 32000)]);
+                o.hostname = format!("h{host}");
+                o.attributes = rack.iter().map(|r| ("rack".to_string(), format!("r{r}"))).collect();
+                for _ in match_offer(&o, &mut queue).allocations {
+                    for raw in &raws {
+                        let value_of = |(h, r): &(String, Option<String>)| if raw[0] == "hostname" { Some(h.clone()) } else { r.clone() };
+                        let values: Vec<Option<String>> = placed.iter().map(value_of).collect();
+                        let values: Vec<Option<&str>> = values.iter().map(Option::as_deref).collect();
+                        let offered = value_of(&(o.hostname.clone(), rack.map(|r| format!("r{r}"))));
+                        prop_assert!(allowed_by_recount(raw, offered.as_deref(), &values),
+                            "{raw:?} broken by a placement on {} (rack {rack:?}) after {placed:?}", o.hostname);
+                    }
+                    placed.push((o.hostname.clone(), rack.map(|r| format!("r{r}"))));
+                }
+            }
         }
     }
 }
