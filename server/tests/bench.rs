@@ -80,10 +80,6 @@ async fn bench_1000_tasks_running_vs_bare_spawn() {
         first_running.unwrap_or_default().as_secs_f64(),
         bare.as_secs_f64()
     );
-    for e in std::fs::read_dir(&stride.data_dir).unwrap() {
-        let e = e.unwrap();
-        if e.file_name().to_string_lossy().ends_with(".log") {}
-    }
     let (status, _) = stride.delete("/v2/apps/bench").await;
     assert_eq!(status, 200);
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -166,6 +162,86 @@ fn placement_rate(constraints: Vec<Vec<String>>) -> f64 {
         constraints.len()
     );
     placed as f64 / elapsed.as_secs_f64()
+}
+
+/// Time from cutting an agent off (`POST /master/agents/{hostname}/disconnect`) until all
+/// 1,000 of its tasks run on the other agent, as `status_update_event`s tell a client.
+#[tokio::test]
+#[ignore]
+async fn bench_disconnect_to_1000_tasks_running_elsewhere() {
+    let stride = Stride::start_with(&[
+        "--agent",
+        "node-a;rack:r1",
+        "--agent",
+        "node-b;rack:r2",
+        "--agent-resources",
+        "cpus:64;mem:262144;disk:100000",
+    ])
+    .await;
+    let (_, state) = stride.get("/master/state").await;
+    let agent_id = |hostname: &str| {
+        state["slaves"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["hostname"] == hostname)
+            .unwrap()["id"]
+            .clone()
+    };
+    let set_active = |hostname: &str, active: bool| {
+        let kind = if active { "reactivate_agent" } else { "deactivate_agent" };
+        json!({"type": kind.to_uppercase(), kind: {"agent_id": {"value": agent_id(hostname)}}})
+    };
+    // Every task starts on node-a: node-b takes nothing while it is deactivated.
+    let (status, body) = stride
+        .post("/api/v1", &set_active("node-b", false).to_string())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = stride
+        .post(
+            "/v2/apps",
+            &json!({
+                "id": "/bench", "cmd": "sleep 3600", "cpus": 0.01, "mem": 1,
+                "instances": TASKS, "portDefinitions": [],
+                "unreachableStrategy": {"inactiveAfterSeconds": 0, "expungeAfterSeconds": 0}
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    stride.wait_running("/bench", TASKS).await;
+    stride.wait_deployments_done().await;
+    let (status, body) = stride
+        .post("/api/v1", &set_active("node-b", true).to_string())
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let mut updates = stride.events("?event_type=status_update_event", None).await;
+    let started = Instant::now();
+    let (status, body) = stride.post("/master/agents/node-a/disconnect", "").await;
+    assert_eq!(status, 200, "{body}");
+    let mut running_elsewhere = 0;
+    let mut first = None;
+    while running_elsewhere < TASKS {
+        let event = tokio::time::timeout(WAIT, updates.next())
+            .await
+            .expect("status updates keep coming")
+            .expect("the event stream stays open");
+        let update: Value = serde_json::from_str(&event.data).expect("status update JSON");
+        if update["appId"] == "/bench"
+            && update["taskStatus"] == "TASK_RUNNING"
+            && update["host"] == "node-b"
+        {
+            running_elsewhere += 1;
+            first.get_or_insert_with(|| started.elapsed());
+        }
+    }
+    let took = started.elapsed();
+    println!(
+        "BENCH disconnect: {TASKS} tasks of a cut-off agent RUNNING on another agent {:.2} s after the disconnect (first after {:.3} s; inactiveAfterSeconds 0)",
+        took.as_secs_f64(),
+        first.unwrap_or_default().as_secs_f64()
+    );
 }
 
 /// A `stride master` with simulated agents; killed when dropped.
