@@ -5,11 +5,12 @@ use crate::core::{OfferStats, Snapshot};
 use crate::scheduler::backoff;
 use crate::scheduler::health::{health_of, Health};
 use crate::scheduler::instance::{Condition, Instance};
-use crate::scheduler::placement::Veto;
+use crate::scheduler::placement::{Outcome, Veto};
 use app::model::{
     AppDefinition, AppDetail, AppInfo, AppStatus, AppSummary, Identified, LifeTime,
     ReadinessResult, Stats, Task, TaskCounts, TaskRow, TaskStats, TaskStatsByVersion, Timestamp,
 };
+use std::collections::BTreeMap;
 
 /// An instance as Marathon's task JSON. Instances waiting for their first launch have no task.
 pub fn task_of(snapshot: &Snapshot, instance: &Instance) -> Option<Task> {
@@ -287,7 +288,7 @@ pub fn waiting_reasons(snapshot: &Snapshot, app: &AppDefinition, now: Timestamp)
         ));
     }
     if let Some(stats) = snapshot.offer_stats.get(&app.id) {
-        reasons.extend(offer_reasons(stats));
+        reasons.extend(offer_reasons(stats, app));
     }
     if !snapshot.connected {
         reasons.push("Waiting for the Mesos master: not subscribed".into());
@@ -299,17 +300,40 @@ pub fn waiting_reasons(snapshot: &Snapshot, app: &AppDefinition, now: Timestamp)
     reasons
 }
 
-fn offer_reasons(stats: &OfferStats) -> Vec<String> {
+/// One line per checker that refused some agent's latest offer; constraints are named, one
+/// line per constraint that refused ("… did not satisfy the constraint hostname:UNIQUE").
+fn offer_reasons(stats: &OfferStats, app: &AppDefinition) -> Vec<String> {
     let offers = stats.last_by_agent.len() as u64;
-    stats
-        .last_offers()
-        .into_iter()
-        .filter(|(_, _, declined)| *declined > 0)
-        .map(|(veto, _, declined)| {
-            let noun = if offers == 1 { "offer" } else { "offers" };
-            format!("Waiting: {declined} of {offers} {noun} {}", lacked(veto))
-        })
-        .collect()
+    let noun = if offers == 1 { "offer" } else { "offers" };
+    let mut reasons = Vec::new();
+    for (veto, _, declined) in stats.last_offers() {
+        if declined == 0 {
+            continue;
+        }
+        if veto != Veto::UnfulfilledConstraint {
+            reasons.push(format!(
+                "Waiting: {declined} of {offers} {noun} {}",
+                lacked(veto)
+            ));
+            continue;
+        }
+        let mut by_constraint: BTreeMap<usize, u64> = BTreeMap::new();
+        for last in stats.last_by_agent.values() {
+            if let Outcome::Unfulfilled(n) = last.outcome {
+                *by_constraint.entry(n).or_default() += 1;
+            }
+        }
+        for (n, declined) in by_constraint {
+            let what = app.constraints.get(n).map_or_else(
+                || "the placement constraints".to_string(),
+                |c| format!("the constraint {}", c.join(":")),
+            );
+            reasons.push(format!(
+                "Waiting: {declined} of {offers} {noun} did not satisfy {what}"
+            ));
+        }
+    }
+    reasons
 }
 
 pub fn app_status(snapshot: &Snapshot, app: &AppDefinition, now: Timestamp) -> AppStatus {
@@ -484,8 +508,8 @@ impl GroupEmbed {
 
 /// A tree to render groups from: the current one, or one stored in a version.
 pub struct TreeView<'a> {
-    pub groups: std::collections::BTreeMap<&'a str, &'a app::model::GroupDefinition>,
-    pub apps: std::collections::BTreeMap<&'a str, &'a AppDefinition>,
+    pub groups: BTreeMap<&'a str, &'a app::model::GroupDefinition>,
+    pub apps: BTreeMap<&'a str, &'a AppDefinition>,
     /// The root group's version.
     pub version: Timestamp,
 }

@@ -118,6 +118,12 @@ async fn constraints_place_across_four_agents_and_wait_with_a_reason() {
     let (status, _) = stride.put("/v2/apps/unique", r#"{"instances": 5}"#).await;
     assert_eq!(status, 200);
     waits_for_constraint(&stride, "/unique").await;
+    dashboard_says(
+        &stride,
+        "/apps/unique",
+        "of 4 offers did not satisfy the constraint hostname:UNIQUE",
+    )
+    .await;
     assert_eq!(
         hosts_of(&stride, "/unique").await.values().sum::<usize>(),
         4
@@ -209,6 +215,21 @@ async fn constraints_place_across_four_agents_and_wait_with_a_reason() {
     let (status, _) = stride.put("/v2/apps/maxper", r#"{"instances": 3}"#).await;
     assert_eq!(status, 200);
     waits_for_constraint(&stride, "/maxper").await;
+    dashboard_says(
+        &stride,
+        "/apps/maxper",
+        "did not satisfy the constraint rack:MAX_PER:1",
+    )
+    .await;
+}
+
+/// Waits until the dashboard's page at `path`, as the server renders it, contains `words`.
+async fn dashboard_says(stride: &Stride, path: &str, words: &str) {
+    eventually(&format!("{path} saying {words:?}"), || async {
+        let page = reqwest::get(stride.url(path)).await.ok()?.text().await.ok()?;
+        page.contains(words).then_some(())
+    })
+    .await;
 }
 
 /// The id and host of the app's one task, once it runs.

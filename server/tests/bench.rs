@@ -189,7 +189,11 @@ async fn bench_disconnect_to_1000_tasks_running_elsewhere() {
             .clone()
     };
     let set_active = |hostname: &str, active: bool| {
-        let kind = if active { "reactivate_agent" } else { "deactivate_agent" };
+        let kind = if active {
+            "reactivate_agent"
+        } else {
+            "deactivate_agent"
+        };
         json!({"type": kind.to_uppercase(), kind: {"agent_id": {"value": agent_id(hostname)}}})
     };
     // Every task starts on node-a: node-b takes nothing while it is deactivated.

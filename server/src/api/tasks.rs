@@ -6,7 +6,7 @@ use super::{deployment_response, parse_ids, Params};
 use crate::core::OfferStats;
 use crate::scheduler::backoff;
 use crate::scheduler::instance::parse_task_id;
-use crate::scheduler::placement::{Outcome, Veto};
+use crate::scheduler::placement::Veto;
 use crate::service::Service;
 use crate::views;
 use app::model::ServiceError;
@@ -163,9 +163,7 @@ fn last_unused_offers(stats: &OfferStats) -> Vec<serde_json::Value> {
         .last_by_agent
         .values()
         .filter_map(|last| {
-            let Outcome::Vetoed(veto) = last.outcome else {
-                return None;
-            };
+            let veto = last.outcome.veto()?;
             let o = &last.offer;
             let scalar = |name: &str, value: f64| json!({"name": name, "role": o.role, "scalar": value});
             Some(json!({

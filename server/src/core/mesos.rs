@@ -11,7 +11,7 @@ use crate::scheduler::instance::{
     parse_task_id, Condition, Goal, Instance, Placement, Reservation,
 };
 use crate::scheduler::lifecycle::Operation;
-use crate::scheduler::placement::{match_offer, Allocation, OfferView, Outcome, Pending};
+use crate::scheduler::placement::{match_offer, Allocation, OfferView, Pending};
 use crate::scheduler::residency::{new_reservation, spec_of, use_of, ReservedUse};
 use crate::scheduler::status::{condition_of, StatusUpdate};
 use crate::scheduler::taskbuild::{build_task, TaskSpec};
@@ -195,10 +195,7 @@ impl Core {
                 let vetoed = matched
                     .outcomes
                     .iter()
-                    .find_map(|(_, outcome)| match outcome {
-                        Outcome::Vetoed(veto) => Some(*veto),
-                        Outcome::Used => None,
-                    });
+                    .find_map(|(_, outcome)| outcome.veto());
                 self.call(Outgoing::Decline {
                     offer_id: offer.offer_id.clone(),
                     refuse,

@@ -142,7 +142,7 @@ impl OfferStats {
         self.processed += 1;
         match outcome {
             Outcome::Used => self.last_used_at = Some(now),
-            Outcome::Vetoed(_) => {
+            Outcome::Vetoed(_) | Outcome::Unfulfilled(_) => {
                 self.unused += 1;
                 self.last_unused_at = Some(now);
             }
@@ -186,7 +186,7 @@ fn funnel(outcomes: impl Iterator<Item = Outcome>) -> Vec<(Veto, u64, u64)> {
     for outcome in outcomes {
         for (veto, processed, declined) in counts.iter_mut() {
             *processed += 1;
-            if outcome == Outcome::Vetoed(*veto) {
+            if outcome.veto() == Some(*veto) {
                 *declined += 1;
                 break;
             }

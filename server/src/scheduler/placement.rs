@@ -151,7 +151,21 @@ pub struct Allocation {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Used,
+    /// Refused by a checker other than the constraints'.
     Vetoed(Veto),
+    /// Refused by the app's constraint at this position in its `constraints`.
+    Unfulfilled(usize),
+}
+
+impl Outcome {
+    /// The checker that refused the offer, if one did.
+    pub fn veto(self) -> Option<Veto> {
+        match self {
+            Outcome::Used => None,
+            Outcome::Vetoed(veto) => Some(veto),
+            Outcome::Unfulfilled(_) => Some(Veto::UnfulfilledConstraint),
+        }
+    }
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -232,15 +246,26 @@ fn check_constraints(pending: &Pending<'_>, offer: &OfferView, _: &Remaining) ->
     pending
         .constraints
         .iter()
-        .all(|c| {
-            let offered = c
-                .constraint
-                .field
-                .value_on(&offer.hostname, &offer.attributes);
-            c.constraint.holds(offered, &c.placed)
-        })
+        .all(|c| constraint_allows(c, offer))
         .then_some(())
         .ok_or(Veto::UnfulfilledConstraint)
+}
+
+/// The position of the first of the app's constraints that `offer` does not satisfy.
+fn first_unfulfilled(pending: &Pending<'_>, offer: &OfferView) -> usize {
+    pending
+        .constraints
+        .iter()
+        .position(|c| !constraint_allows(c, offer))
+        .unwrap_or(0)
+}
+
+fn constraint_allows(c: &CountedConstraint, offer: &OfferView) -> bool {
+    let offered = c
+        .constraint
+        .field
+        .value_on(&offer.hostname, &offer.attributes);
+    c.constraint.holds(offered, &c.placed)
 }
 
 fn check_cpus(pending: &Pending<'_>, _: &OfferView, left: &Remaining) -> Result<(), Veto> {
@@ -338,6 +363,9 @@ pub fn match_offer(offer: &OfferView, queue: &mut [Pending<'_>]) -> OfferMatch {
             });
         }
         let outcome = match (placed_any, veto) {
+            (false, Some(Veto::UnfulfilledConstraint)) => {
+                Outcome::Unfulfilled(first_unfulfilled(pending, offer))
+            }
             (false, Some(v)) => Outcome::Vetoed(v),
             _ => Outcome::Used,
         };
@@ -401,10 +429,7 @@ mod tests {
         let m = match_offer(&offer(4.0, 4000.0, vec![(31000, 32000)]), &mut queue);
         assert_eq!(m.allocations.len(), 1);
         let m = match_offer(&offer(4.0, 4000.0, vec![(31000, 32000)]), &mut queue);
-        assert_eq!(
-            m.outcomes[0].1,
-            Outcome::Vetoed(Veto::UnfulfilledConstraint)
-        );
+        assert_eq!(m.outcomes[0].1, Outcome::Unfulfilled(0));
     }
 
     #[test]
