@@ -226,7 +226,12 @@ async fn constraints_place_across_four_agents_and_wait_with_a_reason() {
 /// Waits until the dashboard's page at `path`, as the server renders it, contains `words`.
 async fn dashboard_says(stride: &Stride, path: &str, words: &str) {
     eventually(&format!("{path} saying {words:?}"), || async {
-        let page = reqwest::get(stride.url(path)).await.ok()?.text().await.ok()?;
+        let page = reqwest::get(stride.url(path))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
         page.contains(words).then_some(())
     })
     .await;
