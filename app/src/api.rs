@@ -4,8 +4,8 @@
 //! `ServerFnError` means the call itself failed.
 
 use crate::model::{
-    AppDetail, AppSummary, ClusterSummary, DeploymentView, EventRecord, MetricsView, NewApp,
-    ServiceError, TaskLog,
+    AgentsView, AppDetail, AppSummary, ClusterSummary, DeploymentView, EventRecord, MetricsView,
+    NewApp, ServiceError, TaskLog,
 };
 use leptos::prelude::*;
 
@@ -36,6 +36,9 @@ mod backend {
         /// Rolls a deployment back (`force`: only cancels it).
         fn stop_deployment(&self, id: String, force: bool) -> BoxFuture<Outcome>;
         fn reset_delay(&self, app_id: String) -> BoxFuture<Outcome>;
+        fn agents(&self) -> BoxFuture<AgentsView>;
+        /// Cuts an agent of the built-in master off, or brings it back.
+        fn set_agent_reachable(&self, hostname: String, reachable: bool) -> BoxFuture<Outcome>;
         fn task_log(
             &self,
             task_id: String,
@@ -124,6 +127,19 @@ pub async fn cancel_deployment(id: String) -> Result<Outcome, ServerFnError> {
 #[server]
 pub async fn reset_delay(app_id: String) -> Result<Outcome, ServerFnError> {
     Ok(backend()?.reset_delay(app_id).await)
+}
+
+#[server]
+pub async fn list_agents() -> Result<AgentsView, ServerFnError> {
+    Ok(backend()?.agents().await)
+}
+
+#[server]
+pub async fn set_agent_reachable(
+    hostname: String,
+    reachable: bool,
+) -> Result<Outcome, ServerFnError> {
+    Ok(backend()?.set_agent_reachable(hostname, reachable).await)
 }
 
 #[server]

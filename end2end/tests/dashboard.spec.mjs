@@ -1,16 +1,13 @@
 // The dashboard in a real browser: create an app with the form, watch its tasks go RUNNING live,
 // scale it, read a task's output, destroy it. Screenshots are kept in test-results/.
 import { expect, test } from '@playwright/test';
+import { shot, shots } from '../screens.mjs';
 
 const base = () => process.env.STRIDE_URL;
 
 async function open(page, path) {
   await page.goto(`${base()}${path}`);
   await expect(page.locator('[data-hydrated="true"]').first()).toBeAttached();
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: test.info().outputPath(`${name}.png`), fullPage: true });
 }
 
 test('create, watch, scale and destroy an app from the dashboard', async ({ page }) => {
@@ -85,18 +82,6 @@ async function api(method, path, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: response.status, body: await response.json().catch(() => null) };
-}
-
-/// Light, dark and a 390 px phone, for a look at the page as it is now.
-async function shots(page, name) {
-  await shot(page, `${name}-light`);
-  await page.emulateMedia({ colorScheme: 'dark' });
-  await shot(page, `${name}-dark`);
-  await page.emulateMedia({ colorScheme: 'light' });
-  const size = page.viewportSize();
-  await page.setViewportSize({ width: 390, height: 844 });
-  await shot(page, `${name}-phone`);
-  await page.setViewportSize(size);
 }
 
 test('a rolling upgrade watched live, then a failing one rolled back', async ({ page }) => {

@@ -7,6 +7,7 @@ import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, kill, killTasks, waitForServer } from '../processes.mjs';
+import { shot } from '../screens.mjs';
 
 function start(args, dir, name) {
   const log = openSync(join(dir, `${name}.log`), 'a');
@@ -26,10 +27,6 @@ function database() {
   const name = `stride_e2e_${Date.now()}`;
   execFileSync('psql', [admin, '-q', '-c', `CREATE DATABASE ${name}`]);
   return admin.replace(/\/[^/]*$/, `/${name}`);
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: test.info().outputPath(`${name}.png`), fullPage: true });
 }
 
 test('the dashboard shows the leader and keeps working across a failover', async ({ page }) => {

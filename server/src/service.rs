@@ -13,6 +13,7 @@ use crate::core::{versioned, Core, KillOutcome, Outgoing, Snapshot, Versioning};
 use crate::events::callbacks::Callbacks;
 use crate::events::EventBus;
 use crate::leadership::Election;
+use crate::master::local::LocalMaster;
 use crate::mesos::MesosInput;
 use crate::metrics;
 use crate::scheduler::deployment::Deployment;
@@ -24,7 +25,6 @@ use app::model::{
 };
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -34,9 +34,6 @@ type Job = Box<dyn FnOnce(&mut Core, Timestamp) -> Finish + Send>;
 
 /// Jobs or inputs taken from the queues before committing, bounding a transaction's size.
 const MAX_BATCH: usize = 512;
-
-/// Where the built-in agent keeps a task's files, when Stride runs one.
-pub type SandboxLocator = Arc<dyn Fn(&str) -> PathBuf + Send + Sync>;
 
 /// Facts about this Stride the API reports (`/v2/info`).
 #[derive(Clone, Debug, Default)]
@@ -72,7 +69,9 @@ pub struct Service {
     /// When this leadership began (the scheduler was started).
     pub leading_since: std::time::Instant,
     store: Store,
-    sandboxes: Option<SandboxLocator>,
+    /// The built-in master, when its agents run in this process: their sandboxes hold the
+    /// tasks' output, and the dashboard's Agents page lists and cuts them off.
+    pub local: Option<LocalMaster>,
     /// Flips to `true` when Stride stops; long-lived responses (event streams) end then.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -88,7 +87,7 @@ pub async fn start(
     store: Store,
     events: EventBus,
     mesos: mpsc::UnboundedReceiver<MesosInput>,
-    sandboxes: Option<SandboxLocator>,
+    local: Option<LocalMaster>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(Service, mpsc::UnboundedReceiver<Outgoing>), crate::store::Error> {
     let core = Core::new(store.load().await?, StdRng::from_entropy());
@@ -121,7 +120,7 @@ pub async fn start(
             election: None,
             leading_since: std::time::Instant::now(),
             store,
-            sandboxes,
+            local,
             shutdown,
         },
         outgoing_rx,
@@ -652,12 +651,12 @@ impl Service {
         if task_id.contains('/') || !self.snapshot().instances.contains_key(instance_id) {
             return Err(not_found());
         }
-        let Some(sandboxes) = &self.sandboxes else {
+        let Some(local) = &self.local else {
             return Err(ServiceError::NotFound(
                 "Task logs are only available for tasks of the built-in agent".into(),
             ));
         };
-        let file = sandboxes(task_id).join(stream);
+        let file = local.sandbox_dir(task_id).join(stream);
         let (text, truncated) = tokio::task::spawn_blocking(move || tail(&file, max_bytes))
             .await
             .map_err(|_| unavailable())?

@@ -223,8 +223,9 @@ async fn constraints_place_across_four_agents_and_wait_with_a_reason() {
     .await;
 }
 
-/// Waits until the dashboard's page at `path`, as the server renders it, contains `words`.
-async fn dashboard_says(stride: &Stride, path: &str, words: &str) {
+/// Waits until the dashboard's page at `path`, as the server renders it, contains `words`;
+/// returns that page.
+async fn dashboard_says(stride: &Stride, path: &str, words: &str) -> String {
     eventually(&format!("{path} saying {words:?}"), || async {
         let page = reqwest::get(stride.url(path))
             .await
@@ -232,9 +233,50 @@ async fn dashboard_says(stride: &Stride, path: &str, words: &str) {
             .text()
             .await
             .ok()?;
-        page.contains(words).then_some(())
+        page.contains(words).then_some(page)
     })
+    .await
+}
+
+/// On a master of its own (here `stride master`; the same holds for Apache Mesos) Stride knows
+/// the agents from their offers and its tasks: the Agents page lists them, with what runs there,
+/// and offers no fault injection, which is the built-in master's.
+#[tokio::test]
+async fn the_agents_page_of_a_stride_on_a_master_of_its_own() {
+    let stride = Stride::start_remote(&[
+        "--agent",
+        "node-1;rack:r1",
+        "--agent",
+        "node-2;rack:r2",
+        "--agent-resources",
+        "cpus:2;mem:2048",
+    ])
     .await;
+    create(
+        &stride,
+        json!({"id": "/spread", "cmd": "sleep 600", "cpus": 0.1, "mem": 16, "instances": 2,
+               "constraints": [["hostname", "UNIQUE"]]}),
+    )
+    .await;
+    stride.wait_running("/spread", 2).await;
+    let page = dashboard_says(&stride, "/agents", "2 agents").await;
+    for host in ["node-1", "node-2"] {
+        assert!(
+            page.contains(&format!(r#"data-hostname="{host}" data-state="Active""#)),
+            "{host} not listed as active: {page}"
+        );
+    }
+    assert!(
+        page.contains("rack:r1") && page.contains("rack:r2"),
+        "{page}"
+    );
+    assert_eq!(
+        page.matches(r#"running-tasks">1<!> running"#).count(),
+        2,
+        "{page}"
+    );
+    assert!(page.contains(r#"data-testid="agents-note""#), "{page}");
+    assert!(!page.contains("disconnect-agent"), "{page}");
 }
 
 /// The id and host of the app's one task, once it runs.

@@ -185,3 +185,60 @@ pub struct MetricsView {
     /// The number of the newest event.
     pub newest_event: u64,
 }
+
+/// What an agent is doing, in the Agents page's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AgentState {
+    /// Reachable and offering its resources.
+    Active,
+    /// Reachable, but the operator stopped its offers (`DEACTIVATE_AGENT`).
+    Deactivated,
+    /// Its tasks are being drained (`DRAIN_AGENT`).
+    Draining,
+    /// Cut off: its tasks may be running, but nothing of it is heard.
+    Unreachable,
+    /// Marked gone: its tasks are gone and it never comes back.
+    Gone,
+}
+
+impl AgentState {
+    pub fn label(self) -> &'static str {
+        match self {
+            AgentState::Active => "Active",
+            AgentState::Deactivated => "Deactivated",
+            AgentState::Draining => "Draining",
+            AgentState::Unreachable => "Unreachable",
+            AgentState::Gone => "Gone",
+        }
+    }
+}
+
+/// One agent on the Agents page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentRow {
+    pub id: String,
+    pub hostname: String,
+    /// Attributes by name, their values as Mesos prints them.
+    pub attributes: Vec<(String, String)>,
+    /// Its fault domain's region and zone.
+    pub domain: Option<(String, String)>,
+    pub state: AgentState,
+    /// Since when it has been unreachable, when the master says.
+    pub unreachable_since: Option<Timestamp>,
+    pub cpus_used: f64,
+    pub cpus_total: f64,
+    pub mem_used: f64,
+    pub mem_total: f64,
+    /// Stride's instances placed there: running ones and those Stride cannot reach.
+    pub tasks_running: u32,
+    pub tasks_unreachable: u32,
+}
+
+/// The Agents page.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentsView {
+    pub agents: Vec<AgentRow>,
+    /// The agents run in this Stride (the built-in master): they can be cut off and brought
+    /// back from the page. Otherwise the rows are what Stride learnt from offers and tasks.
+    pub built_in: bool,
+}

@@ -1,5 +1,5 @@
-//! Keyboard shortcuts: `/` focuses the search box, `g a` / `g d` / `g e` go to Apps,
-//! Deployments and Events. Dialogs close themselves on `Esc` (see [`super::widgets::Modal`]).
+//! Keyboard shortcuts: `/` focuses the search box, `g a` / `g d` / `g n` / `g e` / `g m` go
+//! to Apps, Deployments, Agents (nodes), Events and Metrics. Dialogs close themselves on `Esc` (see [`super::widgets::Modal`]).
 
 use leptos::{ev, html, prelude::*};
 use leptos_router::hooks::use_navigate;
@@ -23,6 +23,7 @@ fn shortcut(key: &str, after_go: bool) -> Option<Shortcut> {
     match (after_go, key) {
         (true, "a") => Some(Shortcut::Navigate("/")),
         (true, "d") => Some(Shortcut::Navigate("/deployments")),
+        (true, "n") => Some(Shortcut::Navigate("/agents")),
         (true, "e") => Some(Shortcut::Navigate("/events")),
         (true, "m") => Some(Shortcut::Navigate("/monitor")),
         (_, "g") => Some(Shortcut::Go),

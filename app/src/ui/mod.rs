@@ -4,8 +4,8 @@
 //! # Layout
 //! - [`shell`] and [`App`]: the document, the router and the frame (navigation, top bar).
 //! - `live`: the page's one `EventSource`, batching events into refetches; the clock.
-//! - `apps`, `create`, `app_page`, `deployments`, `events`, `metrics`: the pages and the
-//!   create-app form.
+//! - `apps`, `create`, `app_page`, `deployments`, `agents`, `events`, `metrics`: the pages
+//!   and the create-app form.
 //! - `topbar`, `widgets`, `format`, `keys`: the cluster bar, shared pieces, wording and numbers,
 //!   keyboard shortcuts.
 //!
@@ -14,6 +14,7 @@
 //! Browser tests find elements by `data-testid` and wait for `data-hydrated="true"` on the
 //! frame.
 
+mod agents;
 mod app_page;
 mod apps;
 mod create;
@@ -82,6 +83,7 @@ fn Frame() -> impl IntoView {
                     <Route path=path!("/") view=apps::AppsPage ssr=SsrMode::Async/>
                     <Route path=path!("/apps/*id") view=app_page::AppPage ssr=SsrMode::Async/>
                     <Route path=path!("/deployments") view=deployments::DeploymentsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/agents") view=agents::AgentsPage ssr=SsrMode::Async/>
                     <Route path=path!("/events") view=events::EventsPage ssr=SsrMode::Async/>
                     <Route path=path!("/monitor") view=metrics::MetricsPage ssr=SsrMode::Async/>
                 </Routes>
@@ -116,6 +118,7 @@ fn Navigation() -> impl IntoView {
             <a class="brand" href="/">"Stride"</a>
             {link("/", "Apps", "g a")}
             {link("/deployments", "Deployments", "g d")}
+            {link("/agents", "Agents", "g n")}
             {link("/events", "Events", "g e")}
             {link("/monitor", "Metrics", "g m")}
         </nav>

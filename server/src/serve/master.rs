@@ -4,7 +4,6 @@
 use crate::config;
 use crate::master;
 use crate::mesos;
-use crate::service;
 use anyhow::Context;
 use std::path::Path;
 use std::sync::Arc;
@@ -14,9 +13,8 @@ pub struct Master {
     pub backend: Arc<dyn mesos::Backend>,
     /// The hostname Stride reports as its own in FrameworkInfo.
     pub hostname: String,
-    /// Where a task's sandbox is, when tasks run on this machine (the built-in agent).
-    pub sandboxes: Option<service::SandboxLocator>,
-    /// The built-in master, whose HTTP endpoints Stride serves on its own address too.
+    /// The built-in master, whose HTTP endpoints Stride serves on its own address too, and
+    /// whose agents' sandboxes and fault injection the dashboard uses.
     pub local: Option<master::local::LocalMaster>,
 }
 
@@ -133,16 +131,13 @@ pub async fn connect_master(
         return Ok(Master {
             backend: Arc::new(backend),
             hostname: master::host::hostname(),
-            sandboxes: None,
             local: None,
         });
     }
     let (local, hostname) = start_local_master(&config.agent, data_dir, None).await?;
-    let locator = local.clone();
     Ok(Master {
         backend: Arc::new(local.clone()),
         hostname,
-        sandboxes: Some(Arc::new(move |task_id: &str| locator.sandbox_dir(task_id))),
         local: Some(local),
     })
 }

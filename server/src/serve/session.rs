@@ -128,7 +128,7 @@ impl Leadership {
             store.clone(),
             bus.clone(),
             mesos_rx,
-            process.master.sandboxes.clone(),
+            process.master.local.clone(),
             stopping.clone(),
         )
         .await?;

@@ -95,6 +95,32 @@ pub struct AgentSettings {
     pub domain: Option<FaultDomain>,
 }
 
+/// One agent: what it is, whether it can be reached and offers, and its resources.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentStatus {
+    pub id: String,
+    pub hostname: String,
+    /// Attributes as Mesos prints their values (`rack: r1`, `weight: 2.5`).
+    pub attributes: Vec<(String, String)>,
+    pub domain: Option<FaultDomain>,
+    /// Cut off since then (`POST /master/agents/{hostname}/disconnect`).
+    pub unreachable_since: Option<std::time::SystemTime>,
+    /// Deactivated by the operator (or draining): it offers nothing.
+    pub active: bool,
+    pub draining: bool,
+    pub gone: bool,
+    pub cpus: Usage,
+    pub mem: Usage,
+    pub disk: Usage,
+}
+
+/// How much of one resource an agent has, and how much of it tasks use.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Usage {
+    pub used: f64,
+    pub total: f64,
+}
+
 /// A handle to the master's task; cheap to clone.
 #[derive(Clone)]
 pub struct LocalMaster {
@@ -118,6 +144,9 @@ enum Input {
     Agent(usize, AgentUpdate),
     State {
         reply: oneshot::Sender<serde_json::Value>,
+    },
+    Agents {
+        reply: oneshot::Sender<Vec<AgentStatus>>,
     },
     Operator {
         call: OperatorCall,
@@ -310,6 +339,15 @@ impl LocalMaster {
         let (reply, rx) = oneshot::channel();
         self.inputs
             .send(Input::State { reply })
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())
+    }
+
+    /// Each agent as the dashboard's Agents page shows it.
+    pub async fn agents(&self) -> Result<Vec<AgentStatus>, MasterError> {
+        let (reply, rx) = oneshot::channel();
+        self.inputs
+            .send(Input::Agents { reply })
             .map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())
     }
@@ -616,6 +654,9 @@ impl State {
             Input::Agent(agent, update) => self.on_agent_update(agent, update),
             Input::State { reply } => {
                 let _ = reply.send(self.state_json());
+            }
+            Input::Agents { reply } => {
+                let _ = reply.send(self.agent_statuses());
             }
             Input::Operator { call, reply } => {
                 let _ = reply.send(self.operate(call));

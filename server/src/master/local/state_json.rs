@@ -4,11 +4,59 @@
 use super::reservations::reservation_resources;
 use super::resources::attribute_of;
 use super::resources::Resources;
-use super::State;
+use super::{AgentStatus, State, Usage};
 use proto::mesos::v1 as mesos;
 use std::collections::HashMap;
 
 impl State {
+    /// The resources of each agent's outstanding offers, by agent id.
+    fn offered_by_agent(&self) -> HashMap<&str, Resources> {
+        let mut offered_by_agent: HashMap<&str, Resources> = HashMap::new();
+        for offer in self.offers.values() {
+            let offered = offered_by_agent
+                .entry(&self.agents[offer.agent].id)
+                .or_default();
+            *offered = offered.plus(&offer.resources);
+        }
+        offered_by_agent
+    }
+
+    pub(super) fn agent_statuses(&self) -> Vec<AgentStatus> {
+        let offered_by_agent = self.offered_by_agent();
+        self.agents
+            .iter()
+            .map(|agent| {
+                let offered = offered_by_agent
+                    .get(agent.id.as_str())
+                    .cloned()
+                    .unwrap_or_default();
+                let used = agent.total.minus(&agent.free.plus(&offered));
+                let usage = |used: f64, total: f64| Usage { used, total };
+                AgentStatus {
+                    id: agent.id.clone(),
+                    hostname: agent.hostname.clone(),
+                    attributes: agent
+                        .attributes
+                        .iter()
+                        .map(|attribute| {
+                            let attribute = attribute_of(attribute);
+                            let text = attribute.canonical_text();
+                            (attribute.name, text)
+                        })
+                        .collect(),
+                    domain: agent.domain.clone(),
+                    unreachable_since: agent.unreachable_since,
+                    active: agent.active,
+                    draining: agent.drain_then_gone.is_some(),
+                    gone: agent.gone,
+                    cpus: usage(used.cpus, agent.total.cpus),
+                    mem: usage(used.mem, agent.total.mem),
+                    disk: usage(used.disk, agent.total.disk),
+                }
+            })
+            .collect()
+    }
+
     pub(super) fn state_json(&self) -> serde_json::Value {
         use serde_json::json;
         let framework_json = |id: &str, info: &mesos::FrameworkInfo, active: bool| {
@@ -59,13 +107,7 @@ impl State {
             .iter()
             .map(|(id, info)| framework_json(id, info, false))
             .collect();
-        let mut offered_by_agent: HashMap<&str, Resources> = HashMap::new();
-        for offer in self.offers.values() {
-            let offered = offered_by_agent
-                .entry(&self.agents[offer.agent].id)
-                .or_default();
-            *offered = offered.plus(&offer.resources);
-        }
+        let offered_by_agent = self.offered_by_agent();
         let slaves: Vec<serde_json::Value> = self
             .agents
             .iter()

@@ -1,4 +1,8 @@
 //! The dashboard's [`Backend`]: the server functions' view of the [`Service`].
+//!
+//! - `agents`: the Agents page's rows.
+
+mod agents;
 
 use crate::metrics;
 use crate::scheduler::instance::Condition;
@@ -6,8 +10,8 @@ use crate::service::{now, Service};
 use crate::views;
 use app::api::{Backend, BoxFuture, Outcome};
 use app::model::{
-    AppDetail, AppSummary, AppUpdate, ClusterSummary, DeploymentView, EventRecord, MetricsView,
-    NewApp, ServiceError, TaskLog,
+    AgentsView, AppDetail, AppSummary, AppUpdate, ClusterSummary, DeploymentView, EventRecord,
+    MetricsView, NewApp, ServiceError, TaskLog,
 };
 
 /// How much of a task's output the logs view shows.
@@ -185,6 +189,49 @@ impl Backend for Service {
     fn reset_delay(&self, app_id: String) -> BoxFuture<Outcome> {
         let service = self.clone();
         Box::pin(async move { service.reset_delay(&app_id).await.map(|()| app_id) })
+    }
+
+    fn agents(&self) -> BoxFuture<AgentsView> {
+        let snapshot = self.snapshot();
+        let local = self.local.clone();
+        Box::pin(async move {
+            let Some(master) = local else {
+                return AgentsView {
+                    agents: agents::from_offers(&snapshot),
+                    built_in: false,
+                };
+            };
+            let agents = match master.agents().await {
+                Ok(statuses) => agents::from_master(&snapshot, statuses),
+                Err(error) => {
+                    tracing::warn!(%error, "the built-in master did not list its agents");
+                    Vec::new()
+                }
+            };
+            AgentsView {
+                agents,
+                built_in: true,
+            }
+        })
+    }
+
+    fn set_agent_reachable(&self, hostname: String, reachable: bool) -> BoxFuture<Outcome> {
+        let local = self.local.clone();
+        Box::pin(async move {
+            let Some(master) = local else {
+                return Err(ServiceError::BadRequest {
+                    message: "Agents can be cut off only when Stride runs the built-in master"
+                        .into(),
+                    details: None,
+                });
+            };
+            match master.set_reachable(&hostname, reachable).await {
+                Ok(()) if reachable => Ok(format!("{hostname} is reachable again")),
+                Ok(()) => Ok(format!("{hostname} is cut off")),
+                Err(error) if error.status == 404 => Err(ServiceError::NotFound(error.message)),
+                Err(error) => Err(ServiceError::Unavailable(error.message)),
+            }
+        })
     }
 
     fn task_log(
