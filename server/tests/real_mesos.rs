@@ -3,8 +3,10 @@
 //!
 //! The real agents cannot run tasks here (Mesos' executor binaries are not packaged), so every
 //! launch ends in TASK_FAILED from the agent: exactly what the backoff and acknowledgement
-//! checks need. The master's `/metrics/snapshot` counts every call of every framework, which
-//! tells what Stride sent. A failed set-up fails these tests; only `STRIDE_SKIP_REAL_MESOS=1`
+//! checks need. The master's `/metrics/snapshot` counts every call and offer operation of every
+//! framework, which tells what Stride sent; the operator API's GET_TASKS says where each task
+//! went and with which resources. Agents can have attributes of their own (constraints), and
+//! reservations and persistent volumes are real (resident apps). A failed set-up fails these tests; only `STRIDE_SKIP_REAL_MESOS=1`
 //! skips them, and says so.
 
 mod common;
@@ -42,6 +44,12 @@ struct RealMesos {
 
 impl RealMesos {
     fn start() -> RealMesos {
+        RealMesos::with_agent_attributes(&[])
+    }
+
+    /// Two agents with these attributes (Mesos' syntax, one per agent in start order), or
+    /// none when empty.
+    fn with_agent_attributes(attributes: &[&str]) -> RealMesos {
         let scripts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/real_mesos");
         let setup = Command::new(scripts.join("setup.sh"))
             .arg("--quiet")
@@ -61,12 +69,17 @@ impl RealMesos {
             .port();
         let logs = tempfile::tempdir().unwrap();
         let log = std::fs::File::create(logs.path().join("mesos.log")).unwrap();
-        let mut child = Command::new(scripts.join("start.sh"))
+        let mut start = Command::new(scripts.join("start.sh"));
+        start
             .args([port.to_string(), "2".into(), "600".into()])
             .env(
                 "STRIDE_REAL_MESOS_RESOURCES",
                 "cpus:2;mem:1024;disk:1000;ports:[31000-31010]",
-            )
+            );
+        if !attributes.is_empty() {
+            start.env("STRIDE_REAL_MESOS_AGENT_ATTRIBUTES", attributes.join(" "));
+        }
+        let mut child = start
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -149,6 +162,76 @@ impl Drop for RealMesos {
         // SAFETY: as above; whatever ignored SIGTERM goes now.
         unsafe { libc::kill(group, libc::SIGKILL) };
         let _ = self.child.wait();
+    }
+}
+
+/// What `/master/state` says of agents and tasks.
+impl RealMesos {
+    /// The id of the agent whose attribute `name` is `value`.
+    async fn agent_with(&self, name: &str, value: &str) -> String {
+        let state = self.get("/master/state").await;
+        let agents = state["slaves"].as_array().unwrap();
+        let agent = agents.iter().find(|a| a["attributes"][name] == value);
+        let agent = agent.unwrap_or_else(|| panic!("no agent with {name}:{value}: {state}"));
+        agent["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Every task of the framework the master knows of, running or done: (id, agent id,
+    /// resources), from the operator API's GET_TASKS (`/master/state` sums resources up).
+    async fn tasks_of(&self, framework_id: &str) -> Vec<(String, String, Value)> {
+        let answer: Value = self
+            .http
+            .post(format!("{}/master/api/v1", self.url))
+            .header("accept", "application/json")
+            .json(&json!({"type": "GET_TASKS"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ["tasks", "completed_tasks"]
+            .iter()
+            .flat_map(|list| {
+                answer["get_tasks"][list]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter(|task| task["framework_id"]["value"] == framework_id)
+            .map(|task| {
+                (
+                    task["task_id"]["value"].as_str().unwrap().to_owned(),
+                    task["agent_id"]["value"].as_str().unwrap().to_owned(),
+                    task["resources"].clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// The persistent volumes and reserved CPUs the agents hold for `role`: (agent id,
+    /// persistence ids, reserved cpus). (Mesos 1.11 lists `reserved_resources_full` in
+    /// `/master/slaves`, not in `/master/state`.)
+    async fn reserved_for(&self, role: &str) -> Vec<(String, Vec<String>, f64)> {
+        let state = self.get("/master/slaves").await;
+        let mut out = Vec::new();
+        for agent in state["slaves"].as_array().unwrap() {
+            let Some(resources) = agent["reserved_resources_full"][role].as_array() else {
+                continue;
+            };
+            let volumes = resources
+                .iter()
+                .filter_map(|r| r.pointer("/disk/persistence/id")?.as_str())
+                .map(str::to_owned)
+                .collect();
+            let cpus = resources
+                .iter()
+                .filter(|r| r["name"] == "cpus")
+                .filter_map(|r| r["scalar"]["value"].as_f64())
+                .sum();
+            out.push((agent["id"].as_str().unwrap().to_owned(), volumes, cpus));
+        }
+        out
     }
 }
 
@@ -416,4 +499,139 @@ async fn kill_and_reconciliation_calls_are_answered_by_a_real_master() {
         );
         master.call(call_of(call::Type::Teardown)).await.unwrap();
     }
+}
+
+/// Waits until Stride is subscribed to the master; its framework id.
+async fn subscribed(mesos: &RealMesos) -> String {
+    eventually("Stride subscribed", || async {
+        let frameworks = mesos.stride_frameworks().await;
+        frameworks
+            .first()
+            .filter(|(_, active)| *active)
+            .map(|(id, _)| id.clone())
+    })
+    .await
+}
+
+/// Agents of different attributes (`rack`, `zone`): every ACCEPT of an app with a LIKE
+/// constraint goes to the one agent that satisfies it, and an app that no agent satisfies
+/// launches nothing and waits with `UnfulfilledConstraint`.
+#[tokio::test]
+async fn accepts_follow_constraints_on_real_agents_with_attributes() {
+    if skipped("accepts_follow_constraints_on_real_agents_with_attributes") {
+        return;
+    }
+    let mesos = RealMesos::with_agent_attributes(&["rack:r1;zone:a", "rack:r2;zone:b"]);
+    let r2 = mesos.agent_with("rack", "r2").await;
+    assert_ne!(r2, mesos.agent_with("rack", "r1").await);
+    let stride = stride_on(&mesos, "protobuf").await;
+    let framework_id = subscribed(&mesos).await;
+    for app in [
+        json!({"id": "/pinned", "cmd": "sleep 100", "cpus": 0.1, "mem": 32,
+               "backoffSeconds": 1, "backoffFactor": 1.0,
+               "constraints": [["rack", "LIKE", "r2"]]}),
+        json!({"id": "/nowhere", "cmd": "sleep 100", "cpus": 0.1, "mem": 32,
+               "constraints": [["zone", "IS", "c"]]}),
+    ] {
+        let (status, body) = stride.post("/v2/apps", &app.to_string()).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    // Each launch fails on the real agent and is relaunched: three ACCEPTs, three choices.
+    let tasks = eventually("three launches of /pinned", || async {
+        let tasks = mesos.tasks_of(&framework_id).await;
+        (tasks
+            .iter()
+            .filter(|(id, ..)| id.starts_with("pinned."))
+            .count()
+            >= 3)
+            .then_some(tasks)
+    })
+    .await;
+    for (id, agent, _) in &tasks {
+        assert!(id.starts_with("pinned."), "{id} launched: {tasks:?}");
+        assert_eq!(agent, &r2, "{id} on an agent without rack:r2");
+    }
+    eventually("/nowhere waiting on its constraint", || async {
+        let (_, queue) = stride.get("/v2/queue").await;
+        let item = queue["queue"]
+            .as_array()?
+            .iter()
+            .find(|item| item["app"]["id"] == "/nowhere")?
+            .clone();
+        item["processedOffersSummary"]["rejectSummaryLastOffers"]
+            .as_array()?
+            .iter()
+            .any(|r| r["reason"] == "UnfulfilledConstraint" && r["declined"].as_u64() > Some(0))
+            .then_some(())
+    })
+    .await;
+    let (status, _) = stride.delete("/v2/apps/pinned?force=true").await;
+    assert_eq!(status, 200);
+}
+
+/// A resident app on the real master: the first ACCEPT reserves CPUs, memory and disk for the
+/// app's role and creates its persistent volume (RESERVE + CREATE with LAUNCH), and the master
+/// keeps both on the agent; the relaunches after each failure land on that reservation with
+/// the volume; deleting the app destroys the volume and gives the reservation back.
+#[tokio::test]
+async fn a_resident_app_reserves_and_creates_its_volume_on_a_real_master() {
+    if skipped("a_resident_app_reserves_and_creates_its_volume_on_a_real_master") {
+        return;
+    }
+    let mesos = RealMesos::start();
+    let stride = Stride::start_with(&[
+        "--master",
+        &mesos.url,
+        "--mesos-api-path",
+        API_PATH,
+        "--mesos-role",
+        "*,data",
+    ])
+    .await;
+    let framework_id = subscribed(&mesos).await;
+    let app = json!({
+        "id": "/db", "role": "data", "cmd": "sleep 100", "cpus": 0.1, "mem": 32,
+        "backoffSeconds": 1, "backoffFactor": 1.0,
+        "container": {
+            "type": "MESOS",
+            "volumes": [{"containerPath": "data", "mode": "RW", "persistent": {"size": 16}}]
+        }
+    });
+    let (status, body) = stride.post("/v2/apps", &app.to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    let reserved = eventually("a reservation with the volume", || async {
+        let reserved = mesos.reserved_for("data").await;
+        (reserved.len() == 1 && reserved[0].1.len() == 1).then_some(reserved)
+    })
+    .await;
+    let (agent, volumes, cpus) = &reserved[0];
+    assert!((cpus - 0.1).abs() < 1e-9, "{reserved:?}");
+    let tasks = eventually("two launches of /db", || async {
+        let tasks = mesos.tasks_of(&framework_id).await;
+        (tasks.len() >= 2).then_some(tasks)
+    })
+    .await;
+    for (id, task_agent, resources) in &tasks {
+        assert_eq!(task_agent, agent, "{id} left its reservation");
+        let volume = resources
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|r| r.pointer("/disk/persistence/id")?.as_str());
+        assert_eq!(volume, Some(volumes[0].as_str()), "{id}: {resources}");
+    }
+    let metrics = mesos.metrics_of(&framework_id).await;
+    assert_eq!(count(&metrics, "operations/reserve"), 1.0, "{metrics:?}");
+    assert_eq!(count(&metrics, "operations/create"), 1.0, "{metrics:?}");
+
+    let (status, _) = stride.delete("/v2/apps/db?force=true").await;
+    assert_eq!(status, 200);
+    eventually(
+        "the volume destroyed and the reservation given back",
+        || async { mesos.reserved_for("data").await.is_empty().then_some(()) },
+    )
+    .await;
+    let metrics = mesos.metrics_of(&framework_id).await;
+    assert_eq!(count(&metrics, "operations/destroy"), 1.0, "{metrics:?}");
+    assert_eq!(count(&metrics, "operations/unreserve"), 1.0, "{metrics:?}");
 }

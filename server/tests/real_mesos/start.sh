@@ -17,6 +17,9 @@
 #   STRIDE_REAL_MESOS_RESOURCES      agent resources (default
 #                                    'cpus:2;mem:1024;disk:1000;ports:[31000-31010]')
 #   STRIDE_REAL_MESOS_READY_TIMEOUT  seconds to wait for readiness (default 60)
+#   STRIDE_REAL_MESOS_AGENT_ATTRIBUTES  each agent's attributes in start order,
+#                                    separated by whitespace ('rack:r1 rack:r2');
+#                                    unset: no attributes
 #   STRIDE_REAL_MESOS_CACHE          cache directory (see setup.sh)
 #   other MESOS_* variables          passed through to master and agents
 set -euo pipefail
@@ -57,10 +60,12 @@ WORK="$(mktemp -d "$TMPBASE/stride-real-mesos.XXXXXX")"
 echo $$ >"$WORK/owner.pid"
 CHILD=""
 POLLER=""
+FEEDER=""
 # shellcheck disable=SC2317 # called from the traps below
 cleanup() {
   trap - EXIT TERM INT HUP
   if [ -n "$POLLER" ]; then kill "$POLLER" 2>/dev/null || true; fi
+  if [ -n "$FEEDER" ]; then kill "$FEEDER" 2>/dev/null || true; fi
   if [ -n "$CHILD" ] && kill -0 "$CHILD" 2>/dev/null; then
     # timeout forwards the TERM to the Python process, which stops the driver.
     kill -TERM "$CHILD" 2>/dev/null || true
@@ -88,6 +93,24 @@ except socket.error as e:
   exit 1
 fi
 
+# All agents of the in-process cluster read the same MESOS_* environment, one
+# after another, and Mesos reads a flag written as file://PATH from that file:
+# a named pipe that hands out one agent's attributes per opening gives each its
+# own (AVAILABILITY.md §6). The pause lets each agent read to the end before
+# the next value is offered, so that no agent reads two.
+ATTRIBUTES=()
+if [ -n "${STRIDE_REAL_MESOS_AGENT_ATTRIBUTES:-}" ]; then
+  read -r -a values <<<"$STRIDE_REAL_MESOS_AGENT_ATTRIBUTES"
+  if [ "${#values[@]}" -ne "$NUM_AGENTS" ]; then
+    echo "start.sh: STRIDE_REAL_MESOS_AGENT_ATTRIBUTES names ${#values[@]} agents, not $NUM_AGENTS" >&2
+    exit 1
+  fi
+  mkfifo "$WORK/attributes"
+  (for value in "${values[@]}"; do printf '%s' "$value" >"$WORK/attributes"; sleep 0.3; done) &
+  FEEDER=$!
+  ATTRIBUTES=("MESOS_ATTRIBUTES=file://$WORK/attributes")
+fi
+
 # --foreground keeps timeout (and so Python) in our process group, so that a
 # caller killing the group reaches everything. The bootstrap stops itself at
 # TIMEOUT; timeout is only the backstop.
@@ -102,6 +125,7 @@ env -u PYTHONHOME -u PYTHONSTARTUP \
   MESOS_ISOLATION=posix/cpu,posix/mem \
   MESOS_SYSTEMD_ENABLE_SUPPORT=false \
   MESOS_RESOURCES="$RESOURCES" \
+  "${ATTRIBUTES[@]}" \
   PYTHONPATH="$STRIDE_REAL_MESOS_SITE:$STRIDE_REAL_MESOS_DEPS" \
   LD_LIBRARY_PATH="$STRIDE_REAL_MESOS_SHIM" \
   timeout --foreground -k 5 "$((TIMEOUT + 5))" \
