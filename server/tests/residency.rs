@@ -168,6 +168,92 @@ async fn a_resident_app_stays_on_its_agent_with_its_data_until_deleted() {
     assert!(!volume_dirs[0].exists(), "the volume's data is deleted");
 }
 
+/// The volumes `/master/state` lists: (persistence id, how its size is held to).
+async fn volume_bounds(stride: &Stride) -> Vec<(String, String)> {
+    let (_, state) = stride.get("/master/state").await;
+    state["slaves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|agent| {
+            agent["persistent_volumes"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|v| {
+            (
+                v["persistence_id"].as_str().unwrap().to_string(),
+                v["size_enforcement"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A task cannot write more than its volume's size (8 MiB here): the volume is an ext4 file
+/// system of that size, loop-mounted, which this machine allows (Stride runs as root). The
+/// mount outlives Stride, and a volume found unmounted when the agent starts (as after a
+/// reboot) is mounted again, its data there.
+#[tokio::test]
+async fn a_volume_holds_no_more_than_its_size() {
+    let mut stride = two_agents().await;
+    let mut app = resident_app();
+    app["cmd"] = json!(
+        "dd if=/dev/zero of=data/fill bs=1M count=16 2> data/dd.err; echo done > data/ran; sleep 1000"
+    );
+    app["container"]["volumes"][0]["persistent"]["size"] = json!(8);
+    let (status, body) = stride.post("/v2/apps", &app.to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    let (task, _) = running_task(&stride, None).await;
+    let data = stride.sandbox(&task).join("data");
+    eventually("the task done writing", || async {
+        data.join("ran").exists().then_some(())
+    })
+    .await;
+    let written = std::fs::metadata(data.join("fill")).unwrap().len();
+    assert!(
+        written < 8 * 1024 * 1024,
+        "{written} bytes written to an 8 MiB volume"
+    );
+    let error = std::fs::read_to_string(data.join("dd.err")).unwrap();
+    assert!(error.contains("No space left on device"), "{error}");
+    let bounds = volume_bounds(&stride).await;
+    assert_eq!(bounds.len(), 1, "{bounds:?}");
+    assert_eq!(
+        bounds[0].1, "enforced: loop-mounted ext4 of the volume's size",
+        "{bounds:?}"
+    );
+
+    // Stride down, the volume unmounted behind its back; back up, the agent mounts it again.
+    stride.kill9();
+    let volume = std::fs::canonicalize(&data).unwrap();
+    common::unmount_under(&volume);
+    assert!(
+        !volume.join("ran").exists(),
+        "unmounted, the directory is empty"
+    );
+    stride.launch().await;
+    eventually("the volume mounted again", || async {
+        volume.join("ran").exists().then_some(())
+    })
+    .await;
+
+    let (status, body) = stride.delete("/v2/apps/db").await;
+    assert_eq!(status, 200, "{body}");
+    eventually("the volume destroyed", || async {
+        volume_bounds(&stride).await.is_empty().then_some(())
+    })
+    .await;
+    assert!(!volume.exists(), "the volume's directory is gone");
+    let image = format!("{}.ext4", volume.display());
+    assert!(!std::path::Path::new(&image).exists(), "its image is gone");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(volume.to_str().unwrap()),
+        "still mounted: {mounts}"
+    );
+}
+
 #[tokio::test]
 async fn resident_apps_follow_marathons_rules() {
     let stride = two_agents().await;

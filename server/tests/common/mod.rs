@@ -478,6 +478,23 @@ impl Drop for Stride {
         for dir in self.agent_dirs() {
             kill_task_leftovers(&dir);
         }
+        unmount_under(&self.data_dir);
+    }
+}
+
+/// Unmounts every file system mounted under `dir` (the built-in agents' loop-mounted
+/// volumes), so that removing `dir` removes everything and leaves no loop device behind.
+pub fn unmount_under(dir: &Path) {
+    let Ok(mounts) = fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    for point in mounts.lines().filter_map(|line| line.split(' ').nth(4)) {
+        if Path::new(point).starts_with(dir) {
+            let _ = std::process::Command::new("umount")
+                .arg("--lazy")
+                .arg(point)
+                .status();
+        }
     }
 }
 

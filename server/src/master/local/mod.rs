@@ -27,6 +27,7 @@ mod reservations;
 mod resources;
 mod state_json;
 mod tasks;
+mod volume_fs;
 
 use super::agent::{AgentOptions, AgentUpdate, ProcessAgent};
 use super::host::{AttributeValue, HostResources};

@@ -7,10 +7,12 @@
 //! allocated to its role, beside the agent's unreserved ones; they are taken when a task is
 //! launched on them, not when offered (an agent has one outstanding offer, so nothing else
 //! can take them meanwhile). A volume is a directory under the agent's
-//! `volumes/roles/<role>/<persistence id>`, linked into the sandbox of the task that uses it
-//! (as Mesos' `filesystem/posix` isolator does).
+//! `volumes/roles/<role>/<persistence id>` (bounded to its size where the host allows it:
+//! `volume_fs`), linked into the sandbox of the task that uses it (as Mesos'
+//! `filesystem/posix` isolator does).
 
 use super::resources::Resources;
+use super::volume_fs::{self, SizeBound};
 use super::State;
 use proto::mesos::v1 as mesos;
 use serde::{Deserialize, Serialize};
@@ -36,6 +38,10 @@ pub(super) struct Volume {
     pub(super) persistence_id: String,
     pub(super) container_path: String,
     pub(super) size: f64,
+    /// How its size is held to; `None` for a volume of an agent without a work dir
+    /// (simulated agents keep no data).
+    #[serde(default)]
+    pub(super) bound: Option<SizeBound>,
     /// Mounted into a live task's sandbox.
     #[serde(skip)]
     pub(super) in_use: bool,
@@ -189,14 +195,15 @@ impl State {
             if taken + size > r.total.disk + 0.0005 {
                 return Err("Invalid CREATE: not enough reserved disk".into());
             }
-            if let Some(dir) = &agent_dir {
-                std::fs::create_dir_all(volume_dir(dir, &role, &id))
-                    .map_err(|e| format!("Cannot create the volume's directory: {e}"))?;
-            }
+            let bound = match &agent_dir {
+                Some(dir) => Some(volume_fs::create(&volume_dir(dir, &role, &id), size)?),
+                None => None,
+            };
             r.volumes.push(Volume {
                 persistence_id: id,
                 container_path,
                 size,
+                bound,
                 in_use: false,
             });
         }
@@ -231,10 +238,7 @@ impl State {
                 None => return Err(format!("Invalid DESTROY: no volume '{id}'")),
             }
             if let Some(dir) = &agent_dir {
-                let path = volume_dir(dir, &role, &id);
-                if let Err(e) = std::fs::remove_dir_all(&path) {
-                    tracing::warn!("cannot delete the volume {}: {e}", path.display());
-                }
+                volume_fs::destroy(&volume_dir(dir, &role, &id));
             }
         }
         self.checkpoint_reservations(agent);
@@ -375,6 +379,14 @@ pub(super) fn load_reservations(agent_dir: &Path) -> std::io::Result<Vec<Reserva
                 serde_json::from_slice(&json).map_err(std::io::Error::other)?;
             for r in &mut reservations {
                 r.free = r.total.clone();
+                for volume in &r.volumes {
+                    if let Some(bound) = &volume.bound {
+                        volume_fs::remount(
+                            &volume_dir(agent_dir, &r.role, &volume.persistence_id),
+                            bound,
+                        );
+                    }
+                }
             }
             Ok(reservations)
         }

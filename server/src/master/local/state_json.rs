@@ -144,10 +144,26 @@ impl State {
                         }
                     }
                 }
+                // Stride's own: each volume and whether its size is enforced (and if not, why).
+                let volumes: Vec<serde_json::Value> = agent
+                    .reservations
+                    .iter()
+                    .flat_map(|r| r.volumes.iter().map(move |v| (r, v)))
+                    .map(|(r, v)| {
+                        json!({
+                            "role": r.role,
+                            "persistence_id": v.persistence_id,
+                            "container_path": v.container_path,
+                            "size": v.size,
+                            "size_enforcement": v.bound.as_ref().map(|b| b.describe()),
+                        })
+                    })
+                    .collect();
                 json!({
                     "id": agent.id,
                     "hostname": agent.hostname,
                     "reserved_resources_full": reserved,
+                    "persistent_volumes": volumes,
                     "active": agent.is_reachable(),
                     "domain": domain,
                     "resources": agent.total.to_json(),
