@@ -176,6 +176,24 @@ impl mesos::v1::Resource {
         disk
     }
 
+    /// Its dynamic reservation, and its volume's persistence if it is one, made in the name of
+    /// `principal` (Mesos checks both against an authenticated framework's principal).
+    pub fn signed_by(mut self, principal: &str) -> Self {
+        if let Some(reservation) = self.reservation.as_mut() {
+            reservation.principal = Some(principal.into());
+        }
+        use mesos::v1::resource::reservation_info::Type;
+        for reservation in &mut self.reservations {
+            if reservation.r#type() == Type::Dynamic {
+                reservation.principal = Some(principal.into());
+            }
+        }
+        if let Some(persistence) = self.disk.as_mut().and_then(|d| d.persistence.as_mut()) {
+            persistence.principal = Some(principal.into());
+        }
+        self
+    }
+
     /// Its dynamic reservation's role and labels, in either format (`reservation` before
     /// refinement, the last of `reservations` after).
     pub fn dynamic_reservation(&self) -> Option<(String, Vec<(String, String)>)> {

@@ -570,7 +570,8 @@ async fn accepts_follow_constraints_on_real_agents_with_attributes() {
 }
 
 /// A resident app on the real master: the first ACCEPT reserves CPUs, memory and disk for the
-/// app's role and creates its persistent volume (RESERVE + CREATE with LAUNCH), and the master
+/// app's role and creates its persistent volume (RESERVE + CREATE with LAUNCH, in the name of
+/// Stride's principal), and the master
 /// keeps both on the agent; the relaunches after each failure land on that reservation with
 /// the volume; deleting the app destroys the volume and gives the reservation back.
 #[tokio::test]
@@ -586,6 +587,10 @@ async fn a_resident_app_reserves_and_creates_its_volume_on_a_real_master() {
         API_PATH,
         "--mesos-role",
         "*,data",
+        // Mesos refuses a reservation or volume not made in the name of the framework's
+        // principal.
+        "--mesos-principal",
+        "ops",
     ])
     .await;
     let framework_id = subscribed(&mesos).await;

@@ -195,7 +195,11 @@ pub async fn run_driver(
                 outgoing = from_core.recv() => match outgoing {
                     Some(outgoing) => {
                         let is_ack = matches!(outgoing, Outgoing::Acknowledge { .. });
-                        let call = translate::call_of(outgoing, &id);
+                        let caller = translate::Caller {
+                            framework_id: &id,
+                            principal: settings.principal.as_deref(),
+                        };
+                        let call = translate::call_of(outgoing, &caller);
                         if is_ack {
                             let permit = acks.clone().acquire_owned().await.expect("never closed");
                             let backend = backend.clone();

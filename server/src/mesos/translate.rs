@@ -460,8 +460,47 @@ fn offer_operation(operation: &OfferOperation) -> mesos::offer::Operation {
     out
 }
 
-/// The call for an outgoing request of the core, on behalf of `framework_id`.
-pub fn call_of(outgoing: Outgoing, framework_id: &str) -> scheduler::Call {
+/// Who the driver's calls are made for: the framework's id and, when it has one, its
+/// principal, in whose name reservations and volumes are made (as Marathon does).
+pub struct Caller<'a> {
+    pub framework_id: &'a str,
+    pub principal: Option<&'a str>,
+}
+
+/// Every reserved resource and volume of an ACCEPT's operations (those named by launched
+/// tasks too, which must match the reservation exactly) made in the name of `principal`.
+fn sign_reservations(operations: &mut [mesos::offer::Operation], principal: &str) {
+    let sign = |resources: &mut Vec<mesos::Resource>| {
+        for resource in resources.iter_mut() {
+            if resource.dynamic_reservation().is_some() {
+                *resource = std::mem::take(resource).signed_by(principal);
+            }
+        }
+    };
+    for operation in operations {
+        if let Some(reserve) = operation.reserve.as_mut() {
+            sign(&mut reserve.resources);
+        }
+        if let Some(unreserve) = operation.unreserve.as_mut() {
+            sign(&mut unreserve.resources);
+        }
+        if let Some(create) = operation.create.as_mut() {
+            sign(&mut create.volumes);
+        }
+        if let Some(destroy) = operation.destroy.as_mut() {
+            sign(&mut destroy.volumes);
+        }
+        if let Some(launch) = operation.launch.as_mut() {
+            for task in &mut launch.task_infos {
+                sign(&mut task.resources);
+            }
+        }
+    }
+}
+
+/// The call for an outgoing request of the core, on behalf of `caller`.
+pub fn call_of(outgoing: Outgoing, caller: &Caller) -> scheduler::Call {
+    let framework_id = caller.framework_id;
     let mut c = scheduler::Call {
         framework_id: Some(mesos::FrameworkId {
             value: framework_id.to_string(),
@@ -475,9 +514,13 @@ pub fn call_of(outgoing: Outgoing, framework_id: &str) -> scheduler::Call {
             refuse,
         } => {
             c.set_type(call::Type::Accept);
+            let mut operations: Vec<_> = operations.iter().map(offer_operation).collect();
+            if let Some(principal) = caller.principal {
+                sign_reservations(&mut operations, principal);
+            }
             c.accept = Some(call::Accept {
                 offer_ids: vec![mesos::OfferId { value: offer_id }],
-                operations: operations.iter().map(offer_operation).collect(),
+                operations,
                 filters: filters(refuse),
             });
         }
@@ -546,9 +589,9 @@ pub fn call_of(outgoing: Outgoing, framework_id: &str) -> scheduler::Call {
 mod tests {
     use super::*;
 
-    #[test]
-    fn args_tasks_exec_directly_and_shell_tasks_use_sh() {
-        let spec = TaskSpec {
+    /// A task with ports, fetch URIs and a health check, on `reservation` if given.
+    fn web_task(reservation: Option<ReservationSpec>) -> TaskSpec {
+        TaskSpec {
             task_id: "t".into(),
             name: "web".into(),
             agent_id: "a".into(),
@@ -579,8 +622,13 @@ mod tests {
                 grace: std::time::Duration::from_secs(300),
                 consecutive_failures: 3,
             }),
-            reservation: None,
-        };
+            reservation,
+        }
+    }
+
+    #[test]
+    fn args_tasks_exec_directly_and_shell_tasks_use_sh() {
+        let spec = web_task(None);
         let info = task_info(&spec);
         let check = info.health_check.clone().unwrap();
         assert_eq!(check.r#type(), mesos::health_check::Type::Command);
@@ -615,5 +663,68 @@ mod tests {
                 (31001, None, "udp".into())
             ]
         );
+    }
+
+    /// With a principal, everything reserved and every volume of an ACCEPT (the launched
+    /// task's resources too) is made in its name; without one, nothing names a principal.
+    #[test]
+    fn reservations_and_volumes_are_made_in_the_principals_name() {
+        let spec = ReservationSpec {
+            role: "data".into(),
+            labels: vec![(FRAMEWORK_LABEL.into(), "f".into())],
+            cpus: 0.5,
+            mem: 64.0,
+            disk: 0.0,
+            ports: vec![31000],
+            volumes: vec![crate::scheduler::instance::ReservedVolume {
+                persistence_id: "db#data#1".into(),
+                container_path: "data".into(),
+                size_mib: 16.0,
+            }],
+        };
+        let accept = || Outgoing::Accept {
+            offer_id: "o".into(),
+            operations: vec![
+                OfferOperation::Reserve(spec.clone()),
+                OfferOperation::Create(spec.clone()),
+                OfferOperation::Launch(vec![web_task(Some(spec.clone()))]),
+            ],
+            refuse: std::time::Duration::from_secs(5),
+        };
+        let principals = |principal: Option<&str>| {
+            let caller = Caller {
+                framework_id: "f",
+                principal,
+            };
+            let call = call_of(accept(), &caller);
+            let mut seen = Vec::new();
+            for operation in call.accept.unwrap().operations {
+                let resources = [
+                    operation.reserve.map(|r| r.resources),
+                    operation.create.map(|c| c.volumes),
+                    operation
+                        .launch
+                        .map(|l| l.task_infos.into_iter().flat_map(|t| t.resources).collect()),
+                ];
+                for resource in resources.into_iter().flatten().flatten() {
+                    let reserved = resource.reservation.as_ref().unwrap();
+                    seen.push(reserved.principal.clone());
+                    if let Some(persistence) = resource.disk.and_then(|d| d.persistence) {
+                        seen.push(persistence.principal);
+                    }
+                }
+            }
+            seen
+        };
+        let signed = principals(Some("ops"));
+        // RESERVE: cpus, mem, disk, ports; CREATE: the volume and its persistence; the task:
+        // cpus, mem, ports, the volume and its persistence.
+        assert_eq!(signed.len(), 4 + 2 + 5, "{signed:?}");
+        assert!(
+            signed.iter().all(|p| p.as_deref() == Some("ops")),
+            "{signed:?}"
+        );
+        let unsigned = principals(None);
+        assert!(unsigned.iter().all(Option::is_none), "{unsigned:?}");
     }
 }
