@@ -325,4 +325,18 @@ async fn resident_apps_follow_marathons_rules() {
             .contains("Persistent volumes can not be changed!"),
         "{body}"
     );
+    // The same rules hold for a change made through the app's group.
+    let mut bigger = resident_app();
+    bigger["cpus"] = json!(0.2);
+    let (status, body) = stride
+        .put("/v2/groups", &json!({"apps": [bigger]}).to_string())
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.to_string()
+            .contains("may not change resource requirements"),
+        "{body}"
+    );
+    let (_, app) = stride.get("/v2/apps/db").await;
+    assert_eq!(app["app"]["cpus"], 0.1, "unchanged: {app}");
 }

@@ -3,7 +3,7 @@
 
 use super::versioning::{versioned, Versioning};
 use app::model::{
-    path, validate_app, AppDefinition, GroupDefinition, GroupUpdate, Timestamp, Violation,
+    path, validate_app_update, AppDefinition, GroupDefinition, GroupUpdate, Timestamp, Violation,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -250,7 +250,9 @@ fn update_group(
                 .iter()
                 .map(|d| path::absolute(d, id))
                 .collect();
-            if let Err(errors) = validate_app(&app, &raw_id) {
+            // A resident app's resources and volumes cannot change here either (Marathon checks
+            // them for every deployment plan, whichever endpoint made it).
+            if let Err(errors) = validate_app_update(tree.apps.get(&app_id), &app, &raw_id) {
                 violations.extend(errors.into_iter().map(|v| Violation {
                     path: format!(
                         "{app_at}{}",
