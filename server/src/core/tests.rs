@@ -82,6 +82,7 @@ fn update(task_id: &str, state: TaskState) -> StatusUpdate {
         message: String::new(),
         agent_id: Some("agent-1".into()),
         healthy: None,
+        unreachable_since: None,
     }
 }
 

@@ -5,7 +5,7 @@ use crate::scheduler::placement::{OfferView, OfferedReservation, OfferedVolume};
 use crate::scheduler::residency::{ReservationSpec, FRAMEWORK_LABEL, INSTANCE_LABEL};
 use crate::scheduler::status::StatusUpdate;
 use crate::scheduler::taskbuild::{TaskCheck, TaskCheckKind, TaskSpec};
-use app::model::TaskState;
+use app::model::{TaskState, Timestamp};
 use proto::mesos::v1 as mesos;
 use proto::mesos::v1::scheduler::{self, call};
 
@@ -203,6 +203,10 @@ pub fn status_update(status: &mesos::TaskStatus) -> StatusUpdate {
         message: status.message.clone().unwrap_or_default(),
         agent_id: status.agent_id.as_ref().map(|a| a.value.clone()),
         healthy: status.healthy,
+        unreachable_since: status
+            .unreachable_time
+            .as_ref()
+            .map(|t| Timestamp::from_millis(t.nanoseconds / 1_000_000)),
     }
 }
 

@@ -529,6 +529,7 @@ mod tests {
                 message: String::new(),
                 agent_id: Some("agent-1".into()),
                 healthy: None,
+                unreachable_since: None,
             };
             self.apply(index, lifecycle::Operation::Status(&update));
         }

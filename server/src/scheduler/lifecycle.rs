@@ -266,7 +266,15 @@ fn status(instance: &Instance, update: &StatusUpdate, now: Timestamp) -> Effect 
     }
     let mut next = instance.clone();
     if condition != instance.condition {
-        next.since = now;
+        next.since = match condition {
+            // Unreachable since the master says (Stride may hear of it late, as after its own
+            // failover), never in the future.
+            Condition::Unreachable => update
+                .unreachable_since
+                .filter(|since| since.millis() <= now.millis())
+                .unwrap_or(now),
+            _ => now,
+        };
     }
     next.condition = condition;
     next.message = message.clone();
@@ -367,6 +375,7 @@ mod tests {
             message: String::new(),
             agent_id: Some("agent-1".into()),
             healthy: None,
+            unreachable_since: None,
         }
     }
 
@@ -551,5 +560,29 @@ mod tests {
         assert_eq!(put(&back).condition, Condition::Running);
         let stopped = update(Some(&inactive), Operation::Decommission, at(30));
         assert!(matches!(stopped.next, Next::Expunge(_)) && stopped.kill);
+    }
+
+    /// News of an agent lost 30 s ago (Stride was away): the instance is unreachable since
+    /// then, so with `inactiveAfterSeconds` 10 it is replaced at once. A time in the future
+    /// (clocks apart) counts from now.
+    #[test]
+    fn unreachable_is_counted_from_when_the_master_lost_the_agent() {
+        let app = app_with(1, 0);
+        let i = instance(&app, "a", Condition::Running, 5);
+        let strategy = UnreachableStrategy::Enabled {
+            inactive_after_seconds: 10,
+            expunge_after_seconds: 60,
+        };
+        let now = Timestamp::from_millis(100_000);
+        let mut news = update_of(&i, TaskState::Unreachable);
+        news.unreachable_since = Some(Timestamp::from_millis(70_000));
+        let lost = put(&update(Some(&i), Operation::Status(&news), now)).clone();
+        assert_eq!(lost.since, Timestamp::from_millis(70_000));
+        let inactive = update(Some(&lost), Operation::UnreachableTimeout(strategy), now);
+        assert_eq!(put(&inactive).condition, Condition::UnreachableInactive);
+
+        news.unreachable_since = Some(Timestamp::from_millis(160_000));
+        let lost = put(&update(Some(&i), Operation::Status(&news), now)).clone();
+        assert_eq!(lost.since, now);
     }
 }

@@ -1,7 +1,7 @@
 //! Mesos task status updates as the core sees them, and Marathon's state → condition mapping.
 
 use super::instance::Condition;
-use app::model::TaskState;
+use app::model::{TaskState, Timestamp};
 use proto::mesos::v1::task_status::Reason;
 
 /// A status update as the driver hands it over, already translated from the protocol.
@@ -14,6 +14,9 @@ pub struct StatusUpdate {
     pub agent_id: Option<String>,
     /// The task's health, when Mesos runs a health check for it.
     pub healthy: Option<bool>,
+    /// For TASK_UNREACHABLE: when the master lost sight of the agent (`unreachable_time`),
+    /// which is when `inactiveAfterSeconds` starts counting even if the news comes later.
+    pub unreachable_since: Option<Timestamp>,
 }
 
 impl StatusUpdate {
@@ -70,6 +73,7 @@ mod tests {
             message: String::new(),
             agent_id: None,
             healthy: None,
+            unreachable_since: None,
         };
         assert_eq!(condition_of(&u), Condition::Unreachable);
         u.reason = Some(Reason::ExecutorTerminated);
