@@ -458,7 +458,8 @@ impl Service {
         self.on_core(move |core, now| {
             let before = core.snapshot().apps.get(&id).map(|a| (**a).clone());
             let next = edited(&id, before.as_ref(), update, partial, now);
-            validate_app_update(before.as_ref(), &next, &raw_id).map_err(ServiceError::Invalid)?;
+            validate_app_update(before.as_ref(), &next, &raw_id, force)
+                .map_err(ServiceError::Invalid)?;
             if let Some(origin) = &origin {
                 core.record(origin.event(&next, now));
             }
@@ -551,7 +552,7 @@ impl Service {
                     return Err(ServiceError::app_not_found(&id));
                 }
                 let next = edited(&id, before.as_ref(), update, partial, now);
-                if let Err(errors) = validate_app_update(before.as_ref(), &next, &raw_id) {
+                if let Err(errors) = validate_app_update(before.as_ref(), &next, &raw_id, force) {
                     violations.extend(errors.into_iter().map(|v| app::model::Violation {
                         path: format!("/({n}){}", v.path),
                         errors: v.errors,

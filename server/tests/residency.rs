@@ -18,7 +18,7 @@ async fn two_agents() -> Stride {
         "--agent-resources",
         "cpus:2;mem:1024;disk:1024",
         "--mesos-role",
-        "*,data",
+        "*,data,other",
     ])
     .await
 }
@@ -339,4 +339,29 @@ async fn resident_apps_follow_marathons_rules() {
     );
     let (_, app) = stride.get("/v2/apps/db").await;
     assert_eq!(app["app"]["cpus"], 0.1, "unchanged: {app}");
+
+    // A role change needs force; then the instance stays on its reservation, of the old role.
+    let (_, host) = running_task(&stride, None).await;
+    let (status, body) = stride.put("/v2/apps/db", r#"{"role": "other"}"#).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["details"][0]["path"], "/role", "{body}");
+    let words = body["details"][0]["errors"][0].as_str().unwrap();
+    assert!(
+        words.contains("continue to run under the previous role, data")
+            && words.ends_with("retry your request with ?force=true"),
+        "{body}"
+    );
+    let (status, body) = stride
+        .put("/v2/apps/db?force=true", r#"{"role": "other"}"#)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    stride.wait_deployments_done().await;
+    let (_, again) = running_task(&stride, None).await;
+    assert_eq!(again, host, "relaunched on its reservation");
+    let held = reservations(&stride).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(
+        held[0].1, "data",
+        "the reservation keeps its role: {held:?}"
+    );
 }

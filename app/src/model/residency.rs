@@ -209,15 +209,26 @@ pub fn residency_violations(app: &AppDefinition) -> Vec<Violation> {
 }
 
 /// What a running resident app may not change (its reservations would no longer fit): Marathon's
-/// messages, on the update `next` of `previous`.
+/// messages, on the update `next` of `previous`. Its role changes only with `force`: the
+/// reservations keep the role they were made for, so existing instances stay on it.
 pub fn resident_change_violations(
     previous: &AppDefinition,
     next: &AppDefinition,
+    force: bool,
 ) -> Vec<Violation> {
     if !previous.is_resident() {
         return Vec::new();
     }
     let mut out = Vec::new();
+    if previous.role != next.role && !force {
+        out.push(Violation {
+            path: "/role".into(),
+            errors: vec![format!(
+                "It is not possible to change the role for existing reservations. If you proceed with this change, all existing instances will continue to run under the previous role, {}. Only new instances will be allocated with the new role, {}. In order to continue, retry your request with ?force=true",
+                previous.role, next.role
+            )],
+        });
+    }
     let host_ports = |app: &AppDefinition| -> Vec<i64> {
         app.port_definitions.iter().map(|pd| pd.port).collect()
     };

@@ -326,15 +326,16 @@ pub fn validate_app(app: &AppDefinition, raw_id: &str) -> Result<(), Vec<Violati
 }
 
 /// [`validate_app`] for an app that replaces `before` (if it exists), with the rules on what a
-/// change may not touch.
+/// change may not touch (`force`: the request's, which lets a resident app change its role).
 pub fn validate_app_update(
     before: Option<&AppDefinition>,
     next: &AppDefinition,
     raw_id: &str,
+    force: bool,
 ) -> Result<(), Vec<Violation>> {
     let mut errors = validate_app(next, raw_id).err().unwrap_or_default();
     if let Some(before) = before {
-        errors.extend(resident_change_violations(before, next));
+        errors.extend(resident_change_violations(before, next, force));
     }
     if errors.is_empty() {
         Ok(())

@@ -152,12 +152,13 @@ pub fn scale_by(tree: &Tree, group: &str, factor: f64, now: Timestamp) -> Result
 
 /// A structural create or update of `group` (SEMANTICS.md §3.4): `apps` and `groups`, when
 /// given, replace the group's direct apps and subgroups; `dependencies` replace its own;
-/// missing parents are created.
+/// missing parents are created. `force` is the request's (a resident app's role change needs it).
 pub fn apply(
     tree: &Tree,
     group: &str,
     update: &GroupUpdate,
     mode: Mode,
+    force: bool,
     now: Timestamp,
 ) -> Result<Tree, Refusal> {
     if mode == Mode::Create {
@@ -173,8 +174,13 @@ pub fn apply(
         }
     }
     let mut next = tree.clone();
-    let mut violations = Vec::new();
-    update_group(&mut next, group, update, "", &mut violations, now);
+    let mut edit = GroupEdit {
+        violations: Vec::new(),
+        force,
+        now,
+    };
+    update_group(&mut next, group, update, "", &mut edit);
+    let violations = edit.violations;
     if !violations.is_empty() {
         return Err(Refusal::Invalid(violations));
     }
@@ -194,14 +200,17 @@ pub fn apply(
     Ok(next)
 }
 
-fn update_group(
-    tree: &mut Tree,
-    id: &str,
-    update: &GroupUpdate,
-    at: &str,
-    violations: &mut Vec<Violation>,
+/// What one structural update carries down the groups it touches.
+struct GroupEdit {
+    /// What is wrong with the update, by the path in its body.
+    violations: Vec<Violation>,
+    /// The request's `force`.
+    force: bool,
     now: Timestamp,
-) {
+}
+
+fn update_group(tree: &mut Tree, id: &str, update: &GroupUpdate, at: &str, edit: &mut GroupEdit) {
+    let now = edit.now;
     let errors_at = |field: &str| format!("{at}/{field}");
     if id != "/" {
         tree.ensure_parents(id, now);
@@ -212,7 +221,7 @@ fn update_group(
     if let Some(enforce) = update.enforce_role {
         let top_level = path::parent(id) == "/" && id != "/";
         if !top_level {
-            violations.push(violation(
+            edit.violations.push(violation(
                 &errors_at("enforceRole"),
                 format!(
                     "enforceRole can only be set for top-level groups, and {id} is not top-level"
@@ -233,12 +242,13 @@ fn update_group(
         for (n, app_update) in apps.iter().enumerate() {
             let app_at = format!("{at}/apps({n})");
             let Some(raw_id) = app_update.id.clone() else {
-                violations.push(violation(&format!("{app_at}/id"), "error.path.missing"));
+                edit.violations
+                    .push(violation(&format!("{app_at}/id"), "error.path.missing"));
                 continue;
             };
             let app_id = path::absolute(&raw_id, id);
             if path::parent(&app_id) != id {
-                violations.push(violation(
+                edit.violations.push(violation(
                     &format!("{app_at}/id"),
                     format!("Identifier is not child of '{id}'"),
                 ));
@@ -252,14 +262,16 @@ fn update_group(
                 .collect();
             // A resident app's resources and volumes cannot change here either (Marathon checks
             // them for every deployment plan, whichever endpoint made it).
-            if let Err(errors) = validate_app_update(tree.apps.get(&app_id), &app, &raw_id) {
-                violations.extend(errors.into_iter().map(|v| Violation {
-                    path: format!(
-                        "{app_at}{}",
-                        if v.path == "/" { String::new() } else { v.path }
-                    ),
-                    errors: v.errors,
-                }));
+            let before = tree.apps.get(&app_id);
+            if let Err(errors) = validate_app_update(before, &app, &raw_id, edit.force) {
+                edit.violations
+                    .extend(errors.into_iter().map(|v| Violation {
+                        path: format!(
+                            "{app_at}{}",
+                            if v.path == "/" { String::new() } else { v.path }
+                        ),
+                        errors: v.errors,
+                    }));
                 continue;
             }
             let next = versioned(app, tree.apps.get(&app_id), Versioning::Edit, now);
@@ -274,19 +286,20 @@ fn update_group(
         for (n, sub) in groups.iter().enumerate() {
             let sub_at = format!("{at}/groups({n})");
             let Some(raw_id) = &sub.id else {
-                violations.push(violation(&format!("{sub_at}/id"), "error.path.missing"));
+                edit.violations
+                    .push(violation(&format!("{sub_at}/id"), "error.path.missing"));
                 continue;
             };
             let sub_id = path::absolute(raw_id, id);
             if path::parent(&sub_id) != id || sub_id == id {
-                violations.push(violation(
+                edit.violations.push(violation(
                     &format!("{sub_at}/id"),
                     format!("Identifier is not child of '{id}'"),
                 ));
                 continue;
             }
             listed.insert(sub_id.clone());
-            update_group(tree, &sub_id, sub, &sub_at, violations, now);
+            update_group(tree, &sub_id, sub, &sub_at, edit);
         }
         let dropped: Vec<String> = tree
             .groups
@@ -388,7 +401,15 @@ mod tests {
             ..Default::default()
         };
         let group = target_of("/", &update);
-        let tree = apply(&Tree::default(), &group, &update, Mode::Create, now()).unwrap();
+        let tree = apply(
+            &Tree::default(),
+            &group,
+            &update,
+            Mode::Create,
+            false,
+            now(),
+        )
+        .unwrap();
         assert!(tree.groups.contains_key("/prod/db") && tree.groups.contains_key("/prod/service"));
         assert_eq!(
             tree.apps["/prod/service/api"].dependencies,
@@ -396,7 +417,14 @@ mod tests {
         );
         assert_eq!(tree.groups["/prod/service"].dependencies, vec!["/prod/db"]);
         assert!(matches!(
-            apply(&tree, "/prod", &GroupUpdate::default(), Mode::Create, now()),
+            apply(
+                &tree,
+                "/prod",
+                &GroupUpdate::default(),
+                Mode::Create,
+                false,
+                now()
+            ),
             Err(Refusal::Conflict(_))
         ));
     }
@@ -413,7 +441,7 @@ mod tests {
             apps: Some(vec![app_update("x", &[])]),
             ..Default::default()
         };
-        let next = apply(&tree, "/a", &keep_x, Mode::CreateOrUpdate, now()).unwrap();
+        let next = apply(&tree, "/a", &keep_x, Mode::CreateOrUpdate, false, now()).unwrap();
         assert_eq!(
             next.apps.keys().collect::<Vec<_>>(),
             vec!["/a/sub/z", "/a/x"]
@@ -426,7 +454,7 @@ mod tests {
             groups: Some(vec![]),
             ..Default::default()
         };
-        let next = apply(&tree, "/a", &no_groups, Mode::CreateOrUpdate, now()).unwrap();
+        let next = apply(&tree, "/a", &no_groups, Mode::CreateOrUpdate, false, now()).unwrap();
         assert!(!next.groups.contains_key("/a/sub") && !next.apps.contains_key("/a/sub/z"));
         let d = diff(&tree, &next);
         assert_eq!(d.apps, vec![("/a/sub/z".to_string(), None)]);
@@ -438,9 +466,14 @@ mod tests {
             apps: Some(vec![app_update("/elsewhere/x", &[])]),
             ..Default::default()
         };
-        let Err(Refusal::Invalid(v)) =
-            apply(&Tree::default(), "/a", &bad_child, Mode::Create, now())
-        else {
+        let Err(Refusal::Invalid(v)) = apply(
+            &Tree::default(),
+            "/a",
+            &bad_child,
+            Mode::Create,
+            false,
+            now(),
+        ) else {
             panic!("not a child")
         };
         assert_eq!(v[0].path, "/apps(0)/id");
@@ -453,7 +486,7 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            apply(&Tree::default(), "/a", &same_id, Mode::Create, now()),
+            apply(&Tree::default(), "/a", &same_id, Mode::Create, false, now()),
             Err(Refusal::Invalid(_))
         ));
         let deep_role = GroupUpdate {
@@ -464,9 +497,14 @@ mod tests {
             }]),
             ..Default::default()
         };
-        let Err(Refusal::Invalid(v)) =
-            apply(&Tree::default(), "/a", &deep_role, Mode::Create, now())
-        else {
+        let Err(Refusal::Invalid(v)) = apply(
+            &Tree::default(),
+            "/a",
+            &deep_role,
+            Mode::Create,
+            false,
+            now(),
+        ) else {
             panic!("enforceRole below the top level")
         };
         assert_eq!(v[0].path, "/groups(0)/enforceRole");

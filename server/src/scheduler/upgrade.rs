@@ -9,8 +9,10 @@
 //! are, evaluated whenever they change; it reproduces the worked table of §5 (tested below):
 //!
 //! - `healthy` = old instances that are healthy + new ones that are healthy **and** ready.
-//! - `maxCapacity` gets Marathon's "one extra" when `minHealthy == maxCapacity` and
-//!   `maxCapacity <= healthy`, so that an upgrade with `{1, 0}` can start at all.
+//! - When `minHealthy == maxCapacity` and `maxCapacity <= healthy` an upgrade could not start
+//!   at all: `maxCapacity` gets Marathon's "one extra", except for a resident app, which has no
+//!   reservation to spare and stops one more old instance instead (its new version then
+//!   resumes on the freed reservation).
 //! - Old instances may be stopped while `healthy >= minHealthy`: every one that is not healthy
 //!   (it serves nothing), plus `healthy - minHealthy` healthy ones; unhealthy ones first, then
 //!   by the app's kill selection. Right after a restart of Stride nothing is known to be healthy,
@@ -31,10 +33,18 @@ pub fn maximum_capacity(app: &AppDefinition) -> usize {
         .floor() as usize
 }
 
-/// The capacity limit in force with `healthy` healthy-and-ready instances, "one extra" included.
-pub fn capacity_limit(app: &AppDefinition, healthy: usize) -> usize {
+/// Whether the strategy leaves no room to start an upgrade with `healthy` healthy-and-ready
+/// instances (`minHealthy == maxCapacity <= healthy`).
+fn stuck_at_capacity(app: &AppDefinition, healthy: usize) -> bool {
     let (minimum, maximum) = (minimum_healthy(app), maximum_capacity(app));
-    if minimum == maximum && maximum <= healthy {
+    minimum == maximum && maximum <= healthy
+}
+
+/// The capacity limit in force with `healthy` healthy-and-ready instances, "one extra" included
+/// (never for a resident app).
+pub fn capacity_limit(app: &AppDefinition, healthy: usize) -> usize {
+    let maximum = maximum_capacity(app);
+    if stuck_at_capacity(app, healthy) && !app.is_resident() {
         maximum + 1
     } else {
         maximum
@@ -69,7 +79,9 @@ pub fn restart(
     let minimum = minimum_healthy(app);
 
     if healthy >= minimum {
-        let spare_healthy = healthy - minimum;
+        // A resident app goes one below minHealthy rather than one above maxCapacity.
+        let one_more = usize::from(app.is_resident() && stuck_at_capacity(app, healthy));
+        let spare_healthy = healthy - minimum + one_more;
         let mut unhealthy_first: Vec<&Instance> = Vec::new();
         for wanted in [Health::Unhealthy, Health::Unknown] {
             let group: Vec<&Instance> = judged_old
@@ -150,12 +162,25 @@ mod tests {
     }
 
     fn first_round(m: f64, o: f64) -> (usize, usize) {
-        let old_app = app(10, m, o, 10);
-        let old: Vec<Instance> = (0..10)
-            .map(|n| instance(&old_app, &format!("o{n}"), Condition::Running, n))
+        first_round_of(10, m, o, false)
+    }
+
+    /// (killed, launched) in the first round of an upgrade of `n` old instances, all healthy.
+    fn first_round_of(n: i64, m: f64, o: f64, resident: bool) -> (usize, usize) {
+        let configured_at = |ms: i64| {
+            let mut a = app(n, m, o, ms);
+            if resident {
+                a.container = Some(serde_json::json!({"type": "MESOS", "volumes": [
+                    {"containerPath": "data", "mode": "RW", "persistent": {"size": 16}}]}));
+            }
+            a
+        };
+        let old_app = configured_at(10);
+        let old: Vec<Instance> = (0..n)
+            .map(|k| instance(&old_app, &format!("o{k}"), Condition::Running, k))
             .collect();
         let refs: Vec<&Instance> = old.iter().collect();
-        let new_app = app(10, m, o, 20);
+        let new_app = configured_at(20);
         let actions = restart(&new_app, &classify(Some(&new_app), &refs), &all_healthy);
         let killed = actions
             .iter()
@@ -180,6 +205,20 @@ mod tests {
         assert_eq!(first_round(0.5, 0.5), (5, 5));
         assert_eq!(first_round(0.0, 0.0), (10, 0));
         assert_eq!(first_round(0.9, 0.2), (1, 2));
+    }
+
+    /// Where another app would start one extra instance, a resident one (no spare reservation)
+    /// stops one old instance more, and starts nothing until it is gone.
+    #[test]
+    fn a_resident_app_goes_one_below_instead_of_one_above() {
+        assert_eq!(first_round_of(1, 0.5, 0.0, true), (1, 0));
+        assert_eq!(first_round_of(10, 1.0, 0.0, true), (1, 0));
+        assert_eq!(first_round_of(10, 1.0, 0.0, false), (0, 1));
+        assert_eq!(
+            first_round_of(10, 0.5, 0.0, true),
+            (5, 0),
+            "not stuck: as usual"
+        );
     }
 
     #[test]

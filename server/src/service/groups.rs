@@ -57,7 +57,9 @@ impl Service {
         self.on_core(move |core, now| {
             let current = core.snapshot().tree();
             let target = match edit {
-                Edit::Structure(mode) => groups::apply(&current, &group, &update, mode, now)?,
+                Edit::Structure(mode) => {
+                    groups::apply(&current, &group, &update, mode, force, now)?
+                }
                 Edit::Scale(factor) => groups::scale_by(&current, &group, factor, now)?,
                 Edit::Restore(then) => restored(&current, &group, then, now),
             };
