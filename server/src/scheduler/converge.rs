@@ -491,8 +491,36 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// A resident app scaled up and down at random: after each change it runs exactly its
+        /// target, and it holds exactly as many reservations as the most instances it was ever
+        /// asked for, since scaling down stops instances (keeping their reservations) and scaling
+        /// up resumes stopped ones before it reserves anything new.
+        #[test]
+        fn resident_scaling_reuses_reservations(targets in prop::collection::vec(0i64..7, 1..25)) {
+            let mut app = app_with(0, 0);
+            app.container = Some(serde_json::json!({"type": "MESOS", "volumes": [
+                {"containerPath": "data", "mode": "RW", "persistent": {"size": 16}}]}));
+            let mut sim = Simulation { app, instances: Vec::new(), now: 1_000, next: 0 };
+            let mut most = 0;
+            for target in targets {
+                sim.app.instances = target;
+                most = most.max(target as usize);
+                sim.converge();
+                let running = sim.instances.iter()
+                    .filter(|i| i.goal == Goal::Running && i.condition == Condition::Running)
+                    .count();
+                prop_assert_eq!(running, target as usize);
+                prop_assert_eq!(sim.instances.len(), most, "one reservation per instance ever needed");
+                let stopped = sim.instances.iter().filter(|i| i.goal == Goal::Stopped).count();
+                prop_assert_eq!(stopped, most - target as usize);
+            }
+        }
+    }
+
     /// One app's instances driven through [`lifecycle::update`] and [`converge`], with launches
-    /// and kills taking effect at once.
+    /// and kills taking effect at once (a resumed resident instance relaunches on its
+    /// reservation at once).
     struct Simulation {
         app: AppDefinition,
         instances: Vec<Instance>,
@@ -578,8 +606,24 @@ mod tests {
                                 self.report(index, TaskState::Killed);
                             }
                         }
-                        Action::Stop { .. } | Action::Resume { .. } => {
-                            unreachable!("an app without volumes keeps no reservations")
+                        Action::Stop { instance_id } => {
+                            let Some(index) =
+                                self.instances.iter().position(|i| i.id == instance_id)
+                            else {
+                                continue;
+                            };
+                            self.apply(index, lifecycle::Operation::Stop);
+                            self.report(index, TaskState::Killed);
+                        }
+                        Action::Resume { instance_id } => {
+                            let Some(index) =
+                                self.instances.iter().position(|i| i.id == instance_id)
+                            else {
+                                continue;
+                            };
+                            let app = self.app.clone();
+                            self.apply(index, lifecycle::Operation::Resume { app: &app });
+                            self.report(index, TaskState::Running);
                         }
                     }
                 }
