@@ -1,6 +1,7 @@
 // Process helpers shared by the global teardown and the tests that start Strides of their own:
-// free loopback ports, waiting for a server, and killing what a Stride's agent started (tasks
-// run in their own sessions, so they outlive Stride by design).
+// free loopback ports, waiting for a server, killing what a Stride's agent started (tasks run in
+// their own sessions, so they outlive Stride by design) and unmounting its volumes.
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -49,5 +50,20 @@ export function killTasks(agentDir) {
     const { task_pgid: group, supervisor_pid: supervisor } = JSON.parse(readFileSync(pids, 'utf8'));
     if (group > 1) kill(-group);
     if (supervisor > 1) kill(supervisor);
+  }
+}
+
+/// Unmounts every file system mounted under `dir` (the built-in agents' loop-mounted volumes),
+/// so that removing `dir` removes everything and leaves no loop device behind.
+export function unmountUnder(dir) {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
+  for (const point of mounts.map((line) => line.split(' ')[4]).filter(Boolean)) {
+    if (point === dir || point.startsWith(`${dir}/`)) {
+      try {
+        execFileSync('umount', ['--lazy', point]);
+      } catch {
+        // already gone
+      }
+    }
   }
 }

@@ -1,40 +1,63 @@
-// The Agents page on a built-in master with two agents: an agent is cut off from the page (after
-// a confirmation), shows as unreachable with its task, the app spread across both agents waits
-// with the constraint named, and the agent is brought back.
+// A built-in master with two agents. The Agents page: an agent is cut off from the page (after a
+// confirmation), shows as unreachable with its task, the app spread across both agents waits
+// with the constraint named, and the agent is brought back. The app page of a resident app: its
+// volume, attached while its task runs.
 import { expect, test } from '@playwright/test';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, kill, killTasks, waitForServer } from '../processes.mjs';
+import { freePort, kill, killTasks, unmountUnder, waitForServer } from '../processes.mjs';
 import { shots } from '../screens.mjs';
 
 const hosts = ['node-1', 'node-2'];
 
-test('agents are listed, cut off and brought back from the Agents page', async ({ page }) => {
+/// A Stride of its own with the two agents, in a fresh directory; `stop` kills it and every
+/// task it started, unmounts its volumes and removes the directory.
+async function twoAgentStride() {
   const dir = mkdtempSync(join(tmpdir(), 'stride-e2e-agents-'));
-  let stride;
+  const port = await freePort();
+  const log = openSync(join(dir, 'stride.log'), 'a');
+  const child = spawn(process.env.STRIDE_BIN, [
+    '--http-address', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data'),
+    '--agent', 'node-1;rack:r1', '--agent', 'node-2;rack:r2',
+    '--agent-resources', 'cpus:2;mem:2048;disk:512', '--mesos-role', '*,data',
+  ], { stdio: ['ignore', log, log], detached: true, env: { ...process.env, RUST_LOG: 'info' } });
+  child.unref();
+  const stop = () => {
+    kill(-child.pid);
+    for (const host of hosts) killTasks(join(dir, 'data', 'agents', host));
+    unmountUnder(dir);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const base = `http://127.0.0.1:${port}`;
   try {
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    const log = openSync(join(dir, 'stride.log'), 'a');
-    stride = spawn(process.env.STRIDE_BIN, [
-      '--http-address', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data'),
-      '--agent', 'node-1;rack:r1', '--agent', 'node-2;rack:r2', '--agent-resources', 'cpus:2;mem:2048',
-    ], { stdio: ['ignore', log, log], detached: true, env: { ...process.env, RUST_LOG: 'info' } });
-    stride.unref();
     await waitForServer(`${base}/ping`, 'stride');
+  } catch (e) {
+    stop();
+    throw e;
+  }
+  return { base, stop };
+}
 
-    const created = await fetch(`${base}/v2/apps`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        id: '/e2e/spread', cmd: 'sleep 600', cpus: 0.1, mem: 32, instances: 2,
-        constraints: [['hostname', 'UNIQUE']],
-        unreachableStrategy: { inactiveAfterSeconds: 1, expungeAfterSeconds: 3600 },
-      }),
+async function createApp(base, app) {
+  const created = await fetch(`${base}/v2/apps`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(app),
+  });
+  expect(created.status).toBe(201);
+}
+
+test('agents are listed, cut off and brought back from the Agents page', async ({ page }) => {
+  const { base, stop } = await twoAgentStride();
+  try {
+
+    await createApp(base, {
+      id: '/e2e/spread', cmd: 'sleep 600', cpus: 0.1, mem: 32, instances: 2,
+      constraints: [['hostname', 'UNIQUE']],
+      unreachableStrategy: { inactiveAfterSeconds: 1, expungeAfterSeconds: 3600 },
     });
-    expect(created.status).toBe(201);
 
     await page.goto(`${base}/agents`);
     await expect(page.locator('[data-hydrated="true"]').first()).toBeAttached();
@@ -71,8 +94,39 @@ test('agents are listed, cut off and brought back from the Agents page', async (
     await expect(first).toHaveAttribute('data-state', 'Active');
     await expect(page.getByTestId('agents-headline')).toHaveText('2 agents');
   } finally {
-    if (stride) kill(-stride.pid);
-    for (const host of hosts) killTasks(join(dir, 'data', 'agents', host));
-    rmSync(dir, { recursive: true, force: true });
+    stop();
+  }
+});
+
+test('a resident app shows its volume, attached while its task runs', async ({ page }) => {
+  const { base, stop } = await twoAgentStride();
+  try {
+    await createApp(base, {
+      id: '/e2e/db', role: 'data', cmd: 'sleep 600', cpus: 0.1, mem: 32,
+      container: {
+        type: 'MESOS',
+        volumes: [{ containerPath: 'data', mode: 'RW', persistent: { size: 16 } }],
+      },
+    });
+    await page.goto(`${base}/apps/e2e/db`);
+    await expect(page.locator('[data-hydrated="true"]').first()).toBeAttached();
+    await page.getByRole('tab', { name: /Volumes/ }).click();
+    const row = page.getByTestId('volume-row');
+    await expect(row).toHaveCount(1);
+    await expect(row).toHaveAttribute('data-status', 'Attached');
+    await expect(row).toContainText('16 MiB');
+    await expect(row).toContainText(/node-[12]/);
+    await shots(page, 'agents-05-volumes');
+
+    // Scaled to 0, the instance stops and its volume waits for it.
+    const scaled = await fetch(`${base}/v2/apps/e2e/db`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ instances: 0 }),
+    });
+    expect(scaled.status).toBe(200);
+    await expect(row).toHaveAttribute('data-status', 'Detached');
+  } finally {
+    stop();
   }
 });

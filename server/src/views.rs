@@ -395,7 +395,30 @@ pub fn app_detail(snapshot: &Snapshot, app_id: &str, now: Timestamp) -> Option<A
             .deployments_of(app_id)
             .map(|d| deployment_view(snapshot, d))
             .collect(),
+        volumes: snapshot
+            .instances_of(app_id)
+            .flat_map(|i| volume_rows(i))
+            .collect(),
     })
+}
+
+/// The volumes an instance holds on its reservation.
+fn volume_rows(instance: &crate::scheduler::instance::Instance) -> Vec<app::model::VolumeRow> {
+    let Some(reservation) = &instance.reservation else {
+        return Vec::new();
+    };
+    reservation
+        .volumes
+        .iter()
+        .map(|v| app::model::VolumeRow {
+            persistence_id: v.persistence_id.clone(),
+            container_path: v.container_path.clone(),
+            size_mib: v.size_mib,
+            host: reservation.hostname.clone(),
+            instance_id: instance.id.clone(),
+            attached: instance.condition.is_active(),
+        })
+        .collect()
 }
 
 /// A deployment with how far each of its apps is, for the dashboard.

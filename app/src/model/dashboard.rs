@@ -101,6 +101,22 @@ pub struct AppDetail {
     pub tasks: Vec<TaskRow>,
     pub last_task_failure: Option<TaskFailure>,
     pub deployments: Vec<DeploymentView>,
+    /// A resident app's persistent volumes, once created.
+    pub volumes: Vec<VolumeRow>,
+}
+
+/// One persistent volume of a resident app, as the app page's Volumes tab lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VolumeRow {
+    /// Mesos' persistence id.
+    pub persistence_id: String,
+    pub container_path: String,
+    pub size_mib: f64,
+    /// The agent it lives on (its instance is pinned there).
+    pub host: String,
+    pub instance_id: String,
+    /// A task of its instance runs with it mounted; otherwise it waits, with its data.
+    pub attached: bool,
 }
 
 /// The end of one of a task's output files.

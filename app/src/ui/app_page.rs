@@ -1,9 +1,11 @@
 //! The App page (`/apps/<id>`): status, the instance stepper, Restart and Destroy; why the app
-//! waits, when it does; tabs for its tasks, configuration, deployments and task logs.
+//! waits, when it does; tabs for its tasks, configuration, deployments and task logs, and a
+//! resident app's volumes.
 
 use super::deployments::DeploymentCard;
 use super::format::{self, Problem};
 use super::live::use_live;
+use super::volumes::VolumesTab;
 use super::widgets::{
     mutation_problem, succeeded, Age, ErrorNote, Instances, Meter, Modal, Mutation, RowChanges,
     StatusChip, TaskStateChip,
@@ -23,6 +25,7 @@ enum Tab {
     Configuration,
     Deployments,
     Logs,
+    Volumes,
 }
 
 impl Tab {
@@ -32,6 +35,7 @@ impl Tab {
             Tab::Configuration => "Configuration",
             Tab::Deployments => "Deployments",
             Tab::Logs => "Logs",
+            Tab::Volumes => "Volumes",
         }
     }
 }
@@ -121,6 +125,7 @@ fn AppView(id: String, app: Memo<AppDetail>, detail: Detail) -> impl IntoView {
         let count = move || match which {
             Tab::Tasks => app.with(|a| Some(a.tasks.len())),
             Tab::Deployments => app.with(|a| Some(a.deployments.len())),
+            Tab::Volumes => app.with(|a| Some(a.volumes.len())),
             Tab::Configuration | Tab::Logs => None,
         };
         view! {
@@ -164,6 +169,7 @@ fn AppView(id: String, app: Memo<AppDetail>, detail: Detail) -> impl IntoView {
             {tab_button(Tab::Configuration)}
             {tab_button(Tab::Deployments)}
             {tab_button(Tab::Logs)}
+            {move || app.with(|a| a.app.is_resident()).then(|| tab_button(Tab::Volumes))}
         </div>
         <section class="tab-panel" role="tabpanel">
             {move || match tab.get() {
@@ -171,6 +177,7 @@ fn AppView(id: String, app: Memo<AppDetail>, detail: Detail) -> impl IntoView {
                 Tab::Configuration => view! { <ConfigurationTab app/> }.into_any(),
                 Tab::Deployments => view! { <DeploymentsTab app/> }.into_any(),
                 Tab::Logs => view! { <LogsTab app task=log_task/> }.into_any(),
+                Tab::Volumes => view! { <VolumesTab app/> }.into_any(),
             }}
         </section>
     }

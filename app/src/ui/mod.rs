@@ -25,6 +25,7 @@ mod keys;
 mod live;
 mod metrics;
 mod topbar;
+mod volumes;
 mod widgets;
 
 use leptos::prelude::*;
