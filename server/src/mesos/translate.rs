@@ -75,6 +75,9 @@ pub fn offer_view(offer: &mesos::Offer) -> OfferView {
         match r.name.as_str() {
             "cpus" => view.cpus += scalar,
             "mem" => view.mem += scalar,
+            // A PATH or MOUNT disk is not the agent's root disk: a task naming it as plain
+            // disk would be refused. (Stride places no volume on one yet.)
+            "disk" if r.disk.as_ref().is_some_and(|d| d.source.is_some()) => {}
             "disk" => view.disk += scalar,
             "ports" => view.ports.extend(ports()),
             _ => {}
@@ -667,6 +670,23 @@ mod tests {
                 (31001, None, "udp".into())
             ]
         );
+    }
+
+    /// Only the root disk counts as the offer's disk; a MOUNT disk beside it does not.
+    #[test]
+    fn disks_with_a_source_are_not_root_disk() {
+        let mut mount = mesos::Resource::scalar("disk", 1000.0, "*");
+        let mut source = mesos::resource::disk_info::Source::default();
+        source.set_type(mesos::resource::disk_info::source::Type::Mount);
+        mount.disk = Some(mesos::resource::DiskInfo {
+            source: Some(source),
+            ..Default::default()
+        });
+        let offer = mesos::Offer {
+            resources: vec![mesos::Resource::scalar("disk", 64.0, "*"), mount],
+            ..Default::default()
+        };
+        assert_eq!(offer_view(&offer).disk, 64.0);
     }
 
     /// With a principal, everything reserved and every volume of an ACCEPT (the launched
