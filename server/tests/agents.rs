@@ -53,24 +53,6 @@ fn rack_of(host: &str) -> &'static str {
     }
 }
 
-/// Waits until the app's queue entry reports offers vetoed by its constraints.
-async fn waits_for_constraint(stride: &Stride, app: &str) {
-    eventually(&format!("{app} waiting on its constraint"), || async {
-        let (_, queue) = stride.get("/v2/queue").await;
-        let item = queue["queue"]
-            .as_array()?
-            .iter()
-            .find(|item| item["app"]["id"] == app)?
-            .clone();
-        item["processedOffersSummary"]["rejectSummaryLastOffers"]
-            .as_array()?
-            .iter()
-            .any(|r| r["reason"] == "UnfulfilledConstraint" && r["declined"].as_u64() > Some(0))
-            .then_some(())
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn constraints_place_across_four_agents_and_wait_with_a_reason() {
     let stride = four_agents().await;
@@ -117,7 +99,7 @@ async fn constraints_place_across_four_agents_and_wait_with_a_reason() {
     }
     let (status, _) = stride.put("/v2/apps/unique", r#"{"instances": 5}"#).await;
     assert_eq!(status, 200);
-    waits_for_constraint(&stride, "/unique").await;
+    stride.wait_unfulfilled_constraint("/unique").await;
     dashboard_says(
         &stride,
         "/apps/unique",
@@ -214,7 +196,7 @@ async fn constraints_place_across_four_agents_and_wait_with_a_reason() {
     assert_eq!(racks, BTreeMap::from([("r1", 1), ("r2", 1)]));
     let (status, _) = stride.put("/v2/apps/maxper", r#"{"instances": 3}"#).await;
     assert_eq!(status, 200);
-    waits_for_constraint(&stride, "/maxper").await;
+    stride.wait_unfulfilled_constraint("/maxper").await;
     dashboard_says(
         &stride,
         "/apps/maxper",

@@ -261,14 +261,7 @@ async fn stride_schedules_on_a_real_mesos_master() {
     }
     let mesos = RealMesos::start();
     let mut stride = stride_on(&mesos, "protobuf").await;
-    let framework_id = eventually("Stride subscribed", || async {
-        let frameworks = mesos.stride_frameworks().await;
-        frameworks
-            .first()
-            .filter(|(_, active)| *active)
-            .map(|(id, _)| id.clone())
-    })
-    .await;
+    let framework_id = subscribed(&mesos).await;
     // Mesos lists the framework as soon as it answers SUBSCRIBED; Stride stores the id
     // once it has read that answer, a moment later.
     eventually("the framework id in /v2/info", || async {
@@ -551,20 +544,7 @@ async fn accepts_follow_constraints_on_real_agents_with_attributes() {
         assert!(id.starts_with("pinned."), "{id} launched: {tasks:?}");
         assert_eq!(agent, &r2, "{id} on an agent without rack:r2");
     }
-    eventually("/nowhere waiting on its constraint", || async {
-        let (_, queue) = stride.get("/v2/queue").await;
-        let item = queue["queue"]
-            .as_array()?
-            .iter()
-            .find(|item| item["app"]["id"] == "/nowhere")?
-            .clone();
-        item["processedOffersSummary"]["rejectSummaryLastOffers"]
-            .as_array()?
-            .iter()
-            .any(|r| r["reason"] == "UnfulfilledConstraint" && r["declined"].as_u64() > Some(0))
-            .then_some(())
-    })
-    .await;
+    stride.wait_unfulfilled_constraint("/nowhere").await;
     let (status, _) = stride.delete("/v2/apps/pinned?force=true").await;
     assert_eq!(status, 200);
 }

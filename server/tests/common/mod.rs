@@ -296,6 +296,24 @@ impl Stride {
         panic!("{app} did not reach {n} running tasks; last seen: {last:#?}");
     }
 
+    /// Waits until the app's queue entry reports offers declined for its constraints.
+    pub async fn wait_unfulfilled_constraint(&self, app: &str) {
+        eventually(&format!("{app} waiting on its constraint"), || async {
+            let (_, queue) = self.get("/v2/queue").await;
+            let item = queue["queue"]
+                .as_array()?
+                .iter()
+                .find(|item| item["app"]["id"] == app)?
+                .clone();
+            item["processedOffersSummary"]["rejectSummaryLastOffers"]
+                .as_array()?
+                .iter()
+                .any(|r| r["reason"] == "UnfulfilledConstraint" && r["declined"].as_u64() > Some(0))
+                .then_some(())
+        })
+        .await;
+    }
+
     /// Waits until there is no deployment left.
     pub async fn wait_deployments_done(&self) {
         let deadline = Instant::now() + WAIT;

@@ -112,7 +112,6 @@ pub struct AgentStatus {
     pub gone: bool,
     pub cpus: Usage,
     pub mem: Usage,
-    pub disk: Usage,
 }
 
 /// How much of one resource an agent has, and how much of it tasks use.

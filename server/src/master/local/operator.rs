@@ -5,7 +5,7 @@
 //! (the framework replaces them at once). A deactivated agent keeps its tasks but offers nothing;
 //! a drained one also has its tasks killed, and is marked gone afterwards when asked to.
 
-use super::resources::attribute_of;
+use super::resources::attribute_texts;
 use super::{MasterError, Runner, State};
 use proto::mesos::v1 as mesos;
 use serde_json::{json, Value};
@@ -117,13 +117,9 @@ impl State {
             .iter()
             .filter(|agent| !agent.gone)
             .map(|agent| {
-                let attributes: Vec<Value> = agent
-                    .attributes
-                    .iter()
-                    .map(|a| {
-                        let attribute = attribute_of(a);
-                        json!({"name": attribute.name, "text": {"value": attribute.canonical_text()}})
-                    })
+                let attributes: Vec<Value> = attribute_texts(&agent.attributes)
+                    .into_iter()
+                    .map(|(name, text)| json!({"name": name, "text": {"value": text}}))
                     .collect();
                 json!({
                     "agent_info": {

@@ -182,6 +182,18 @@ pub(super) fn domain_of(domain: &FaultDomain) -> mesos::DomainInfo {
     }
 }
 
+/// Each attribute's name and its value as Mesos prints it (`rack: r1`, `weight: 2.5`).
+pub(super) fn attribute_texts(attributes: &[(String, AttributeValue)]) -> Vec<(String, String)> {
+    attributes
+        .iter()
+        .map(|attribute| {
+            let attribute = attribute_of(attribute);
+            let text = attribute.canonical_text();
+            (attribute.name, text)
+        })
+        .collect()
+}
+
 pub(super) fn attribute_of((name, value): &(String, AttributeValue)) -> mesos::Attribute {
     let mut attribute = mesos::Attribute {
         name: name.clone(),

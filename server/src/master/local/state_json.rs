@@ -2,7 +2,7 @@
 //! tasks.
 
 use super::reservations::reservation_resources;
-use super::resources::attribute_of;
+use super::resources::attribute_texts;
 use super::resources::Resources;
 use super::{AgentStatus, State, Usage};
 use proto::mesos::v1 as mesos;
@@ -35,15 +35,7 @@ impl State {
                 AgentStatus {
                     id: agent.id.clone(),
                     hostname: agent.hostname.clone(),
-                    attributes: agent
-                        .attributes
-                        .iter()
-                        .map(|attribute| {
-                            let attribute = attribute_of(attribute);
-                            let text = attribute.canonical_text();
-                            (attribute.name, text)
-                        })
-                        .collect(),
+                    attributes: attribute_texts(&agent.attributes),
                     domain: agent.domain.clone(),
                     unreachable_since: agent.unreachable_since,
                     active: agent.active,
@@ -51,7 +43,6 @@ impl State {
                     gone: agent.gone,
                     cpus: usage(used.cpus, agent.total.cpus),
                     mem: usage(used.mem, agent.total.mem),
-                    disk: usage(used.disk, agent.total.disk),
                 }
             })
             .collect()
@@ -112,15 +103,11 @@ impl State {
             .agents
             .iter()
             .map(|agent| {
-                let attributes: serde_json::Map<String, serde_json::Value> = agent
-                    .attributes
-                    .iter()
-                    .map(|attribute| {
-                        let attribute = attribute_of(attribute);
-                        let text = attribute.canonical_text();
-                        (attribute.name, json!(text))
-                    })
-                    .collect();
+                let attributes: serde_json::Map<String, serde_json::Value> =
+                    attribute_texts(&agent.attributes)
+                        .into_iter()
+                        .map(|(name, text)| (name, json!(text)))
+                        .collect();
                 let offered = offered_by_agent
                     .get(agent.id.as_str())
                     .cloned()
