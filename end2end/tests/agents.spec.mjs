@@ -1,7 +1,8 @@
 // A built-in master with two agents. The Agents page: an agent is cut off from the page (after a
 // confirmation), shows as unreachable with its task, the app spread across both agents waits
 // with the constraint named, and the agent is brought back. The app page of a resident app: its
-// volume, attached while its task runs.
+// volumes (one on the root disk, one on a MOUNT disk of the agent's), attached while its task
+// runs.
 import { expect, test } from '@playwright/test';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, rmSync } from 'node:fs';
@@ -12,6 +13,15 @@ import { shots } from '../screens.mjs';
 
 const hosts = ['node-1', 'node-2'];
 
+/// Each agent's resources in Mesos' JSON form, with a MOUNT disk under its own work dir.
+const agentResources = JSON.stringify([
+  { name: 'cpus', type: 'SCALAR', scalar: { value: 2 } },
+  { name: 'mem', type: 'SCALAR', scalar: { value: 2048 } },
+  { name: 'disk', type: 'SCALAR', scalar: { value: 512 } },
+  { name: 'disk', type: 'SCALAR', scalar: { value: 64 },
+    disk: { source: { type: 'MOUNT', mount: { root: 'disks/fast' } } } },
+]);
+
 /// A Stride of its own with the two agents, in a fresh directory; `stop` kills it and every
 /// task it started, unmounts its volumes and removes the directory.
 async function twoAgentStride() {
@@ -21,7 +31,7 @@ async function twoAgentStride() {
   const child = spawn(process.env.STRIDE_BIN, [
     '--http-address', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data'),
     '--agent', 'node-1;rack:r1', '--agent', 'node-2;rack:r2',
-    '--agent-resources', 'cpus:2;mem:2048;disk:512', '--mesos-role', '*,data',
+    '--agent-resources', agentResources, '--mesos-role', '*,data',
   ], { stdio: ['ignore', log, log], detached: true, env: { ...process.env, RUST_LOG: 'info' } });
   child.unref();
   const stop = () => {
@@ -98,24 +108,33 @@ test('agents are listed, cut off and brought back from the Agents page', async (
   }
 });
 
-test('a resident app shows its volume, attached while its task runs', async ({ page }) => {
+test('a resident app shows its volumes, attached while its task runs', async ({ page }) => {
   const { base, stop } = await twoAgentStride();
   try {
     await createApp(base, {
       id: '/e2e/db', role: 'data', cmd: 'sleep 600', cpus: 0.1, mem: 32,
       container: {
         type: 'MESOS',
-        volumes: [{ containerPath: 'data', mode: 'RW', persistent: { size: 16 } }],
+        volumes: [
+          { containerPath: 'data', mode: 'RW', persistent: { size: 16 } },
+          { containerPath: 'fast', mode: 'RW', persistent: { type: 'mount', size: 32 } },
+        ],
       },
     });
     await page.goto(`${base}/apps/e2e/db`);
     await expect(page.locator('[data-hydrated="true"]').first()).toBeAttached();
     await page.getByRole('tab', { name: /Volumes/ }).click();
-    const row = page.getByTestId('volume-row');
-    await expect(row).toHaveCount(1);
+    const rows = page.getByTestId('volume-row');
+    await expect(rows).toHaveCount(2);
+    const row = rows.filter({ hasText: '16 MiB' });
     await expect(row).toHaveAttribute('data-status', 'Attached');
-    await expect(row).toContainText('16 MiB');
     await expect(row).toContainText(/node-[12]/);
+    await expect(row.getByTestId('volume-disk')).toHaveText('root');
+    // The mount volume takes its disk whole: 64 MiB, though it asked for 32.
+    const mount = rows.filter({ hasText: 'disks/fast' });
+    await expect(mount).toContainText('64 MiB');
+    await expect(mount).toHaveAttribute('data-status', 'Attached');
+    await expect(mount.getByTestId('volume-disk')).toHaveText(/^mount \/.*\/disks\/fast$/);
     await shots(page, 'agents-05-volumes');
 
     // Scaled to 0, the instance stops and its volume waits for it.
@@ -126,6 +145,7 @@ test('a resident app shows its volume, attached while its task runs', async ({ p
     });
     expect(scaled.status).toBe(200);
     await expect(row).toHaveAttribute('data-status', 'Detached');
+    await expect(mount).toHaveAttribute('data-status', 'Detached');
   } finally {
     stop();
   }

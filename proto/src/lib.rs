@@ -176,6 +176,18 @@ impl mesos::v1::Resource {
         disk
     }
 
+    /// The same resource on the disk `source` describes (a PATH or MOUNT disk) instead of the
+    /// agent's root disk.
+    pub fn on_disk_source(mut self, source: mesos::v1::resource::disk_info::Source) -> Self {
+        self.disk.get_or_insert_with(Default::default).source = Some(source);
+        self
+    }
+
+    /// Its disk source, when it is a disk beside the root disk.
+    pub fn disk_source(&self) -> Option<&mesos::v1::resource::disk_info::Source> {
+        self.disk.as_ref()?.source.as_ref()
+    }
+
     /// Its dynamic reservation, and its volume's persistence if it is one, made in the name of
     /// `principal` (Mesos checks both against an authenticated framework's principal).
     pub fn signed_by(mut self, principal: &str) -> Self {
@@ -231,6 +243,46 @@ impl mesos::v1::Resource {
             .map(|v| v.container_path.clone())
             .unwrap_or_default();
         Some((id, path))
+    }
+}
+
+/// PATH and MOUNT disk sources, made and read by their root directory.
+impl mesos::v1::resource::disk_info::Source {
+    /// A disk of `kind` (PATH or MOUNT) at `root`, with `profile` if it has one.
+    pub fn at_root(
+        kind: mesos::v1::resource::disk_info::source::Type,
+        root: &str,
+        profile: Option<&str>,
+    ) -> Self {
+        use mesos::v1::resource::disk_info::source;
+        let mut out = Self {
+            profile: profile.map(str::to_string),
+            ..Default::default()
+        };
+        out.set_type(kind);
+        match kind {
+            source::Type::Mount => {
+                out.mount = Some(source::Mount {
+                    root: Some(root.into()),
+                })
+            }
+            _ => {
+                out.path = Some(source::Path {
+                    root: Some(root.into()),
+                })
+            }
+        }
+        out
+    }
+
+    /// Its root directory: the mount point of a MOUNT disk, the directory of a PATH disk.
+    pub fn root(&self) -> &str {
+        use mesos::v1::resource::disk_info::source;
+        let root = match self.r#type() {
+            source::Type::Mount => self.mount.as_ref().and_then(|m| m.root.as_deref()),
+            _ => self.path.as_ref().and_then(|p| p.root.as_deref()),
+        };
+        root.unwrap_or_default()
     }
 }
 

@@ -321,8 +321,10 @@ pub struct AgentConfig {
     pub agents: Vec<String>,
 
     /// Every agent's resources instead of an even share of the detected ones, Mesos style:
-    /// `cpus:4;mem:8192;disk:10000;ports:[31000-32000]`. Unnamed resources keep the machine's
-    /// value; ports are always divided among the agents, so that none hands out another's.
+    /// `cpus:4;mem:8192;disk:10000;ports:[31000-32000]`, or Mesos' JSON form, which can also
+    /// declare PATH and MOUNT disks for `path` and `mount` volumes (relative roots are under
+    /// each agent's work dir). Unnamed resources keep the machine's value; ports are always
+    /// divided among the agents, so that none hands out another's.
     #[arg(long, env = "STRIDE_AGENT_RESOURCES")]
     pub agent_resources: Option<String>,
 

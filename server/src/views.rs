@@ -414,6 +414,16 @@ fn volume_rows(instance: &crate::scheduler::instance::Instance) -> Vec<app::mode
             persistence_id: v.persistence_id.clone(),
             container_path: v.container_path.clone(),
             size_mib: v.size_mib,
+            disk: match &v.source {
+                None => "root".into(),
+                Some(source) => {
+                    let kind = match source.kind {
+                        crate::scheduler::disks::SourceKind::Path => "path",
+                        crate::scheduler::disks::SourceKind::Mount => "mount",
+                    };
+                    format!("{kind} {}", source.root)
+                }
+            },
             host: reservation.hostname.clone(),
             instance_id: instance.id.clone(),
             attached: instance.condition.is_active(),

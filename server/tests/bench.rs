@@ -136,6 +136,7 @@ fn placement_rate(constraints: Vec<Vec<String>>) -> f64 {
             mem: 4096.0,
             disk: 10_000.0,
             ports: vec![(31000, 32000)],
+            disks: Vec::new(),
             reserved: Vec::new(),
         })
         .collect();

@@ -41,6 +41,7 @@ impl Harness {
                     mem_mb: 1024.0,
                     disk_mb: 1000.0,
                     ports: vec![(31000, 31009)],
+                    disks: vec![],
                 },
                 attributes: vec![(
                     "rack".into(),

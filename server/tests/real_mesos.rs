@@ -25,6 +25,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const API_PATH: &str = "/master/api/v1/scheduler";
+const DEFAULT_RESOURCES: &str = "cpus:2;mem:1024;disk:1000;ports:[31000-31010]";
 
 fn skipped(test: &str) -> bool {
     let skip = std::env::var("STRIDE_SKIP_REAL_MESOS").is_ok_and(|v| v == "1");
@@ -50,6 +51,12 @@ impl RealMesos {
     /// Two agents with these attributes (Mesos' syntax, one per agent in start order), or
     /// none when empty.
     fn with_agent_attributes(attributes: &[&str]) -> RealMesos {
+        RealMesos::with_agents(attributes, DEFAULT_RESOURCES)
+    }
+
+    /// Two agents with these attributes (as [`RealMesos::with_agent_attributes`]) and these
+    /// resources each (`--resources`, either of Mesos' forms).
+    fn with_agents(attributes: &[&str], resources: &str) -> RealMesos {
         let scripts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/real_mesos");
         let setup = Command::new(scripts.join("setup.sh"))
             .arg("--quiet")
@@ -72,10 +79,7 @@ impl RealMesos {
         let mut start = Command::new(scripts.join("start.sh"));
         start
             .args([port.to_string(), "2".into(), "600".into()])
-            .env(
-                "STRIDE_REAL_MESOS_RESOURCES",
-                "cpus:2;mem:1024;disk:1000;ports:[31000-31010]",
-            );
+            .env("STRIDE_REAL_MESOS_RESOURCES", resources);
         if !attributes.is_empty() {
             start.env("STRIDE_REAL_MESOS_AGENT_ATTRIBUTES", attributes.join(" "));
         }
@@ -619,4 +623,146 @@ async fn a_resident_app_reserves_and_creates_its_volume_on_a_real_master() {
     let metrics = mesos.metrics_of(&framework_id).await;
     assert_eq!(count(&metrics, "operations/destroy"), 1.0, "{metrics:?}");
     assert_eq!(count(&metrics, "operations/unreserve"), 1.0, "{metrics:?}");
+}
+
+/// A tmpfs mounted for the test (a MOUNT disk must be a mount point for Mesos), unmounted
+/// when dropped.
+struct TmpfsMount(PathBuf);
+
+impl TmpfsMount {
+    fn at(dir: PathBuf, size_mib: u32) -> TmpfsMount {
+        std::fs::create_dir_all(&dir).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_mib}m"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .expect("running mount");
+        assert!(mounted.success(), "mounting a tmpfs at {}", dir.display());
+        TmpfsMount(dir)
+    }
+}
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("--lazy").arg(&self.0).status();
+    }
+}
+
+/// A resident app's `path` and `mount` volumes on a real master whose agents offer a PATH disk
+/// and a MOUNT disk: RESERVE names the disks with their sources (the MOUNT disk whole), CREATE
+/// makes the volumes on them, the master accepts both and launches the task with them, and
+/// deleting the app gives both disks back.
+#[tokio::test]
+async fn path_and_mount_volumes_are_reserved_on_a_real_masters_disks() {
+    if skipped("path_and_mount_volumes_are_reserved_on_a_real_masters_disks") {
+        return;
+    }
+    let disks = tempfile::tempdir().unwrap();
+    let path_root = disks.path().join("path");
+    std::fs::create_dir_all(&path_root).unwrap();
+    let mount = TmpfsMount::at(disks.path().join("mount"), 64);
+    let disk = |size: u32, source: Value| json!({"name": "disk", "type": "SCALAR", "scalar": {"value": size}, "disk": {"source": source}});
+    let resources = json!([
+        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 2}},
+        {"name": "mem", "type": "SCALAR", "scalar": {"value": 1024}},
+        {"name": "disk", "type": "SCALAR", "scalar": {"value": 1000}},
+        {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 31010}]}},
+        disk(200, json!({"type": "PATH", "path": {"root": path_root}})),
+        disk(64, json!({"type": "MOUNT", "mount": {"root": mount.0}})),
+    ]);
+    let mesos = RealMesos::with_agents(&[], &resources.to_string());
+    let stride = Stride::start_with(&[
+        "--master",
+        &mesos.url,
+        "--mesos-api-path",
+        API_PATH,
+        "--mesos-role",
+        "*,data",
+        "--mesos-principal",
+        "ops",
+    ])
+    .await;
+    let framework_id = subscribed(&mesos).await;
+    let app = json!({
+        "id": "/db", "role": "data", "cmd": "sleep 100", "cpus": 0.1, "mem": 32,
+        "backoffSeconds": 1, "backoffFactor": 1.0,
+        "container": {
+            "type": "MESOS",
+            "volumes": [
+                {"containerPath": "data", "mode": "RW", "persistent": {"type": "mount", "size": 32}},
+                {"containerPath": "logs", "mode": "RW", "persistent": {"type": "path", "size": 8}}
+            ]
+        }
+    });
+    let (status, body) = stride.post("/v2/apps", &app.to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    let reserved = eventually("a reservation with both volumes", || async {
+        let reserved = mesos.reserved_for("data").await;
+        (reserved.len() == 1 && reserved[0].1.len() == 2).then_some(reserved)
+    })
+    .await;
+    let agent = &reserved[0].0;
+    // The volumes as the master keeps them: each on its disk, the mount volume all of it.
+    let slaves = mesos.get("/master/slaves").await;
+    let held = slaves["slaves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == *agent)
+        .unwrap()["reserved_resources_full"]["data"]
+        .clone();
+    let mut volumes: Vec<(String, String, f64)> = held
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r.pointer("/disk/persistence").is_some())
+        .map(|r| {
+            let source = &r["disk"]["source"];
+            let kind = source["type"].as_str().unwrap().to_string();
+            let root = source
+                .pointer("/path/root")
+                .or(source.pointer("/mount/root"))
+                .and_then(Value::as_str)
+                .unwrap()
+                .to_string();
+            (kind, root, r["scalar"]["value"].as_f64().unwrap())
+        })
+        .collect();
+    volumes.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        volumes,
+        vec![
+            ("MOUNT".into(), mount.0.display().to_string(), 64.0),
+            ("PATH".into(), path_root.display().to_string(), 8.0),
+        ],
+        "{held}"
+    );
+    let tasks = eventually("a launch of /db", || async {
+        let tasks = mesos.tasks_of(&framework_id).await;
+        (!tasks.is_empty()).then_some(tasks)
+    })
+    .await;
+    let (id, task_agent, resources) = &tasks[0];
+    assert_eq!(task_agent, agent, "{id} left its reservation");
+    let sources: Vec<&str> = resources
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.pointer("/disk/source/type")?.as_str())
+        .collect();
+    assert_eq!(
+        sources.len(),
+        2,
+        "{id} launched with both volumes: {resources}"
+    );
+    let metrics = mesos.metrics_of(&framework_id).await;
+    assert_eq!(count(&metrics, "operations/reserve"), 1.0, "{metrics:?}");
+    assert_eq!(count(&metrics, "operations/create"), 1.0, "{metrics:?}");
+
+    let (status, _) = stride.delete("/v2/apps/db?force=true").await;
+    assert_eq!(status, 200);
+    eventually("both disks given back", || async {
+        mesos.reserved_for("data").await.is_empty().then_some(())
+    })
+    .await;
 }

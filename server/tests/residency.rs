@@ -365,3 +365,182 @@ async fn resident_apps_follow_marathons_rules() {
         "the reservation keeps its role: {held:?}"
     );
 }
+
+/// Each agent's disks beside its root disk, in Mesos' JSON form: two PATH disks and three
+/// MOUNT disks of different sizes, under the agent's own work dir.
+const AGENT_DISKS: &str = r#"[
+    {"name": "cpus", "type": "SCALAR", "scalar": {"value": 2}},
+    {"name": "mem", "type": "SCALAR", "scalar": {"value": 1024}},
+    {"name": "disk", "type": "SCALAR", "scalar": {"value": 1024}},
+    {"name": "disk", "type": "SCALAR", "scalar": {"value": 64},
+     "disk": {"source": {"type": "PATH", "path": {"root": "disks/ssd"}}}},
+    {"name": "disk", "type": "SCALAR", "scalar": {"value": 512},
+     "disk": {"source": {"type": "PATH", "path": {"root": "disks/hdd"}}}},
+    {"name": "disk", "type": "SCALAR", "scalar": {"value": 32},
+     "disk": {"source": {"type": "MOUNT", "mount": {"root": "disks/small"}}}},
+    {"name": "disk", "type": "SCALAR", "scalar": {"value": 64},
+     "disk": {"source": {"type": "MOUNT", "mount": {"root": "disks/m1"}}}},
+    {"name": "disk", "type": "SCALAR", "scalar": {"value": 256},
+     "disk": {"source": {"type": "MOUNT", "mount": {"root": "disks/big"}}}}
+]"#;
+
+/// The volumes `/master/state` lists with their disks: (kind, root, size, size enforcement).
+async fn volumes_on_disks(stride: &Stride) -> Vec<(String, String, f64, String)> {
+    let (_, state) = stride.get("/master/state").await;
+    let mut out: Vec<(String, String, f64, String)> = state["slaves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|agent| {
+            agent["persistent_volumes"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|v| {
+            let text = |pointer: &str| v.pointer(pointer).and_then(Value::as_str).unwrap_or("");
+            (
+                text("/disk_source/kind").to_string(),
+                text("/disk_source/root").to_string(),
+                v["size"].as_f64().unwrap(),
+                text("/size_enforcement").to_string(),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// `path` and `mount` volumes go on the disks the agents declare: a mount volume on the
+/// smallest MOUNT disk between its size and maxSize, taking it whole (an ext4 of the disk's
+/// size is loop-mounted on the disk's root); a path volume on the PATH disk its constraint
+/// allows, under the disk's root. The data stays through a relaunch; a volume that no disk
+/// can hold waits with InsufficientDisk; deleting the app empties the disks again.
+#[tokio::test]
+async fn path_and_mount_volumes_go_on_the_disks_agents_declare() {
+    let stride = Stride::start_with(&[
+        "--agent",
+        "node-1;rack:r1",
+        "--agent",
+        "node-2;rack:r2",
+        "--agent-resources",
+        AGENT_DISKS,
+        "--mesos-role",
+        "*,data",
+    ])
+    .await;
+    let mut app = resident_app();
+    app["cmd"] = json!("echo run >> data/runs && echo log >> logs/lines && sleep 1000");
+    app["container"]["volumes"] = json!([
+        {"containerPath": "data", "mode": "RW",
+         "persistent": {"type": "mount", "size": 40, "maxSize": 100}},
+        {"containerPath": "logs", "mode": "RW",
+         "persistent": {"type": "path", "size": 8, "constraints": [["path", "LIKE", ".*/disks/ssd"]]}}
+    ]);
+    let (status, body) = stride.post("/v2/apps", &app.to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["container"]["volumes"], app["container"]["volumes"],
+        "the app's volumes as given"
+    );
+    let (first, host) = running_task(&stride, None).await;
+    runs(&stride, &first, 1).await;
+    let agent_dir = stride
+        .agent_dirs()
+        .into_iter()
+        .find(|dir| dir.ends_with(&host))
+        .expect("the task's agent dir");
+    let agent_dir = std::fs::canonicalize(agent_dir).unwrap();
+    let mount_root = agent_dir.join("disks/m1");
+    let volumes = volumes_on_disks(&stride).await;
+    assert_eq!(
+        volumes,
+        vec![
+            (
+                "MOUNT".to_string(),
+                mount_root.display().to_string(),
+                64.0,
+                "enforced: loop-mounted ext4 of the volume's size".to_string()
+            ),
+            (
+                "PATH".to_string(),
+                agent_dir.join("disks/ssd").display().to_string(),
+                8.0,
+                "enforced: loop-mounted ext4 of the volume's size".to_string()
+            ),
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(mount_root.join("runs")).unwrap(),
+        "run\n",
+        "the mount volume is the disk's root"
+    );
+    let path_volumes = agent_dir.join("disks/ssd/volumes/roles/data");
+    let path_volume = std::fs::read_dir(&path_volumes)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .expect("the path volume under the PATH disk's root");
+    assert_eq!(
+        std::fs::read_to_string(path_volume.join("lines")).unwrap(),
+        "log\n"
+    );
+    // Reserved whole, on its disk, as Mesos lists it.
+    let (_, state) = stride.get("/master/state").await;
+    let reserved = state.to_string();
+    assert!(
+        reserved.contains(r#""type":"MOUNT""#)
+            && reserved.contains(&mount_root.display().to_string()),
+        "{state}"
+    );
+
+    // Relaunched on the same agent, to the same disks.
+    let (status, body) = stride.delete(&format!("/v2/apps/db/tasks/{first}")).await;
+    assert_eq!(status, 200, "{body}");
+    let (second, second_host) = running_task(&stride, Some(&first)).await;
+    assert_eq!(second_host, host);
+    runs(&stride, &second, 2).await;
+
+    // No MOUNT disk of 300 MiB or more: the app waits, and says why.
+    let mut big = resident_app();
+    big["id"] = json!("/big");
+    big["container"]["volumes"][0]["persistent"] = json!({"type": "mount", "size": 300});
+    let (status, body) = stride.post("/v2/apps", &big.to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    eventually("/big to wait for disk", || async {
+        let (_, queue) = stride.get("/v2/queue").await;
+        let item = queue["queue"]
+            .as_array()?
+            .iter()
+            .find(|i| i["app"]["id"] == "/big")?
+            .clone();
+        let disk = item["processedOffersSummary"]["rejectSummaryLastOffers"]
+            .as_array()?
+            .iter()
+            .find(|r| r["reason"] == "InsufficientDisk")?
+            .clone();
+        (disk["declined"].as_u64()? >= 1).then_some(())
+    })
+    .await;
+    let (status, body) = stride.delete("/v2/apps/big?force=true").await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, body) = stride.delete("/v2/apps/db").await;
+    assert_eq!(status, 200, "{body}");
+    eventually("the volumes destroyed", || async {
+        volumes_on_disks(&stride).await.is_empty().then_some(())
+    })
+    .await;
+    assert!(!path_volume.exists(), "the path volume is deleted");
+    assert_eq!(
+        std::fs::read_dir(&mount_root).unwrap().count(),
+        0,
+        "the mount disk's root stays, empty"
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(mount_root.to_str().unwrap()),
+        "still mounted: {mounts}"
+    );
+}

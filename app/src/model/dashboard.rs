@@ -112,6 +112,8 @@ pub struct VolumeRow {
     pub persistence_id: String,
     pub container_path: String,
     pub size_mib: f64,
+    /// The disk it is on: `root`, or a PATH or MOUNT disk's kind and root directory.
+    pub disk: String,
     /// The agent it lives on (its instance is pinned there).
     pub host: String,
     pub instance_id: String,

@@ -1,5 +1,6 @@
 //! The app page's Volumes tab, for a resident app: each persistent volume, whether a task has
-//! it mounted (Attached) or it waits with its data (Detached), and the agent it lives on.
+//! it mounted (Attached) or it waits with its data (Detached), the agent it lives on and the
+//! disk it is on.
 
 use super::format::{self, Tone};
 use crate::model::{AppDetail, VolumeRow};
@@ -24,6 +25,7 @@ pub fn VolumesTab(app: Memo<AppDetail>) -> impl IntoView {
                         <th scope="col">"Host"</th>
                         <th scope="col">"Container path"</th>
                         <th scope="col" class="num">"Size"</th>
+                        <th scope="col">"Disk"</th>
                         <th scope="col">"Volume"</th>
                     </tr>
                 </thead>
@@ -50,9 +52,10 @@ fn VolumeLine(volume: VolumeRow) -> impl IntoView {
     view! {
         <tr data-testid="volume-row" data-status=status>
             <td><span class=format!("chip {}", tone.class())>{status}</span></td>
-            <td><code>{volume.host}</code></td>
+            <td class="host"><code>{volume.host}</code></td>
             <td><code>{volume.container_path}</code></td>
             <td class="num">{format::mem(volume.size_mib)}</td>
+            <td><code data-testid="volume-disk">{volume.disk}</code></td>
             <td><code title=volume.instance_id>{volume.persistence_id}</code></td>
         </tr>
     }

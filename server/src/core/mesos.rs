@@ -312,6 +312,7 @@ impl Core {
                         mem: reservation.mem,
                         disk: reservation.disk,
                         ports: reservation.ports.clone(),
+                        volumes: Vec::new(),
                     };
                     tasks.extend(self.provision(app, &allocation, offer, None, now));
                 }

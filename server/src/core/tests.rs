@@ -25,6 +25,7 @@ fn offer(cpus: f64) -> OfferView {
         mem: 4096.0,
         disk: 1000.0,
         ports: vec![(31000, 31100)],
+        disks: vec![],
         reserved: vec![],
     }
 }

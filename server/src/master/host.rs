@@ -4,6 +4,7 @@
 //! pid is never mistaken for a task's supervisor), and the cgroups that cap each task's cpu and
 //! memory ([`Cgroups`]).
 
+use super::disks::{apply_json, HostDisk};
 use std::ffi::{c_int, CString};
 use std::fs;
 use std::io;
@@ -22,13 +23,15 @@ const MEM_RESERVE_MB: f64 = 1024.0;
 const DISK_RESERVE_MB: f64 = 5.0 * 1024.0;
 const DEFAULT_PORTS: (u32, u32) = (31000, 32000);
 
-/// What the built-in agent offers: cpus, memory and disk in MiB, and port ranges (inclusive).
+/// What the built-in agent offers: cpus, memory and disk in MiB, port ranges (inclusive), and
+/// disks beside the root disk for volumes ([`super::disks`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostResources {
     pub cpus: f64,
     pub mem_mb: f64,
     pub disk_mb: f64,
     pub ports: Vec<(u32, u32)>,
+    pub disks: Vec<HostDisk>,
 }
 
 impl HostResources {
@@ -54,13 +57,20 @@ impl HostResources {
             mem_mb: minus_reserve(mem_total_kb / 1024.0, MEM_RESERVE_MB),
             disk_mb: minus_reserve(disk_total_mb, DISK_RESERVE_MB),
             ports: vec![DEFAULT_PORTS],
+            disks: Vec::new(),
         })
     }
 
-    /// Replaces the named resources, Mesos style: `cpus:4;mem:8192;disk:10000;ports:[31000-32000]`.
+    /// Replaces the named resources, Mesos style: `cpus:4;mem:8192;disk:10000;ports:[31000-32000]`,
+    /// or Mesos' JSON form (which can also declare PATH and MOUNT disks, see [`super::disks`]).
     /// Resources the spec does not name keep their value.
     pub fn apply_overrides(&mut self, spec: &str) -> Result<(), String> {
         let mut updated = self.clone();
+        if spec.trim_start().starts_with('[') {
+            apply_json(&mut updated, spec)?;
+            *self = updated;
+            return Ok(());
+        }
         for item in spec
             .split(';')
             .map(str::trim)
@@ -549,6 +559,7 @@ mod tests {
             mem_mb: 1000.0,
             disk_mb: 5000.0,
             ports: vec![DEFAULT_PORTS],
+            disks: vec![],
         }
     }
 
@@ -565,6 +576,7 @@ mod tests {
                 mem_mb: 8192.0,
                 disk_mb: 5000.0,
                 ports: vec![(31000, 32000), (33000, 33010)],
+                disks: vec![],
             }
         );
     }

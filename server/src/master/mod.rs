@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod checks;
+pub mod disks;
 pub mod host;
 pub mod local;
 pub mod server;

@@ -122,6 +122,8 @@ pub fn divide_resources(
                 mem_mb: scalar(total.mem_mb),
                 disk_mb: scalar(total.disk_mb),
                 ports: ranges_of(&ports[n * share..end]),
+                // Each agent has the disks as its own: relative roots are under its work dir.
+                disks: total.disks.clone(),
             }
         })
         .collect()
@@ -182,6 +184,7 @@ mod tests {
             mem_mb: 8000.0,
             disk_mb: 1000.0,
             ports: vec![(31000, 31009)],
+            disks: vec![],
         };
         let split = divide_resources(&total, 4, true);
         assert_eq!(split[0].cpus, 1.0);

@@ -1,6 +1,7 @@
 //! Translation between the Mesos v1 messages and the scheduler core's own terms.
 
 use crate::core::{OfferOperation, Outgoing};
+use crate::scheduler::disks::{DiskSource, OfferedDisk, SourceKind};
 use crate::scheduler::placement::{OfferView, OfferedReservation, OfferedVolume};
 use crate::scheduler::residency::{ReservationSpec, FRAMEWORK_LABEL, INSTANCE_LABEL};
 use crate::scheduler::status::StatusUpdate;
@@ -46,6 +47,7 @@ pub fn offer_view(offer: &mesos::Offer) -> OfferView {
         mem: 0.0,
         disk: 0.0,
         ports: Vec::new(),
+        disks: Vec::new(),
         reserved: Vec::new(),
     };
     for r in &offer.resources {
@@ -61,12 +63,18 @@ pub fn offer_view(offer: &mesos::Offer) -> OfferView {
             match r.name.as_str() {
                 "cpus" => held.cpus += scalar,
                 "mem" => held.mem += scalar,
-                "disk" => {
-                    held.disk += scalar;
-                    if let Some(volume) = volume_of(r) {
+                "disk" => match volume_of(r) {
+                    Some(volume) => {
+                        if volume.source.is_none() {
+                            held.disk += scalar;
+                        }
                         held.volumes.push(volume);
                     }
-                }
+                    // Reserved PATH or MOUNT disk without a volume: Stride reserves such disk
+                    // only with a volume on it, in one ACCEPT, so this is not Stride's.
+                    None if r.disk_source().is_some() => {}
+                    None => held.disk += scalar,
+                },
                 "ports" => held.ports.extend(ports()),
                 _ => {}
             }
@@ -75,10 +83,16 @@ pub fn offer_view(offer: &mesos::Offer) -> OfferView {
         match r.name.as_str() {
             "cpus" => view.cpus += scalar,
             "mem" => view.mem += scalar,
-            // A PATH or MOUNT disk is not the agent's root disk: a task naming it as plain
-            // disk would be refused. (Stride places no volume on one yet.)
-            "disk" if r.disk.as_ref().is_some_and(|d| d.source.is_some()) => {}
-            "disk" => view.disk += scalar,
+            // A PATH or MOUNT disk is not the agent's root disk: only volumes go on one.
+            "disk" => match r.disk_source() {
+                None => view.disk += scalar,
+                Some(source) => view
+                    .disks
+                    .extend(source_of(source).map(|source| OfferedDisk {
+                        source,
+                        size_mib: scalar,
+                    })),
+            },
             "ports" => view.ports.extend(ports()),
             _ => {}
         }
@@ -131,7 +145,32 @@ fn volume_of(r: &mesos::Resource) -> Option<OfferedVolume> {
         persistence_id,
         container_path,
         size_mib: r.scalar.as_ref().map_or(0.0, |s| s.value),
+        source: r.disk_source().and_then(source_of),
     })
+}
+
+/// A PATH or MOUNT disk source in Stride's terms; BLOCK and RAW disks hold no volumes.
+fn source_of(source: &mesos::resource::disk_info::Source) -> Option<DiskSource> {
+    use mesos::resource::disk_info::source::Type;
+    let kind = match source.r#type() {
+        Type::Path => SourceKind::Path,
+        Type::Mount => SourceKind::Mount,
+        Type::Unknown | Type::Block | Type::Raw => return None,
+    };
+    Some(DiskSource {
+        kind,
+        root: source.root().to_string(),
+        profile: source.profile.clone(),
+    })
+}
+
+fn mesos_source(source: &DiskSource) -> mesos::resource::disk_info::Source {
+    use mesos::resource::disk_info::source::Type;
+    let kind = match source.kind {
+        SourceKind::Path => Type::Path,
+        SourceKind::Mount => Type::Mount,
+    };
+    mesos::resource::disk_info::Source::at_root(kind, &source.root, source.profile.as_deref())
 }
 
 /// `resource` reserved for `spec`'s role with its labels.
@@ -144,29 +183,42 @@ fn volumes_of(spec: &ReservationSpec) -> Vec<mesos::Resource> {
     spec.volumes
         .iter()
         .map(|v| {
-            mesos::Resource::persistent_volume(
+            let volume = mesos::Resource::persistent_volume(
                 v.size_mib,
                 &spec.role,
                 &spec.labels,
                 &v.persistence_id,
                 &v.container_path,
-            )
+            );
+            match &v.source {
+                Some(source) => volume.on_disk_source(mesos_source(source)),
+                None => volume,
+            }
         })
         .collect()
 }
 
-/// All of `spec`'s resources, the volumes' disk as plain reserved disk (what RESERVE and
-/// UNRESERVE name).
+/// All of `spec`'s resources, the volumes' disk as plain reserved disk on the disk each is on
+/// (what RESERVE and UNRESERVE name).
 fn reserved_resources(spec: &ReservationSpec) -> Vec<mesos::Resource> {
     let mut resources = vec![
         reserved(mesos::Resource::scalar("cpus", spec.cpus, &spec.role), spec),
         reserved(mesos::Resource::scalar("mem", spec.mem, &spec.role), spec),
     ];
-    if spec.total_disk() > 0.0 {
+    if spec.root_disk() > 0.0 {
         resources.push(reserved(
-            mesos::Resource::scalar("disk", spec.total_disk(), &spec.role),
+            mesos::Resource::scalar("disk", spec.root_disk(), &spec.role),
             spec,
         ));
+    }
+    for volume in &spec.volumes {
+        if let Some(source) = &volume.source {
+            resources.push(reserved(
+                mesos::Resource::scalar("disk", volume.size_mib, &spec.role)
+                    .on_disk_source(mesos_source(source)),
+                spec,
+            ));
+        }
     }
     if !spec.ports.is_empty() {
         resources.push(reserved(
@@ -672,21 +724,85 @@ mod tests {
         );
     }
 
-    /// Only the root disk counts as the offer's disk; a MOUNT disk beside it does not.
+    /// Only the root disk counts as the offer's disk; PATH and MOUNT disks are listed beside it
+    /// with their roots, and BLOCK disks are left out.
     #[test]
-    fn disks_with_a_source_are_not_root_disk() {
-        let mut mount = mesos::Resource::scalar("disk", 1000.0, "*");
-        let mut source = mesos::resource::disk_info::Source::default();
-        source.set_type(mesos::resource::disk_info::source::Type::Mount);
-        mount.disk = Some(mesos::resource::DiskInfo {
-            source: Some(source),
-            ..Default::default()
-        });
+    fn disks_with_a_source_are_offered_beside_the_root_disk() {
+        use mesos::resource::disk_info::{source::Type, Source};
+        let on = |kind, root: &str, size| {
+            mesos::Resource::scalar("disk", size, "*")
+                .on_disk_source(Source::at_root(kind, root, None))
+        };
         let offer = mesos::Offer {
-            resources: vec![mesos::Resource::scalar("disk", 64.0, "*"), mount],
+            resources: vec![
+                mesos::Resource::scalar("disk", 64.0, "*"),
+                on(Type::Mount, "/mnt/d1", 1000.0),
+                on(Type::Path, "/srv/p", 500.0),
+                on(Type::Block, "/dev/sdb", 900.0),
+            ],
             ..Default::default()
         };
-        assert_eq!(offer_view(&offer).disk, 64.0);
+        let view = offer_view(&offer);
+        assert_eq!(view.disk, 64.0);
+        let disks: Vec<(SourceKind, &str, f64)> = view
+            .disks
+            .iter()
+            .map(|d| (d.source.kind, d.source.root.as_str(), d.size_mib))
+            .collect();
+        assert_eq!(
+            disks,
+            [
+                (SourceKind::Mount, "/mnt/d1", 1000.0),
+                (SourceKind::Path, "/srv/p", 500.0)
+            ]
+        );
+    }
+
+    /// A mount volume is reserved and created on its disk; the root disk keeps only the rest.
+    #[test]
+    fn volumes_are_reserved_and_created_on_their_disk() {
+        let spec = ReservationSpec {
+            role: "data".into(),
+            labels: vec![(FRAMEWORK_LABEL.into(), "f".into())],
+            cpus: 0.5,
+            mem: 64.0,
+            disk: 10.0,
+            ports: vec![],
+            volumes: vec![crate::scheduler::instance::ReservedVolume {
+                persistence_id: "db#data#1".into(),
+                container_path: "data".into(),
+                size_mib: 2000.0,
+                source: Some(DiskSource {
+                    kind: SourceKind::Mount,
+                    root: "/mnt/d1".into(),
+                    profile: None,
+                }),
+            }],
+        };
+        let disks: Vec<(f64, Option<String>)> = reserved_resources(&spec)
+            .iter()
+            .filter(|r| r.name == "disk")
+            .map(|r| {
+                let root = r.disk_source().map(|s| s.root().to_string());
+                (r.scalar.unwrap().value, root)
+            })
+            .collect();
+        assert_eq!(disks, [(10.0, None), (2000.0, Some("/mnt/d1".into()))]);
+        let volume = &volumes_of(&spec)[0];
+        assert_eq!(volume.disk_source().map(|s| s.root()), Some("/mnt/d1"));
+        assert!(volume.persistence().is_some());
+        // Offered back, the volume keeps its disk and the root disk only its own.
+        let offer = mesos::Offer {
+            resources: reserved_resources(&spec)
+                .into_iter()
+                .filter(|r| r.disk_source().is_none())
+                .chain(volumes_of(&spec))
+                .collect(),
+            ..Default::default()
+        };
+        let held = &offer_view(&offer).reserved[0];
+        assert_eq!(held.disk, 10.0);
+        assert_eq!(held.volumes[0].source, spec.volumes[0].source);
     }
 
     /// With a principal, everything reserved and every volume of an ACCEPT (the launched
@@ -704,6 +820,7 @@ mod tests {
                 persistence_id: "db#data#1".into(),
                 container_path: "data".into(),
                 size_mib: 16.0,
+                source: None,
             }],
         };
         let accept = || Outgoing::Accept {

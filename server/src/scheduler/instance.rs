@@ -1,5 +1,6 @@
 //! Instances (Marathon's unit of placement) and their conditions and goals.
 
+use super::disks::DiskSource;
 use app::model::{path, TaskState, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -155,6 +156,9 @@ pub struct ReservedVolume {
     pub persistence_id: String,
     pub container_path: String,
     pub size_mib: f64,
+    /// The PATH or MOUNT disk it is on; `None` on the agent's root disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<DiskSource>,
 }
 
 /// What a resident instance holds on its agent: resources reserved for it alone, and its

@@ -34,6 +34,7 @@
 //! - [`residency`]: resident instances' reservations, and which reserved resources in an offer
 //!   to launch on or give back.
 //! - [`constraint`]: typed placement constraints with cached regexes.
+//! - [`disks`]: PATH and MOUNT disks, and which of them path and mount volumes go on.
 //! - [`backoff`]: the launch delay after failures.
 //! - [`taskbuild`]: the task (command, resources, environment) launched for an instance.
 
@@ -41,6 +42,7 @@ pub mod backoff;
 pub mod constraint;
 pub mod converge;
 pub mod deployment;
+pub mod disks;
 pub mod groups;
 pub mod health;
 pub mod instance;

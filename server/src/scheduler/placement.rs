@@ -6,7 +6,8 @@
 //! many offers an app saw and why it is waiting.
 
 use super::constraint::{Constraint, RegexCache, Tally};
-use super::residency::volume_disk;
+use super::disks::{place_volumes, root_volume_disk, volume_needs, DiskSource, OfferedDisk};
+use super::disks::{PlacedVolume, VolumeNeed};
 use app::model::AppDefinition;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -21,8 +22,11 @@ pub struct OfferView {
     pub attributes: Vec<(String, String)>,
     pub cpus: f64,
     pub mem: f64,
+    /// The root disk.
     pub disk: f64,
     pub ports: Vec<(u32, u32)>,
+    /// Unreserved disks beside the root disk (PATH and MOUNT disks), for path and mount volumes.
+    pub disks: Vec<OfferedDisk>,
     /// Resources reserved dynamically (for one instance each), apart from the unreserved ones
     /// above.
     pub reserved: Vec<OfferedReservation>,
@@ -37,7 +41,7 @@ pub struct OfferedReservation {
     pub role: String,
     pub cpus: f64,
     pub mem: f64,
-    /// All the reserved disk, volumes included.
+    /// The reserved root disk, root volumes included.
     pub disk: f64,
     pub ports: Vec<(u32, u32)>,
     pub volumes: Vec<OfferedVolume>,
@@ -48,6 +52,8 @@ pub struct OfferedVolume {
     pub persistence_id: String,
     pub container_path: String,
     pub size_mib: f64,
+    /// The PATH or MOUNT disk it is on; `None` on the root disk.
+    pub source: Option<DiskSource>,
 }
 
 /// Why an offer was not good for an app, Marathon's reject reasons in funnel order.
@@ -99,8 +105,12 @@ pub struct Pending<'a> {
     pub constraints: Vec<CountedConstraint>,
     /// Ids of instances waiting to launch, in launch order.
     pub waiting: VecDeque<String>,
-    /// MiB of disk the app's persistent volumes take beside its `disk` (0 when it has none).
-    pub volume_disk: f64,
+    /// MiB of root disk the app's persistent volumes take beside its `disk`.
+    pub root_volume_disk: f64,
+    /// The app's path and mount volumes, which go on disks of their own.
+    pub volume_needs: Vec<VolumeNeed>,
+    /// Has persistent volumes: resources are reserved for its role.
+    pub resident: bool,
 }
 
 impl<'a> Pending<'a> {
@@ -131,7 +141,9 @@ impl<'a> Pending<'a> {
             app,
             constraints,
             waiting,
-            volume_disk: volume_disk(app),
+            root_volume_disk: root_volume_disk(app),
+            volume_needs: volume_needs(app, regexes),
+            resident: app.is_resident(),
         }
     }
 }
@@ -145,6 +157,8 @@ pub struct Allocation {
     pub mem: f64,
     pub disk: f64,
     pub ports: Vec<u32>,
+    /// Where the app's path and mount volumes go (a resident instance's first launch).
+    pub volumes: Vec<PlacedVolume>,
 }
 
 /// What one offer meant to one waiting app: it took instances, or it was vetoed.
@@ -181,6 +195,7 @@ struct Remaining {
     mem: f64,
     disk: f64,
     ports: Vec<(u32, u32)>,
+    disks: Vec<OfferedDisk>,
 }
 
 impl Remaining {
@@ -236,7 +251,7 @@ fn check_role(pending: &Pending<'_>, offer: &OfferView, _: &Remaining) -> Result
     let accepted = app.accepted_resource_roles.is_empty()
         || app.accepted_resource_roles.iter().any(|r| r == &offer.role);
     // Resources are reserved for the role they are offered to: a resident app needs its own.
-    let allocatable = offer.role == app.role || (offer.role == "*" && pending.volume_disk == 0.0);
+    let allocatable = offer.role == app.role || (offer.role == "*" && !pending.resident);
     (accepted && allocatable)
         .then_some(())
         .ok_or(Veto::UnfulfilledRole)
@@ -281,7 +296,12 @@ fn check_mem(pending: &Pending<'_>, _: &OfferView, left: &Remaining) -> Result<(
 }
 
 fn check_disk(pending: &Pending<'_>, _: &OfferView, left: &Remaining) -> Result<(), Veto> {
-    (pending.app.disk + pending.volume_disk <= left.disk + EPSILON)
+    let root_fits = pending.app.disk + pending.root_volume_disk <= left.disk + EPSILON;
+    let volumes_fit = || {
+        pending.volume_needs.is_empty()
+            || place_volumes(&pending.volume_needs, &mut left.disks.clone()).is_some()
+    };
+    (root_fits && volumes_fit())
         .then_some(())
         .ok_or(Veto::InsufficientDisk)
 }
@@ -312,6 +332,7 @@ pub fn match_offer(offer: &OfferView, queue: &mut [Pending<'_>]) -> OfferMatch {
         mem: offer.mem,
         disk: offer.disk,
         ports: offer.ports.clone(),
+        disks: offer.disks.clone(),
     };
     let mut result = OfferMatch::default();
     for pending in queue.iter_mut() {
@@ -334,7 +355,8 @@ pub fn match_offer(offer: &OfferView, queue: &mut [Pending<'_>]) -> OfferMatch {
             let app = pending.app;
             left.cpus -= app.cpus;
             left.mem -= app.mem;
-            left.disk -= app.disk + pending.volume_disk;
+            left.disk -= app.disk + pending.root_volume_disk;
+            let volumes = place_volumes(&pending.volume_needs, &mut left.disks).unwrap_or_default();
             let mut ports = Vec::with_capacity(app.port_count());
             for pd in &app.port_definitions {
                 let port = if app.require_ports && pd.port != 0 {
@@ -360,6 +382,7 @@ pub fn match_offer(offer: &OfferView, queue: &mut [Pending<'_>]) -> OfferMatch {
                 mem: app.mem,
                 disk: app.disk,
                 ports,
+                volumes,
             });
         }
         let outcome = match (placed_any, veto) {
@@ -391,6 +414,7 @@ mod tests {
             mem,
             disk: 1000.0,
             ports,
+            disks: vec![],
             reserved: vec![],
         }
     }
@@ -402,6 +426,48 @@ mod tests {
             std::iter::empty(),
             (0..n).map(|i| format!("i{i}")).collect(),
         )
+    }
+
+    /// A resident app's mount volume needs a MOUNT disk in an offer of its role, and takes it
+    /// whole; two instances need two disks.
+    #[test]
+    fn mount_volumes_need_a_mount_disk_each() {
+        use crate::scheduler::disks::SourceKind;
+        let mut app = app_with(2, 0);
+        app.role = "data".into();
+        app.container = Some(serde_json::json!({"type": "MESOS", "volumes": [
+            {"containerPath": "db", "mode": "RW", "persistent": {"type": "mount", "size": 100}}
+        ]}));
+        let mut with_disk = offer(1.0, 1000.0, vec![(31000, 31010)]);
+        with_disk.role = "data".into();
+        with_disk.disks = vec![OfferedDisk {
+            source: DiskSource {
+                kind: SourceKind::Mount,
+                root: "/mnt/a".into(),
+                profile: None,
+            },
+            size_mib: 150.0,
+        }];
+        let mut queue = [pending(&app, 2)];
+        let m = match_offer(&with_disk, &mut queue);
+        assert_eq!(m.allocations.len(), 1, "one disk, one instance");
+        assert_eq!(
+            m.allocations[0].volumes,
+            vec![PlacedVolume {
+                index: 0,
+                source: with_disk.disks[0].source.clone(),
+                size_mib: 150.0
+            }]
+        );
+        let mut without = with_disk.clone();
+        without.disks.clear();
+        let mut queue = [pending(&app, 1)];
+        let m = match_offer(&without, &mut queue);
+        assert_eq!(
+            m.outcomes[0].1,
+            Outcome::Vetoed(Veto::InsufficientDisk),
+            "the root disk is no mount disk"
+        );
     }
 
     #[test]

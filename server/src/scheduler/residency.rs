@@ -29,9 +29,15 @@ pub struct ReservationSpec {
 }
 
 impl ReservationSpec {
-    /// All the disk reserved: the task's own and the volumes'.
-    pub fn total_disk(&self) -> f64 {
-        self.disk + self.volumes.iter().map(|v| v.size_mib).sum::<f64>()
+    /// The root disk reserved: the task's own and the root volumes'.
+    pub fn root_disk(&self) -> f64 {
+        self.disk
+            + self
+                .volumes
+                .iter()
+                .filter(|v| v.source.is_none())
+                .map(|v| v.size_mib)
+                .sum::<f64>()
     }
 }
 
@@ -42,16 +48,9 @@ fn labels(framework_id: &str, instance_id: &str) -> Vec<(String, String)> {
     ]
 }
 
-/// MiB of disk `app`'s persistent volumes take.
-pub fn volume_disk(app: &AppDefinition) -> f64 {
-    app.persistent_volumes()
-        .iter()
-        .map(|(_, v)| v.persistent.size.max(0) as f64)
-        .sum()
-}
-
 /// What a resident instance's first launch on `offer` holds from then on; `uuid` makes its
-/// volumes' persistence ids unique.
+/// volumes' persistence ids unique. Its path and mount volumes are on the disks the allocation
+/// chose, a mount volume as big as its disk.
 pub fn new_reservation(
     app: &AppDefinition,
     allocation: &Allocation,
@@ -70,10 +69,19 @@ pub fn new_reservation(
         volumes: app
             .persistent_volumes()
             .into_iter()
-            .map(|(_, v)| ReservedVolume {
-                persistence_id: format!("{}#{}#{uuid}", path::safe_path(&app.id), v.container_path),
-                container_path: v.container_path,
-                size_mib: v.persistent.size as f64,
+            .enumerate()
+            .map(|(index, (_, v))| {
+                let placed = allocation.volumes.iter().find(|p| p.index == index);
+                ReservedVolume {
+                    persistence_id: format!(
+                        "{}#{}#{uuid}",
+                        path::safe_path(&app.id),
+                        v.container_path
+                    ),
+                    container_path: v.container_path,
+                    size_mib: placed.map_or(v.persistent.size as f64, |p| p.size_mib),
+                    source: placed.map(|p| p.source.clone()),
+                }
             })
             .collect(),
     }
@@ -136,7 +144,13 @@ pub fn use_of<'a>(
             labels: labels(framework_id, instance_id),
             cpus: offered.cpus,
             mem: offered.mem,
-            disk: offered.disk - offered.volumes.iter().map(|v| v.size_mib).sum::<f64>(),
+            disk: offered.disk
+                - offered
+                    .volumes
+                    .iter()
+                    .filter(|v| v.source.is_none())
+                    .map(|v| v.size_mib)
+                    .sum::<f64>(),
             ports: offered.ports.iter().flat_map(|&(b, e)| b..=e).collect(),
             volumes: offered
                 .volumes
@@ -145,6 +159,7 @@ pub fn use_of<'a>(
                     persistence_id: v.persistence_id.clone(),
                     container_path: v.container_path.clone(),
                     size_mib: v.size_mib,
+                    source: v.source.clone(),
                 })
                 .collect(),
         }),
@@ -170,6 +185,7 @@ mod tests {
                 persistence_id: "p".into(),
                 container_path: "data".into(),
                 size_mib: 100.0,
+                source: None,
             }],
         }
     }
@@ -216,7 +232,7 @@ mod tests {
         let ReservedUse::Release(spec) = use_of(&o, "agent-1", "fw", |_| None) else {
             panic!("a reservation without an instance is released");
         };
-        assert_eq!((spec.disk, spec.total_disk()), (10.0, 110.0));
+        assert_eq!((spec.disk, spec.root_disk()), (10.0, 110.0));
         assert_eq!(spec.ports, vec![31000]);
         // On another agent than the instance's, or decommissioned: not the instance's any more.
         assert!(matches!(

@@ -85,20 +85,34 @@ fn agents_of(
             .apply_overrides(spec)
             .map_err(|e| anyhow::anyhow!("--agent-resources: {e}"))?;
     }
+    if let Some(shared) = resources
+        .disks
+        .iter()
+        .find(|d| !one && Path::new(&d.at.root).is_absolute())
+    {
+        anyhow::bail!(
+            "--agent-resources: the disk at {} would be every agent's; give it a relative root \
+             (each agent's is then under its own work dir)",
+            shared.at.root
+        );
+    }
     let shares = divide_resources(&resources, specs.len(), agent.agent_resources.is_none());
     Ok(specs
         .into_iter()
         .zip(shares)
-        .map(|(spec, resources)| master::local::AgentSettings {
-            work_dir: if one {
+        .map(|(spec, resources)| {
+            let work_dir = if one {
                 data_dir.join("agent")
             } else {
                 data_dir.join("agents").join(&spec.hostname)
-            },
-            hostname: spec.hostname,
-            resources,
-            attributes: spec.attributes,
-            domain: spec.domain,
+            };
+            master::local::AgentSettings {
+                resources: master::disks::rooted_under(resources, &work_dir),
+                work_dir,
+                hostname: spec.hostname,
+                attributes: spec.attributes,
+                domain: spec.domain,
+            }
         })
         .collect())
 }

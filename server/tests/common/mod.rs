@@ -41,11 +41,26 @@ pub struct Stride {
 /// Host ports for one Stride's agent: every Stride of a test binary gets a range of its own
 /// (below the kernel's ephemeral ports), so that tasks of tests running side by side never try
 /// to listen on the same port.
-fn task_port_range() -> String {
+fn task_port_range() -> (u32, u32) {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 120;
     let first = 20_000 + n * 100;
-    format!("ports:[{first}-{}]", first + 99)
+    (first, first + 99)
+}
+
+/// `resources` (an `--agent-resources` value, in either of Mesos' forms) with `ports` added.
+fn with_ports(resources: &str, (first, last): (u32, u32)) -> String {
+    if resources.is_empty() {
+        return format!("ports:[{first}-{last}]");
+    }
+    if !resources.trim_start().starts_with('[') {
+        return format!("{resources};ports:[{first}-{last}]");
+    }
+    let mut list: Vec<Value> = serde_json::from_str(resources).expect("JSON resources");
+    list.push(serde_json::json!({
+        "name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": first, "end": last}]}
+    }));
+    Value::Array(list).to_string()
 }
 
 /// `args` with the agent's ports set to a range of this Stride's own, unless they set ports.
@@ -54,10 +69,13 @@ fn with_own_ports(args: &[&str]) -> Vec<String> {
     match out.iter().position(|a| a == "--agent-resources") {
         Some(i) if i + 1 < out.len() => {
             if !out[i + 1].contains("ports") {
-                out[i + 1] = format!("{};{}", out[i + 1], task_port_range());
+                out[i + 1] = with_ports(&out[i + 1], task_port_range());
             }
         }
-        _ => out.extend(["--agent-resources".to_string(), task_port_range()]),
+        _ => out.extend([
+            "--agent-resources".to_string(),
+            with_ports("", task_port_range()),
+        ]),
     }
     out
 }

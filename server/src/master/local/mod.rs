@@ -175,6 +175,9 @@ impl LocalMaster {
                 Some(base) => (format!("{base}-SIM{index}"), Runner::Simulated),
                 None => {
                     std::fs::create_dir_all(&agent.work_dir)?;
+                    for disk in &agent.resources.disks {
+                        std::fs::create_dir_all(&disk.at.root)?;
+                    }
                     let id = stable_id(&agent.work_dir.join("agent_id"), &format!("S{index}"))?;
                     let (updates_tx, mut updates_rx) = mpsc::unbounded_channel();
                     let forward = inputs.clone();

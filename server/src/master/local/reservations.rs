@@ -6,14 +6,16 @@
 //! A reservation is one role and one set of labels. Its resources are offered only in offers
 //! allocated to its role, beside the agent's unreserved ones; they are taken when a task is
 //! launched on them, not when offered (an agent has one outstanding offer, so nothing else
-//! can take them meanwhile). A volume is a directory under the agent's
-//! `volumes/roles/<role>/<persistence id>` (bounded to its size where the host allows it:
-//! `volume_fs`), linked into the sandbox of the task that uses it (as Mesos'
-//! `filesystem/posix` isolator does).
+//! can take them meanwhile). A volume is a directory, where Mesos puts it: on the root disk
+//! `volumes/roles/<role>/<persistence id>` under the agent's work dir, on a PATH disk the same
+//! under the disk's root, on a MOUNT disk the disk's root itself. It is bounded to its size
+//! where the host allows it (`volume_fs`) and linked into the sandbox of the task that uses it
+//! (as Mesos' `filesystem/posix` isolator does).
 
 use super::resources::Resources;
 use super::volume_fs::{self, SizeBound};
 use super::State;
+use crate::master::disks::{DiskKind, DiskRoot};
 use proto::mesos::v1 as mesos;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -38,6 +40,9 @@ pub(super) struct Volume {
     pub(super) persistence_id: String,
     pub(super) container_path: String,
     pub(super) size: f64,
+    /// The PATH or MOUNT disk it is on; `None` on the root disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) source: Option<DiskRoot>,
     /// How its size is held to; `None` for a volume of an agent without a work dir
     /// (simulated agents keep no data).
     #[serde(default)]
@@ -45,6 +50,35 @@ pub(super) struct Volume {
     /// Mounted into a live task's sandbox.
     #[serde(skip)]
     pub(super) in_use: bool,
+}
+
+impl Volume {
+    /// The disk it takes, where it takes it.
+    fn resources(&self) -> Resources {
+        match &self.source {
+            None => Resources {
+                disk: self.size,
+                ..Resources::default()
+            },
+            Some(at) => Resources::on_disk(at, self.size),
+        }
+    }
+
+    /// On a MOUNT disk: the volume is the disk's root.
+    fn takes_whole_disk(&self) -> bool {
+        self.source
+            .as_ref()
+            .is_some_and(|at| at.kind == DiskKind::Mount)
+    }
+
+    fn dir(&self, agent_dir: &Path, role: &str) -> PathBuf {
+        volume_dir(agent_dir, role, &self.persistence_id, self.source.as_ref())
+    }
+}
+
+/// The disk `volumes` take.
+fn volumes_resources<'a>(volumes: impl Iterator<Item = &'a Volume>) -> Resources {
+    volumes.fold(Resources::default(), |sum, v| sum.plus(&v.resources()))
 }
 
 /// A task's share of one reservation, given back when it ends.
@@ -70,6 +104,12 @@ pub(super) fn task_resources(resources: &[mesos::Resource]) -> Result<TaskResour
     let mut used: Option<ReservedUse> = None;
     for resource in resources {
         let Some((role, labels)) = resource.dynamic_reservation() else {
+            if resource.disk_source().is_some() {
+                return Err(
+                    "Stride's built-in agent gives PATH and MOUNT disks to persistent volumes only"
+                        .into(),
+                );
+            }
             unreserved.push(resource.clone());
             continue;
         };
@@ -100,10 +140,19 @@ pub(super) fn task_resources(resources: &[mesos::Resource]) -> Result<TaskResour
     }
 }
 
-/// Where a volume's data lives on its agent.
-pub(super) fn volume_dir(agent_dir: &Path, role: &str, persistence_id: &str) -> PathBuf {
-    agent_dir
-        .join("volumes")
+/// Where a volume's data lives on its agent (Mesos' `getPersistentVolumePath`).
+fn volume_dir(
+    agent_dir: &Path,
+    role: &str,
+    persistence_id: &str,
+    source: Option<&DiskRoot>,
+) -> PathBuf {
+    let base = match source {
+        None => agent_dir,
+        Some(at) if at.kind == DiskKind::Mount => return PathBuf::from(&at.root),
+        Some(at) => Path::new(&at.root),
+    };
+    base.join("volumes")
         .join("roles")
         .join(role.replace('/', "_"))
         .join(persistence_id)
@@ -185,27 +234,39 @@ impl State {
                 return Err(format!("Invalid CREATE: persistence id '{id}'"));
             }
             let size = volume.scalar.as_ref().map_or(0.0, |s| s.value);
+            let source =
+                DiskRoot::of_resource(volume).map_err(|e| format!("Invalid CREATE: {e}"))?;
             let Some(r) = self.reservation_mut(agent, &role, &labels) else {
                 return Err("Invalid CREATE: no such reservation".into());
             };
-            let taken: f64 = r.volumes.iter().map(|v| v.size).sum();
             if r.volumes.iter().any(|v| v.persistence_id == id) {
                 return Err(format!("Invalid CREATE: volume '{id}' exists"));
             }
-            if taken + size > r.total.disk + 0.0005 {
-                return Err("Invalid CREATE: not enough reserved disk".into());
-            }
-            let bound = match &agent_dir {
-                Some(dir) => Some(volume_fs::create(&volume_dir(dir, &role, &id), size)?),
-                None => None,
-            };
-            r.volumes.push(Volume {
+            let unclaimed = r.total.minus(&volumes_resources(r.volumes.iter()));
+            let new = Volume {
                 persistence_id: id,
                 container_path,
                 size,
-                bound,
+                source,
+                bound: None,
                 in_use: false,
-            });
+            };
+            if !new.resources().fits_in(&unclaimed) {
+                return Err(if new.takes_whole_disk() {
+                    "Invalid CREATE: a volume on a MOUNT disk takes all of its reserved disk".into()
+                } else {
+                    "Invalid CREATE: not enough reserved disk".into()
+                });
+            }
+            let bound = match &agent_dir {
+                Some(dir) => Some(volume_fs::create(
+                    &new.dir(dir, &role),
+                    size,
+                    new.takes_whole_disk(),
+                )?),
+                None => None,
+            };
+            r.volumes.push(Volume { bound, ..new });
         }
         self.checkpoint_reservations(agent);
         Ok(())
@@ -228,17 +289,15 @@ impl State {
             let Some(r) = self.reservation_mut(agent, &role, &labels) else {
                 return Err("Invalid DESTROY: no such reservation".into());
             };
-            match r.volumes.iter().position(|v| v.persistence_id == id) {
+            let gone = match r.volumes.iter().position(|v| v.persistence_id == id) {
                 Some(i) if r.volumes[i].in_use => {
                     return Err(format!("Invalid DESTROY: volume '{id}' is in use"))
                 }
-                Some(i) => {
-                    r.volumes.remove(i);
-                }
+                Some(i) => r.volumes.remove(i),
                 None => return Err(format!("Invalid DESTROY: no volume '{id}'")),
-            }
+            };
             if let Some(dir) = &agent_dir {
-                volume_fs::destroy(&volume_dir(dir, &role, &id));
+                volume_fs::destroy(&gone.dir(dir, &role), gone.takes_whole_disk());
             }
         }
         self.checkpoint_reservations(agent);
@@ -261,11 +320,9 @@ impl State {
             let Some(r) = self.reservation_mut(agent, &role, &labels) else {
                 return Err("Invalid UNRESERVE: no such reservation".into());
             };
-            let volume_disk: f64 = r.volumes.iter().map(|v| v.size).sum();
-            let unclaimed = Resources {
-                disk: r.free.disk - volume_disk,
-                ..r.free.clone()
-            };
+            let unclaimed = r
+                .free
+                .minus(&volumes_resources(r.volumes.iter().filter(|v| !v.in_use)));
             if !amount.fits_in(&unclaimed) {
                 return Err("Invalid UNRESERVE: the resources are in use or not reserved".into());
             }
@@ -273,9 +330,12 @@ impl State {
             r.free = r.free.minus(&amount);
             *remaining = remaining.plus(&amount);
         }
-        self.agents[agent]
-            .reservations
-            .retain(|r| r.total.is_useful() || r.total.disk > 0.0005 || !r.total.ports.is_empty());
+        self.agents[agent].reservations.retain(|r| {
+            r.total.is_useful()
+                || r.total.disk > 0.0005
+                || !r.total.ports.is_empty()
+                || !r.total.disks.is_empty()
+        });
         self.checkpoint_reservations(agent);
         Ok(())
     }
@@ -291,11 +351,9 @@ impl State {
         let Some(r) = self.reservation_mut(agent, &share.role, &share.labels) else {
             return Err("Task uses a reservation the agent does not have".into());
         };
-        let volume_disk: f64 = r.volumes.iter().filter(|v| !v.in_use).map(|v| v.size).sum();
-        let unclaimed = Resources {
-            disk: r.free.disk - volume_disk,
-            ..r.free.clone()
-        };
+        let unclaimed = r
+            .free
+            .minus(&volumes_resources(r.volumes.iter().filter(|v| !v.in_use)));
         if !share.resources.fits_in(&unclaimed) {
             return Err("Task uses more resources than the reservation has".into());
         }
@@ -309,7 +367,7 @@ impl State {
             }
             let dir = agent_dir
                 .as_ref()
-                .map(|d| volume_dir(d, &r.role, id))
+                .map(|d| volume.dir(d, &r.role))
                 .unwrap_or_default();
             mounts.push((volume.container_path.clone(), dir));
         }
@@ -320,7 +378,7 @@ impl State {
             .filter(|v| share.volumes.contains(&v.persistence_id))
         {
             volume.in_use = true;
-            taken.disk += volume.size;
+            taken = taken.plus(&volume.resources());
         }
         r.free = r.free.minus(&taken);
         Ok(mounts)
@@ -336,7 +394,7 @@ impl State {
                 .filter(|v| share.volumes.contains(&v.persistence_id))
             {
                 volume.in_use = false;
-                back.disk += volume.size;
+                back = back.plus(&volume.resources());
             }
             r.free = r.free.plus(&back);
         }
@@ -381,10 +439,7 @@ pub(super) fn load_reservations(agent_dir: &Path) -> std::io::Result<Vec<Reserva
                 r.free = r.total.clone();
                 for volume in &r.volumes {
                     if let Some(bound) = &volume.bound {
-                        volume_fs::remount(
-                            &volume_dir(agent_dir, &r.role, &volume.persistence_id),
-                            bound,
-                        );
+                        volume_fs::remount(&volume.dir(agent_dir, &r.role), bound);
                     }
                 }
             }
@@ -404,18 +459,25 @@ pub(super) fn reservation_resources(r: &Reservation, free_only: bool) -> Vec<mes
         .iter()
         .filter(|v| !free_only || !v.in_use)
         .collect();
-    let plain_disk = amounts.disk - volumes.iter().map(|v| v.size).sum::<f64>();
+    let plain = amounts.minus(&volumes_resources(volumes.iter().copied()));
     let mut out = Vec::new();
     for (name, value) in [
-        ("cpus", amounts.cpus),
-        ("mem", amounts.mem),
-        ("disk", plain_disk),
+        ("cpus", plain.cpus),
+        ("mem", plain.mem),
+        ("disk", plain.disk),
     ] {
         if value > 0.0005 {
             out.push(
                 mesos::Resource::scalar(name, value, &r.role).reserved_for(&r.role, &r.labels),
             );
         }
+    }
+    for disk in &plain.disks {
+        out.push(
+            mesos::Resource::scalar("disk", disk.size_mb, &r.role)
+                .on_disk_source(disk.at.source())
+                .reserved_for(&r.role, &r.labels),
+        );
     }
     if !amounts.ports.is_empty() {
         out.push(
@@ -428,13 +490,17 @@ pub(super) fn reservation_resources(r: &Reservation, free_only: bool) -> Vec<mes
         );
     }
     out.extend(volumes.iter().map(|v| {
-        mesos::Resource::persistent_volume(
+        let volume = mesos::Resource::persistent_volume(
             v.size,
             &r.role,
             &r.labels,
             &v.persistence_id,
             &v.container_path,
-        )
+        );
+        match &v.source {
+            Some(at) => volume.on_disk_source(at.source()),
+            None => volume,
+        }
     }));
     out
 }

@@ -1,7 +1,8 @@
-//! The master's resource arithmetic (scalars and inclusive port ranges), and agent attributes
-//! and fault domains as Mesos writes them.
+//! The master's resource arithmetic (scalars, inclusive port ranges and PATH/MOUNT disks), and
+//! agent attributes and fault domains as Mesos writes them.
 
 use crate::master::agent::TaskLaunch;
+use crate::master::disks::{DiskKind, DiskRoot, HostDisk};
 use crate::master::host::{AttributeValue, HostResources};
 use crate::master::topology::FaultDomain;
 use proto::mesos::v1 as mesos;
@@ -46,14 +47,22 @@ pub(super) fn subtract_ranges(from: &[(u32, u32)], taken: &[(u32, u32)]) -> Vec<
     out
 }
 
-/// Scalar resources and port ranges, as the master accounts for them.
+/// Scalar resources, port ranges and disks beside the root disk, as the master accounts for
+/// them.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(super) struct Resources {
     pub(super) cpus: f64,
     pub(super) mem: f64,
+    /// The root disk.
     pub(super) disk: f64,
     pub(super) ports: Vec<(u32, u32)>,
+    /// PATH and MOUNT disks, one entry per disk.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) disks: Vec<HostDisk>,
 }
+
+/// Mesos keeps three decimal digits of scalars.
+const PRECISION: f64 = 0.0005;
 
 impl Resources {
     pub(super) fn from_host(host: &HostResources) -> Resources {
@@ -62,6 +71,18 @@ impl Resources {
             mem: host.mem_mb,
             disk: host.disk_mb,
             ports: host.ports.clone(),
+            disks: host.disks.clone(),
+        }
+    }
+
+    /// `size` MiB of the disk `at`.
+    pub(super) fn on_disk(at: &DiskRoot, size: f64) -> Resources {
+        Resources {
+            disks: vec![HostDisk {
+                at: at.clone(),
+                size_mb: size,
+            }],
+            ..Resources::default()
         }
     }
 
@@ -71,9 +92,12 @@ impl Resources {
             mem: launch.mem_mb,
             disk: launch.disk_mb,
             ports: launch.ports.iter().map(|&p| (p, p)).collect(),
+            disks: Vec::new(),
         }
     }
 
+    /// The resources' amounts; a disk of a kind the agent does not have (BLOCK, RAW) counts
+    /// as root disk it does not have either, so that it never fits.
     pub(super) fn of_proto(resources: &[mesos::Resource]) -> Resources {
         let mut r = Resources::default();
         for resource in resources {
@@ -81,7 +105,11 @@ impl Resources {
             match resource.name.as_str() {
                 "cpus" => r.cpus += scalar,
                 "mem" => r.mem += scalar,
-                "disk" => r.disk += scalar,
+                "disk" => match DiskRoot::of_resource(resource) {
+                    Ok(None) => r.disk += scalar,
+                    Ok(Some(at)) => r = r.plus(&Resources::on_disk(&at, scalar)),
+                    Err(_) => r.disk += f64::INFINITY,
+                },
                 "ports" => r.ports.extend(
                     resource
                         .ranges
@@ -99,8 +127,26 @@ impl Resources {
         self.ports.iter().flat_map(|&(b, e)| b..=e).collect()
     }
 
+    /// How much of the disk `at` there is.
+    pub(super) fn disk_at(&self, at: &DiskRoot) -> f64 {
+        self.disks
+            .iter()
+            .filter(|d| d.at == *at)
+            .map(|d| d.size_mb)
+            .sum()
+    }
+
     /// `self` minus `used`; ports by value.
     pub(super) fn minus(&self, used: &Resources) -> Resources {
+        let disks = self
+            .disks
+            .iter()
+            .map(|d| HostDisk {
+                at: d.at.clone(),
+                size_mb: d.size_mb - used.disk_at(&d.at),
+            })
+            .filter(|d| d.size_mb > PRECISION)
+            .collect();
         Resources {
             cpus: (self.cpus - used.cpus).max(0.0),
             mem: (self.mem - used.mem).max(0.0),
@@ -109,26 +155,42 @@ impl Resources {
                 &normalize_ranges(&self.ports),
                 &normalize_ranges(&used.ports),
             ),
+            disks,
         }
     }
 
     pub(super) fn plus(&self, other: &Resources) -> Resources {
         let mut ports = self.ports.clone();
         ports.extend(other.ports.iter().copied());
+        let mut disks = self.disks.clone();
+        for more in &other.disks {
+            match disks.iter_mut().find(|d| d.at == more.at) {
+                Some(d) => d.size_mb += more.size_mb,
+                None => disks.push(more.clone()),
+            }
+        }
         Resources {
             cpus: self.cpus + other.cpus,
             mem: self.mem + other.mem,
             disk: self.disk + other.disk,
             ports: normalize_ranges(&ports),
+            disks,
         }
     }
 
-    /// Whether `self` fits into `available` (with Mesos' three-decimal precision).
+    /// Whether `self` fits into `available` (with Mesos' three-decimal precision). A MOUNT
+    /// disk cannot be divided: only all of it fits.
     pub(super) fn fits_in(&self, available: &Resources) -> bool {
         let wanted = normalize_ranges(&self.ports);
-        self.cpus <= available.cpus + 0.0005
-            && self.mem <= available.mem + 0.0005
-            && self.disk <= available.disk + 0.0005
+        let disk_fits = |d: &HostDisk| {
+            let there = available.disk_at(&d.at);
+            d.size_mb <= there + PRECISION
+                && (d.at.kind == DiskKind::Path || d.size_mb + PRECISION >= there)
+        };
+        self.cpus <= available.cpus + PRECISION
+            && self.mem <= available.mem + PRECISION
+            && self.disk <= available.disk + PRECISION
+            && self.disks.iter().all(disk_fits)
             && subtract_ranges(&wanted, &normalize_ranges(&available.ports)).is_empty()
     }
 
@@ -136,13 +198,14 @@ impl Resources {
         self.cpus >= 0.01 || self.mem >= 1.0
     }
 
-    /// As Mesos' state endpoints write resources: scalars, and ports as `[b-e,b-e]`.
+    /// As Mesos' state endpoints write resources: scalars (disk counting every disk), and
+    /// ports as `[b-e,b-e]`.
     pub(super) fn to_json(&self) -> serde_json::Value {
         let ports: Vec<String> = self.ports.iter().map(|(b, e)| format!("{b}-{e}")).collect();
         serde_json::json!({
             "cpus": self.cpus,
             "mem": self.mem,
-            "disk": self.disk,
+            "disk": self.disk + self.disks.iter().map(|d| d.size_mb).sum::<f64>(),
             "ports": format!("[{}]", ports.join(",")),
         })
     }
@@ -164,6 +227,11 @@ impl Resources {
                 "*",
             ));
         }
+        out.extend(
+            self.disks
+                .iter()
+                .map(|d| scalar("disk", d.size_mb).on_disk_source(d.at.source())),
+        );
         out
     }
 }
@@ -255,17 +323,45 @@ mod tests {
             mem: 1024.0,
             disk: 100.0,
             ports: vec![(31000, 31010)],
+            disks: vec![],
         };
         let used = Resources {
             cpus: 0.5,
             mem: 128.0,
             disk: 0.0,
             ports: vec![(31000, 31000), (31005, 31005)],
+            disks: vec![],
         };
         let free = total.minus(&used);
         assert_eq!(free.ports, vec![(31001, 31004), (31006, 31010)]);
         assert!((free.cpus - 1.5).abs() < 1e-9);
         assert!(used.fits_in(&total));
         assert!(!used.fits_in(&free));
+    }
+
+    #[test]
+    fn a_path_disk_divides_and_a_mount_disk_goes_whole() {
+        let path = DiskRoot {
+            kind: DiskKind::Path,
+            root: "/srv/p".into(),
+        };
+        let mount = DiskRoot {
+            kind: DiskKind::Mount,
+            root: "/mnt/m".into(),
+        };
+        let total = Resources::on_disk(&path, 1000.0).plus(&Resources::on_disk(&mount, 500.0));
+        let part = Resources::on_disk(&path, 300.0);
+        assert!(part.fits_in(&total));
+        let left = total.minus(&part);
+        assert_eq!(left.disk_at(&path), 700.0);
+        assert!(
+            !Resources::on_disk(&mount, 200.0).fits_in(&total),
+            "part of a mount"
+        );
+        let whole = Resources::on_disk(&mount, 500.0);
+        assert!(whole.fits_in(&total));
+        assert!(total.minus(&whole).disks.iter().all(|d| d.at != mount));
+        assert_eq!(left.plus(&part), total);
+        assert!(!Resources::on_disk(&path, 1.0).fits_in(&Resources::default()));
     }
 }

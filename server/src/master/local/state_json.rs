@@ -142,6 +142,7 @@ impl State {
                             "persistence_id": v.persistence_id,
                             "container_path": v.container_path,
                             "size": v.size,
+                            "disk_source": v.source,
                             "size_enforcement": v.bound.as_ref().map(|b| b.describe()),
                         })
                     })

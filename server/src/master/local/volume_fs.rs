@@ -9,6 +9,10 @@
 //! The image sits beside the directory (`<persistence id>.ext4`) and is sparse: it takes
 //! only what was written. Mounts outlive Stride (a restart or `kill -9` keeps them); after a
 //! reboot the agent mounts its volumes again when it starts.
+//!
+//! A volume on a MOUNT disk is the disk's root. When the operator mounted a file system there,
+//! that file system bounds the volume and is left mounted when the volume is destroyed (only
+//! its contents go); otherwise the root gets an image of the disk's size like any volume.
 
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::MetadataExt;
@@ -21,6 +25,8 @@ use std::process::Command;
 pub(super) enum SizeBound {
     /// An ext4 file system of the volume's size, loop-mounted on its directory.
     LoopMountedExt4,
+    /// The file system the operator mounted on a MOUNT disk's root.
+    OwnFileSystem,
     /// A plain directory: nothing stops a task writing more; why.
     NotEnforced(String),
 }
@@ -30,15 +36,20 @@ impl SizeBound {
     pub(super) fn describe(&self) -> String {
         match self {
             SizeBound::LoopMountedExt4 => "enforced: loop-mounted ext4 of the volume's size".into(),
+            SizeBound::OwnFileSystem => "enforced: the mount disk's own file system".into(),
             SizeBound::NotEnforced(why) => format!("not enforced: {why}"),
         }
     }
 }
 
-/// Creates the volume's directory at `dir`, of `size_mib`, bounded where the host allows it.
-pub(super) fn create(dir: &Path, size_mib: f64) -> Result<SizeBound, String> {
+/// Creates the volume's directory at `dir`, of `size_mib`, bounded where the host allows it;
+/// `whole_disk`: `dir` is a MOUNT disk's root, bounded already if a file system is mounted on it.
+pub(super) fn create(dir: &Path, size_mib: f64, whole_disk: bool) -> Result<SizeBound, String> {
     std::fs::create_dir_all(dir)
         .map_err(|e| format!("Cannot create the volume's directory: {e}"))?;
+    if whole_disk && is_mount_point(dir) && !image_of(dir).exists() {
+        return Ok(SizeBound::OwnFileSystem);
+    }
     match make_file_system(dir, size_mib).and_then(|()| mount(dir)) {
         Ok(()) => Ok(SizeBound::LoopMountedExt4),
         Err(why) => {
@@ -62,16 +73,21 @@ pub(super) fn remount(dir: &Path, bound: &SizeBound) {
     }
 }
 
-/// Unmounts the volume if it is mounted and deletes its data and image.
-pub(super) fn destroy(dir: &Path) {
-    if is_mount_point(dir) {
+/// Unmounts the volume if it is mounted on its image and deletes its data and image; on a
+/// file system the operator mounted, only the data. A MOUNT disk's root (`whole_disk`) stays,
+/// empty, for the disk's next volume.
+pub(super) fn destroy(dir: &Path, whole_disk: bool) {
+    let own_image = image_of(dir).exists();
+    if own_image && is_mount_point(dir) {
         // Lazy: a process that still has a file open there (a task's orphan) cannot keep the
         // volume; the file system goes when that process does.
         if let Err(why) = run(Command::new("umount").arg("--lazy").arg(dir)) {
             tracing::warn!("cannot unmount the volume {}: {why}", dir.display());
         }
     }
-    if let Err(e) = std::fs::remove_dir_all(dir) {
+    if whole_disk || is_mount_point(dir) {
+        clear(dir);
+    } else if let Err(e) = std::fs::remove_dir_all(dir) {
         tracing::warn!("cannot delete the volume {}: {e}", dir.display());
     }
     match std::fs::remove_file(image_of(dir)) {
@@ -79,6 +95,27 @@ pub(super) fn destroy(dir: &Path) {
             tracing::warn!("cannot delete the volume's image {}: {e}", dir.display())
         }
         _ => {}
+    }
+}
+
+/// Deletes everything in `dir`, keeping `dir`.
+fn clear(dir: &Path) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            tracing::warn!("cannot read the volume {}: {e}", dir.display());
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let removed = match entry.file_type() {
+            Ok(kind) if kind.is_dir() => std::fs::remove_dir_all(&path),
+            _ => std::fs::remove_file(&path),
+        };
+        if let Err(e) = removed {
+            tracing::warn!("cannot delete {} of a volume: {e}", path.display());
+        }
     }
 }
 
