@@ -289,6 +289,48 @@ async fn resident_apps_follow_marathons_rules() {
             "/container/volumes(0)/mode",
             "must be RW",
         ),
+        (
+            invalid(json!({"container": {"type": "MESOS", "volumes": [
+                {"containerPath": "data", "mode": "RW",
+                 "persistent": {"size": 16, "maxSize": 32}}]}})),
+            "/container/volumes(0)/persistent",
+            "Only mount volumes can have maxSize",
+        ),
+        (
+            invalid(json!({"container": {"type": "MESOS", "volumes": [
+                {"containerPath": "data", "mode": "RW",
+                 "persistent": {"type": "mount", "size": 16, "maxSize": 16}}]}})),
+            "/container/volumes(0)/persistent",
+            "Max size must be larger than size",
+        ),
+        (
+            invalid(json!({"container": {"type": "MESOS", "volumes": [
+                {"containerPath": "data", "mode": "RW",
+                 "persistent": {"size": 16, "constraints": [["path", "LIKE", "/ssd"]]}}]}})),
+            "/container/volumes(0)/persistent",
+            "Constraints on root volumes are not supported",
+        ),
+        (
+            invalid(json!({"container": {"type": "MESOS", "volumes": [
+                {"containerPath": "data", "mode": "RW",
+                 "persistent": {"type": "path", "size": 16, "constraints": [["path", "LIKE", "(ssd"]]}}]}})),
+            "/container/volumes(0)/persistent/constraints(0)",
+            "Invalid regular expression",
+        ),
+        (
+            invalid(json!({"container": {"type": "MESOS", "volumes": [
+                {"containerPath": "data", "mode": "RW",
+                 "persistent": {"type": "mount", "size": 16, "constraints": [["path", "UNIQUE", "x"]]}}]}})),
+            "/container/volumes(0)/persistent/constraints(0)",
+            "Operator must be one of LIKE, UNLIKE",
+        ),
+        (
+            invalid(json!({"container": {"type": "MESOS", "volumes": [
+                {"containerPath": "data", "mode": "RW",
+                 "persistent": {"type": "mount", "size": 16, "constraints": [["rack", "LIKE", "x"]]}}]}})),
+            "/container/volumes(0)/persistent/constraints(0)",
+            "Unsupported constraint rack,LIKE,x",
+        ),
     ];
     for (app, path, error) in cases {
         let (status, body) = stride.post("/v2/apps", &app.to_string()).await;

@@ -168,25 +168,23 @@ pub fn residency_violations(app: &AppDefinition) -> Vec<Violation> {
             );
         }
         match persistent.max_size {
-            Some(_) if persistent.disk_type != DiskType::Mount => add(
-                at("/persistent/maxSize"),
-                "Only mount volumes can have maxSize",
-            ),
-            Some(max) if max <= persistent.size => add(
-                at("/persistent/maxSize"),
-                "persistent volume maxSize should be greater than size",
-            ),
+            Some(_) if persistent.disk_type != DiskType::Mount => {
+                add(at("/persistent"), "Only mount volumes can have maxSize")
+            }
+            Some(max) if max <= persistent.size => {
+                add(at("/persistent"), "Max size must be larger than size")
+            }
             _ => {}
         }
+        if persistent.disk_type == DiskType::Root && !persistent.constraints.is_empty() {
+            add(
+                at("/persistent"),
+                "Constraints on root volumes are not supported",
+            );
+        }
         for (k, c) in persistent.constraints.iter().enumerate() {
-            let like = c.len() == 3
-                && c[0] == "path"
-                && matches!(c[1].to_ascii_uppercase().as_str(), "LIKE" | "UNLIKE");
-            if !like || persistent.disk_type == DiskType::Root {
-                add(
-                    at(&format!("/persistent/constraints({k})")),
-                    "Unsupported constraint: only [\"path\", \"LIKE\"|\"UNLIKE\", regex] on path or mount disks",
-                );
+            if let Some(error) = volume_constraint_error(c) {
+                add(at(&format!("/persistent/constraints({k})")), &error);
             }
         }
     }
@@ -206,6 +204,27 @@ pub fn residency_violations(app: &AppDefinition) -> Vec<Violation> {
         );
     }
     out
+}
+
+/// Marathon's rule for a `persistent.constraints` entry: `["path", "LIKE"|"UNLIKE", regex]`,
+/// operators spelled as Marathon's enum (case matters).
+fn volume_constraint_error(c: &[String]) -> Option<String> {
+    const OPERATORS: [&str; 7] = [
+        "UNIQUE", "LIKE", "CLUSTER", "GROUP_BY", "UNLIKE", "MAX_PER", "IS",
+    ];
+    match (c.first(), c.get(1), c.get(2)) {
+        (None, None, _) => Some("Missing field and operator".into()),
+        (Some(field), Some(op), Some(value)) if field == "path" => match op.as_str() {
+            "LIKE" | "UNLIKE" => regex::Regex::new(value)
+                .is_err()
+                .then(|| "Invalid regular expression".into()),
+            known if OPERATORS.contains(&known) => {
+                Some("Operator must be one of LIKE, UNLIKE".into())
+            }
+            unknown => Some(format!("unknown constraint operator {unknown}")),
+        },
+        _ => Some(format!("Unsupported constraint {}", c.join(","))),
+    }
 }
 
 /// What a running resident app may not change (its reservations would no longer fit): Marathon's

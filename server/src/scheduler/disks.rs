@@ -143,10 +143,7 @@ fn path_rule(constraint: &[String], regexes: &mut RegexCache) -> PathRule {
     if field != "path" {
         return PathRule::Never;
     }
-    match (
-        operator.to_ascii_uppercase().as_str(),
-        regexes.full_match(pattern),
-    ) {
+    match (operator.as_str(), regexes.full_match(pattern)) {
         ("LIKE", Some(regex)) => PathRule::Like(regex),
         ("UNLIKE", Some(regex)) => PathRule::Unlike(regex),
         _ => PathRule::Never,
@@ -301,7 +298,7 @@ mod tests {
         assert_eq!(placed[0].source.root, "/ssd/1");
         let unlike = needs_of(serde_json::json!([
             {"containerPath": "d", "mode": "RW",
-             "persistent": {"type": "path", "size": 10, "constraints": [["path", "unlike", "/ssd/.*"]]}}
+             "persistent": {"type": "path", "size": 10, "constraints": [["path", "UNLIKE", "/ssd/.*"]]}}
         ]));
         let placed = place_volumes(&unlike, &mut disks).unwrap();
         assert_eq!(placed[0].source.root, "/hdd/1");
