@@ -121,11 +121,11 @@ impl State {
                 }
                 Type::Create => {
                     let volumes = operation.create.map(|c| c.volumes).unwrap_or_default();
-                    self.create_volumes(agent, &volumes)
+                    self.create_volumes(agent, &volumes).await
                 }
                 Type::Destroy => {
                     let volumes = operation.destroy.map(|d| d.volumes).unwrap_or_default();
-                    self.destroy_volumes(agent, &volumes)
+                    self.destroy_volumes(agent, &volumes).await
                 }
                 Type::Unreserve => {
                     let resources = operation.unreserve.map(|u| u.resources).unwrap_or_default();

@@ -158,6 +158,15 @@ fn volume_dir(
         .join(persistence_id)
 }
 
+/// Runs file system work (mkfs, mount, deleting a volume's data) on a blocking thread.
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| format!("the volume's file system work failed: {e}"))
+}
+
 fn valid_persistence_id(id: &str) -> bool {
     !id.is_empty() && id != "." && id != ".." && !id.contains('/')
 }
@@ -216,8 +225,9 @@ impl State {
         Ok(())
     }
 
-    /// CREATE: volumes on reserved disk that no volume takes yet.
-    pub(super) fn create_volumes(
+    /// CREATE: volumes on reserved disk that no volume takes yet. Their directories and file
+    /// systems are made on a blocking thread, not on the runtime's.
+    pub(super) async fn create_volumes(
         &mut self,
         agent: usize,
         volumes: &[mesos::Resource],
@@ -259,21 +269,22 @@ impl State {
                 });
             }
             let bound = match &agent_dir {
-                Some(dir) => Some(volume_fs::create(
-                    &new.dir(dir, &role),
-                    size,
-                    new.takes_whole_disk(),
-                )?),
+                Some(dir) => {
+                    let (dir, whole_disk) = (new.dir(dir, &role), new.takes_whole_disk());
+                    Some(off_runtime(move || volume_fs::create(&dir, size, whole_disk)).await??)
+                }
                 None => None,
             };
-            r.volumes.push(Volume { bound, ..new });
+            if let Some(r) = self.reservation_mut(agent, &role, &labels) {
+                r.volumes.push(Volume { bound, ..new });
+            }
         }
         self.checkpoint_reservations(agent);
         Ok(())
     }
 
-    /// DESTROY: volumes no task uses; their data is deleted.
-    pub(super) fn destroy_volumes(
+    /// DESTROY: volumes no task uses; their data is deleted (on a blocking thread).
+    pub(super) async fn destroy_volumes(
         &mut self,
         agent: usize,
         volumes: &[mesos::Resource],
@@ -297,7 +308,8 @@ impl State {
                 None => return Err(format!("Invalid DESTROY: no volume '{id}'")),
             };
             if let Some(dir) = &agent_dir {
-                volume_fs::destroy(&gone.dir(dir, &role), gone.takes_whole_disk());
+                let (dir, whole_disk) = (gone.dir(dir, &role), gone.takes_whole_disk());
+                off_runtime(move || volume_fs::destroy(&dir, whole_disk)).await?;
             }
         }
         self.checkpoint_reservations(agent);
