@@ -23,9 +23,29 @@ pub enum Command {
     /// Serves the built-in single-node Mesos master (and its agent) over Mesos' v1 scheduler
     /// HTTP API, for any number of frameworks: `stride --master http://ADDR` among them.
     Master(MasterArgs),
+    /// Runs the load balancer alone on this node, following a Stride leader's apps and tasks
+    /// (as marathon-lb does with HAProxy): every app's service ports, routed to its healthy
+    /// tasks.
+    Lb(LbArgs),
     /// Forks the built-in agent's task supervisors (started by the agent, one per agent).
     #[command(hide = true)]
     Zygote,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LbArgs {
+    /// Any Stride of the cluster, `http://HOST:PORT` (a standby answers for the leader).
+    #[arg(long, env = "STRIDE_LB_LEADER")]
+    pub leader: String,
+
+    /// The address to listen on, every app's service ports there.
+    #[arg(long, env = "STRIDE_LB_ADDRESS", default_value = "127.0.0.1")]
+    pub lb_address: std::net::IpAddr,
+
+    /// The tasks listen on this machine's loopback (the agents of a built-in master here)
+    /// rather than at their agent's hostname.
+    #[arg(long, env = "STRIDE_LB_BACKENDS_ON_LOOPBACK")]
+    pub backends_on_loopback: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -100,6 +120,54 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub metrics: MetricsConfig,
+
+    #[command(flatten)]
+    pub discovery: DiscoveryConfig,
+}
+
+/// Service ports, as Marathon hands them out, and the load balancer listening on them.
+#[derive(Args, Debug, Clone)]
+pub struct DiscoveryConfig {
+    /// The address the built-in load balancer listens on, every app's service ports there;
+    /// `none` turns it off.
+    #[arg(long, env = "STRIDE_LB_ADDRESS", default_value = "127.0.0.1")]
+    pub lb_address: String,
+
+    /// The lowest service port given to a port 0 (Marathon's `--local_port_min`).
+    #[arg(long, env = "STRIDE_LOCAL_PORT_MIN", default_value_t = 10_000)]
+    pub local_port_min: u16,
+
+    /// One past the highest service port given to a port 0 (Marathon's `--local_port_max`).
+    #[arg(long, env = "STRIDE_LOCAL_PORT_MAX", default_value_t = 20_000)]
+    pub local_port_max: u16,
+}
+
+impl DiscoveryConfig {
+    /// Where the load balancer listens, or `None` when it is off.
+    pub fn lb_address(&self) -> anyhow::Result<Option<std::net::IpAddr>> {
+        if self.lb_address == "none" {
+            return Ok(None);
+        }
+        self.lb_address.parse().map(Some).map_err(|_| {
+            anyhow::anyhow!(
+                "--lb-address {}: not an IP address nor `none`",
+                self.lb_address
+            )
+        })
+    }
+
+    pub fn service_ports(&self) -> anyhow::Result<crate::scheduler::service_ports::PortRange> {
+        anyhow::ensure!(
+            self.local_port_min < self.local_port_max,
+            "--local-port-min {} must be below --local-port-max {}",
+            self.local_port_min,
+            self.local_port_max
+        );
+        Ok(crate::scheduler::service_ports::PortRange {
+            min: self.local_port_min.into(),
+            max: self.local_port_max.into(),
+        })
+    }
 }
 
 /// Leader election and the standbys' proxying (for a Postgres store).

@@ -16,6 +16,7 @@
 //! - [`metrics`]: Marathon-style metrics, `/metrics` in JSON and Prometheus, StatsD/Graphite.
 //! - [`mesos`]: the Mesos driver (subscribe, translate, call).
 //! - [`probes`]: Stride's own health and readiness probes, off the core's task.
+//! - [`lb`]: the built-in L4 load balancer on the apps' service ports.
 //! - [`master`]: the built-in single-node master, its process agent and the task supervisor.
 
 pub mod api;
@@ -23,6 +24,7 @@ pub mod config;
 pub mod core;
 pub mod dashboard;
 pub mod events;
+pub mod lb;
 pub mod leadership;
 pub mod master;
 pub mod mesos;
@@ -39,6 +41,25 @@ use std::future::IntoFuture;
 use tokio::sync::watch;
 
 pub use serve::run;
+
+/// `stride lb`: the load balancer alone, following a leader, until SIGINT/SIGTERM.
+pub async fn run_lb(args: config::LbArgs) -> anyhow::Result<()> {
+    let following = lb::follow::Following {
+        leader: args.leader.trim_end_matches('/').to_string(),
+        address: args.lb_address,
+        reach: if args.backends_on_loopback {
+            lb::proxy::Reach::Loopback
+        } else {
+            lb::proxy::Reach::Hostname
+        },
+    };
+    tracing::info!(leader = %following.leader, address = %following.address, "the load balancer follows the leader");
+    tokio::select! {
+        () = lb::follow::follow_leader(following) => {}
+        () = shutdown_signal() => tracing::info!("the load balancer stops"),
+    }
+    Ok(())
+}
 
 /// `stride master`: serves the built-in master over HTTP until SIGINT/SIGTERM. Tasks keep
 /// running when it stops and are re-adopted at its next start.

@@ -1,5 +1,5 @@
 //! The `stride` binary: parses flags and hands over to `server::run` (the scheduler),
-//! `server::run_master` (`stride master`) or the zygote.
+//! `server::run_master` (`stride master`), `server::run_lb` (`stride lb`) or the zygote.
 
 use clap::Parser;
 use server::config::{Cli, Command};
@@ -11,6 +11,10 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Master(args)) => {
             init_logging();
             tokio::runtime::Runtime::new()?.block_on(server::run_master(args))
+        }
+        Some(Command::Lb(args)) => {
+            init_logging();
+            tokio::runtime::Runtime::new()?.block_on(server::run_lb(args))
         }
         None => {
             init_logging();

@@ -18,6 +18,7 @@ use crate::mesos::MesosInput;
 use crate::metrics;
 use crate::scheduler::deployment::Deployment;
 use crate::scheduler::health::ProbeResult;
+use crate::scheduler::service_ports::PortRange;
 use crate::store::Store;
 use app::model::{
     parse_body, path, validate_app, validate_app_update, AppDefinition, AppUpdate, BodyError,
@@ -52,6 +53,8 @@ pub struct Settings {
     pub ha: bool,
     /// This Stride's `host:port`: the leader's address while it leads.
     pub address: String,
+    /// Where service ports 0 get their port from.
+    pub service_ports: PortRange,
 }
 
 #[derive(Clone)]
@@ -90,7 +93,8 @@ pub async fn start(
     local: Option<LocalMaster>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(Service, mpsc::UnboundedReceiver<Outgoing>), crate::store::Error> {
-    let core = Core::new(store.load().await?, StdRng::from_entropy());
+    let core = Core::new(store.load().await?, StdRng::from_entropy())
+        .with_service_port_range(settings.service_ports);
     let (snapshot_tx, snapshot) = watch::channel(Arc::new(core.snapshot()));
     let (jobs, jobs_rx) = mpsc::channel(1024);
     let (probes, probes_rx) = mpsc::channel(PROBE_QUEUE);
@@ -98,6 +102,7 @@ pub async fn start(
     tokio::spawn(
         CoreTask {
             core,
+            service_ports: settings.service_ports,
             store: store.clone(),
             events: events.clone(),
             jobs: jobs_rx,
@@ -141,6 +146,8 @@ pub enum ProbeInput {
 /// The task that owns the core: everything it reads from and writes to.
 struct CoreTask {
     core: Core,
+    /// The core's service port range, for a core made again from the store.
+    service_ports: PortRange,
     /// Where every batch is committed before anything else happens.
     store: Store,
     /// Where the committed events go.
@@ -209,7 +216,8 @@ impl CoreTask {
                     finishers.into_iter().for_each(|f| f(false));
                     match self.store.load().await {
                         Ok(loaded) => {
-                            self.core = Core::new(loaded, StdRng::from_entropy());
+                            self.core = Core::new(loaded, StdRng::from_entropy())
+                                .with_service_port_range(self.service_ports);
                             let _ = self.snapshot.send(Arc::new(self.core.snapshot()));
                         }
                         Err(e) => {
@@ -403,7 +411,7 @@ impl Service {
             }
             let deployment = core.deploy(vec![(id.clone(), Some(app.clone()))], force, now)?;
             Ok(Deployed {
-                app: Some(app),
+                app: core.deployed_app(&id).or(Some(app)),
                 deployment,
                 created: true,
             })
@@ -439,7 +447,7 @@ impl Service {
                     let deployment =
                         core.deploy(vec![(id.clone(), Some(restored.clone()))], force, now)?;
                     Ok(Deployed {
-                        app: Some(restored),
+                        app: core.deployed_app(&id).or(Some(restored)),
                         deployment,
                         created: before.is_none(),
                     })
@@ -465,7 +473,7 @@ impl Service {
             }
             let deployment = core.deploy(vec![(id.clone(), Some(next.clone()))], force, now)?;
             Ok(Deployed {
-                app: Some(next),
+                app: core.deployed_app(&id).or(Some(next)),
                 deployment,
                 created: before.is_none(),
             })
@@ -506,7 +514,7 @@ impl Service {
             let next = versioned(before.clone(), Some(&before), Versioning::Restart, now);
             let deployment = core.deploy(vec![(id.clone(), Some(next.clone()))], force, now)?;
             Ok(Deployed {
-                app: Some(next),
+                app: core.deployed_app(&id).or(Some(next)),
                 deployment,
                 created: false,
             })

@@ -38,13 +38,7 @@ pub fn task_of(snapshot: &Snapshot, instance: &Instance) -> Option<Task> {
             vec![]
         },
         service_ports: app
-            .map(|a| {
-                a.port_definitions
-                    .iter()
-                    .filter(|p| p.port > 0)
-                    .map(|p| p.port as u32)
-                    .collect()
-            })
+            .map(|a| a.service_ports().iter().map(|p| p.port).collect())
             .unwrap_or_default(),
         ip_addresses: vec![],
         health_check_results,

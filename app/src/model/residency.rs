@@ -248,15 +248,19 @@ pub fn resident_change_violations(
             )],
         });
     }
-    let host_ports = |app: &AppDefinition| -> Vec<i64> {
-        app.port_definitions.iter().map(|pd| pd.port).collect()
-    };
+    // A port 0 in the update keeps the port the app was given (see the service ports).
+    let same_ports = previous.port_definitions.len() == next.port_definitions.len()
+        && previous
+            .port_definitions
+            .iter()
+            .zip(&next.port_definitions)
+            .all(|(before, after)| after.port == 0 || after.port == before.port);
     let resources_changed = previous.cpus != next.cpus
         || previous.mem != next.mem
         || previous.disk != next.disk
         || previous.gpus != next.gpus
         || previous.require_ports != next.require_ports
-        || host_ports(previous) != host_ports(next);
+        || !same_ports;
     if resources_changed {
         out.push(Violation {
             path: "/".into(),

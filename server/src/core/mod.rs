@@ -33,6 +33,7 @@ use crate::scheduler::instance::{Condition, Goal, Instance};
 use crate::scheduler::lifecycle::{self, Next, Operation};
 use crate::scheduler::placement::{OfferView, Outcome, Veto};
 use crate::scheduler::residency::ReservationSpec;
+use crate::scheduler::service_ports::PortRange;
 use crate::scheduler::taskbuild::TaskSpec;
 use crate::store::{Batch, Loaded, RootVersion};
 use app::model::{
@@ -367,9 +368,20 @@ pub struct Core {
     /// Instances killed for their health that have not recovered yet, by instance id, with
     /// their app (see [`crate::scheduler::health`]).
     recovering: BTreeMap<String, String>,
+    /// Where service ports 0 get their port from (`--local-port-min`/`max`).
+    service_port_range: PortRange,
 }
 
 impl Core {
+    /// The core handing out service ports from `range` rather than Marathon's default
+    /// 10000–20000.
+    pub fn with_service_port_range(self, range: PortRange) -> Core {
+        Core {
+            service_port_range: range,
+            ..self
+        }
+    }
+
     pub fn new(loaded: Loaded, rng: StdRng) -> Core {
         let mut state = Snapshot {
             framework_id: loaded.framework_id,
@@ -416,6 +428,7 @@ impl Core {
             dirty: Dirty::default(),
             rng,
             regexes: RegexCache::default(),
+            service_port_range: PortRange::default(),
             suppressed: false,
             releasing: BTreeSet::new(),
             registered: false,
@@ -427,6 +440,11 @@ impl Core {
             unreachable,
             recovering: BTreeMap::new(),
         }
+    }
+
+    /// The app `id` as the core holds it (with the service ports it was given).
+    pub fn deployed_app(&self, id: &str) -> Option<AppDefinition> {
+        self.state.apps.get(id).map(|app| (**app).clone())
     }
 
     pub fn snapshot(&self) -> Snapshot {

@@ -8,6 +8,7 @@ use crate::scheduler::groups::{Diff, Tree};
 use crate::scheduler::instance::{parse_task_id, Goal, Instance};
 use crate::scheduler::lifecycle::Operation;
 use crate::scheduler::plan::{self, dependency_depths, kind_of, Change, Kind};
+use crate::scheduler::service_ports;
 use crate::scheduler::versioning::{versioned, Versioning};
 use app::model::{
     path, AppDefinition, DeploymentStep, GroupDefinition, MarathonEvent, ServiceError, Timestamp,
@@ -125,9 +126,10 @@ impl Core {
         now: Timestamp,
     ) -> Result<Prepared, ServiceError> {
         let Diff {
-            apps: app_changes,
+            apps: mut app_changes,
             groups: mut group_changes,
         } = changes;
+        self.assign_service_ports(&mut app_changes, now)?;
         let mut conflicts: Vec<String> = Vec::new();
         for (id, _) in &app_changes {
             for d in self.state.deployments_of(id) {
@@ -249,6 +251,33 @@ impl Core {
                 groups: group_changes,
             },
         })
+    }
+
+    /// Gives the changed apps' service ports 0 a port each (see [`service_ports`]), the apps
+    /// that are not changing and the changed apps' own ports being held; an app that gets its
+    /// old ports back is then no config change.
+    fn assign_service_ports(
+        &self,
+        changes: &mut [(String, Option<AppDefinition>)],
+        now: Timestamp,
+    ) -> Result<(), ServiceError> {
+        let mut held = service_ports::held_by(
+            self.state
+                .apps
+                .values()
+                .map(|a| a.as_ref())
+                .chain(changes.iter().filter_map(|(_, next)| next.as_ref())),
+        );
+        for (id, next) in changes.iter_mut() {
+            let Some(app) = next else { continue };
+            let before = self.state.apps.get(id.as_str()).map(|a| a.as_ref());
+            let filled = service_ports::assign(app, before, &mut held, self.service_port_range)
+                .map_err(|exhausted| ServiceError::Unprocessable(exhausted.to_string()))?;
+            if filled {
+                *app = versioned(app.clone(), before, Versioning::Edit, now);
+            }
+        }
+        Ok(())
     }
 
     /// Carries out a prepared change: nothing here can fail, the request is accepted.

@@ -33,6 +33,7 @@
 //! - [`placement`]: dividing an offer among waiting instances.
 //! - [`residency`]: resident instances' reservations, and which reserved resources in an offer
 //!   to launch on or give back.
+//! - [`service_ports`]: service ports 0 given a cluster-unique port, kept across updates.
 //! - [`constraint`]: typed placement constraints with cached regexes.
 //! - [`disks`]: PATH and MOUNT disks, and which of them path and mount volumes go on.
 //! - [`backoff`]: the launch delay after failures.
@@ -50,6 +51,7 @@ pub mod lifecycle;
 pub mod placement;
 pub mod plan;
 pub mod residency;
+pub mod service_ports;
 pub mod status;
 pub mod taskbuild;
 #[cfg(test)]

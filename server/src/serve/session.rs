@@ -9,7 +9,7 @@ use crate::config::ServeConfig;
 use crate::core::Snapshot;
 use crate::leadership::{Election, Role};
 use crate::store::Store;
-use crate::{events, mesos, metrics, probes, service};
+use crate::{events, lb, mesos, metrics, probes, service};
 use anyhow::Context;
 use axum::Router;
 use std::sync::Arc;
@@ -122,6 +122,7 @@ impl Leadership {
             prometheus: !config.metrics.disable_metrics_prometheus,
             ha: process.election.ha,
             address: process.address.clone(),
+            service_ports: config.discovery.service_ports()?,
         };
         let (service, outgoing) = service::start(
             settings.clone(),
@@ -154,6 +155,15 @@ impl Leadership {
         ));
         probes::start(service.watch(), service.probes.clone(), stopping.clone())
             .context("starting the health-check prober")?;
+        if let Some(address) = config.discovery.lb_address()? {
+            // The built-in master's agents are this machine: their tasks listen on loopback.
+            let reach = if config.master == "local" {
+                lb::proxy::Reach::Loopback
+            } else {
+                lb::proxy::Reach::Hostname
+            };
+            tokio::spawn(lb::follow_scheduler(service.watch(), address, reach));
+        }
         if *role.borrow() != (Role::Leader { term }) {
             anyhow::bail!("the leadership ended while it was starting");
         }

@@ -115,6 +115,8 @@ impl Cluster {
             .arg(&node.store)
             .arg("--leader-lease-seconds")
             .arg(self.lease.as_secs_f64().to_string())
+            // Clusters of tests running side by side would listen on the same service ports.
+            .args(["--lb-address", "none"])
             .env("RUST_LOG", "info,server=debug")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))

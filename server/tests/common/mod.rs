@@ -63,9 +63,14 @@ fn with_ports(resources: &str, (first, last): (u32, u32)) -> String {
     Value::Array(list).to_string()
 }
 
-/// `args` with the agent's ports set to a range of this Stride's own, unless they set ports.
+/// `args` with the agent's ports set to a range of this Stride's own, unless they set ports,
+/// and the load balancer off unless they turn it on (every Stride of the tests would listen
+/// on the same service ports).
 fn with_own_ports(args: &[&str]) -> Vec<String> {
     let mut out: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    if !out.iter().any(|a| a == "--lb-address") {
+        out.extend(["--lb-address".to_string(), "none".to_string()]);
+    }
     match out.iter().position(|a| a == "--agent-resources") {
         Some(i) if i + 1 < out.len() => {
             if !out[i + 1].contains("ports") {

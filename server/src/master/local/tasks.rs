@@ -24,7 +24,21 @@ impl State {
             return;
         }
         match &agent.runner {
-            Runner::Processes(processes) => processes.kill(task_id),
+            Runner::Processes(processes) => {
+                processes.kill(task_id);
+                // As a Mesos executor does for a framework that understands it: the task is
+                // being killed, and its grace period runs.
+                if self.understands_killing(task_id) {
+                    let killing = self.status(
+                        Some(index),
+                        task_id,
+                        mesos::TaskState::TaskKilling,
+                        "",
+                        None,
+                    );
+                    self.queue_update(task_id, killing);
+                }
+            }
             Runner::Simulated => {
                 let killed = self.status(
                     Some(index),
@@ -36,6 +50,21 @@ impl State {
                 self.queue_update(task_id, killed);
             }
         }
+    }
+
+    /// Whether the framework of a live task asked for TASK_KILLING (its TASK_KILLING_STATE
+    /// capability).
+    fn understands_killing(&self, task_id: &str) -> bool {
+        use mesos::framework_info::capability::Type;
+        let Some(task) = self.tasks.get(task_id).filter(|t| !t.is_terminal()) else {
+            return false;
+        };
+        self.frameworks.get(&task.framework_id).is_some_and(|f| {
+            f.info
+                .capabilities
+                .iter()
+                .any(|c| c.r#type() == Type::TaskKillingState)
+        })
     }
 
     pub(super) fn kill(&mut self, framework_id: &str, task_id: &str) {

@@ -1,0 +1,301 @@
+//! The balancer's sockets: one TCP listener per service port, each connection forwarded to
+//! the backend in the rotation with the fewest open connections (ties taken in turn). A
+//! backend that refuses or does not answer within [`CONNECT_TIMEOUT`] is skipped for that
+//! connection and the next is tried. A new [`RouteTable`] is applied in place: listeners of
+//! ports that stay keep listening, removed ports stop accepting, and established connections
+//! are never touched (each runs in a task of its own until one side closes).
+
+use super::routes::{Backend, Rotation, Route, RouteTable};
+use app::model::Protocol;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How long a backend has to accept a connection before the next one is tried.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a port that could not be bound waits before it is tried again.
+const BIND_RETRY: Duration = Duration::from_secs(10);
+
+/// How a backend's host is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// Every agent is this machine (the built-in master): the task listens on loopback.
+    Loopback,
+    /// The agent's hostname is looked up.
+    Hostname,
+}
+
+/// Open connections per task, shared by a listener and its connections.
+#[derive(Default)]
+struct Open(Mutex<HashMap<String, usize>>);
+
+impl Open {
+    fn count(&self, task_id: &str) -> usize {
+        self.lock().get(task_id).copied().unwrap_or(0)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// One open connection to a task: counted while it lives.
+struct Counted {
+    open: Arc<Open>,
+    task_id: String,
+}
+
+impl Counted {
+    fn new(open: Arc<Open>, task_id: &str) -> Counted {
+        *open.lock().entry(task_id.to_string()).or_default() += 1;
+        Counted {
+            open,
+            task_id: task_id.to_string(),
+        }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut open = self.open.lock();
+        if let Some(n) = open.get_mut(&self.task_id) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.task_id);
+            }
+        }
+    }
+}
+
+struct Listening {
+    backends: watch::Sender<Arc<Vec<Backend>>>,
+    open: Arc<Open>,
+    accepting: JoinHandle<()>,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
+}
+
+/// The listeners for one route table at a time.
+pub struct Balancer {
+    address: IpAddr,
+    reach: Reach,
+    listening: HashMap<(Protocol, u32), Listening>,
+    /// Ports that could not be bound, with why and when it was last tried.
+    refused: BTreeMap<(Protocol, u32), (String, Instant)>,
+}
+
+impl Balancer {
+    pub fn new(address: IpAddr, reach: Reach) -> Balancer {
+        Balancer {
+            address,
+            reach,
+            listening: HashMap::new(),
+            refused: BTreeMap::new(),
+        }
+    }
+
+    /// Listens on every TCP port of `table` (UDP ports are not forwarded yet), routing to its
+    /// backends, and on nothing else.
+    pub async fn apply(&mut self, table: &RouteTable) {
+        self.listening.retain(|key, _| table.contains_key(key));
+        self.refused.retain(|key, _| table.contains_key(key));
+        for (key, route) in table {
+            let (protocol, port) = *key;
+            if protocol != Protocol::Tcp {
+                continue;
+            }
+            if let Some(listening) = self.listening.get(key) {
+                listening.backends.send_if_modified(|current| {
+                    let changed = **current != route.backends;
+                    if changed {
+                        *current = Arc::new(route.backends.clone());
+                    }
+                    changed
+                });
+                continue;
+            }
+            if self
+                .refused
+                .get(key)
+                .is_some_and(|(_, at)| at.elapsed() < BIND_RETRY)
+            {
+                continue;
+            }
+            match self.listen(port, route).await {
+                Ok(listening) => {
+                    self.refused.remove(key);
+                    self.listening.insert(*key, listening);
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "the load balancer cannot listen on {}:{port} for {}: {e}",
+                        self.address,
+                        route.app_id
+                    );
+                    self.refused.insert(*key, (e.to_string(), Instant::now()));
+                }
+            }
+        }
+    }
+
+    /// The ports it could not listen on, and why.
+    pub fn refused(&self) -> Vec<((Protocol, u32), String)> {
+        self.refused
+            .iter()
+            .map(|(key, (why, _))| (*key, why.clone()))
+            .collect()
+    }
+
+    /// Open connections to each task, over every port.
+    pub fn open_connections(&self) -> HashMap<String, usize> {
+        let mut out: HashMap<String, usize> = HashMap::new();
+        for listening in self.listening.values() {
+            for (task, n) in listening.open.lock().iter() {
+                *out.entry(task.clone()).or_default() += n;
+            }
+        }
+        out
+    }
+
+    async fn listen(&self, port: u32, route: &Route) -> std::io::Result<Listening> {
+        let port = u16::try_from(port).map_err(std::io::Error::other)?;
+        let listener = TcpListener::bind(SocketAddr::new(self.address, port)).await?;
+        let (backends, watched) = watch::channel(Arc::new(route.backends.clone()));
+        let open = Arc::new(Open::default());
+        let accepting = tokio::spawn(accept(listener, watched, open.clone(), self.reach));
+        Ok(Listening {
+            backends,
+            open,
+            accepting,
+        })
+    }
+}
+
+async fn accept(
+    listener: TcpListener,
+    backends: watch::Receiver<Arc<Vec<Backend>>>,
+    open: Arc<Open>,
+    reach: Reach,
+) {
+    let turn = Arc::new(AtomicUsize::new(0));
+    loop {
+        let client = match listener.accept().await {
+            Ok((client, _)) => client,
+            Err(e) => {
+                tracing::warn!("the load balancer could not accept a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let candidates = in_order(
+            &backends.borrow(),
+            &open,
+            turn.fetch_add(1, Ordering::Relaxed),
+        );
+        tokio::spawn(forward(client, candidates, open.clone(), reach));
+    }
+}
+
+/// The backends in the rotation, fewest open connections first; among equals, starting at
+/// `turn`, so that they take turns.
+fn in_order(backends: &[Backend], open: &Open, turn: usize) -> Vec<Backend> {
+    let mut candidates: Vec<Backend> = backends
+        .iter()
+        .filter(|b| b.rotation == Rotation::In)
+        .cloned()
+        .collect();
+    if !candidates.is_empty() {
+        let shift = turn % candidates.len();
+        candidates.rotate_left(shift);
+    }
+    candidates.sort_by_key(|b| open.count(&b.task_id));
+    candidates
+}
+
+async fn forward(mut client: TcpStream, candidates: Vec<Backend>, open: Arc<Open>, reach: Reach) {
+    for backend in &candidates {
+        let Some(address) = address_of(backend, reach).await else {
+            continue;
+        };
+        let upstream =
+            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address)).await {
+                Ok(Ok(upstream)) => upstream,
+                Ok(Err(e)) => {
+                    tracing::debug!("backend {} at {address} refused: {e}", backend.task_id);
+                    continue;
+                }
+                Err(_) => {
+                    tracing::debug!("backend {} at {address} timed out", backend.task_id);
+                    continue;
+                }
+            };
+        let _counted = Counted::new(open.clone(), &backend.task_id);
+        let _ = client.set_nodelay(true);
+        let mut upstream = upstream;
+        let _ = upstream.set_nodelay(true);
+        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+            tracing::debug!("connection to {} ended: {e}", backend.task_id);
+        }
+        return;
+    }
+    tracing::debug!("no backend took a connection; closing it");
+}
+
+async fn address_of(backend: &Backend, reach: Reach) -> Option<SocketAddr> {
+    let port = u16::try_from(backend.port).ok()?;
+    match reach {
+        Reach::Loopback => Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)),
+        Reach::Hostname => tokio::net::lookup_host((backend.host.as_str(), port))
+            .await
+            .ok()?
+            .next(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend(id: &str, rotation: Rotation) -> Backend {
+        Backend {
+            task_id: id.into(),
+            host: "h".into(),
+            port: 1,
+            rotation,
+        }
+    }
+
+    #[test]
+    fn the_least_busy_backend_in_the_rotation_comes_first_and_equals_take_turns() {
+        let backends = vec![
+            backend("a", Rotation::In),
+            backend("b", Rotation::In),
+            backend("c", Rotation::Draining),
+            backend("d", Rotation::Unhealthy),
+        ];
+        let open = Arc::new(Open::default());
+        let ids = |turn| -> Vec<String> {
+            in_order(&backends, &open, turn)
+                .into_iter()
+                .map(|b| b.task_id)
+                .collect()
+        };
+        assert_eq!(ids(0), ["a", "b"]);
+        assert_eq!(ids(1), ["b", "a"]);
+        let _busy = Counted::new(open.clone(), "a");
+        assert_eq!(ids(0), ["b", "a"], "fewest connections first");
+        drop(_busy);
+        assert_eq!(open.count("a"), 0);
+    }
+}

@@ -1,0 +1,344 @@
+//! Service discovery on the built-in master: service ports handed out as Marathon does (unique,
+//! kept across updates, in the task JSON and the environment), and the built-in load balancer
+//! on them (every healthy task gets traffic, an unhealthy one none, a killed one is routed
+//! around and finishes the connection it has).
+//!
+//! Each task runs a small Python web server (`WEB_SERVER`) answering `GET /id` with its task id
+//! and `GET /slow` after two seconds; on SIGTERM it closes its listening socket at once (new
+//! connections are refused, as a server that drains does) and finishes what it has.
+
+mod common;
+
+use common::{eventually, Stride};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const WEB_SERVER: &str = r#"exec /usr/bin/python3 -S -c '
+import http.server, os, signal, time
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/slow":
+            time.sleep(2)
+        if self.path == "/id" and not os.path.exists("healthy"):
+            self.send_error(503)
+            return
+        body = os.environ["MESOS_TASK_ID"].encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT0"])), Handler)
+server.daemon_threads = False
+server.timeout = 0.05
+stopping = []
+def stop(*_):
+    stopping.append(True)
+    server.socket.close()
+signal.signal(signal.SIGTERM, stop)
+open("healthy", "w").close()
+while not stopping:
+    server.handle_request()
+server.server_close()
+'"#;
+
+fn web_app(id: &str, instances: u32) -> Value {
+    json!({
+        "id": id,
+        "cmd": WEB_SERVER,
+        "cpus": 0.05,
+        "mem": 32,
+        "instances": instances,
+        "taskKillGracePeriodSeconds": 10,
+        "healthChecks": [{
+            "protocol": "HTTP", "path": "/id", "portIndex": 0,
+            "gracePeriodSeconds": 30, "intervalSeconds": 1, "timeoutSeconds": 1,
+            "maxConsecutiveFailures": 1000
+        }]
+    })
+}
+
+/// The app's service ports as `GET /v2/apps/{id}` shows them.
+async fn service_ports_of(stride: &Stride, app: &str) -> Vec<u64> {
+    let (_, body) = stride.get(&format!("/v2/apps{app}")).await;
+    body["app"]["portDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pd| pd["port"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn service_ports_are_unique_and_stay_across_updates() {
+    let stride =
+        Stride::start_with(&["--local-port-min", "10100", "--local-port-max", "10106"]).await;
+    let two_ports = json!([{"port": 0, "name": "http"}, {"port": 0}]);
+    let (status, body) = stride
+        .post(
+            "/v2/apps",
+            &json!({"id": "/a", "cmd": "env > env.txt; sleep 1000", "cpus": 0.01, "mem": 16,
+                    "portDefinitions": two_ports})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let ports: Vec<u64> = body["portDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pd| pd["port"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ports, [10100, 10101], "the response has the ports given");
+    let (status, body) = stride
+        .post(
+            "/v2/apps",
+            &json!({"id": "/b", "cmd": "sleep 1000", "cpus": 0.01, "mem": 16}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(service_ports_of(&stride, "/b").await, [10102]);
+
+    // The task shows them, and its environment names the host port by the service port.
+    let task = stride.wait_running("/a", 1).await.remove(0);
+    assert_eq!(task["servicePorts"], json!([10100, 10101]));
+    let host_port = task["ports"][0].as_u64().unwrap();
+    let env_file = stride.sandbox(task["id"].as_str().unwrap()).join("env.txt");
+    let env = eventually("the task's environment", || async {
+        std::fs::read_to_string(&env_file).ok()
+    })
+    .await;
+    assert!(env.contains(&format!("PORT_10100={host_port}\n")), "{env}");
+    assert!(env.contains(&format!("PORT_HTTP={host_port}\n")), "{env}");
+
+    // Posted again with 0s the app keeps its ports and its version: nothing changed.
+    let (_, before) = stride.get("/v2/apps/a").await;
+    let (status, body) = stride
+        .put(
+            "/v2/apps/a",
+            &json!({"portDefinitions": two_ports}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, after) = stride.get("/v2/apps/a").await;
+    assert_eq!(service_ports_of(&stride, "/a").await, [10100, 10101]);
+    assert_eq!(after["app"]["version"], before["app"]["version"]);
+    // A real change keeps them too.
+    let (status, body) = stride
+        .put("/v2/apps/a", r#"{"cmd": "env > env.txt; sleep 999"}"#)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(service_ports_of(&stride, "/a").await, [10100, 10101]);
+
+    // Marathon's refusals: the same port twice in one app, and a range with no port left.
+    let (status, body) = stride
+        .post(
+            "/v2/apps",
+            &json!({"id": "/twice", "cmd": "sleep 1", "portDefinitions": [{"port": 10200}, {"port": 10200}]})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.to_string().contains("Ports must be unique."), "{body}");
+    let (status, body) = stride
+        .post(
+            "/v2/apps",
+            &json!({"id": "/many", "cmd": "sleep 1",
+                    "portDefinitions": [{"port": 0}, {"port": 0}, {"port": 0}, {"port": 0}]})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["message"],
+        "All ports in the range [10100-10106) are already in use"
+    );
+    let (status, _) = stride.get("/v2/apps/many").await;
+    assert_eq!(status, 404, "a refused app is not created");
+}
+
+/// A client without connection reuse: every request through the balancer is a new connection.
+fn fresh_connections() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// The task ids that answer `n` requests to `url`; panics on a failed request.
+async fn answering(client: &reqwest::Client, url: &str, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let response = client
+            .get(url)
+            .send()
+            .await
+            .expect("a request through the balancer");
+        assert_eq!(response.status(), 200, "{url}");
+        out.push(response.text().await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_balancer_routes_to_healthy_tasks_and_around_killed_ones() {
+    let stride = Stride::start_with(&[
+        "--lb-address",
+        "127.0.0.1",
+        "--local-port-min",
+        "10300",
+        "--local-port-max",
+        "10310",
+    ])
+    .await;
+    let (status, body) = stride
+        .post("/v2/apps", &web_app("/web", 3).to_string())
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let service = "http://127.0.0.1:10300/id";
+    let client = fresh_connections();
+    let tasks: BTreeSet<String> = eventually("3 healthy tasks", || async {
+        let tasks = stride.tasks("/web").await;
+        let healthy = tasks.iter().filter(|t| {
+            t["healthCheckResults"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["alive"] == true))
+        });
+        let ids: BTreeSet<String> = healthy
+            .filter_map(|t| Some(t["id"].as_str()?.to_string()))
+            .collect();
+        (ids.len() == 3).then_some(ids)
+    })
+    .await;
+    // Every healthy task gets connections.
+    let seen: BTreeSet<String> = answering(&client, service, 30).await.into_iter().collect();
+    assert_eq!(seen, tasks);
+
+    // One turns unhealthy: it gets nothing more (and the others answer every request).
+    let sick = tasks.iter().next().unwrap().clone();
+    std::fs::remove_file(stride.sandbox(&sick).join("healthy")).unwrap();
+    eventually("the sick task out of the rotation", || async {
+        let tasks = stride.tasks("/web").await;
+        let task = tasks.iter().find(|t| t["id"] == sick.as_str())?;
+        (task["healthCheckResults"][0]["alive"] == false).then_some(())
+    })
+    .await;
+    let seen: BTreeSet<String> = answering(&client, service, 30).await.into_iter().collect();
+    assert!(!seen.contains(&sick), "{seen:?}");
+    assert_eq!(seen.len(), 2, "{seen:?}");
+
+    // Killing a task while a client keeps asking fails none of its requests.
+    let asking = {
+        let client = client.clone();
+        tokio::spawn(async move { answering(&client, service, 60).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let victim = seen.iter().next().unwrap().clone();
+    let (status, body) = stride.delete(&format!("/v2/apps/web/tasks/{victim}")).await;
+    assert_eq!(status, 200, "{body}");
+    let answers = asking
+        .await
+        .expect("no failed request while a task was killed");
+    assert_eq!(answers.len(), 60);
+}
+
+/// A connection open to a task when it is killed is not cut: the task stops taking new ones and
+/// finishes it within its kill grace period.
+#[tokio::test]
+async fn a_draining_task_finishes_its_open_connection() {
+    let stride = Stride::start_with(&[
+        "--lb-address",
+        "127.0.0.1",
+        "--local-port-min",
+        "10400",
+        "--local-port-max",
+        "10410",
+    ])
+    .await;
+    let (status, body) = stride
+        .post("/v2/apps", &web_app("/slow", 1).to_string())
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let task = eventually("a healthy task", || async {
+        let tasks = stride.tasks("/slow").await;
+        let task = tasks.first()?;
+        (task["healthCheckResults"][0]["alive"] == true)
+            .then(|| task["id"].as_str().unwrap().to_string())
+    })
+    .await;
+    let client = fresh_connections();
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move {
+            let response = client.get("http://127.0.0.1:10400/slow").send().await?;
+            response.text().await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, body) = stride.delete(&format!("/v2/apps/slow/tasks/{task}")).await;
+    assert_eq!(status, 200, "{body}");
+    let answer = slow.await.unwrap().expect("the open request is answered");
+    assert_eq!(answer, task);
+}
+
+/// `stride lb` on its own, killed (with its process group) when dropped.
+struct StandaloneBalancer(std::process::Child);
+
+impl StandaloneBalancer {
+    fn following(stride: &Stride) -> StandaloneBalancer {
+        use std::os::unix::process::CommandExt;
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_stride"))
+            .args(["lb", "--leader", &stride.base, "--lb-address", "127.0.0.1"])
+            .arg("--backends-on-loopback")
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("starting stride lb");
+        StandaloneBalancer(child)
+    }
+}
+
+impl Drop for StandaloneBalancer {
+    fn drop(&mut self) {
+        common::signal(-(self.0.id() as i32), libc::SIGKILL);
+        let _ = self.0.wait();
+    }
+}
+
+/// `stride lb --leader` holds nothing of its own: it reads the leader's apps and follows its
+/// event stream, routing to the healthy tasks as the built-in balancer does.
+#[tokio::test]
+async fn stride_lb_follows_the_leader() {
+    let stride =
+        Stride::start_with(&["--local-port-min", "10500", "--local-port-max", "10510"]).await;
+    let _balancer = StandaloneBalancer::following(&stride);
+    let (status, body) = stride
+        .post("/v2/apps", &web_app("/followed", 2).to_string())
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let client = fresh_connections();
+    let tasks: BTreeSet<String> = eventually("2 healthy tasks", || async {
+        let tasks = stride.tasks("/followed").await;
+        let ids: BTreeSet<String> = tasks
+            .iter()
+            .filter(|t| t["healthCheckResults"][0]["alive"] == true)
+            .filter_map(|t| Some(t["id"].as_str()?.to_string()))
+            .collect();
+        (ids.len() == 2).then_some(ids)
+    })
+    .await;
+    let seen = eventually("both tasks answering through stride lb", || async {
+        let mut seen = BTreeSet::new();
+        for _ in 0..20 {
+            let response = client.get("http://127.0.0.1:10500/id").send().await.ok()?;
+            seen.insert(response.text().await.ok()?);
+        }
+        (seen == tasks).then_some(seen)
+    })
+    .await;
+    assert_eq!(seen.len(), 2);
+}
