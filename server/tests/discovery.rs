@@ -3,9 +3,7 @@
 //! on them (every healthy task gets traffic, an unhealthy one none, a killed one is routed
 //! around and finishes the connection it has).
 //!
-//! Each task runs a small Python web server (`WEB_SERVER`) answering `GET /id` with its task id
-//! and `GET /slow` after two seconds; on SIGTERM it closes its listening socket at once (new
-//! connections are refused, as a server that drains does) and finishes what it has.
+//! Each task runs [`common::DRAINING_WEB_SERVER`].
 
 mod common;
 
@@ -14,40 +12,10 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-const WEB_SERVER: &str = r#"exec /usr/bin/python3 -S -c '
-import http.server, os, signal, time
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        if self.path == "/slow":
-            time.sleep(2)
-        if self.path == "/id" and not os.path.exists("healthy"):
-            self.send_error(503)
-            return
-        body = os.environ["MESOS_TASK_ID"].encode()
-        self.send_response(200)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-server = http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT0"])), Handler)
-server.daemon_threads = False
-server.timeout = 0.05
-stopping = []
-def stop(*_):
-    stopping.append(True)
-    server.socket.close()
-signal.signal(signal.SIGTERM, stop)
-open("healthy", "w").close()
-while not stopping:
-    server.handle_request()
-server.server_close()
-'"#;
-
 fn web_app(id: &str, instances: u32) -> Value {
     json!({
         "id": id,
-        "cmd": WEB_SERVER,
+        "cmd": common::DRAINING_WEB_SERVER,
         "cpus": 0.05,
         "mem": 32,
         "instances": instances,

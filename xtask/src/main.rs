@@ -215,6 +215,9 @@ const TEST_POSTGRES: &str = "STRIDE_TEST_POSTGRES";
 
 /// The benchmarks need only the server, built for release by the test harness itself.
 fn bench(args: &[String]) -> Result<()> {
+    // The load balancer's benchmark drives nginx tasks with wrk.
+    ensure_debian_package("/usr/bin/wrk", "wrk")?;
+    ensure_debian_package("/usr/sbin/nginx", "nginx-light")?;
     let postgres = postgres::TestPostgres::start()?;
     run(cargo()
         .env(TEST_POSTGRES, &postgres.url)
@@ -229,6 +232,8 @@ fn bench(args: &[String]) -> Result<()> {
             "bench_events",
             "--test",
             "bench_ha",
+            "--test",
+            "bench_lb",
             "--",
             "--ignored",
             "--nocapture",

@@ -20,6 +20,40 @@ use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A task's small Python web server: `GET /id` answers the task id (503 once the sandbox's
+/// `healthy` file is gone, which makes an HTTP check on `/id` fail), `GET /slow` after two
+/// seconds; on SIGTERM it closes its listening socket at once (new connections are refused, as
+/// a server that drains does) and finishes the requests it has.
+pub const DRAINING_WEB_SERVER: &str = r#"exec /usr/bin/python3 -S -c '
+import http.server, os, signal, time
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/slow":
+            time.sleep(2)
+        if self.path == "/id" and not os.path.exists("healthy"):
+            self.send_error(503)
+            return
+        body = os.environ["MESOS_TASK_ID"].encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT0"])), Handler)
+server.daemon_threads = False
+server.timeout = 0.05
+stopping = []
+def stop(*_):
+    stopping.append(True)
+    server.socket.close()
+signal.signal(signal.SIGTERM, stop)
+open("healthy", "w").close()
+while not stopping:
+    server.handle_request()
+server.server_close()
+'"#;
+
 pub const WAIT: Duration = Duration::from_secs(30);
 
 /// A connected `/v2/events` stream.
