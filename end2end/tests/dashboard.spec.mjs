@@ -1,6 +1,8 @@
 // The dashboard in a real browser: create an app with the form, watch its tasks go RUNNING live,
 // scale it, read a task's output, destroy it. Screenshots are kept in test-results/.
 import { expect, test } from '@playwright/test';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { shot, shots } from '../screens.mjs';
 
 const base = () => process.env.STRIDE_URL;
@@ -178,4 +180,38 @@ test('the metrics page draws the last minutes and shows each event subscriber', 
   }
   await api('DELETE', '/v2/apps/e2e/measured?force=true');
   receiver.close();
+});
+
+test('the app page shows its service port and each task in or out of the load balancer', async ({ page }) => {
+  const created = await api('POST', '/v2/apps', {
+    id: '/e2e/balanced',
+    cmd: web,
+    cpus: 0.05,
+    mem: 32,
+    instances: 2,
+    portDefinitions: [{ port: 0, name: 'http' }],
+    healthChecks: [{ protocol: 'HTTP', path: '/health', portIndex: 0, intervalSeconds: 1, gracePeriodSeconds: 30, maxConsecutiveFailures: 1000 }],
+  });
+  expect(created.status).toBe(201);
+  const servicePort = created.body.portDefinitions[0].port;
+  expect(servicePort).toBeGreaterThanOrEqual(10000);
+  await open(page, '/apps/e2e/balanced');
+  const address = `127.0.0.1:${servicePort}`;
+  await expect(page.getByTestId('service-port')).toContainText(address);
+  const inRotation = page.locator('[data-testid="rotation"][data-rotation="In"]');
+  await expect(inRotation).toHaveCount(2);
+  // The service port answers, through the balancer, from a task.
+  const answer = await fetch(`http://${address}/health`);
+  expect(answer.status).toBe(200);
+  await shots(page, '14-load-balancer');
+
+  // One task fails its check: it is out of the rotation, and says why.
+  const tasks = (await api('GET', '/v2/apps/e2e/balanced/tasks')).body.tasks;
+  rmSync(join(process.env.STRIDE_DATA_DIR, 'agent', 'sandboxes', tasks[0].id, 'health'));
+  const out = page.locator('[data-testid="rotation"][data-rotation="Unhealthy"]');
+  await expect(out).toHaveCount(1);
+  await expect(out).toHaveText('Out: unhealthy');
+  await expect(inRotation).toHaveCount(1);
+  await shots(page, '15-out-of-rotation');
+  expect((await api('DELETE', '/v2/apps/e2e/balanced?force=true')).status).toBe(200);
 });

@@ -55,6 +55,8 @@ pub struct Settings {
     pub address: String,
     /// Where service ports 0 get their port from.
     pub service_ports: PortRange,
+    /// Where the built-in load balancer listens, if it runs.
+    pub lb_address: Option<std::net::IpAddr>,
 }
 
 #[derive(Clone)]

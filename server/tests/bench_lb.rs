@@ -109,7 +109,13 @@ async fn bench_load_balancer_throughput_and_latency() {
     let http = reqwest::Client::new();
     for url in [direct_url.as_str(), balanced_url] {
         eventually(&format!("{url} answering"), || async {
-            http.get(url).send().await.ok()?.status().is_success().then_some(())
+            http.get(url)
+                .send()
+                .await
+                .ok()?
+                .status()
+                .is_success()
+                .then_some(())
         })
         .await;
     }

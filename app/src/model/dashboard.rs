@@ -1,6 +1,7 @@
 //! The dashboard's own views: what its pages show, beyond Marathon's objects.
 
 use super::app::AppDefinition;
+use super::ports::Rotation;
 use super::task::{ActionKind, DeploymentInfo, Task, TaskFailure};
 use super::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -62,6 +63,19 @@ pub struct TaskRow {
     pub healthy: Option<bool>,
     /// Launched from an older configuration than the app's (replaced during an upgrade).
     pub outdated: bool,
+    /// Its place in the load balancer, when the app has service ports and the balancer runs.
+    pub rotation: Option<Rotation>,
+}
+
+/// One service port of an app, as the app page lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServicePortView {
+    pub port: u32,
+    /// `tcp`, `udp` or `udp,tcp`.
+    pub protocol: String,
+    pub name: Option<String>,
+    /// Where the built-in load balancer listens for it (`host:port`), when it runs.
+    pub address: Option<String>,
 }
 
 /// How far one app of a deployment is.
@@ -103,6 +117,7 @@ pub struct AppDetail {
     pub deployments: Vec<DeploymentView>,
     /// A resident app's persistent volumes, once created.
     pub volumes: Vec<VolumeRow>,
+    pub service_ports: Vec<ServicePortView>,
 }
 
 /// One persistent volume of a resident app, as the app page's Volumes tab lists it.

@@ -7,6 +7,7 @@
 //! app is deployed).
 
 use super::app::AppDefinition;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -15,6 +16,31 @@ use std::collections::BTreeMap;
 pub enum Protocol {
     Tcp,
     Udp,
+}
+
+/// A task's place behind its app's service ports, in the load balancer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Rotation {
+    /// Gets new connections.
+    In,
+    /// Being killed: gets no new connections; the ones it has go on.
+    Draining,
+    /// Running but failing its health checks (or without a result yet).
+    Unhealthy,
+    /// Running but not ready yet.
+    NotReady,
+}
+
+impl Rotation {
+    /// How the dashboard says it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Rotation::In => "In rotation",
+            Rotation::Draining => "Draining",
+            Rotation::Unhealthy => "Out: unhealthy",
+            Rotation::NotReady => "Out: not ready",
+        }
+    }
 }
 
 /// One service port of an app, with what it says about itself.

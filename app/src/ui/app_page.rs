@@ -13,7 +13,9 @@ use super::widgets::{
 use crate::api::{
     destroy_app, get_app, kill_task, reset_delay, restart_app, scale_app, task_output,
 };
-use crate::model::{path, ActionKind, AppDetail, AppStatus, ServiceError, TaskLog, TaskRow};
+use crate::model::{
+    path, ActionKind, AppDetail, AppStatus, Rotation, ServiceError, TaskLog, TaskRow,
+};
 use leptos::{html, prelude::*};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -436,7 +438,10 @@ fn TasksTab(
         })
     });
     let changes = RowChanges::new();
+    let balanced =
+        Memo::new(move |_| app.with(|a| a.service_ports.iter().any(|p| p.address.is_some())));
     view! {
+        <ServicePorts app/>
         {move || {
             app.with(|a| {
                 a.last_task_failure
@@ -464,6 +469,7 @@ fn TasksTab(
                         <th scope="col">"Health"</th>
                         <th scope="col">"Host"</th>
                         <th scope="col">"Ports"</th>
+                        {move || balanced.get().then(|| view! { <th scope="col">"Load balancer"</th> })}
                         <th scope="col">"Started"</th>
                         <th scope="col">"Version"</th>
                         <th scope="col">"Message"</th>
@@ -476,7 +482,7 @@ fn TasksTab(
                         key=|row| format!("{row:?}")
                         children=move |row| {
                             let class = changes.class(&row.task.id, &format!("{row:?}"));
-                            view! { <TaskLine row class on_open on_change/> }
+                            view! { <TaskLine row class balanced=balanced.get_untracked() on_open on_change/> }
                         }
                     />
                 </tbody>
@@ -490,6 +496,8 @@ fn TasksTab(
 fn TaskLine(
     row: TaskRow,
     class: &'static str,
+    /// The app's tasks are behind the built-in load balancer: show each one's place.
+    balanced: bool,
     on_open: Callback<String>,
     on_change: Callback<()>,
 ) -> impl IntoView {
@@ -498,6 +506,7 @@ fn TaskLine(
         message,
         healthy,
         outdated,
+        rotation,
     } = row;
     let open = {
         let id = task.id.clone();
@@ -565,6 +574,7 @@ fn TaskLine(
             <td>{health}</td>
             <td class="mono">{task.host.clone()}</td>
             <td class="ports">{ports}</td>
+            {balanced.then(|| view! { <td><RotationChip rotation/></td> })}
             <td>{started.map(|at| view! { <Age at/> })}</td>
             <td class="version">{version}</td>
             <td class="message">{message}</td>
@@ -588,6 +598,62 @@ fn TaskLine(
                     })}
             </td>
         </tr>
+    }
+    .into_any()
+}
+
+/// A task's place behind the load balancer: in, draining, or out and why.
+#[component]
+fn RotationChip(rotation: Option<Rotation>) -> impl IntoView {
+    let Some(rotation) = rotation else {
+        return view! { <span class="muted" data-testid="rotation">"—"</span> }.into_any();
+    };
+    let tone = match rotation {
+        Rotation::In => "good",
+        Rotation::Draining => "busy",
+        Rotation::Unhealthy | Rotation::NotReady => "bad",
+    };
+    view! {
+        <span class=format!("chip {tone}") data-testid="rotation" data-rotation=format!("{rotation:?}")>
+            {rotation.label()}
+        </span>
+    }
+    .into_any()
+}
+
+/// The app's service ports: where the load balancer takes connections for it (select one
+/// to copy it), or the bare ports when the balancer is off.
+#[component]
+fn ServicePorts(app: Memo<AppDetail>) -> impl IntoView {
+    let ports = Memo::new(move |_| app.with(|a| a.service_ports.clone()));
+    view! {
+        <Show when=move || !ports.with(Vec::is_empty)>
+            <p class="service-ports" data-testid="service-ports">
+                <span class="muted">"Service ports "</span>
+                <For
+                    each=move || ports.get()
+                    key=|p| format!("{p:?}")
+                    children=|p| {
+                        let label = p.name.clone().map(|n| format!(" {n}")).unwrap_or_default();
+                        let shown = p.address.clone().unwrap_or_else(|| p.port.to_string());
+                        let link = p.address.clone().filter(|_| p.protocol.contains("tcp"));
+                        view! {
+                            <span class="service-port" data-testid="service-port">
+                                {match link {
+                                    Some(address) => view! {
+                                        <a class="copyable" href=format!("http://{address}") target="_blank" rel="noopener">
+                                            {shown}
+                                        </a>
+                                    }.into_any(),
+                                    None => view! { <code class="copyable">{shown}</code> }.into_any(),
+                                }}
+                                <span class="muted">{format!(" {}{label}", p.protocol)}</span>
+                            </span>
+                        }
+                    }
+                />
+            </p>
+        </Show>
     }
     .into_any()
 }

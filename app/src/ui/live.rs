@@ -208,9 +208,12 @@ mod browser {
     const REOPEN_AFTER: Duration = Duration::from_secs(5);
 
     /// The SSE `event:` names the page subscribes to (named events need one listener each).
-    const EVENT_TYPES: [&str; 12] = [
+    const EVENT_TYPES: [&str; 14] = [
         "status_update_event",
         "instance_changed_event",
+        // Health decides the task's chip and its place in the load balancer.
+        "health_status_changed_event",
+        "instance_health_changed_event",
         "deployment_info",
         "deployment_success",
         "deployment_failed",

@@ -69,6 +69,7 @@ impl Backend for Service {
         views::app_detail(
             &self.snapshot(),
             &app::model::path::absolute(id, "/"),
+            self.settings.lb_address,
             now(),
         )
     }

@@ -17,6 +17,7 @@ pub mod routes;
 use crate::core::Snapshot;
 use crate::scheduler::health::{health_of, Health};
 use crate::scheduler::instance::{Condition, Goal};
+use app::model::AppDefinition;
 use proxy::{Balancer, Reach};
 use routes::{route_table, ServiceApp, TaskEndpoint, TaskPhase};
 use std::net::IpAddr;
@@ -28,50 +29,53 @@ pub fn service_apps(snapshot: &Snapshot) -> Vec<ServiceApp> {
     snapshot
         .apps
         .values()
-        .filter_map(|app| {
-            let service_ports = app.service_ports();
-            if service_ports.is_empty() {
-                return None;
-            }
-            let tasks = snapshot
-                .instances_of(&app.id)
-                .filter_map(|instance| {
-                    let placement = instance.placement.as_ref()?;
-                    let phase = match (instance.condition, instance.goal) {
-                        (Condition::Running, Goal::Running) => TaskPhase::Running,
-                        (Condition::Running | Condition::Killing, _) => TaskPhase::Killing,
-                        (Condition::Provisioned | Condition::Staging | Condition::Starting, _) => {
-                            TaskPhase::Starting
-                        }
-                        _ => TaskPhase::Gone,
-                    };
-                    let definition = snapshot.definition_of(instance).unwrap_or(app);
-                    let probed = snapshot.health.get(&instance.id).map(|h| h.as_ref());
-                    let healthy = match health_of(definition, instance, probed) {
-                        Health::Healthy => Some(true),
-                        Health::Unhealthy => Some(false),
-                        Health::Unknown => None,
-                    };
-                    let task_id = instance.task_id();
-                    let ready = snapshot.readiness.get(&task_id).is_none_or(|r| r.ready);
-                    Some(TaskEndpoint {
-                        task_id,
-                        host: placement.hostname.clone(),
-                        ports: placement.ports.clone(),
-                        phase,
-                        healthy,
-                        ready,
-                    })
-                })
-                .collect();
-            Some(ServiceApp {
-                id: app.id.clone(),
-                has_health_checks: app.has_health_checks(),
-                service_ports,
-                tasks,
+        .filter_map(|app| service_app(snapshot, app))
+        .collect()
+}
+
+/// `app` with its service ports and tasks, if it has service ports.
+pub fn service_app(snapshot: &Snapshot, app: &AppDefinition) -> Option<ServiceApp> {
+    let service_ports = app.service_ports();
+    if service_ports.is_empty() {
+        return None;
+    }
+    let tasks = snapshot
+        .instances_of(&app.id)
+        .filter_map(|instance| {
+            let placement = instance.placement.as_ref()?;
+            let phase = match (instance.condition, instance.goal) {
+                (Condition::Running, Goal::Running) => TaskPhase::Running,
+                (Condition::Running | Condition::Killing, _) => TaskPhase::Killing,
+                (Condition::Provisioned | Condition::Staging | Condition::Starting, _) => {
+                    TaskPhase::Starting
+                }
+                _ => TaskPhase::Gone,
+            };
+            let definition = snapshot.definition_of(instance).map_or(app, |d| d.as_ref());
+            let probed = snapshot.health.get(&instance.id).map(|h| h.as_ref());
+            let healthy = match health_of(definition, instance, probed) {
+                Health::Healthy => Some(true),
+                Health::Unhealthy => Some(false),
+                Health::Unknown => None,
+            };
+            let task_id = instance.task_id();
+            let ready = snapshot.readiness.get(&task_id).is_none_or(|r| r.ready);
+            Some(TaskEndpoint {
+                task_id,
+                host: placement.hostname.clone(),
+                ports: placement.ports.clone(),
+                phase,
+                healthy,
+                ready,
             })
         })
-        .collect()
+        .collect();
+    Some(ServiceApp {
+        id: app.id.clone(),
+        has_health_checks: app.has_health_checks(),
+        service_ports,
+        tasks,
+    })
 }
 
 /// Balances on `address` for as long as the scheduler publishes snapshots (its leadership).

@@ -3,6 +3,7 @@
 //! The same table comes from the leader's own state (in-process) and from its REST API
 //! (`stride lb --leader`), so both balance alike.
 
+pub use app::model::Rotation;
 use app::model::{Protocol, ServicePort};
 use std::collections::BTreeMap;
 
@@ -40,31 +41,6 @@ pub struct ServiceApp {
     pub has_health_checks: bool,
     pub service_ports: Vec<ServicePort>,
     pub tasks: Vec<TaskEndpoint>,
-}
-
-/// A task's place behind a service port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Rotation {
-    /// Gets new connections.
-    In,
-    /// Being killed: gets no new connections; the ones it has go on.
-    Draining,
-    /// Running but failing its health checks (or without a result yet).
-    Unhealthy,
-    /// Running but not ready yet.
-    NotReady,
-}
-
-impl Rotation {
-    /// How the dashboard says it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Rotation::In => "in",
-            Rotation::Draining => "draining",
-            Rotation::Unhealthy => "out: unhealthy",
-            Rotation::NotReady => "out: not ready",
-        }
-    }
 }
 
 /// A task behind a service port.

@@ -123,6 +123,7 @@ impl Leadership {
             ha: process.election.ha,
             address: process.address.clone(),
             service_ports: config.discovery.service_ports()?,
+            lb_address: config.discovery.lb_address()?,
         };
         let (service, outgoing) = service::start(
             settings.clone(),
@@ -155,7 +156,7 @@ impl Leadership {
         ));
         probes::start(service.watch(), service.probes.clone(), stopping.clone())
             .context("starting the health-check prober")?;
-        if let Some(address) = config.discovery.lb_address()? {
+        if let Some(address) = settings.lb_address {
             // The built-in master's agents are this machine: their tasks listen on loopback.
             let reach = if config.master == "local" {
                 lb::proxy::Reach::Loopback
