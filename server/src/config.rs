@@ -46,6 +46,10 @@ pub struct LbArgs {
     /// rather than at their agent's hostname.
     #[arg(long, env = "STRIDE_LB_BACKENDS_ON_LOOPBACK")]
     pub backends_on_loopback: bool,
+
+    /// The network named VIPs get their addresses from: the leader's `--vip-range`.
+    #[arg(long, env = "STRIDE_VIP_RANGE", default_value = "127.77.0.0/16")]
+    pub vip_range: crate::lb::vips::VipRange,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -132,6 +136,10 @@ pub struct DiscoveryConfig {
     /// `none` turns it off.
     #[arg(long, env = "STRIDE_LB_ADDRESS", default_value = "127.0.0.1")]
     pub lb_address: String,
+
+    /// The network named VIPs (`VIP_0: /my-app:80`) get their addresses from.
+    #[arg(long, env = "STRIDE_VIP_RANGE", default_value = "127.77.0.0/16")]
+    pub vip_range: crate::lb::vips::VipRange,
 
     /// The lowest service port given to a port 0 (Marathon's `--local_port_min`).
     #[arg(long, env = "STRIDE_LOCAL_PORT_MIN", default_value_t = 10_000)]

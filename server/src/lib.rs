@@ -52,6 +52,7 @@ pub async fn run_lb(args: config::LbArgs) -> anyhow::Result<()> {
         } else {
             lb::proxy::Reach::Hostname
         },
+        vip_range: args.vip_range,
     };
     tracing::info!(leader = %following.leader, address = %following.address, "the load balancer follows the leader");
     tokio::select! {

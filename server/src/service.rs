@@ -57,6 +57,8 @@ pub struct Settings {
     pub service_ports: PortRange,
     /// Where the built-in load balancer listens, if it runs.
     pub lb_address: Option<std::net::IpAddr>,
+    /// Where named VIPs get their addresses.
+    pub vip_range: crate::lb::vips::VipRange,
 }
 
 #[derive(Clone)]

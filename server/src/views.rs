@@ -380,7 +380,10 @@ pub fn app_detail(
     let rotations: BTreeMap<String, app::model::Rotation> = balancer
         .and_then(|_| crate::lb::service_app(snapshot, app))
         .map(|service| {
-            let table = crate::lb::routes::route_table(std::slice::from_ref(&service));
+            let table = crate::lb::routes::route_table(
+                std::slice::from_ref(&service),
+                crate::lb::vips::VipRange::default(),
+            );
             table
                 .into_values()
                 .next()

@@ -310,3 +310,72 @@ async fn stride_lb_follows_the_leader() {
     .await;
     assert_eq!(seen.len(), 2);
 }
+
+/// A VIP label routes like a service port: a named one at the address `/v2/vips` gives it in
+/// `--vip-range`, an explicit one at its own address, both to every healthy task.
+#[tokio::test]
+async fn vips_route_to_the_tasks_of_the_apps_that_declare_them() {
+    let stride = Stride::start_with(&[
+        "--lb-address",
+        "127.0.0.1",
+        "--local-port-min",
+        "10800",
+        "--local-port-max",
+        "10810",
+        "--vip-range",
+        "127.78.0.0/24",
+    ])
+    .await;
+    let mut app = web_app("/prod/web", 2);
+    app["portDefinitions"] = json!([{
+        "port": 0,
+        "labels": {"VIP_0": "/prod/web:8080", "VIP_1": "127.78.0.200:9090", "HAPROXY_GROUP": "external"}
+    }]);
+    let (status, body) = stride.post("/v2/apps", &app.to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["portDefinitions"][0]["labels"]["VIP_0"], "/prod/web:8080",
+        "the app's JSON as given"
+    );
+    let tasks: BTreeSet<String> = eventually("2 healthy tasks", || async {
+        let tasks = stride.tasks("/prod/web").await;
+        let ids: BTreeSet<String> = tasks
+            .iter()
+            .filter(|t| t["healthCheckResults"][0]["alive"] == true)
+            .filter_map(|t| Some(t["id"].as_str()?.to_string()))
+            .collect();
+        (ids.len() == 2).then_some(ids)
+    })
+    .await;
+    let vips = eventually("both VIPs with both tasks", || async {
+        let (_, vips) = stride.get("/v2/vips").await;
+        let vips = vips.as_array()?.clone();
+        (vips.len() == 2
+            && vips
+                .iter()
+                .all(|v| v["backends"].as_array().is_some_and(|b| b.len() == 2)))
+        .then_some(vips)
+    })
+    .await;
+    let named = vips.iter().find(|v| v["vip"] == "/prod/web:8080").unwrap();
+    assert_eq!(named["dns"], "web-prod.l4lb.stride.mesos");
+    let address = named["address"].as_str().unwrap().to_string();
+    assert!(
+        address.starts_with("127.78.0.") && address.ends_with(":8080"),
+        "{address}"
+    );
+    let explicit = vips
+        .iter()
+        .find(|v| v["vip"] == "127.78.0.200:9090")
+        .unwrap();
+    assert_eq!(explicit["address"], "127.78.0.200:9090");
+    assert_eq!(explicit["dns"], Value::Null);
+    let client = fresh_connections();
+    for address in [address.as_str(), "127.78.0.200:9090"] {
+        let seen: BTreeSet<String> = answering(&client, &format!("http://{address}/id"), 20)
+            .await
+            .into_iter()
+            .collect();
+        assert_eq!(seen, tasks, "through {address}");
+    }
+}

@@ -8,8 +8,10 @@
 //! - [`system`]: `/v2/info`, `/v2/leader`, `/ping`, `/metrics`.
 //! - [`events`]: the `/v2/events` SSE stream.
 //! - [`subscriptions`]: `/v2/eventSubscriptions` and Stride's `/stride/v1/event-subscribers`.
+//! - [`discovery`]: Stride's `/v2/vips`.
 
 pub mod apps;
+pub mod discovery;
 pub mod error;
 pub mod events;
 pub mod groups;
@@ -98,6 +100,7 @@ pub fn router() -> Router<Service> {
             axum::routing::delete(tasks::delete_deployment),
         )
         .route("/v2/queue", get(tasks::queue))
+        .route("/v2/vips", get(discovery::list_vips))
         .route(
             "/v2/queue/{*path}",
             axum::routing::delete(tasks::reset_delay),

@@ -6,6 +6,7 @@
 
 use super::proxy::{Balancer, Reach};
 use super::routes::{route_table, ServiceApp, TaskEndpoint, TaskPhase};
+use super::vips::VipRange;
 use app::model::{AppInfo, TaskState};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
@@ -38,6 +39,8 @@ pub struct Following {
     /// Where to listen.
     pub address: IpAddr,
     pub reach: Reach,
+    /// Where named VIPs get their addresses (the leader's `--vip-range`).
+    pub vip_range: VipRange,
 }
 
 /// The apps with service ports, and their tasks, as the REST API shows them.
@@ -98,7 +101,10 @@ pub async fn follow_leader(following: Following) {
     let mut balancer = Balancer::new(following.address, following.reach);
     loop {
         match read_apps(&http, &following.leader).await {
-            Ok(apps) => balancer.apply(&route_table(&service_apps_of(&apps))).await,
+            Ok(apps) => {
+                let table = route_table(&service_apps_of(&apps), following.vip_range);
+                balancer.apply(&table).await
+            }
             Err(e) => tracing::warn!(
                 "cannot read the apps from {}: {e}; keeping the routes as they are",
                 following.leader

@@ -5,6 +5,7 @@
 //!   place in the rotation (in, draining, out because unhealthy or not ready).
 //! - [`proxy`]: the sockets: listeners per port, least-connections forwarding, a failed
 //!   backend skipped for the next, route changes applied without touching open connections.
+//! - [`vips`]: `VIP_<n>` labels, and the addresses named VIPs get from `--vip-range`.
 //!
 //! In the leader the table follows the scheduler's own state ([`follow_scheduler`]): every
 //! commit that changes a task's health or state changes the table at once. `stride lb` follows
@@ -13,6 +14,7 @@
 pub mod follow;
 pub mod proxy;
 pub mod routes;
+pub mod vips;
 
 use crate::core::Snapshot;
 use crate::scheduler::health::{health_of, Health};
@@ -23,6 +25,7 @@ use routes::{route_table, ServiceApp, TaskEndpoint, TaskPhase};
 use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
+use vips::VipRange;
 
 /// The apps with service ports, and their tasks, as the scheduler holds them.
 pub fn service_apps(snapshot: &Snapshot) -> Vec<ServiceApp> {
@@ -78,15 +81,17 @@ pub fn service_app(snapshot: &Snapshot, app: &AppDefinition) -> Option<ServiceAp
     })
 }
 
-/// Balances on `address` for as long as the scheduler publishes snapshots (its leadership).
+/// Balances on `address` (and the VIPs' addresses) for as long as the scheduler publishes
+/// snapshots (its leadership).
 pub async fn follow_scheduler(
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
     address: IpAddr,
     reach: Reach,
+    vip_range: VipRange,
 ) {
     let mut balancer = Balancer::new(address, reach);
     loop {
-        let table = route_table(&service_apps(&snapshots.borrow_and_update()));
+        let table = route_table(&service_apps(&snapshots.borrow_and_update()), vip_range);
         balancer.apply(&table).await;
         if snapshots.changed().await.is_err() {
             return;

@@ -5,7 +5,7 @@
 //! ports that stay keep listening, removed ports stop accepting, and established connections
 //! are never touched (each runs in a task of its own until one side closes).
 
-use super::routes::{Backend, Rotation, Route, RouteTable};
+use super::routes::{Backend, Listen, Rotation, Route, RouteTable};
 use app::model::Protocol;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -90,9 +90,9 @@ impl Drop for Listening {
 pub struct Balancer {
     address: IpAddr,
     reach: Reach,
-    listening: HashMap<(Protocol, u32), Listening>,
-    /// Ports that could not be bound, with why and when it was last tried.
-    refused: BTreeMap<(Protocol, u32), (String, Instant)>,
+    listening: HashMap<Listen, Listening>,
+    /// Addresses that could not be bound, with why and when it was last tried.
+    refused: BTreeMap<Listen, (String, Instant)>,
 }
 
 impl Balancer {
@@ -105,14 +105,13 @@ impl Balancer {
         }
     }
 
-    /// Listens on every TCP port of `table` (UDP ports are not forwarded yet), routing to its
+    /// Listens on every TCP address of `table` (UDP is not forwarded yet), routing to its
     /// backends, and on nothing else.
     pub async fn apply(&mut self, table: &RouteTable) {
         self.listening.retain(|key, _| table.contains_key(key));
         self.refused.retain(|key, _| table.contains_key(key));
         for (key, route) in table {
-            let (protocol, port) = *key;
-            if protocol != Protocol::Tcp {
+            if key.protocol != Protocol::Tcp {
                 continue;
             }
             if let Some(listening) = self.listening.get(key) {
@@ -132,16 +131,17 @@ impl Balancer {
             {
                 continue;
             }
-            match self.listen(port, route).await {
+            let ip = key.ip.unwrap_or(self.address);
+            match self.listen(ip, key.port, route).await {
                 Ok(listening) => {
                     self.refused.remove(key);
                     self.listening.insert(*key, listening);
                 }
                 Err(e) => {
                     tracing::warn!(
-                        "the load balancer cannot listen on {}:{port} for {}: {e}",
-                        self.address,
-                        route.app_id
+                        "the load balancer cannot listen on {ip}:{} for {}: {e}",
+                        key.port,
+                        route.owner
                     );
                     self.refused.insert(*key, (e.to_string(), Instant::now()));
                 }
@@ -149,8 +149,8 @@ impl Balancer {
         }
     }
 
-    /// The ports it could not listen on, and why.
-    pub fn refused(&self) -> Vec<((Protocol, u32), String)> {
+    /// The addresses it could not listen on, and why.
+    pub fn refused(&self) -> Vec<(Listen, String)> {
         self.refused
             .iter()
             .map(|(key, (why, _))| (*key, why.clone()))
@@ -168,9 +168,9 @@ impl Balancer {
         out
     }
 
-    async fn listen(&self, port: u32, route: &Route) -> std::io::Result<Listening> {
+    async fn listen(&self, ip: IpAddr, port: u32, route: &Route) -> std::io::Result<Listening> {
         let port = u16::try_from(port).map_err(std::io::Error::other)?;
-        let listener = TcpListener::bind(SocketAddr::new(self.address, port)).await?;
+        let listener = TcpListener::bind(SocketAddr::new(ip, port)).await?;
         let (backends, watched) = watch::channel(Arc::new(route.backends.clone()));
         let open = Arc::new(Open::default());
         let accepting = tokio::spawn(accept(listener, watched, open.clone(), self.reach));

@@ -3,9 +3,11 @@
 //! The same table comes from the leader's own state (in-process) and from its REST API
 //! (`stride lb --leader`), so both balance alike.
 
+use super::vips::{addresses, vips_of, VipLabel, VipRange};
 pub use app::model::Rotation;
 use app::model::{Protocol, ServicePort};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// A task as routing sees it.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,12 +57,32 @@ pub struct Backend {
 /// Where one listening port routes to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Route {
-    pub app_id: String,
+    /// What it is for: the app of a service port, or a VIP as its label says.
+    pub owner: String,
     pub backends: Vec<Backend>,
 }
 
-/// Every service port the balancer listens on, by protocol and port.
-pub type RouteTable = BTreeMap<(Protocol, u32), Route>;
+/// Where the balancer listens: a service port on its own address (`ip: None`), or a VIP's
+/// address and port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Listen {
+    pub ip: Option<IpAddr>,
+    pub protocol: Protocol,
+    pub port: u32,
+}
+
+/// Every address the balancer listens on, with where it routes.
+pub type RouteTable = BTreeMap<Listen, Route>;
+
+/// One VIP: its label, its address, and the tasks of every app behind it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Vip {
+    pub label: VipLabel,
+    pub address: SocketAddr,
+    pub protocols: Vec<Protocol>,
+    /// (app id, backend), by app and task.
+    pub backends: Vec<(String, Backend)>,
+}
 
 /// Where `task` stands for an app with (or without) health checks; `None`: it has no place at
 /// all (not running yet, or gone).
@@ -76,36 +98,104 @@ pub fn rotation_of(task: &TaskEndpoint, has_health_checks: bool) -> Option<Rotat
     }
 }
 
-/// The table for `apps`. Two apps claiming one service port share it, the first app by id
-/// keeping it (Marathon does not refuse explicit service ports other apps have).
-pub fn route_table(apps: &[ServiceApp]) -> RouteTable {
+/// The tasks of `app` behind its service port `service_port`.
+fn backends_of(app: &ServiceApp, service_port: &ServicePort) -> Vec<Backend> {
+    app.tasks
+        .iter()
+        .filter_map(|task| {
+            let rotation = rotation_of(task, app.has_health_checks)?;
+            Some(Backend {
+                task_id: task.task_id.clone(),
+                host: task.host.clone(),
+                port: *task.ports.get(service_port.index)?,
+                rotation,
+            })
+        })
+        .collect()
+}
+
+/// The table for `apps`: their service ports, and their VIPs (named ones at their address in
+/// `vip_range`). Two apps claiming one service port share it, the first app by id keeping it
+/// (Marathon does not refuse explicit service ports other apps have).
+pub fn route_table(apps: &[ServiceApp], vip_range: VipRange) -> RouteTable {
     let mut table = RouteTable::new();
     for app in apps {
         for service_port in &app.service_ports {
-            let backends: Vec<Backend> = app
-                .tasks
-                .iter()
-                .filter_map(|task| {
-                    let rotation = rotation_of(task, app.has_health_checks)?;
-                    Some(Backend {
-                        task_id: task.task_id.clone(),
-                        host: task.host.clone(),
-                        port: *task.ports.get(service_port.index)?,
-                        rotation,
-                    })
-                })
-                .collect();
+            let backends = backends_of(app, service_port);
             for protocol in &service_port.protocols {
-                table
-                    .entry((*protocol, service_port.port))
-                    .or_insert_with(|| Route {
-                        app_id: app.id.clone(),
-                        backends: backends.clone(),
-                    });
+                let listen = Listen {
+                    ip: None,
+                    protocol: *protocol,
+                    port: service_port.port,
+                };
+                table.entry(listen).or_insert_with(|| Route {
+                    owner: app.id.clone(),
+                    backends: backends.clone(),
+                });
             }
         }
     }
+    for vip in vips(apps, vip_range) {
+        for protocol in &vip.protocols {
+            let listen = Listen {
+                ip: Some(vip.address.ip()),
+                protocol: *protocol,
+                port: u32::from(vip.address.port()),
+            };
+            table.insert(
+                listen,
+                Route {
+                    owner: vip.label.text(),
+                    backends: vip.backends.iter().map(|(_, b)| b.clone()).collect(),
+                },
+            );
+        }
+    }
     table
+}
+
+/// Every VIP the apps' ports declare, each with the tasks of all the apps that declare it.
+pub fn vips(apps: &[ServiceApp], vip_range: VipRange) -> Vec<Vip> {
+    let mut declared: BTreeMap<VipLabel, Vip> = BTreeMap::new();
+    let mut names = BTreeSet::new();
+    for app in apps {
+        for service_port in &app.service_ports {
+            for label in vips_of(&service_port.labels) {
+                if let VipLabel::Named { name, .. } = &label {
+                    names.insert(name.clone());
+                }
+                let vip = declared.entry(label.clone()).or_insert_with(|| Vip {
+                    label: label.clone(),
+                    address: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), label.port()),
+                    protocols: Vec::new(),
+                    backends: Vec::new(),
+                });
+                for protocol in &service_port.protocols {
+                    if !vip.protocols.contains(protocol) {
+                        vip.protocols.push(*protocol);
+                    }
+                }
+                vip.backends.extend(
+                    backends_of(app, service_port)
+                        .into_iter()
+                        .map(|b| (app.id.clone(), b)),
+                );
+            }
+        }
+    }
+    let named = addresses(&names, vip_range);
+    declared
+        .into_values()
+        .filter_map(|mut vip| {
+            let ip = match &vip.label {
+                VipLabel::Address { ip, .. } => *ip,
+                VipLabel::Named { name, .. } => IpAddr::V4(*named.get(name)?),
+            };
+            vip.address = SocketAddr::new(ip, vip.label.port());
+            vip.protocols.sort();
+            Some(vip)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -122,6 +212,46 @@ mod tests {
             healthy,
             ready: true,
         }
+    }
+
+    fn service(protocol: Protocol, port: u32) -> Listen {
+        Listen {
+            ip: None,
+            protocol,
+            port,
+        }
+    }
+
+    #[test]
+    fn a_vip_routes_to_every_app_that_declares_it() {
+        let with_vip = |id: &str, port_number: u32, vip: &str| {
+            let mut p = port(0, port_number, vec![Protocol::Tcp]);
+            p.labels.insert("VIP_0".into(), vip.into());
+            ServiceApp {
+                id: id.into(),
+                has_health_checks: false,
+                service_ports: vec![p],
+                tasks: vec![task(&format!("{id}-task"), TaskPhase::Running, None)],
+            }
+        };
+        let apps = [
+            with_vip("/blue", 10000, "/web:80"),
+            with_vip("/green", 10001, "/web:80"),
+            with_vip("/db", 10002, "127.77.0.10:5432"),
+        ];
+        let found = vips(&apps, VipRange::default());
+        assert_eq!(found.len(), 2);
+        let web = found.iter().find(|v| v.label.text() == "/web:80").unwrap();
+        assert_eq!(web.backends.len(), 2, "both apps behind it");
+        assert_eq!(web.address.port(), 80);
+        let table = route_table(&apps, VipRange::default());
+        let db = Listen {
+            ip: Some("127.77.0.10".parse().unwrap()),
+            protocol: Protocol::Tcp,
+            port: 5432,
+        };
+        assert_eq!(table[&db].backends[0].task_id, "/db-task");
+        assert_eq!(table.len(), 3 + 2, "three service ports and two VIPs");
     }
 
     fn port(index: usize, port: u32, protocols: Vec<Protocol>) -> ServicePort {
@@ -152,9 +282,9 @@ mod tests {
                 task("gone", TaskPhase::Gone, Some(true)),
             ],
         };
-        let table = route_table(&[app]);
+        let table = route_table(&[app], VipRange::default());
         assert_eq!(table.len(), 3, "10000/tcp, 10001/tcp and 10001/udp");
-        let route = &table[&(Protocol::Tcp, 10000)];
+        let route = &table[&service(Protocol::Tcp, 10000)];
         let seen: Vec<(&str, u32, Rotation)> = route
             .backends
             .iter()
@@ -169,7 +299,10 @@ mod tests {
                 ("killing", 31000, Rotation::Draining),
             ]
         );
-        assert_eq!(table[&(Protocol::Udp, 10001)].backends[0].port, 31001);
+        assert_eq!(
+            table[&service(Protocol::Udp, 10001)].backends[0].port,
+            31001
+        );
     }
 
     #[test]
@@ -182,7 +315,8 @@ mod tests {
             service_ports: vec![port(0, 10000, vec![Protocol::Tcp])],
             tasks: vec![task("a", TaskPhase::Running, None), not_ready],
         };
-        let rotations: Vec<Rotation> = route_table(&[app])[&(Protocol::Tcp, 10000)]
+        let rotations: Vec<Rotation> = route_table(&[app], VipRange::default())
+            [&service(Protocol::Tcp, 10000)]
             .backends
             .iter()
             .map(|b| b.rotation)
@@ -221,8 +355,8 @@ mod tests {
                 service_ports: vec![port(0, 10000, vec![Protocol::Tcp])],
                 tasks: tasks.clone(),
             };
-            let table = route_table(&[app]);
-            let backends = &table[&(Protocol::Tcp, 10000)].backends;
+            let table = route_table(&[app], VipRange::default());
+            let backends = &table[&service(Protocol::Tcp, 10000)].backends;
             for t in &tasks {
                 let listed = backends.iter().find(|b| b.task_id == t.task_id);
                 match t.phase {

@@ -124,6 +124,7 @@ impl Leadership {
             address: process.address.clone(),
             service_ports: config.discovery.service_ports()?,
             lb_address: config.discovery.lb_address()?,
+            vip_range: config.discovery.vip_range,
         };
         let (service, outgoing) = service::start(
             settings.clone(),
@@ -163,7 +164,12 @@ impl Leadership {
             } else {
                 lb::proxy::Reach::Hostname
             };
-            tokio::spawn(lb::follow_scheduler(service.watch(), address, reach));
+            tokio::spawn(lb::follow_scheduler(
+                service.watch(),
+                address,
+                reach,
+                settings.vip_range,
+            ));
         }
         if *role.borrow() != (Role::Leader { term }) {
             anyhow::bail!("the leadership ended while it was starting");
