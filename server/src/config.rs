@@ -141,6 +141,11 @@ pub struct DiscoveryConfig {
     #[arg(long, env = "STRIDE_VIP_RANGE", default_value = "127.77.0.0/16")]
     pub vip_range: crate::lb::vips::VipRange,
 
+    /// Serve DNS (UDP and TCP) on this address with Mesos-DNS's names for the apps, tasks,
+    /// VIPs and leader, e.g. `127.0.0.1:8053`. Off when not given.
+    #[arg(long, env = "STRIDE_DNS_ADDRESS")]
+    pub dns_address: Option<SocketAddr>,
+
     /// The lowest service port given to a port 0 (Marathon's `--local_port_min`).
     #[arg(long, env = "STRIDE_LOCAL_PORT_MIN", default_value_t = 10_000)]
     pub local_port_min: u16,

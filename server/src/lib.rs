@@ -16,13 +16,15 @@
 //! - [`metrics`]: Marathon-style metrics, `/metrics` in JSON and Prometheus, StatsD/Graphite.
 //! - [`mesos`]: the Mesos driver (subscribe, translate, call).
 //! - [`probes`]: Stride's own health and readiness probes, off the core's task.
-//! - [`lb`]: the built-in L4 load balancer on the apps' service ports.
+//! - [`lb`]: the built-in L4 load balancer on the apps' service ports and VIPs.
+//! - [`dns`]: the built-in DNS server with Mesos-DNS's names.
 //! - [`master`]: the built-in single-node master, its process agent and the task supervisor.
 
 pub mod api;
 pub mod config;
 pub mod core;
 pub mod dashboard;
+pub mod dns;
 pub mod events;
 pub mod lb;
 pub mod leadership;

@@ -379,3 +379,93 @@ async fn vips_route_to_the_tasks_of_the_apps_that_declare_them() {
         assert_eq!(seen, tasks, "through {address}");
     }
 }
+
+/// Asks the DNS server on `port` with dnspython (Debian's `python3-dnspython`, a real resolver
+/// library): the app's A and SRV records (over UDP and TCP), the leader, a VIP, an unknown name.
+fn resolve_with_dnspython(port: u16) -> Value {
+    let script = r#"
+import dns.resolver, json, sys
+r = dns.resolver.Resolver(configure=False)
+r.nameservers = ["127.0.0.1"]
+r.port = int(sys.argv[1])
+out = {}
+out["a"] = sorted(x.address for x in r.resolve("web-api-prod.stride.mesos", "A"))
+out["a_tcp"] = sorted(x.address for x in r.resolve("web-api-prod.stride.mesos", "A", tcp=True))
+out["srv"] = sorted([x.port, str(x.target)] for x in r.resolve("_web-api-prod._tcp.stride.mesos", "SRV"))
+out["agent"] = [x.address for x in r.resolve("127-0-0-1.slave.stride.mesos", "A")]
+out["leader"] = [x.address for x in r.resolve("leader.stride.mesos", "A")]
+out["vip"] = [x.address for x in r.resolve("web-prod.l4lb.stride.mesos", "A")]
+try:
+    r.resolve("nope.stride.mesos", "A")
+    out["unknown"] = "answered"
+except dns.resolver.NXDOMAIN:
+    out["unknown"] = "NXDOMAIN"
+print(json.dumps(out))
+"#;
+    let output = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", script, &port.to_string()])
+        .output()
+        .expect("running python3 (the test command installs python3-dnspython)");
+    assert!(
+        output.status.success(),
+        "dnspython failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The DNS server answers Mesos-DNS's names for an app in a group, its tasks' ports, a VIP and
+/// the leader, and NXDOMAIN for what it does not know.
+#[tokio::test]
+async fn dns_answers_mesos_dns_names() {
+    let dns_port = common::free_port();
+    let dns_address = format!("127.0.0.1:{dns_port}");
+    let stride = Stride::start_with(&[
+        "--dns-address",
+        &dns_address,
+        "--local-port-min",
+        "10900",
+        "--local-port-max",
+        "10910",
+        "--agent-hostname",
+        "127.0.0.1",
+    ])
+    .await;
+    let app = json!({
+        "id": "/prod/api/web", "cmd": "sleep 1000", "cpus": 0.01, "mem": 16, "instances": 2,
+        "portDefinitions": [{"port": 0, "labels": {"VIP_0": "/prod/web:80"}}]
+    });
+    let (status, body) = stride.post("/v2/apps", &app.to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    let tasks = stride.wait_running("/prod/api/web", 2).await;
+    let mut host_ports: Vec<u64> = tasks
+        .iter()
+        .map(|t| t["ports"][0].as_u64().unwrap())
+        .collect();
+    host_ports.sort();
+    let (_, vips) = stride.get("/v2/vips").await;
+    let vip_ip = vips[0]["address"]
+        .as_str()
+        .unwrap()
+        .rsplit_once(':')
+        .unwrap()
+        .0
+        .to_string();
+    let answers = tokio::task::spawn_blocking(move || resolve_with_dnspython(dns_port))
+        .await
+        .unwrap();
+    assert_eq!(answers["a"], json!(["127.0.0.1"]), "{answers}");
+    assert_eq!(answers["a_tcp"], json!(["127.0.0.1"]), "{answers}");
+    let srv: Vec<u64> = answers["srv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s[0].as_u64().unwrap())
+        .collect();
+    assert_eq!(srv, host_ports, "{answers}");
+    assert_eq!(answers["srv"][0][1], "127-0-0-1.slave.stride.mesos.");
+    assert_eq!(answers["agent"], json!(["127.0.0.1"]));
+    assert_eq!(answers["leader"], json!(["127.0.0.1"]));
+    assert_eq!(answers["vip"], json!([vip_ip]));
+    assert_eq!(answers["unknown"], "NXDOMAIN");
+}

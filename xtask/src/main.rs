@@ -187,6 +187,11 @@ fn test(root: &Path) -> Result<()> {
     // `app` crate's `ssr` and `hydrate` features.
     // The metrics tests check the Prometheus output with `promtool`.
     ensure_debian_package("/usr/bin/promtool", "prometheus")?;
+    // The DNS test asks the built-in DNS server through dnspython, a real resolver library.
+    ensure_debian_package(
+        "/usr/lib/python3/dist-packages/dns/resolver.py",
+        "python3-dnspython",
+    )?;
     // Store tests run on both backends; the HA tests put several Strides on one Postgres.
     let postgres = postgres::TestPostgres::start()?;
     run(cargo()

@@ -9,7 +9,7 @@ use crate::config::ServeConfig;
 use crate::core::Snapshot;
 use crate::leadership::{Election, Role};
 use crate::store::Store;
-use crate::{events, lb, mesos, metrics, probes, service};
+use crate::{dns, events, lb, mesos, metrics, probes, service};
 use anyhow::Context;
 use axum::Router;
 use std::sync::Arc;
@@ -157,19 +157,33 @@ impl Leadership {
         ));
         probes::start(service.watch(), service.probes.clone(), stopping.clone())
             .context("starting the health-check prober")?;
+        // The built-in master's agents are this machine: their tasks listen on loopback.
+        let reach = if config.master == "local" {
+            lb::proxy::Reach::Loopback
+        } else {
+            lb::proxy::Reach::Hostname
+        };
         if let Some(address) = settings.lb_address {
-            // The built-in master's agents are this machine: their tasks listen on loopback.
-            let reach = if config.master == "local" {
-                lb::proxy::Reach::Loopback
-            } else {
-                lb::proxy::Reach::Hostname
-            };
             tokio::spawn(lb::follow_scheduler(
                 service.watch(),
                 address,
                 reach,
                 settings.vip_range,
             ));
+        }
+        if let Some(address) = config.discovery.dns_address {
+            let serving = dns::Serving {
+                framework: settings.framework_name.clone(),
+                leader: settings.address.clone(),
+                reach,
+                vip_range: settings.vip_range,
+            };
+            let snapshots = service.watch();
+            tokio::spawn(async move {
+                if let Err(e) = dns::serve(address, snapshots, serving).await {
+                    tracing::error!("the DNS server cannot serve on {address}: {e}");
+                }
+            });
         }
         if *role.borrow() != (Role::Leader { term }) {
             anyhow::bail!("the leadership ended while it was starting");
