@@ -469,3 +469,58 @@ async fn dns_answers_mesos_dns_names() {
     assert_eq!(answers["vip"], json!([vip_ip]));
     assert_eq!(answers["unknown"], "NXDOMAIN");
 }
+
+/// A UDP service port relays each client's datagrams to one task and its replies back; clients
+/// are spread over the tasks.
+#[tokio::test]
+async fn udp_service_ports_are_relayed_per_client() {
+    let stride = Stride::start_with(&[
+        "--lb-address",
+        "127.0.0.1",
+        "--local-port-min",
+        "10920",
+        "--local-port-max",
+        "10930",
+    ])
+    .await;
+    let echo = r#"exec /usr/bin/python3 -S -c '
+import os, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(os.environ["PORT0"])))
+while True:
+    data, client = s.recvfrom(2048)
+    s.sendto(os.environ["MESOS_TASK_ID"].encode() + b" " + data, client)
+'"#;
+    let app = json!({
+        "id": "/echo", "cmd": echo, "cpus": 0.01, "mem": 16, "instances": 2,
+        "portDefinitions": [{"port": 0, "protocol": "udp"}]
+    });
+    let (status, body) = stride.post("/v2/apps", &app.to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    let tasks: BTreeSet<String> = stride
+        .wait_running("/echo", 2)
+        .await
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    let seen = eventually("both tasks answering through the UDP port", || async {
+        let mut seen = BTreeSet::new();
+        for n in 0..10 {
+            let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.ok()?;
+            client.connect("127.0.0.1:10920").await.ok()?;
+            client.send(format!("ping {n}").as_bytes()).await.ok()?;
+            let mut buffer = [0u8; 2048];
+            let got = tokio::time::timeout(Duration::from_millis(500), client.recv(&mut buffer))
+                .await
+                .ok()?
+                .ok()?;
+            let reply = String::from_utf8_lossy(&buffer[..got]).to_string();
+            let (task, echoed) = reply.split_once(' ')?;
+            (echoed == format!("ping {n}")).then_some(())?;
+            seen.insert(task.to_string());
+        }
+        (seen.len() == 2).then_some(seen)
+    })
+    .await;
+    assert_eq!(seen, tasks);
+}

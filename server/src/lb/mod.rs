@@ -5,6 +5,7 @@
 //!   place in the rotation (in, draining, out because unhealthy or not ready).
 //! - [`proxy`]: the sockets: listeners per port, least-connections forwarding, a failed
 //!   backend skipped for the next, route changes applied without touching open connections.
+//! - `udp`: UDP service ports, relayed per client session.
 //! - [`vips`]: `VIP_<n>` labels, and the addresses named VIPs get from `--vip-range`.
 //!
 //! In the leader the table follows the scheduler's own state ([`follow_scheduler`]): every
@@ -14,6 +15,7 @@
 pub mod follow;
 pub mod proxy;
 pub mod routes;
+mod udp;
 pub mod vips;
 
 use crate::core::Snapshot;

@@ -1,5 +1,6 @@
 //! The balancer's sockets: one TCP listener per service port, each connection forwarded to
-//! the backend in the rotation with the fewest open connections (ties taken in turn). A
+//! the backend in the rotation with the fewest open connections (ties taken in turn); UDP
+//! ports are relayed per client by [`super::udp`]. A
 //! backend that refuses or does not answer within [`CONNECT_TIMEOUT`] is skipped for that
 //! connection and the next is tried. A new [`RouteTable`] is applied in place: listeners of
 //! ports that stay keep listening, removed ports stop accepting, and established connections
@@ -12,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -30,9 +31,9 @@ pub enum Reach {
     Hostname,
 }
 
-/// Open connections per task, shared by a listener and its connections.
+/// Open connections (or UDP sessions) per task, shared by a listener and its connections.
 #[derive(Default)]
-struct Open(Mutex<HashMap<String, usize>>);
+pub(super) struct Open(Mutex<HashMap<String, usize>>);
 
 impl Open {
     fn count(&self, task_id: &str) -> usize {
@@ -47,13 +48,13 @@ impl Open {
 }
 
 /// One open connection to a task: counted while it lives.
-struct Counted {
+pub(super) struct Counted {
     open: Arc<Open>,
     task_id: String,
 }
 
 impl Counted {
-    fn new(open: Arc<Open>, task_id: &str) -> Counted {
+    pub(super) fn new(open: Arc<Open>, task_id: &str) -> Counted {
         *open.lock().entry(task_id.to_string()).or_default() += 1;
         Counted {
             open,
@@ -105,15 +106,11 @@ impl Balancer {
         }
     }
 
-    /// Listens on every TCP address of `table` (UDP is not forwarded yet), routing to its
-    /// backends, and on nothing else.
+    /// Listens on every address of `table`, routing to its backends, and on nothing else.
     pub async fn apply(&mut self, table: &RouteTable) {
         self.listening.retain(|key, _| table.contains_key(key));
         self.refused.retain(|key, _| table.contains_key(key));
         for (key, route) in table {
-            if key.protocol != Protocol::Tcp {
-                continue;
-            }
             if let Some(listening) = self.listening.get(key) {
                 listening.backends.send_if_modified(|current| {
                     let changed = **current != route.backends;
@@ -132,7 +129,7 @@ impl Balancer {
                 continue;
             }
             let ip = key.ip.unwrap_or(self.address);
-            match self.listen(ip, key.port, route).await {
+            match self.listen(ip, key.protocol, key.port, route).await {
                 Ok(listening) => {
                     self.refused.remove(key);
                     self.listening.insert(*key, listening);
@@ -149,31 +146,27 @@ impl Balancer {
         }
     }
 
-    /// The addresses it could not listen on, and why.
-    pub fn refused(&self) -> Vec<(Listen, String)> {
-        self.refused
-            .iter()
-            .map(|(key, (why, _))| (*key, why.clone()))
-            .collect()
-    }
-
-    /// Open connections to each task, over every port.
-    pub fn open_connections(&self) -> HashMap<String, usize> {
-        let mut out: HashMap<String, usize> = HashMap::new();
-        for listening in self.listening.values() {
-            for (task, n) in listening.open.lock().iter() {
-                *out.entry(task.clone()).or_default() += n;
-            }
-        }
-        out
-    }
-
-    async fn listen(&self, ip: IpAddr, port: u32, route: &Route) -> std::io::Result<Listening> {
+    async fn listen(
+        &self,
+        ip: IpAddr,
+        protocol: Protocol,
+        port: u32,
+        route: &Route,
+    ) -> std::io::Result<Listening> {
         let port = u16::try_from(port).map_err(std::io::Error::other)?;
-        let listener = TcpListener::bind(SocketAddr::new(ip, port)).await?;
+        let address = SocketAddr::new(ip, port);
         let (backends, watched) = watch::channel(Arc::new(route.backends.clone()));
         let open = Arc::new(Open::default());
-        let accepting = tokio::spawn(accept(listener, watched, open.clone(), self.reach));
+        let accepting = match protocol {
+            Protocol::Tcp => {
+                let listener = TcpListener::bind(address).await?;
+                tokio::spawn(accept(listener, watched, open.clone(), self.reach))
+            }
+            Protocol::Udp => {
+                let socket = UdpSocket::bind(address).await?;
+                tokio::spawn(super::udp::relay(socket, watched, open.clone(), self.reach))
+            }
+        };
         Ok(Listening {
             backends,
             open,
@@ -209,7 +202,7 @@ async fn accept(
 
 /// The backends in the rotation, fewest open connections first; among equals, starting at
 /// `turn`, so that they take turns.
-fn in_order(backends: &[Backend], open: &Open, turn: usize) -> Vec<Backend> {
+pub(super) fn in_order(backends: &[Backend], open: &Open, turn: usize) -> Vec<Backend> {
     let mut candidates: Vec<Backend> = backends
         .iter()
         .filter(|b| b.rotation == Rotation::In)
@@ -252,7 +245,7 @@ async fn forward(mut client: TcpStream, candidates: Vec<Backend>, open: Arc<Open
     tracing::debug!("no backend took a connection; closing it");
 }
 
-async fn address_of(backend: &Backend, reach: Reach) -> Option<SocketAddr> {
+pub(super) async fn address_of(backend: &Backend, reach: Reach) -> Option<SocketAddr> {
     let port = u16::try_from(backend.port).ok()?;
     match reach {
         Reach::Loopback => Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)),
