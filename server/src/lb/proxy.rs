@@ -77,7 +77,6 @@ impl Drop for Counted {
 
 struct Listening {
     backends: watch::Sender<Arc<Vec<Backend>>>,
-    open: Arc<Open>,
     accepting: JoinHandle<()>,
 }
 
@@ -169,7 +168,6 @@ impl Balancer {
         };
         Ok(Listening {
             backends,
-            open,
             accepting,
         })
     }
