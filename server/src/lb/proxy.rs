@@ -159,11 +159,11 @@ impl Balancer {
         let accepting = match protocol {
             Protocol::Tcp => {
                 let listener = TcpListener::bind(address).await?;
-                tokio::spawn(accept(listener, watched, open.clone(), self.reach))
+                tokio::spawn(accept(listener, watched, open, self.reach))
             }
             Protocol::Udp => {
                 let socket = UdpSocket::bind(address).await?;
-                tokio::spawn(super::udp::relay(socket, watched, open.clone(), self.reach))
+                tokio::spawn(super::udp::relay(socket, watched, open, self.reach))
             }
         };
         Ok(Listening {
