@@ -189,7 +189,7 @@ test('the app page shows its service port and each task in or out of the load ba
     cpus: 0.05,
     mem: 32,
     instances: 2,
-    portDefinitions: [{ port: 0, name: 'http' }],
+    portDefinitions: [{ port: 0, name: 'http', labels: { VIP_0: '/e2e/balanced:8080' } }],
     healthChecks: [{ protocol: 'HTTP', path: '/health', portIndex: 0, intervalSeconds: 1, gracePeriodSeconds: 30, maxConsecutiveFailures: 1000 }],
   });
   expect(created.status).toBe(201);
@@ -198,6 +198,10 @@ test('the app page shows its service port and each task in or out of the load ba
   await open(page, '/apps/e2e/balanced');
   const address = `127.0.0.1:${servicePort}`;
   await expect(page.getByTestId('service-port')).toContainText(address);
+  // Its VIP, at the address /v2/vips gives it.
+  const vips = (await api('GET', '/v2/vips')).body;
+  const vip = vips.find((v) => v.vip === '/e2e/balanced:8080');
+  await expect(page.getByTestId('service-port')).toContainText(`VIP ${vip.address}`);
   const inRotation = page.locator('[data-testid="rotation"][data-rotation="In"]');
   await expect(inRotation).toHaveCount(2);
   // The service port answers, through the balancer, from a task.

@@ -59,6 +59,8 @@ pub struct Settings {
     pub lb_address: Option<std::net::IpAddr>,
     /// Where named VIPs get their addresses.
     pub vip_range: crate::lb::vips::VipRange,
+    /// Where the DNS server answers, if it runs.
+    pub dns_address: Option<std::net::SocketAddr>,
 }
 
 #[derive(Clone)]

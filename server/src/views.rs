@@ -367,69 +367,26 @@ pub fn app_summary(snapshot: &Snapshot, app: &AppDefinition, now: Timestamp) -> 
     }
 }
 
-/// Everything the app page shows of `app_id`; `balancer` is where the built-in load balancer
-/// listens, if it runs.
+/// Everything the app page shows of `app_id`, with where `discovery` makes it reachable.
 pub fn app_detail(
     snapshot: &Snapshot,
     app_id: &str,
-    balancer: Option<std::net::IpAddr>,
+    discovery: &crate::lb::Discovery,
     now: Timestamp,
 ) -> Option<AppDetail> {
     let app = snapshot.apps.get(app_id)?;
-    // Each task's place behind the app's first service port (they share one rotation).
-    let rotations: BTreeMap<String, app::model::Rotation> = balancer
-        .and_then(|_| crate::lb::service_app(snapshot, app))
-        .map(|service| {
-            let table = crate::lb::routes::route_table(
-                std::slice::from_ref(&service),
-                crate::lb::vips::VipRange::default(),
-            );
-            table
-                .into_values()
-                .next()
-                .map(|route| {
-                    route
-                        .backends
-                        .into_iter()
-                        .map(|b| (b.task_id, b.rotation))
-                        .collect()
-                })
-                .unwrap_or_default()
-        })
-        .unwrap_or_default();
+    let reachable = crate::lb::reachable(snapshot, app, discovery);
     let tasks = snapshot
         .instances_of(app_id)
         .filter_map(|i| {
             let task = task_of(snapshot, i)?;
             Some(TaskRow {
-                rotation: rotations.get(&task.id).copied(),
+                rotation: reachable.rotations.get(&task.id).copied(),
                 task,
                 message: i.message.clone(),
                 healthy: counted_health(snapshot, i),
                 outdated: i.config_version != app.config_version(),
             })
-        })
-        .collect();
-    let service_ports = app
-        .service_ports()
-        .into_iter()
-        .map(|p| {
-            let protocol = p
-                .protocols
-                .iter()
-                .map(|protocol| match protocol {
-                    app::model::Protocol::Tcp => "tcp",
-                    app::model::Protocol::Udp => "udp",
-                })
-                .collect::<Vec<_>>()
-                .join(",");
-            app::model::ServicePortView {
-                port: p.port,
-                protocol,
-                name: p.name,
-                address: balancer
-                    .map(|ip| std::net::SocketAddr::new(ip, p.port as u16).to_string()),
-            }
         })
         .collect();
     Some(AppDetail {
@@ -445,7 +402,8 @@ pub fn app_detail(
             .instances_of(app_id)
             .flat_map(|i| volume_rows(i))
             .collect(),
-        service_ports,
+        service_ports: reachable.service_ports,
+        dns_name: reachable.dns_name,
     })
 }
 

@@ -76,6 +76,8 @@ pub struct ServicePortView {
     pub name: Option<String>,
     /// Where the built-in load balancer listens for it (`host:port`), when it runs.
     pub address: Option<String>,
+    /// The addresses of the VIPs its labels declare (`ip:port`), when the balancer runs.
+    pub vips: Vec<String>,
 }
 
 /// How far one app of a deployment is.
@@ -118,6 +120,8 @@ pub struct AppDetail {
     /// A resident app's persistent volumes, once created.
     pub volumes: Vec<VolumeRow>,
     pub service_ports: Vec<ServicePortView>,
+    /// Its Mesos-DNS name, when the DNS server runs.
+    pub dns_name: Option<String>,
 }
 
 /// One persistent volume of a resident app, as the app page's Volumes tab lists it.

@@ -621,11 +621,12 @@ fn RotationChip(rotation: Option<Rotation>) -> impl IntoView {
     .into_any()
 }
 
-/// The app's service ports: where the load balancer takes connections for it (select one
-/// to copy it), or the bare ports when the balancer is off.
+/// The app's service ports: where the load balancer takes connections for it, its VIPs and
+/// its DNS name (select one to copy it), or the bare ports when the balancer is off.
 #[component]
 fn ServicePorts(app: Memo<AppDetail>) -> impl IntoView {
     let ports = Memo::new(move |_| app.with(|a| a.service_ports.clone()));
+    let dns_name = Memo::new(move |_| app.with(|a| a.dns_name.clone()));
     view! {
         <Show when=move || !ports.with(Vec::is_empty)>
             <p class="service-ports" data-testid="service-ports">
@@ -636,26 +637,52 @@ fn ServicePorts(app: Memo<AppDetail>) -> impl IntoView {
                     children=|p| {
                         let label = p.name.clone().map(|n| format!(" {n}")).unwrap_or_default();
                         let shown = p.address.clone().unwrap_or_else(|| p.port.to_string());
-                        let link = p.address.clone().filter(|_| p.protocol.contains("tcp"));
+                        let tcp = p.protocol.contains("tcp");
+                        let vips = p
+                            .vips
+                            .iter()
+                            .map(|vip| view! {
+                                <span class="muted">" VIP "</span>
+                                <Reachable address=vip.clone() tcp/>
+                            })
+                            .collect_view();
                         view! {
                             <span class="service-port" data-testid="service-port">
-                                {match link {
-                                    Some(address) => view! {
-                                        <a class="copyable" href=format!("http://{address}") target="_blank" rel="noopener">
-                                            {shown}
-                                        </a>
-                                    }.into_any(),
+                                {match p.address.clone() {
+                                    Some(address) => view! { <Reachable address tcp/> }.into_any(),
                                     None => view! { <code class="copyable">{shown}</code> }.into_any(),
                                 }}
                                 <span class="muted">{format!(" {}{label}", p.protocol)}</span>
+                                {vips}
                             </span>
                         }
                     }
                 />
+                {move || dns_name.get().map(|name| view! {
+                    <span class="service-port" data-testid="dns-name">
+                        <span class="muted">"DNS "</span>
+                        <code class="copyable">{name}</code>
+                    </span>
+                })}
             </p>
         </Show>
     }
     .into_any()
+}
+
+/// A `host:port` to copy: a link when it speaks TCP (it may well be HTTP), text otherwise.
+#[component]
+fn Reachable(address: String, tcp: bool) -> impl IntoView {
+    if tcp {
+        view! {
+            <a class="copyable" href=format!("http://{address}") target="_blank" rel="noopener">
+                {address.clone()}
+            </a>
+        }
+        .into_any()
+    } else {
+        view! { <code class="copyable">{address}</code> }.into_any()
+    }
 }
 
 #[component]

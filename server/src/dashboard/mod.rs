@@ -69,7 +69,14 @@ impl Backend for Service {
         views::app_detail(
             &self.snapshot(),
             &app::model::path::absolute(id, "/"),
-            self.settings.lb_address,
+            &crate::lb::Discovery {
+                balancer: self.settings.lb_address,
+                vip_range: self.settings.vip_range,
+                dns_framework: self
+                    .settings
+                    .dns_address
+                    .map(|_| self.settings.framework_name.clone()),
+            },
             now(),
         )
     }

@@ -21,9 +21,10 @@ pub mod vips;
 use crate::core::Snapshot;
 use crate::scheduler::health::{health_of, Health};
 use crate::scheduler::instance::{Condition, Goal};
-use app::model::AppDefinition;
+use app::model::{AppDefinition, Protocol, Rotation, ServicePortView};
 use proxy::{Balancer, Reach};
 use routes::{route_table, ServiceApp, TaskEndpoint, TaskPhase};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -83,6 +84,82 @@ pub fn service_app(snapshot: &Snapshot, app: &AppDefinition) -> Option<ServiceAp
     })
 }
 
+/// The shortest time between two route tables in the leader.
+const REBUILD_AT_MOST_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Where the apps can be reached besides their tasks' host ports, for the dashboard.
+#[derive(Clone, Debug)]
+pub struct Discovery {
+    /// Where the built-in load balancer listens, if it runs.
+    pub balancer: Option<IpAddr>,
+    pub vip_range: VipRange,
+    /// The framework whose Mesos-DNS names the DNS server answers, if it runs.
+    pub dns_framework: Option<String>,
+}
+
+/// An app's service ports, VIPs and DNS name, and each task's place in the rotation.
+pub struct Reachable {
+    pub service_ports: Vec<ServicePortView>,
+    pub rotations: BTreeMap<String, Rotation>,
+    pub dns_name: Option<String>,
+}
+
+/// How `app` is reached, as `discovery` says.
+pub fn reachable(snapshot: &Snapshot, app: &AppDefinition, discovery: &Discovery) -> Reachable {
+    let service = service_app(snapshot, app);
+    let services = service.as_slice();
+    let table = route_table(services, discovery.vip_range);
+    let vips = routes::vips(services, discovery.vip_range);
+    // Every port of an app has the same tasks in the same places: the first route says it.
+    let rotations = match (discovery.balancer, table.into_values().next()) {
+        (Some(_), Some(route)) => route
+            .backends
+            .into_iter()
+            .map(|b| (b.task_id, b.rotation))
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    let service_ports = app
+        .service_ports()
+        .into_iter()
+        .map(|p| {
+            let protocol = p
+                .protocols
+                .iter()
+                .map(|protocol| match protocol {
+                    Protocol::Tcp => "tcp",
+                    Protocol::Udp => "udp",
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+            let port_vips = vips::vips_of(&p.labels);
+            ServicePortView {
+                port: p.port,
+                protocol,
+                name: p.name,
+                address: discovery
+                    .balancer
+                    .map(|ip| std::net::SocketAddr::new(ip, p.port as u16).to_string()),
+                vips: vips
+                    .iter()
+                    .filter(|vip| discovery.balancer.is_some() && port_vips.contains(&vip.label))
+                    .map(|vip| vip.address.to_string())
+                    .collect(),
+            }
+        })
+        .collect();
+    Reachable {
+        service_ports,
+        rotations,
+        dns_name: discovery.dns_framework.as_ref().map(|framework| {
+            format!(
+                "{}.{framework}.mesos",
+                crate::dns::names::app_label(&app.id)
+            )
+        }),
+    }
+}
+
 /// Balances on `address` (and the VIPs' addresses) for as long as the scheduler publishes
 /// snapshots (its leadership).
 pub async fn follow_scheduler(
@@ -95,6 +172,8 @@ pub async fn follow_scheduler(
     loop {
         let table = route_table(&service_apps(&snapshots.borrow_and_update()), vip_range);
         balancer.apply(&table).await;
+        // The table walks every task: a burst of commits is taken as one change.
+        tokio::time::sleep(REBUILD_AT_MOST_EVERY).await;
         if snapshots.changed().await.is_err() {
             return;
         }

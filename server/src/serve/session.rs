@@ -125,6 +125,7 @@ impl Leadership {
             service_ports: config.discovery.service_ports()?,
             lb_address: config.discovery.lb_address()?,
             vip_range: config.discovery.vip_range,
+            dns_address: config.discovery.dns_address,
         };
         let (service, outgoing) = service::start(
             settings.clone(),
@@ -171,7 +172,7 @@ impl Leadership {
                 settings.vip_range,
             ));
         }
-        if let Some(address) = config.discovery.dns_address {
+        if let Some(address) = settings.dns_address {
             let serving = dns::Serving {
                 framework: settings.framework_name.clone(),
                 leader: settings.address.clone(),
