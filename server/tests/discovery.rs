@@ -74,12 +74,19 @@ async fn service_ports_are_unique_and_stay_across_updates() {
     assert_eq!(task["servicePorts"], json!([10100, 10101]));
     let host_port = task["ports"][0].as_u64().unwrap();
     let env_file = stride.sandbox(task["id"].as_str().unwrap()).join("env.txt");
-    let env = eventually("the task's environment", || async {
-        std::fs::read_to_string(&env_file).ok()
+    // `env` writes the file a line at a time: wait for the two lines.
+    let wanted = [
+        format!("PORT_10100={host_port}\n"),
+        format!("PORT_HTTP={host_port}\n"),
+    ];
+    eventually("the task's environment naming its host port", || async {
+        let env = std::fs::read_to_string(&env_file).ok()?;
+        wanted
+            .iter()
+            .all(|line| env.contains(line.as_str()))
+            .then_some(())
     })
     .await;
-    assert!(env.contains(&format!("PORT_10100={host_port}\n")), "{env}");
-    assert!(env.contains(&format!("PORT_HTTP={host_port}\n")), "{env}");
 
     // Posted again with 0s the app keeps its ports and its version: nothing changed.
     let (_, before) = stride.get("/v2/apps/a").await;

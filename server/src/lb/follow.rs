@@ -52,6 +52,11 @@ pub fn service_apps_of(apps: &[AppInfo]) -> Vec<ServiceApp> {
             if service_ports.is_empty() {
                 return None;
             }
+            let probed = app
+                .health_checks
+                .iter()
+                .filter(|check| check.protocol.is_probed_by_scheduler())
+                .count();
             let tasks = info
                 .tasks
                 .iter()
@@ -63,9 +68,14 @@ pub fn service_apps_of(apps: &[AppInfo]) -> Vec<ServiceApp> {
                         TaskState::Staging | TaskState::Starting => TaskPhase::Starting,
                         _ => TaskPhase::Gone,
                     };
+                    // The task JSON has results of the checks the scheduler runs only; with
+                    // none of those (only checks Mesos runs) there is nothing to go by.
                     let results = &task.health_check_results;
-                    let healthy = (results.len() >= app.health_checks.len())
-                        .then(|| results.iter().all(|r| r.alive));
+                    let healthy = if probed == 0 {
+                        Some(true)
+                    } else {
+                        (results.len() >= probed).then(|| results.iter().all(|r| r.alive))
+                    };
                     TaskEndpoint {
                         task_id: task.id.clone(),
                         host: task.host.clone(),
@@ -165,5 +175,41 @@ async fn watch_events(http: reqwest::Client, leader: String, changed: mpsc::Send
             Err(e) => tracing::debug!("cannot reach the event stream of {leader}: {e}"),
         }
         tokio::time::sleep(RECONNECT).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The REST API's tasks become endpoints as the scheduler's own do: state to phase, the
+    /// scheduler's check results to health (Mesos-run checks give nothing to go by).
+    #[test]
+    fn the_api_s_tasks_become_endpoints() {
+        let app = |checks: serde_json::Value| -> AppInfo {
+            let mut json = serde_json::to_value(crate::scheduler::testing::app_with(2, 0)).unwrap();
+            json["healthChecks"] = checks;
+            json["portDefinitions"] = serde_json::json!([{"port": 10000, "protocol": "tcp"}]);
+            json["tasks"] = serde_json::json!([
+                {"id": "web.a", "appId": "/test", "host": "n1", "state": "TASK_RUNNING",
+                 "ports": [31000], "role": "*", "healthCheckResults": [{"alive": false,
+                 "consecutiveFailures": 1, "firstSuccess": null, "lastFailure": null,
+                 "lastSuccess": null, "lastFailureCause": null, "instanceId": "web.a"}]},
+                {"id": "web.b", "appId": "/test", "host": "n2", "state": "TASK_KILLING",
+                 "ports": [31001], "role": "*"}
+            ]);
+            serde_json::from_value(json).expect("an app as the API writes it")
+        };
+        let probed =
+            service_apps_of(&[app(serde_json::json!([{"protocol": "HTTP", "path": "/"}]))]);
+        let tasks = &probed[0].tasks;
+        assert_eq!(tasks[0].phase, TaskPhase::Running);
+        assert_eq!(tasks[0].healthy, Some(false));
+        assert_eq!(tasks[1].phase, TaskPhase::Killing);
+        assert_eq!(tasks[1].healthy, None, "no result yet");
+        let by_mesos = service_apps_of(&[app(
+            serde_json::json!([{"protocol": "COMMAND", "command": {"value": "true"}}]),
+        )]);
+        assert_eq!(by_mesos[0].tasks[1].healthy, Some(true));
     }
 }
