@@ -5,7 +5,7 @@
 //! - [`shell`] and [`App`]: the document, the router and the frame (navigation, top bar).
 //! - `live`: the page's one `EventSource`, batching events into refetches; the clock.
 //! - `apps`, `create`, `app_page`, `deployments`, `agents`, `events`, `metrics`: the pages
-//!   and the create-app form.
+//!   and the create-app form; `tasks_tab` and `volumes`: tabs of the app page.
 //! - `topbar`, `widgets`, `format`, `keys`: the cluster bar, shared pieces, wording and numbers,
 //!   keyboard shortcuts.
 //!
@@ -24,6 +24,7 @@ mod format;
 mod keys;
 mod live;
 mod metrics;
+mod tasks_tab;
 mod topbar;
 mod volumes;
 mod widgets;
