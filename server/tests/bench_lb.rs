@@ -176,16 +176,7 @@ async fn bench_failing_health_check_to_out_of_rotation() {
     let url = "http://127.0.0.1:10610/id";
     let mut took = Vec::new();
     for _ in 0..TRIALS {
-        let tasks = eventually("2 healthy tasks", || async {
-            let tasks = stride.tasks("/web").await;
-            let healthy: Vec<String> = tasks
-                .iter()
-                .filter(|t| t["healthCheckResults"][0]["alive"] == true)
-                .filter_map(|t| Some(t["id"].as_str()?.to_string()))
-                .collect();
-            (healthy.len() == 2).then_some(healthy)
-        })
-        .await;
+        let tasks: Vec<String> = stride.wait_healthy("/web", 2).await.into_iter().collect();
         // Both in the rotation again before the next trial.
         eventually("both tasks answering", || async {
             let mut seen = std::collections::BTreeSet::new();

@@ -175,19 +175,7 @@ async fn the_balancer_routes_to_healthy_tasks_and_around_killed_ones() {
     assert_eq!(status, 201, "{body}");
     let service = "http://127.0.0.1:10300/id";
     let client = fresh_connections();
-    let tasks: BTreeSet<String> = eventually("3 healthy tasks", || async {
-        let tasks = stride.tasks("/web").await;
-        let healthy = tasks.iter().filter(|t| {
-            t["healthCheckResults"]
-                .as_array()
-                .is_some_and(|r| r.iter().any(|r| r["alive"] == true))
-        });
-        let ids: BTreeSet<String> = healthy
-            .filter_map(|t| Some(t["id"].as_str()?.to_string()))
-            .collect();
-        (ids.len() == 3).then_some(ids)
-    })
-    .await;
+    let tasks = stride.wait_healthy("/web", 3).await;
     // Every healthy task gets connections.
     let seen: BTreeSet<String> = answering(&client, service, 30).await.into_iter().collect();
     assert_eq!(seen, tasks);
@@ -296,16 +284,7 @@ async fn stride_lb_follows_the_leader() {
         .await;
     assert_eq!(status, 201, "{body}");
     let client = fresh_connections();
-    let tasks: BTreeSet<String> = eventually("2 healthy tasks", || async {
-        let tasks = stride.tasks("/followed").await;
-        let ids: BTreeSet<String> = tasks
-            .iter()
-            .filter(|t| t["healthCheckResults"][0]["alive"] == true)
-            .filter_map(|t| Some(t["id"].as_str()?.to_string()))
-            .collect();
-        (ids.len() == 2).then_some(ids)
-    })
-    .await;
+    let tasks = stride.wait_healthy("/followed", 2).await;
     let seen = eventually("both tasks answering through stride lb", || async {
         let mut seen = BTreeSet::new();
         for _ in 0..20 {
@@ -344,16 +323,7 @@ async fn vips_route_to_the_tasks_of_the_apps_that_declare_them() {
         body["portDefinitions"][0]["labels"]["VIP_0"], "/prod/web:8080",
         "the app's JSON as given"
     );
-    let tasks: BTreeSet<String> = eventually("2 healthy tasks", || async {
-        let tasks = stride.tasks("/prod/web").await;
-        let ids: BTreeSet<String> = tasks
-            .iter()
-            .filter(|t| t["healthCheckResults"][0]["alive"] == true)
-            .filter_map(|t| Some(t["id"].as_str()?.to_string()))
-            .collect();
-        (ids.len() == 2).then_some(ids)
-    })
-    .await;
+    let tasks = stride.wait_healthy("/prod/web", 2).await;
     let vips = eventually("both VIPs with both tasks", || async {
         let (_, vips) = stride.get("/v2/vips").await;
         let vips = vips.as_array()?.clone();

@@ -353,6 +353,21 @@ impl Stride {
         panic!("{app} did not reach {n} running tasks; last seen: {last:#?}");
     }
 
+    /// Waits until the app has exactly `n` tasks whose (first) health check passes; their ids.
+    pub async fn wait_healthy(&self, app: &str, n: usize) -> std::collections::BTreeSet<String> {
+        eventually(&format!("{n} healthy tasks of {app}"), || async {
+            let ids: std::collections::BTreeSet<String> = self
+                .tasks(app)
+                .await
+                .iter()
+                .filter(|t| t["healthCheckResults"][0]["alive"] == true)
+                .filter_map(|t| Some(t["id"].as_str()?.to_string()))
+                .collect();
+            (ids.len() == n).then_some(ids)
+        })
+        .await
+    }
+
     /// Waits until the app's queue entry reports offers declined for its constraints.
     pub async fn wait_unfulfilled_constraint(&self, app: &str) {
         eventually(&format!("{app} waiting on its constraint"), || async {
