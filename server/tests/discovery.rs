@@ -1,7 +1,8 @@
 //! Service discovery on the built-in master: service ports handed out as Marathon does (unique,
 //! kept across updates, in the task JSON and the environment), and the built-in load balancer
 //! on them (every healthy task gets traffic, an unhealthy one none, a killed one is routed
-//! around and finishes the connection it has).
+//! around and finishes the connection it has), and Debian's HAProxy configured from what
+//! marathon-lb's poll mode reads of the API.
 //!
 //! Each task runs [`common::DRAINING_WEB_SERVER`].
 
@@ -500,4 +501,149 @@ while True:
     })
     .await;
     assert_eq!(seen, tasks);
+}
+
+/// An HAProxy configuration written, as marathon-lb's poll mode writes one, from what it reads
+/// of `/v2/apps?embed=apps.tasks`: apps in the `HAPROXY_GROUP` asked for, a frontend on each
+/// service port in the port's `HAPROXY_{n}_MODE`, and as its servers the app's running tasks
+/// at their host ports, only those passing every health check when the app has some.
+/// The servers are on loopback: every agent of the built-in master is this machine.
+fn haproxy_config_as_marathon_lb_writes(apps: &Value, group: &str) -> String {
+    let mut config = String::from(
+        "global\n  maxconn 256\ndefaults\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n",
+    );
+    for app in apps["apps"].as_array().unwrap() {
+        if app["labels"]["HAPROXY_GROUP"] != group {
+            continue;
+        }
+        let has_checks = app["healthChecks"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty());
+        let name = app["id"]
+            .as_str()
+            .unwrap()
+            .trim_matches('/')
+            .replace('/', "_");
+        let service_ports = app["portDefinitions"].as_array().unwrap();
+        for (index, definition) in service_ports.iter().enumerate() {
+            let port = &definition["port"];
+            let mode = app["labels"][format!("HAPROXY_{index}_MODE")]
+                .as_str()
+                .unwrap_or("tcp");
+            config += &format!(
+                "frontend {name}_{port}\n  bind 127.0.0.1:{port}\n  mode {mode}\n  use_backend {name}_{port}\nbackend {name}_{port}\n  mode {mode}\n  balance roundrobin\n"
+            );
+            for task in app["tasks"].as_array().unwrap() {
+                let passing = task["healthCheckResults"]
+                    .as_array()
+                    .is_some_and(|r| !r.is_empty() && r.iter().all(|r| r["alive"] == true));
+                if task["state"] != "TASK_RUNNING" || (has_checks && !passing) {
+                    continue;
+                }
+                let host_port = &task["ports"][index];
+                config += &format!(
+                    "  server {}_{host_port} 127.0.0.1:{host_port}\n",
+                    task["host"].as_str().unwrap()
+                );
+            }
+        }
+    }
+    config
+}
+
+/// HAProxy (Debian's) on a configuration file, killed with its process group when dropped.
+struct Haproxy(std::process::Child);
+
+impl Haproxy {
+    /// Checks the file with `haproxy -c` first, so a configuration HAProxy refuses fails here.
+    fn start(config: &std::path::Path) -> Haproxy {
+        use std::os::unix::process::CommandExt;
+        let check = std::process::Command::new("haproxy")
+            .arg("-c")
+            .arg("-f")
+            .arg(config)
+            .output()
+            .expect("running haproxy -c (Debian's haproxy)");
+        assert!(
+            check.status.success(),
+            "HAProxy refuses the configuration: {}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let child = std::process::Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(config)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("starting haproxy");
+        Haproxy(child)
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        common::signal(-(self.0.id() as i32), libc::SIGKILL);
+        let _ = self.0.wait();
+    }
+}
+
+/// Stride stays usable by marathon-lb: from what its poll mode reads, an HAProxy configuration
+/// for the app's service port that HAProxy accepts and routes through to every healthy task,
+/// and not to an unhealthy one, once the configuration is written again.
+#[tokio::test]
+async fn haproxy_configured_from_what_marathon_lb_reads_routes_to_healthy_tasks() {
+    let stride =
+        Stride::start_with(&["--local-port-min", "10900", "--local-port-max", "10910"]).await;
+    let mut app = web_app("/shop/web", 3);
+    app["labels"] = json!({"HAPROXY_GROUP": "external", "HAPROXY_0_MODE": "http"});
+    let (status, body) = stride.post("/v2/apps", &app.to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    let tasks = stride.wait_healthy("/shop/web", 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("haproxy.cfg");
+    let write_config = || async {
+        let (status, apps) = stride.get("/v2/apps?embed=apps.tasks").await;
+        assert_eq!(status, 200, "{apps}");
+        std::fs::write(
+            &config,
+            haproxy_config_as_marathon_lb_writes(&apps, "external"),
+        )
+        .unwrap();
+    };
+    write_config().await;
+    let client = fresh_connections();
+    let through_haproxy = "http://127.0.0.1:10900/id";
+    let seen = {
+        let _haproxy = Haproxy::start(&config);
+        eventually("HAProxy answering on the service port", || async {
+            client.get(through_haproxy).send().await.ok().map(|_| ())
+        })
+        .await;
+        answering(&client, through_haproxy, 30).await
+    };
+    assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), tasks);
+
+    let sick = tasks.iter().next().unwrap().clone();
+    std::fs::remove_file(stride.sandbox(&sick).join("healthy")).unwrap();
+    eventually("the sick task failing its check", || async {
+        let tasks = stride.tasks("/shop/web").await;
+        let task = tasks.iter().find(|t| t["id"] == sick.as_str())?;
+        (task["healthCheckResults"][0]["alive"] == false).then_some(())
+    })
+    .await;
+    write_config().await;
+    let _haproxy = Haproxy::start(&config);
+    eventually("HAProxy answering again", || async {
+        client.get(through_haproxy).send().await.ok().map(|_| ())
+    })
+    .await;
+    let seen: BTreeSet<String> = answering(&client, through_haproxy, 30)
+        .await
+        .into_iter()
+        .collect();
+    assert!(!seen.contains(&sick), "{seen:?}");
+    assert_eq!(seen.len(), 2, "{seen:?}");
 }

@@ -192,6 +192,9 @@ fn test(root: &Path) -> Result<()> {
         "/usr/lib/python3/dist-packages/dns/resolver.py",
         "python3-dnspython",
     )?;
+    // marathon-lb itself is on neither PyPI nor Debian, so the discovery test writes the HAProxy
+    // configuration from what marathon-lb's poll mode reads and checks Debian's HAProxy routes it.
+    ensure_debian_package("/usr/sbin/haproxy", "haproxy")?;
     // Store tests run on both backends; the HA tests put several Strides on one Postgres.
     let postgres = postgres::TestPostgres::start()?;
     run(cargo()
