@@ -418,4 +418,14 @@ pub struct AgentConfig {
     /// hostname (with `--agent`, each spec names its own).
     #[arg(long, env = "STRIDE_AGENT_HOSTNAME", conflicts_with = "agents")]
     pub agent_hostname: Option<String>,
+
+    /// A registry (`HOST:PORT`) the agents pull container images from over plain HTTP, such
+    /// as one on loopback; repeatable (`STRIDE_INSECURE_REGISTRIES`: comma-separated).
+    #[arg(
+        long = "insecure-registry",
+        env = "STRIDE_INSECURE_REGISTRIES",
+        value_name = "HOST:PORT",
+        value_delimiter = ','
+    )]
+    pub insecure_registries: Vec<String>,
 }

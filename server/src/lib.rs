@@ -19,6 +19,7 @@
 //! - [`lb`]: the built-in L4 load balancer on the apps' service ports and VIPs.
 //! - [`dns`]: the built-in DNS server with Mesos-DNS's names.
 //! - [`master`]: the built-in single-node master, its process agent and the task supervisor.
+//! - [`images`]: the built-in agents' image store (pulls over the OCI distribution API).
 
 pub mod api;
 pub mod config;
@@ -26,6 +27,7 @@ pub mod core;
 pub mod dashboard;
 pub mod dns;
 pub mod events;
+pub mod images;
 pub mod lb;
 pub mod leadership;
 pub mod master;

@@ -46,6 +46,10 @@ fn agent_in(dir: &Path) -> (ProcessAgent, UnboundedReceiver<AgentUpdate>) {
         work_dir: dir.join("agent"),
         stride_exe: PathBuf::from(env!("CARGO_BIN_EXE_stride")),
         hostname: "test-host".to_owned(),
+        images: std::sync::Arc::new(server::images::ImageStore::new(
+            dir.join("images"),
+            &Default::default(),
+        )),
     };
     (ProcessAgent::new(options, updates), receiver)
 }
@@ -82,6 +86,8 @@ fn task(command: &str) -> TaskLaunch {
         health_check: None,
         volumes: Vec::new(),
         reservation: None,
+        image: None,
+        container: None,
     }
 }
 

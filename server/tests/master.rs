@@ -50,6 +50,10 @@ impl Harness {
                 domain: None,
             }],
             simulated: false,
+            images: std::sync::Arc::new(server::images::ImageStore::new(
+                dir.path().join("images"),
+                &Default::default(),
+            )),
         })
         .await
         .unwrap();

@@ -195,6 +195,17 @@ fn test(root: &Path) -> Result<()> {
     // marathon-lb itself is on neither PyPI nor Debian, so the discovery test writes the HAProxy
     // configuration from what marathon-lb's poll mode reads and checks Debian's HAProxy routes it.
     ensure_debian_package("/usr/sbin/haproxy", "haproxy")?;
+    // The container tests fill a registry on loopback with images they build from a static
+    // busybox (umoci builds, skopeo pushes); the built-in agents run containers with runc.
+    for (binary, package) in [
+        ("/usr/bin/docker-registry", "docker-registry"),
+        ("/usr/bin/umoci", "umoci"),
+        ("/usr/bin/skopeo", "skopeo"),
+        ("/usr/sbin/runc", "runc"),
+        ("/usr/share/doc/busybox-static", "busybox-static"),
+    ] {
+        ensure_debian_package(binary, package)?;
+    }
     // Store tests run on both backends; the HA tests put several Strides on one Postgres.
     let postgres = postgres::TestPostgres::start()?;
     run(cargo()

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod checks;
+pub mod container;
 pub mod disks;
 pub mod host;
 pub mod local;

@@ -24,6 +24,7 @@
 //! grace period. So there are no signal handlers, and no async runtime to start.
 
 use super::agent::TaskLaunch;
+use super::container;
 use super::host;
 use super::spawn::Spawn;
 use serde::de::DeserializeOwned;
@@ -201,7 +202,15 @@ fn supervise(sandboxes: &[PathBuf]) -> io::Result<()> {
                 let now = Instant::now();
                 for task in &mut tasks {
                     if task.escalate_at.is_some_and(|at| at <= now) {
-                        signal_group(task.pid, libc::SIGKILL);
+                        let container_killed = task
+                            .task
+                            .launch
+                            .container
+                            .as_ref()
+                            .is_some_and(|runtime| container::kill_all(runtime).is_ok());
+                        if !container_killed {
+                            signal_group(task.pid, libc::SIGKILL);
+                        }
                         host::kill_cgroup_processes(&task.task.cgroups, Duration::ZERO);
                         task.escalate_at = None;
                     }
@@ -212,16 +221,26 @@ fn supervise(sandboxes: &[PathBuf]) -> io::Result<()> {
     Ok(())
 }
 
-/// Why a task could not start, and the cgroups to remove.
+/// Why a task could not start, and the cgroups and container to remove.
 struct LaunchFailure {
     message: String,
     cgroups: Vec<PathBuf>,
+    container: Option<Box<container::Runtime>>,
 }
 
 /// Starts the task of `sandbox`; a task that cannot start has its `exit.json` written already.
 fn start(sandbox: &Path) -> Option<Supervised> {
     try_start(sandbox)
-        .inspect_err(|failure| record_launch_failure(sandbox, &failure.cgroups, &failure.message))
+        .inspect_err(|failure| {
+            for problem in failure
+                .container
+                .iter()
+                .flat_map(|c| container::teardown(c))
+            {
+                note(sandbox, &problem);
+            }
+            record_launch_failure(sandbox, &failure.cgroups, &failure.message)
+        })
         .ok()
 }
 
@@ -229,10 +248,12 @@ fn try_start(sandbox: &Path) -> Result<Supervised, LaunchFailure> {
     let task: TaskFile = read_json(&sandbox.join(TASK_FILE)).map_err(|e| LaunchFailure {
         message: format!("Cannot read {TASK_FILE}: {e}"),
         cgroups: Vec::new(),
+        container: None,
     })?;
     let failure = |message| LaunchFailure {
         message,
         cgroups: task.cgroups.clone(),
+        container: task.launch.container.clone().map(Box::new),
     };
     let spawn = task_command(sandbox, &task)
         .map_err(|e| failure(format!("Cannot prepare the sandbox: {e}")))?;
@@ -275,6 +296,12 @@ fn finish(task: Supervised) {
     // leader still pins the group id, so the signal cannot reach a group that reused the id.
     signal_group(task.pid, libc::SIGKILL);
     let (exit_code, signal) = reap(task.pid);
+    // runc's container leads a session of its own, out of reach of the group's signal.
+    if let Some(runtime) = &task.task.launch.container {
+        for problem in container::teardown(runtime) {
+            note(&task.sandbox, &problem);
+        }
+    }
     host::kill_cgroup_processes(&task.task.cgroups, host::CGROUP_EMPTYING_PATIENCE);
     let record = ExitRecord {
         exit_code,
@@ -391,7 +418,11 @@ fn task_command(sandbox: &Path, task: &TaskFile) -> io::Result<io::Result<Spawn>
     let launch = &task.launch;
     let spec = &launch.command;
     let path = task_path(launch);
-    let (program, argv): (PathBuf, Vec<&OsStr>) = if spec.shell {
+    let container_argv = launch.container.as_ref().map(|runtime| runtime.run_argv());
+    let (program, argv): (PathBuf, Vec<&OsStr>) = if let Some(runtime) = &launch.container {
+        let argv = container_argv.iter().flatten().map(OsStr::new).collect();
+        (runtime.runc.clone(), argv)
+    } else if spec.shell {
         match plain_command(&spec.value, sandbox, &path) {
             Some((executable, words)) => (executable, words.into_iter().map(OsStr::new).collect()),
             None => (
@@ -438,9 +469,11 @@ fn task_command(sandbox: &Path, task: &TaskFile) -> io::Result<io::Result<Spawn>
         (OsStr::new("TMPDIR"), sandbox.as_os_str()),
         (OsStr::new("MESOS_SANDBOX"), sandbox.as_os_str()),
     ];
+    // A container's environment is in its bundle; runc itself gets only the defaults.
     let own = launch
         .env
         .iter()
+        .filter(|_| launch.container.is_none())
         .map(|(name, value)| (OsStr::new(name), OsStr::new(value)));
     let env = environment(defaults.into_iter().chain(own));
     Ok(Spawn::new(

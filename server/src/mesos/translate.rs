@@ -272,7 +272,27 @@ fn container_info(container: &serde_json::Value) -> Option<mesos::ContainerInfo>
         .unwrap_or("DOCKER");
     let mut info = mesos::ContainerInfo::default();
     match kind {
-        "MESOS" => info.set_type(mesos::container_info::Type::Mesos),
+        "MESOS" => {
+            info.set_type(mesos::container_info::Type::Mesos);
+            if let Some(name) = image_name(Some(container)) {
+                let docker = &container["docker"];
+                let credential = docker.get("credential").map(|c| mesos::Credential {
+                    principal: c["principal"].as_str().unwrap_or_default().to_string(),
+                    secret: c["secret"].as_str().map(str::to_string),
+                });
+                let mut image = mesos::Image {
+                    docker: Some(mesos::image::Docker {
+                        name: name.to_string(),
+                        credential,
+                        ..Default::default()
+                    }),
+                    cached: Some(!docker["forcePullImage"].as_bool().unwrap_or(false)),
+                    ..Default::default()
+                };
+                image.set_type(mesos::image::Type::Docker);
+                info.mesos = Some(mesos::container_info::MesosInfo { image: Some(image) });
+            }
+        }
         _ => {
             info.set_type(mesos::container_info::Type::Docker);
             let image = container
@@ -286,6 +306,14 @@ fn container_info(container: &serde_json::Value) -> Option<mesos::ContainerInfo>
         }
     }
     Some(info)
+}
+
+/// The Docker image an app's container names, if any.
+fn image_name(container: Option<&serde_json::Value>) -> Option<&str> {
+    container?
+        .pointer("/docker/image")
+        .and_then(|image| image.as_str())
+        .filter(|image| !image.is_empty())
 }
 
 /// A resident task's resources: its share of the reservation, and its volumes.
@@ -377,8 +405,13 @@ pub fn task_info(spec: &TaskSpec) -> mesos::TaskInfo {
             uris,
             ..Default::default()
         },
+        // With an image, `args` go to its entrypoint, so no executable is named (as Marathon).
         None => mesos::CommandInfo {
-            value: spec.args.first().cloned(),
+            value: spec
+                .args
+                .first()
+                .filter(|_| image_name(spec.container.as_ref()).is_none())
+                .cloned(),
             shell: Some(false),
             arguments: spec.args.clone(),
             environment: Some(environment),

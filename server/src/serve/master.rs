@@ -49,6 +49,12 @@ pub async fn start_local_master(
         hostname: hostname.clone(),
         agents,
         simulated: is_simulated,
+        images: Arc::new(crate::images::ImageStore::new(
+            data_dir.join("images"),
+            &crate::images::RegistrySettings {
+                insecure: agent.insecure_registries.clone(),
+            },
+        )),
     })
     .await
     .context("starting the built-in master")?;

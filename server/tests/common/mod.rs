@@ -517,6 +517,36 @@ pub fn kill_sandbox_leftovers(sandbox: &Path) {
     {
         std::thread::sleep(Duration::from_millis(20));
     }
+    let task = read_json(&sandbox.join("task.json")).unwrap_or_default();
+    // A container leads a session of its own: runc ends it first, while `runc run` lives to
+    // reap its processes, and its cgroups (from runc's state) are removed with the task's.
+    let mut container_cgroups = Vec::new();
+    if let Some(runtime) = task["container"].as_object() {
+        let text = |key: &str| runtime[key].as_str().unwrap_or_default().to_owned();
+        let state = Path::new(&text("state_dir"))
+            .join(text("id"))
+            .join("state.json");
+        // runc may be creating it still (RUNNING is sent once `runc run` runs).
+        let creating = state.with_file_name("exec.fifo");
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while creating.exists() && !state.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if let Some(paths) = read_json(&state).and_then(|s| s["cgroup_paths"].as_object().cloned())
+        {
+            container_cgroups.extend(paths.values().filter_map(|p| p.as_str().map(str::to_owned)));
+        }
+        let _ = std::process::Command::new(text("runc"))
+            .args([
+                "--root",
+                &text("state_dir"),
+                "delete",
+                "--force",
+                &text("id"),
+            ])
+            .stderr(Stdio::null())
+            .status();
+    }
     if let Some(pids) = read_json(&sandbox.join("pids.json")) {
         let number = |key: &str| pids[key].as_i64().unwrap_or(0);
         if start_ticks(number("task_pid") as i32) == Some(number("task_start_ticks") as u64) {
@@ -527,10 +557,17 @@ pub fn kill_sandbox_leftovers(sandbox: &Path) {
             signal(supervisor, libc::SIGKILL);
         }
     }
-    let cgroups = read_json(&sandbox.join("task.json"))
-        .and_then(|task| task["cgroups"].as_array().cloned())
-        .unwrap_or_default();
-    for dir in cgroups.iter().filter_map(|dir| dir.as_str()).map(Path::new) {
+    let mut cgroups: Vec<String> = task["cgroups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|dir| dir.as_str().map(str::to_owned))
+        .collect();
+    // Nested cgroups go before the ones holding them.
+    cgroups.extend(container_cgroups);
+    cgroups.sort();
+    cgroups.reverse();
+    for dir in cgroups.iter().map(Path::new) {
         for _ in 0..100 {
             if let Ok(procs) = fs::read_to_string(dir.join("cgroup.procs")) {
                 for pid in procs.lines().filter_map(|pid| pid.parse().ok()) {

@@ -84,6 +84,8 @@ pub struct MasterSettings {
     /// The agents are simulated: their tasks run nowhere (they are RUNNING at once and KILLED
     /// when killed). For benchmarking schedulers at cluster scale.
     pub simulated: bool,
+    /// The agents' image store, for tasks with a container image.
+    pub images: std::sync::Arc<crate::images::ImageStore>,
 }
 
 /// One agent of the built-in master.
@@ -193,6 +195,7 @@ impl LocalMaster {
                             work_dir: agent.work_dir.clone(),
                             stride_exe: settings.stride_exe.clone(),
                             hostname: agent.hostname.clone(),
+                            images: settings.images.clone(),
                         },
                         updates_tx,
                     );

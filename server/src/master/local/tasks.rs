@@ -3,6 +3,7 @@
 
 use super::resources::Resources;
 use super::{event_of, is_terminal, Runner, State, DEFAULT_KILL_GRACE, FIRST_UPDATE_RETRY};
+use crate::images::{Credential, ImageRequest};
 use crate::master::agent::{
     AgentUpdate, CommandSpec, LaunchReservation, TaskLaunch, TaskState as AgentState, UpdateReason,
 };
@@ -256,8 +257,9 @@ pub(super) fn reason_of(reason: UpdateReason) -> mesos::task_status::Reason {
     }
 }
 
-/// Stride's agent runs plain commands only: a Docker container, or files to fetch first, are
-/// refused with a clear reason rather than run without what the task expects.
+/// Stride's agent runs commands and MESOS containers (with or without an image): a Docker
+/// container, or files to fetch first, are refused with a clear reason rather than run without
+/// what the task expects.
 pub(super) fn unsupported_container(task: &mesos::TaskInfo) -> Option<String> {
     if task
         .container
@@ -265,8 +267,8 @@ pub(super) fn unsupported_container(task: &mesos::TaskInfo) -> Option<String> {
         .is_some_and(|container| container.r#type() == mesos::container_info::Type::Docker)
     {
         return Some(
-            "Stride's built-in agent runs command tasks only (the MESOS containerizer without \
-             images); Docker containers need an Apache Mesos agent"
+            "Stride's built-in agent runs commands and MESOS containers; DOCKER containers need \
+             a Docker engine or an Apache Mesos agent"
                 .to_string(),
         );
     }
@@ -309,12 +311,20 @@ pub(super) fn launch_of(
         .map_or(DEFAULT_KILL_GRACE, |d| {
             Duration::from_nanos(d.nanoseconds.max(0) as u64)
         });
+    let image = image_of(task);
+    // Marathon names no executable for an app with a container (its `args` go to the image's
+    // entrypoint); without an image, the first argument is the program, as Mesos runs it.
+    let value = match (&command.value, &image) {
+        (Some(value), _) => value.clone(),
+        (None, Some(_)) => String::new(),
+        (None, None) => command.arguments.first().cloned().unwrap_or_default(),
+    };
     TaskLaunch {
         task_id: task.task_id.value.clone(),
         framework_id: framework_id.to_string(),
         command: CommandSpec {
             shell: command.shell(),
-            value: command.value.clone().unwrap_or_default(),
+            value,
             arguments: command.arguments.clone(),
         },
         env,
@@ -326,7 +336,23 @@ pub(super) fn launch_of(
         health_check: task.health_check.as_ref().and_then(check_of),
         volumes,
         reservation,
+        image,
+        container: None,
     }
+}
+
+/// The Docker image of a MESOS container, as Mesos' `ContainerInfo.mesos.image` names it.
+fn image_of(task: &mesos::TaskInfo) -> Option<ImageRequest> {
+    let image = task.container.as_ref()?.mesos.as_ref()?.image.as_ref()?;
+    let docker = image.docker.as_ref()?;
+    Some(ImageRequest {
+        name: docker.name.clone(),
+        force_pull: !image.cached(),
+        credential: docker.credential.as_ref().map(|credential| Credential {
+            principal: credential.principal.clone(),
+            secret: credential.secret.clone().unwrap_or_default(),
+        }),
+    })
 }
 
 /// The agent's form of `TaskInfo.health_check`; `None` for a check it cannot run.

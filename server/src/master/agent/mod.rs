@@ -27,13 +27,17 @@
 //! then sends SIGTERM to the task's process group and SIGKILL after the task's grace period.
 //! Files, not a connection, so kills work the same for tasks re-adopted after a restart.
 
+mod containers;
+
 use super::checks::{self, HealthCheckSpec, Verdict};
+use super::container;
 use super::host::{self, pidfd_open, Cgroups};
 use super::supervisor::{
     read_json, write_json_atomically, ExitRecord, Pids, StartReport, TaskFile, EXIT_FILE,
     KILL_FILE, PIDS_FILE, STDERR_FILE, TASK_FILE,
 };
 use super::zygote::{Forked, Zygote};
+use crate::images::{ImageRequest, ImageStore};
 use serde::{Deserialize, Serialize};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
@@ -76,6 +80,8 @@ pub struct AgentOptions {
     pub stride_exe: PathBuf,
     /// The hostname the agent reports.
     pub hostname: String,
+    /// Where the images of container tasks come from; shared by the agents of one Stride.
+    pub images: Arc<ImageStore>,
 }
 
 /// What to run, like Mesos' `CommandInfo`.
@@ -114,6 +120,13 @@ pub struct TaskLaunch {
     /// The reservation the task's resources come from, so that a restarted master knows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reservation: Option<LaunchReservation>,
+    /// The task runs in a container of this image rather than on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageRequest>,
+    /// How its container runs: set by the agent once the image is there and the container's
+    /// root file system mounted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<container::Runtime>,
 }
 
 /// A task's reservation: its role, labels and the volumes it uses.
@@ -184,6 +197,8 @@ pub struct ProcessAgent {
 
 struct Shared {
     options: AgentOptions,
+    /// The OCI runtime that starts container tasks, if this machine has one.
+    runc: Option<PathBuf>,
     updates: mpsc::UnboundedSender<AgentUpdate>,
     tasks: Mutex<HashMap<String, TaskEntry>>,
     launches: Mutex<LaunchQueue>,
@@ -236,6 +251,7 @@ impl ProcessAgent {
             work_dir: std::path::absolute(&options.work_dir).unwrap_or(options.work_dir),
             stride_exe: std::path::absolute(&options.stride_exe).unwrap_or(options.stride_exe),
             hostname: options.hostname,
+            images: options.images,
         };
         raise_open_files_limit();
         let cgroups = Cgroups::detect()
@@ -252,6 +268,7 @@ impl ProcessAgent {
                 cgroups,
                 boot_id: host::boot_id().unwrap_or_default(),
                 zygote: Zygote::new(options.stride_exe.clone()),
+                runc: container::find_runc(),
                 shutdown: shutdown_seen,
                 options,
                 cgroup_failure_logged: Once::new(),
@@ -349,17 +366,13 @@ impl ProcessAgent {
             });
             return;
         }
-        let start_launcher = {
-            let mut launches = self.shared.lock_launches();
-            launches.waiting.push_back(launch);
-            let idle = launches.launchers < CONCURRENT_GROUPS;
-            launches.launchers += usize::from(idle);
-            idle
-        };
-        if start_launcher {
+        if launch.image.is_some() {
             let shared = self.shared.clone();
-            self.shared.until_shutdown(shared.launch_groups());
+            self.shared
+                .until_shutdown(async move { shared.prepare_container(launch).await });
+            return;
         }
+        self.shared.enqueue(launch);
     }
 
     /// Asks the task's supervisor to kill it: SIGTERM to the task's process group, SIGKILL after
@@ -418,6 +431,22 @@ impl Shared {
         self.launches.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Queues a launch for the next free launcher, starting one if fewer than
+    /// [`CONCURRENT_GROUPS`] run.
+    fn enqueue(self: &Arc<Self>, launch: TaskLaunch) {
+        let start_launcher = {
+            let mut launches = self.lock_launches();
+            launches.waiting.push_back(launch);
+            let idle = launches.launchers < CONCURRENT_GROUPS;
+            launches.launchers += usize::from(idle);
+            idle
+        };
+        if start_launcher {
+            let shared = self.clone();
+            self.until_shutdown(shared.launch_groups());
+        }
+    }
+
     /// Runs `work` in the background until it ends or the agent is dropped.
     fn until_shutdown(&self, work: impl Future<Output = ()> + Send + 'static) {
         let mut shutdown = self.shutdown.clone();
@@ -462,6 +491,11 @@ impl Shared {
                 killed
             };
             if killed_early {
+                if let Some(runtime) = &launch.container {
+                    for problem in container::teardown(runtime) {
+                        warn!(task_id = launch.task_id, "{problem}");
+                    }
+                }
                 self.send(AgentUpdate {
                     task_id: launch.task_id,
                     state: TaskState::Killed,
@@ -604,8 +638,13 @@ impl Shared {
                     "A volume's container path must be one name in the sandbox, not '{container_path}'"
                 )));
             }
-            // As Mesos' filesystem/posix isolator: the volume appears in the sandbox as a link.
-            if let Err(e) = std::os::unix::fs::symlink(volume, sandbox.join(container_path)) {
+            // As Mesos' filesystem/posix isolator: the volume appears in the sandbox as a link,
+            // or in a container as a mount on a directory there (a link would point outside).
+            let linked = match launch.container {
+                Some(_) => fs::create_dir(sandbox.join(container_path)),
+                None => std::os::unix::fs::symlink(volume, sandbox.join(container_path)),
+            };
+            if let Err(e) = linked {
                 return Err(failed(format!(
                     "Cannot link the volume {} into the sandbox: {e}",
                     volume.display()
@@ -983,8 +1022,8 @@ fn scan_sandboxes(sandboxes: &Path) -> io::Result<Vec<FoundSandbox>> {
 /// or — if it died without one — after making sure its command does not live on unsupervised.
 /// Removes the task's cgroups either way.
 fn conclude(task_id: String, sandbox: &Path, kill: Option<KillRequest>) -> AgentUpdate {
-    let cgroups = read_json::<TaskFile>(&sandbox.join(TASK_FILE))
-        .map(|task| task.cgroups)
+    let (cgroups, container) = read_json::<TaskFile>(&sandbox.join(TASK_FILE))
+        .map(|task| (task.cgroups, task.launch.container))
         .unwrap_or_default();
     let (state, message, reason) = match read_json::<ExitRecord>(&sandbox.join(EXIT_FILE)) {
         Ok(record) => outcome(&record, kill),
@@ -1003,6 +1042,11 @@ fn conclude(task_id: String, sandbox: &Path, kill: Option<KillRequest>) -> Agent
                     sandbox.join(STDERR_FILE).display()
                 ),
             };
+            // The supervisor did not live to end the container: its processes, mount and
+            // directory are ended here.
+            for problem in container.iter().flat_map(container::teardown) {
+                warn!(task_id, "{problem}");
+            }
             host::kill_cgroup_processes(&cgroups, host::CGROUP_EMPTYING_PATIENCE);
             (
                 TaskState::Failed,
@@ -1200,6 +1244,8 @@ mod tests {
             health_check: None,
             volumes: Vec::new(),
             reservation: None,
+            image: None,
+            container: None,
         };
         let json = serde_json::to_value(TaskFile {
             launch,

@@ -1,0 +1,337 @@
+//! Containers on the built-in agent: MESOS containers of images pulled from a registry on
+//! loopback (Debian's `docker-registry`), which each test fills with an image it builds itself
+//! from Debian's static busybox (`umoci` builds it, `skopeo` pushes it); runc runs them.
+
+mod common;
+
+use common::{eventually, Stride};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+const PAGE: &str = "hello from the image";
+
+/// A `docker-registry` on a loopback port, its storage in a directory of its own.
+struct Registry {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// A registry; with `user`, one that wants that user's password (htpasswd, bcrypt).
+    async fn start(user: Option<(&str, &str)>) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = common::free_port();
+        let auth = match user {
+            Some((name, password)) => {
+                let hash = bcrypt::hash(password, 4).unwrap();
+                std::fs::write(dir.path().join("htpasswd"), format!("{name}:{hash}\n")).unwrap();
+                format!(
+                    "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                    dir.path().join("htpasswd").display()
+                )
+            }
+            None => String::new(),
+        };
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: 127.0.0.1:{port}\n{auth}",
+            dir.path().join("storage").display()
+        );
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry (Debian's docker-registry package)");
+        let registry = Registry { child, port, dir };
+        let http = reqwest::Client::new();
+        eventually("the registry answers", || {
+            let url = format!("http://127.0.0.1:{port}/v2/");
+            let http = http.clone();
+            async move { http.get(&url).send().await.ok().map(|_| ()) }
+        })
+        .await;
+        registry
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Pushes the OCI layout's image `layout:tag` as `repository:tag`.
+    fn push(&self, image: &Path, repository: &str, credentials: Option<&str>) -> String {
+        let reference = format!("{}/{repository}", self.address());
+        let mut skopeo = Command::new("skopeo");
+        skopeo.args(["copy", "--quiet", "--dest-tls-verify=false"]);
+        if let Some(credentials) = credentials {
+            skopeo.args(["--dest-creds", credentials]);
+        }
+        run(skopeo
+            .arg(format!("oci:{}:bb", image.display()))
+            .arg(format!("docker://{reference}")));
+        reference
+    }
+
+    /// The blob files of the registry's storage, by size, biggest first.
+    fn blobs(&self) -> Vec<PathBuf> {
+        let mut blobs: Vec<PathBuf> = walk(&self.dir.path().join("storage"))
+            .into_iter()
+            .filter(|path| path.file_name().is_some_and(|name| name == "data"))
+            .filter(|path| path.to_string_lossy().contains("/blobs/"))
+            .collect();
+        blobs.sort_by_key(|path| std::cmp::Reverse(std::fs::metadata(path).unwrap().len()));
+        blobs
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+fn run(command: &mut Command) {
+    let output = command.output().expect("the command runs");
+    assert!(
+        output.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// An OCI layout in `dir` holding `bb`: one layer with a static busybox as `/bin/*`, a page in
+/// `/www`, an `/etc/passwd` naming `www` (uid 33), and `/bin/sh` as its command.
+fn build_image(dir: &Path) -> PathBuf {
+    let layout = dir.join("oci");
+    let bundle = dir.join("bundle");
+    let image = format!("{}:bb", layout.display());
+    run(Command::new("umoci")
+        .args(["init", "--layout"])
+        .arg(&layout));
+    run(Command::new("umoci").args(["new", "--image", &image]));
+    run(Command::new("umoci")
+        .args(["unpack", "--image", &image])
+        .arg(&bundle));
+    let rootfs = bundle.join("rootfs");
+    for sub in ["bin", "www", "etc"] {
+        std::fs::create_dir_all(rootfs.join(sub)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    for tool in ["sh", "ls", "cat", "httpd", "sleep", "id", "echo"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(tool)).unwrap();
+    }
+    std::fs::write(rootfs.join("www/index.html"), PAGE).unwrap();
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/www:/bin/sh\n",
+    )
+    .unwrap();
+    run(Command::new("umoci")
+        .args(["repack", "--image", &image])
+        .arg(&bundle));
+    run(Command::new("umoci").args([
+        "config",
+        "--image",
+        &image,
+        "--config.cmd",
+        "/bin/sh",
+        "--config.env",
+        "PATH=/bin",
+    ]));
+    layout
+}
+
+fn container_app(id: &str, image: &str, cmd: &str) -> Value {
+    json!({
+        "id": id,
+        "cmd": cmd,
+        "cpus": 0.05,
+        "mem": 32,
+        "instances": 1,
+        "container": {"type": "MESOS", "docker": {"image": image}},
+    })
+}
+
+/// The app's last task failure message, once there is one.
+async fn failure_of(stride: &Stride, app: &str) -> String {
+    eventually(&format!("{app} has a task failure"), || async {
+        let (_, body) = stride
+            .get(&format!("/v2/apps{app}?embed=app.lastTaskFailure"))
+            .await;
+        body["app"]["lastTaskFailure"]["message"]
+            .as_str()
+            .map(str::to_owned)
+    })
+    .await
+}
+
+/// Mounts under `dir` that are still there.
+fn mounts_under(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .filter(|point| Path::new(point).starts_with(dir))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_image_runs_in_its_own_root_file_system_and_survives_a_stride_restart() {
+    let built = tempfile::tempdir().unwrap();
+    let layout = build_image(built.path());
+    let registry = Registry::start(None).await;
+    let image = registry.push(&layout, "test/busybox:1", None);
+    let mut stride = Stride::start_with(&["--insecure-registry", &registry.address()]).await;
+    let cmd = "ls / > $MESOS_SANDBOX/root.txt; id -u >> $MESOS_SANDBOX/root.txt; \
+               exec httpd -f -p 127.0.0.1:$PORT0 -h /www";
+    let (status, body) = stride
+        .post("/v2/apps", &container_app("/web", &image, cmd).to_string())
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let task = stride.wait_running("/web", 1).await.remove(0);
+    let task_id = task["id"].as_str().unwrap().to_owned();
+    let port = task["ports"][0].as_u64().unwrap();
+    let page = || async {
+        let url = format!("http://127.0.0.1:{port}/");
+        reqwest::get(&url).await.ok()?.text().await.ok()
+    };
+    assert_eq!(eventually("the container serves", page).await, PAGE);
+
+    // It sees the image's root and the sandbox (where it wrote the listing), nothing of the host's.
+    let listing = std::fs::read_to_string(stride.sandbox(&task_id).join("root.txt")).unwrap();
+    let entries: Vec<&str> = listing.lines().collect();
+    for wanted in ["bin", "www", "etc", "mnt", "proc", "dev"] {
+        assert!(entries.contains(&wanted), "{wanted} in {entries:?}");
+    }
+    for host_only in ["usr", "home", "work", "root"] {
+        assert!(!entries.contains(&host_only), "{host_only} in {entries:?}");
+    }
+
+    // kill -9 of Stride: the container keeps running and is re-adopted.
+    stride.kill9();
+    assert_eq!(
+        page().await.as_deref(),
+        Some(PAGE),
+        "serving while Stride is down"
+    );
+    stride.launch().await;
+    let again = stride.wait_running("/web", 1).await.remove(0);
+    assert_eq!(again["id"], task_id.as_str(), "the same task, re-adopted");
+    assert_eq!(page().await.as_deref(), Some(PAGE));
+
+    // Deleting the app kills the container and leaves no mount or container directory.
+    let (status, _) = stride.delete("/v2/apps/web").await;
+    assert_eq!(status, 200);
+    eventually("the container is gone", || async {
+        let gone = page().await.is_none()
+            && mounts_under(&stride.data_dir).is_empty()
+            && !stride
+                .data_dir
+                .join("agent/containers")
+                .join(&task_id)
+                .exists();
+        gone.then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pulls_use_credentials_fail_with_the_registrys_reason_and_reuse_the_cache() {
+    let built = tempfile::tempdir().unwrap();
+    let layout = build_image(built.path());
+    let registry = Registry::start(Some(("ops", "s3cret"))).await;
+    let image = registry.push(&layout, "team/busybox:1", Some("ops:s3cret"));
+    let stride = Stride::start_with(&["--insecure-registry", &registry.address()]).await;
+    let sleeper = "exec sleep 1000";
+
+    // Without credentials the registry says no, and the task fails saying so.
+    let (status, _) = stride
+        .post(
+            "/v2/apps",
+            &container_app("/anonymous", &image, sleeper).to_string(),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let refused = failure_of(&stride, "/anonymous").await;
+    assert!(
+        refused.contains("pulling") && refused.contains("team/busybox"),
+        "{refused}"
+    );
+    stride.delete("/v2/apps/anonymous?force=true").await;
+
+    // A tag the registry does not have.
+    let mut missing = container_app("/missing", &image.replace(":1", ":2"), sleeper);
+    missing["container"]["docker"]["credential"] = json!({"principal": "ops", "secret": "s3cret"});
+    stride.post("/v2/apps", &missing.to_string()).await;
+    let unknown = failure_of(&stride, "/missing").await;
+    assert!(
+        unknown.to_lowercase().contains("manifest unknown"),
+        "{unknown}"
+    );
+    stride.delete("/v2/apps/missing?force=true").await;
+
+    // With credentials it runs; then a second app of the image starts with the registry gone.
+    let mut with_credential = container_app("/first", &image, sleeper);
+    with_credential["container"]["docker"]["credential"] =
+        json!({"principal": "ops", "secret": "s3cret"});
+    stride.post("/v2/apps", &with_credential.to_string()).await;
+    stride.wait_running("/first", 1).await;
+    drop(registry);
+    let mut second = with_credential.clone();
+    second["id"] = json!("/second");
+    stride.post("/v2/apps", &second.to_string()).await;
+    stride.wait_running("/second", 1).await;
+}
+
+#[tokio::test]
+async fn a_layer_that_does_not_match_its_digest_fails_the_task() {
+    let built = tempfile::tempdir().unwrap();
+    let layout = build_image(built.path());
+    let registry = Registry::start(None).await;
+    let image = registry.push(&layout, "test/corrupt:1", None);
+    // The biggest blob is the layer (busybox); flip its last byte in the registry's storage.
+    let layer = registry.blobs().remove(0);
+    let mut bytes = std::fs::read(&layer).unwrap();
+    *bytes.last_mut().unwrap() ^= 0xff;
+    std::fs::write(&layer, bytes).unwrap();
+    let stride = Stride::start_with(&["--insecure-registry", &registry.address()]).await;
+    stride
+        .post(
+            "/v2/apps",
+            &container_app("/corrupt", &image, "sleep 1000").to_string(),
+        )
+        .await;
+    let failure = failure_of(&stride, "/corrupt").await;
+    assert!(failure.contains("layer sha256:"), "{failure}");
+    assert!(failure.to_lowercase().contains("digest"), "{failure}");
+    // Nothing half-unpacked is left to be taken for the layer later.
+    let layers = stride.data_dir.join("images/layers/sha256");
+    let left: Vec<PathBuf> = std::fs::read_dir(&layers)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
