@@ -428,4 +428,9 @@ pub struct AgentConfig {
         value_delimiter = ','
     )]
     pub insecure_registries: Vec<String>,
+
+    /// Seconds an image that no container uses stays in the store after it was last asked
+    /// for; then it goes, with the layers no other image holds.
+    #[arg(long, env = "STRIDE_IMAGE_GC_AFTER_SECONDS", default_value_t = 3600.0)]
+    pub image_gc_after_seconds: f64,
 }

@@ -1,6 +1,7 @@
 //! Containers on the built-in agent: MESOS containers of images pulled from a registry on
 //! loopback (Debian's `docker-registry`), which each test fills with an image it builds itself
-//! from Debian's static busybox (`umoci` builds it, `skopeo` pushes it); runc runs them.
+//! from Debian's static busybox (`umoci` builds it, `skopeo` pushes it); runc runs them. The
+//! store keeps what running containers use and collects the rest.
 
 mod common;
 
@@ -202,7 +203,13 @@ async fn an_image_runs_in_its_own_root_file_system_and_survives_a_stride_restart
     let layout = build_image(built.path());
     let registry = Registry::start(None).await;
     let image = registry.push(&layout, "test/busybox:1", None);
-    let mut stride = Stride::start_with(&["--insecure-registry", &registry.address()]).await;
+    let mut stride = Stride::start_with(&[
+        "--insecure-registry",
+        &registry.address(),
+        "--image-gc-after-seconds",
+        "1",
+    ])
+    .await;
     let cmd = "ls / > $MESOS_SANDBOX/root.txt; id -u >> $MESOS_SANDBOX/root.txt; \
                exec httpd -f -p 127.0.0.1:$PORT0 -h /www";
     let (status, body) = stride
@@ -240,6 +247,17 @@ async fn an_image_runs_in_its_own_root_file_system_and_survives_a_stride_restart
     assert_eq!(again["id"], task_id.as_str(), "the same task, re-adopted");
     assert_eq!(page().await.as_deref(), Some(PAGE));
 
+    // The collector (every second here) leaves the image of a running container alone.
+    let store = stride.data_dir.join("images");
+    let entries = |dir: &str| std::fs::read_dir(store.join(dir)).map_or(0, |d| d.count());
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(
+        entries("refs"),
+        1,
+        "the image stays while its container runs"
+    );
+    assert_eq!(entries("layers/sha256"), 1);
+
     // Deleting the app kills the container and leaves no mount or container directory.
     let (status, _) = stride.delete("/v2/apps/web").await;
     assert_eq!(status, 200);
@@ -252,6 +270,19 @@ async fn an_image_runs_in_its_own_root_file_system_and_survives_a_stride_restart
                 .join(&task_id)
                 .exists();
         gone.then_some(())
+    })
+    .await;
+
+    // Then no container uses the image, and it is collected with its layers.
+    let store = stride.data_dir.join("images");
+    let entries = |dir: &str| std::fs::read_dir(store.join(dir)).map_or(0, |d| d.count());
+    assert_eq!(
+        entries("refs"),
+        1,
+        "the image stayed while its container ran"
+    );
+    eventually("the unused image is collected", || async {
+        (entries("refs") == 0 && entries("layers/sha256") == 0).then_some(())
     })
     .await;
 }

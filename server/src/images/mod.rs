@@ -11,7 +11,10 @@
 //! cut short leaves nothing that looks whole. Pulls of one reference wait for each other (the
 //! second finds the first's result); layers already present are not fetched again.
 
+mod gc;
 mod unpack;
+
+pub use gc::{collect_periodically, Collected, LAYERS_FILE};
 
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::manifest::{self, OciDescriptor};
@@ -21,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::io::AsyncWriteExt;
 use tracing::info;
@@ -109,6 +113,8 @@ pub struct ImageStore {
     registries: RegistrySettings,
     /// One lock per reference, so that tasks launched together pull an image once.
     pulls: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Pulls under way; garbage collection waits for none.
+    pulls_running: AtomicUsize,
 }
 
 impl ImageStore {
@@ -117,6 +123,7 @@ impl ImageStore {
             root,
             registries: registries.clone(),
             pulls: Mutex::new(HashMap::new()),
+            pulls_running: AtomicUsize::new(0),
         }
     }
 
@@ -148,8 +155,14 @@ impl ImageStore {
             .or_default()
             .clone();
         let _pulling = lock.lock().await;
+        let _running = Running::start(&self.pulls_running);
         if !request.force_pull {
             if let Some(image) = self.stored(&full) {
+                // The record's time is when the image was last asked for (for the collector).
+                let _ = std::fs::File::options()
+                    .append(true)
+                    .open(self.record_path(&full))
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
                 return Ok(image);
             }
         }
@@ -279,6 +292,22 @@ impl ImageStore {
         let hash = Sha256::digest(reference.as_bytes());
         let name: String = hash.iter().map(|b| format!("{b:02x}")).collect();
         self.root.join("refs").join(format!("{name}.json"))
+    }
+}
+
+/// Counts one pull under way for as long as it lives.
+struct Running<'a>(&'a AtomicUsize);
+
+impl<'a> Running<'a> {
+    fn start(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -757,6 +757,47 @@ mod tests {
         );
     }
 
+    /// A MESOS container with a Docker image goes to Mesos as Marathon sends it: the image
+    /// under `mesos.image` (not cached when `forcePullImage`), with its credential, and `args`
+    /// without an executable so that they follow the image's entrypoint.
+    #[test]
+    fn mesos_containers_name_their_image_as_marathon_does() {
+        let spec = TaskSpec {
+            container: Some(serde_json::json!({
+                "type": "MESOS",
+                "docker": {"image": "registry:5000/team/app:1", "forcePullImage": true,
+                           "credential": {"principal": "ops", "secret": "s3cret"}}
+            })),
+            ..web_task(None)
+        };
+        let info = task_info(&spec);
+        let container = info.container.unwrap();
+        assert_eq!(container.r#type(), mesos::container_info::Type::Mesos);
+        let image = container.mesos.unwrap().image.unwrap();
+        assert_eq!(image.r#type(), mesos::image::Type::Docker);
+        assert!(!image.cached());
+        let docker = image.docker.unwrap();
+        assert_eq!(docker.name, "registry:5000/team/app:1");
+        let credential = docker.credential.unwrap();
+        assert_eq!(
+            (credential.principal.as_str(), credential.secret.as_deref()),
+            ("ops", Some("s3cret"))
+        );
+        let command = info.command.unwrap();
+        assert_eq!(
+            (command.value, command.arguments),
+            (None, vec!["sleep".into(), "5".into()])
+        );
+
+        let without_image = TaskSpec {
+            container: Some(serde_json::json!({"type": "MESOS"})),
+            ..web_task(None)
+        };
+        let info = task_info(&without_image);
+        assert!(info.container.unwrap().mesos.is_none());
+        assert_eq!(info.command.unwrap().value.as_deref(), Some("sleep"));
+    }
+
     /// Only the root disk counts as the offer's disk; PATH and MOUNT disks are listed beside it
     /// with their roots, and BLOCK disks are left out.
     #[test]

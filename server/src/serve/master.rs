@@ -43,18 +43,31 @@ pub async fn start_local_master(
             .collect(),
         None => agents_of(agent, data_dir, &hostname)?,
     };
+    let images = Arc::new(crate::images::ImageStore::new(
+        data_dir.join("images"),
+        &crate::images::RegistrySettings {
+            insecure: agent.insecure_registries.clone(),
+        },
+    ));
+    if !is_simulated {
+        let container_dirs = agents
+            .iter()
+            .map(|a| a.work_dir.join("containers"))
+            .collect();
+        let unused_for = std::time::Duration::from_secs_f64(agent.image_gc_after_seconds);
+        tokio::spawn(crate::images::collect_periodically(
+            images.clone(),
+            container_dirs,
+            unused_for,
+        ));
+    }
     let local = master::local::LocalMaster::start(master::local::MasterSettings {
         work_dir: data_dir.join("agent"),
         stride_exe: std::env::current_exe()?,
         hostname: hostname.clone(),
         agents,
         simulated: is_simulated,
-        images: Arc::new(crate::images::ImageStore::new(
-            data_dir.join("images"),
-            &crate::images::RegistrySettings {
-                insecure: agent.insecure_registries.clone(),
-            },
-        )),
+        images,
     })
     .await
     .context("starting the built-in master")?;

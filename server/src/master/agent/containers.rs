@@ -108,6 +108,12 @@ fn prepare(
     runtime: &Runtime,
     sandbox: &Path,
 ) -> Result<(), String> {
+    std::fs::create_dir_all(&runtime.bundle)
+        .and_then(|()| {
+            let layers = serde_json::to_vec(&image.layers).expect("plain data");
+            std::fs::write(runtime.bundle.join(crate::images::LAYERS_FILE), layers)
+        })
+        .map_err(|e| format!("cannot write the container's directory: {e}"))?;
     let rootfs = container::mount_rootfs(&runtime.bundle, &image.layers)
         .map_err(|e| format!("cannot mount the image's layers: {e}"))?;
     let read = |file: &str| std::fs::read_to_string(rootfs.join(file)).unwrap_or_default();
