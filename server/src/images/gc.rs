@@ -174,12 +174,12 @@ mod tests {
 
         // Nothing has been unused for an hour yet.
         let none = store
-            .collect_garbage(&[containers.clone()], Duration::from_secs(3600))
+            .collect_garbage(std::slice::from_ref(&containers), Duration::from_secs(3600))
             .unwrap();
         assert_eq!(none, Collected::default());
 
         let mut swept = store
-            .collect_garbage(&[containers.clone()], Duration::ZERO)
+            .collect_garbage(std::slice::from_ref(&containers), Duration::ZERO)
             .unwrap();
         swept.images.sort();
         assert_eq!(swept.images, ["r/fresh:1", "r/unused:1"]);
