@@ -27,9 +27,29 @@ pub enum Command {
     /// (as marathon-lb does with HAProxy): every app's service ports, routed to its healthy
     /// tasks.
     Lb(LbArgs),
+    /// Container images in the built-in agents' store.
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// Forks the built-in agent's task supervisors (started by the agent, one per agent).
     #[command(hide = true)]
     Zygote,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Imports the images of a `docker save` or OCI archive (for agents that cannot reach a
+    /// registry); tasks naming them then run without a pull.
+    Load {
+        /// The archive: a tar file.
+        file: PathBuf,
+        /// The reference to store the image by, for an archive that does not name it (or to
+        /// rename its one image).
+        #[arg(long)]
+        name: Option<String>,
+        /// The data dir of the Stride (or `stride master`) whose agents run the images.
+        #[arg(long, env = "STRIDE_DATA_DIR", default_value = "./stride-data")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Args, Debug, Clone)]

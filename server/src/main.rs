@@ -1,8 +1,9 @@
 //! The `stride` binary: parses flags and hands over to `server::run` (the scheduler),
-//! `server::run_master` (`stride master`), `server::run_lb` (`stride lb`) or the zygote.
+//! `server::run_master` (`stride master`), `server::run_lb` (`stride lb`), the image store
+//! (`stride image load`) or the zygote.
 
 use clap::Parser;
-use server::config::{Cli, Command};
+use server::config::{Cli, Command, ImageCommand};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -11,6 +12,18 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Master(args)) => {
             init_logging();
             tokio::runtime::Runtime::new()?.block_on(server::run_master(args))
+        }
+        Some(Command::Image(ImageCommand::Load {
+            file,
+            name,
+            data_dir,
+        })) => {
+            let store =
+                server::images::ImageStore::new(data_dir.join("images"), &Default::default());
+            for reference in store.load_archive(&file, name.as_deref())? {
+                println!("loaded {reference}");
+            }
+            Ok(())
         }
         Some(Command::Lb(args)) => {
             init_logging();

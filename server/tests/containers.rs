@@ -366,3 +366,103 @@ async fn a_layer_that_does_not_match_its_digest_fails_the_task() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// `stride image load` of an archive into Stride's data dir.
+fn load(stride: &Stride, archive: &Path, name: Option<&str>) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stride"));
+    command.args(["image", "load"]).arg(archive);
+    if let Some(name) = name {
+        command.args(["--name", name]);
+    }
+    command
+        .arg("--data-dir")
+        .arg(&stride.data_dir)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn images_load_from_docker_save_and_oci_archives_without_a_registry() {
+    let built = tempfile::tempdir().unwrap();
+    let layout = build_image(built.path());
+    let oci_archive = built.path().join("oci.tar");
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&layout)
+        .arg("-cf")
+        .arg(&oci_archive)
+        .arg("."));
+    let saved = built.path().join("saved.tar");
+    run(Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        &format!("oci:{}:bb", layout.display()),
+        &format!("docker-archive:{}:team/saved:1", saved.display()),
+    ]));
+    let stride = Stride::start().await;
+
+    // An OCI layout does not name its image: without --name it is refused, saying so.
+    let unnamed = load(&stride, &oci_archive, None);
+    assert!(!unnamed.status.success());
+    assert!(String::from_utf8_lossy(&unnamed.stderr).contains("--name"));
+    let loaded = load(&stride, &oci_archive, Some("localhost/team/oci:1"));
+    assert!(loaded.status.success(), "{loaded:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&loaded.stdout),
+        "loaded localhost/team/oci:1\n"
+    );
+    let loaded = load(&stride, &saved, None);
+    assert!(loaded.status.success(), "{loaded:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&loaded.stdout),
+        "loaded docker.io/team/saved:1\n"
+    );
+
+    for (app, image) in [("/oci", "localhost/team/oci:1"), ("/saved", "team/saved:1")] {
+        let cmd = "exec httpd -f -p 127.0.0.1:$PORT0 -h /www";
+        let (status, body) = stride
+            .post("/v2/apps", &container_app(app, image, cmd).to_string())
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let port = stride.wait_running(app, 1).await[0]["ports"][0]
+            .as_u64()
+            .unwrap();
+        let page = eventually(&format!("{app} serves"), || async move {
+            let url = format!("http://127.0.0.1:{port}/");
+            reqwest::get(&url).await.ok()?.text().await.ok()
+        })
+        .await;
+        assert_eq!(page, PAGE);
+    }
+
+    // A blob that does not match its digest is refused, and nothing is stored for it.
+    let corrupt = built.path().join("corrupt");
+    run(Command::new("cp").arg("-a").arg(&layout).arg(&corrupt));
+    let biggest = walk(&corrupt.join("blobs/sha256"))
+        .into_iter()
+        .max_by_key(|blob| std::fs::metadata(blob).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(&biggest).unwrap();
+    *bytes.last_mut().unwrap() ^= 0xff;
+    std::fs::write(&biggest, bytes).unwrap();
+    let corrupt_archive = built.path().join("corrupt.tar");
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&corrupt)
+        .arg("-cf")
+        .arg(&corrupt_archive)
+        .arg("."));
+    let refused = load(&stride, &corrupt_archive, Some("localhost/team/corrupt:1"));
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("does not match its digest"), "{said}");
+    let (_, body) = stride
+        .post(
+            "/v2/apps",
+            &container_app("/corrupt", "localhost/team/corrupt:1", "sleep 1000").to_string(),
+        )
+        .await;
+    assert_eq!(body["id"], "/corrupt");
+    let failure = failure_of(&stride, "/corrupt").await;
+    assert!(failure.contains("localhost/team/corrupt:1"), "{failure}");
+}

@@ -7,11 +7,14 @@
 //! - `refs/<hex of the reference's sha256>.json`: an image ([`Image`]): its reference, manifest
 //!   digest, layers (bottom first) and the parts of its configuration a container needs.
 //!
+//! Images can also come from an archive ([`load`], `stride image load`).
+//!
 //! Layers are unpacked into a `.partial` directory that is renamed when complete, so a pull
 //! cut short leaves nothing that looks whole. Pulls of one reference wait for each other (the
 //! second finds the first's result); layers already present are not fetched again.
 
 mod gc;
+mod load;
 mod unpack;
 
 pub use gc::{collect_periodically, Collected, LAYERS_FILE};
@@ -93,6 +96,8 @@ pub enum ImageError {
         digest: String,
         reason: String,
     },
+    #[error("the archive {}: {reason}", file.display())]
+    Archive { file: PathBuf, reason: String },
     #[error("the image store at {}: {source}", path.display())]
     Store {
         path: PathBuf,
