@@ -6,6 +6,7 @@
 mod common;
 
 use common::{eventually, Stride};
+use futures::StreamExt;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -212,11 +213,34 @@ async fn an_image_runs_in_its_own_root_file_system_and_survives_a_stride_restart
     .await;
     let cmd = "ls / > $MESOS_SANDBOX/root.txt; id -u >> $MESOS_SANDBOX/root.txt; \
                exec httpd -f -p 127.0.0.1:$PORT0 -h /www";
+    let mut updates = stride.events("?event_type=status_update_event", None).await;
     let (status, body) = stride
         .post("/v2/apps", &container_app("/web", &image, cmd).to_string())
         .await;
     assert_eq!(status, 201, "{body}");
     let task = stride.wait_running("/web", 1).await.remove(0);
+
+    // The pull showed as the task's state before it ran.
+    let mut states = Vec::new();
+    while !states.iter().any(|(state, _)| state == "TASK_RUNNING") {
+        let update = tokio::time::timeout(std::time::Duration::from_secs(10), updates.next())
+            .await
+            .expect("status updates up to TASK_RUNNING")
+            .expect("the event stream stays open");
+        let data: Value = serde_json::from_str(&update.data).unwrap();
+        states.push((
+            data["taskStatus"].to_string().replace('"', ""),
+            data["message"].clone(),
+        ));
+    }
+    assert_eq!(
+        states.first(),
+        Some(&(
+            "TASK_STARTING".to_string(),
+            json!(format!("Pulling image {image}"))
+        )),
+        "{states:?}"
+    );
     let task_id = task["id"].as_str().unwrap().to_owned();
     let port = task["ports"][0].as_u64().unwrap();
     let page = || async {
