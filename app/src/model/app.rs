@@ -478,9 +478,9 @@ impl AppDefinition {
             .unwrap_or(self.version)
     }
 
-    /// The ports this app asks the agent for (one per port definition).
+    /// The host ports a task of this app asks its agent for.
     pub fn port_count(&self) -> usize {
-        self.port_definitions.len()
+        self.host_ports().len()
     }
 
     /// Whether any health check decides this app's health (Marathon counts every instance that

@@ -24,7 +24,7 @@ pub use dashboard::*;
 pub use error::ServiceError;
 pub use event::{EventSubscriber, MarathonEvent, Plan};
 pub use group::{GroupDefinition, GroupInfo, GroupUpdate};
-pub use ports::{Protocol, Rotation, ServicePort};
+pub use ports::{HostPort, MappedPort, NetworkMode, Protocol, Rotation, ServicePort};
 pub use residency::{DiskType, PersistentVolume, Residency};
 pub use task::*;
 pub use time::Timestamp;

@@ -69,6 +69,36 @@ pub fn protocols_of(text: &str) -> Vec<Protocol> {
     out
 }
 
+/// How an app's tasks are networked (SEMANTICS.md §15): `networks`' first mode, or the older
+/// `container.docker.network`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetworkMode {
+    /// The agent's own network: ports are the port definitions' host ports.
+    Host,
+    /// Docker's bridge: each port mapping has a host port (0 or absent: any).
+    Bridge,
+    /// A container network: a mapping has a host port only when it names one.
+    Container,
+}
+
+/// A host port that a task needs from its agent's offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostPort {
+    /// Any free port of the offer.
+    Any,
+    /// This port (`requirePorts`, or a mapping's non-zero `hostPort`).
+    Fixed(u32),
+}
+
+/// A port mapping that got a host port: what the container listens on behind it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MappedPort {
+    /// 0: the same as the host port.
+    pub container_port: u32,
+    pub protocol: String,
+    pub name: Option<String>,
+}
+
 impl AppDefinition {
     /// Its port mappings in the container, when it has any (the newer place first).
     fn port_mappings(&self) -> Option<&Vec<Value>> {
@@ -97,6 +127,89 @@ impl AppDefinition {
             "/docker/portMappings"
         };
         container.pointer_mut(pointer).and_then(Value::as_array_mut)
+    }
+
+    /// How its tasks are networked.
+    pub fn network_mode(&self) -> NetworkMode {
+        let mode = self
+            .networks
+            .first()
+            .and_then(|network| network.get("mode"))
+            .and_then(Value::as_str);
+        let docker_network = self
+            .container
+            .as_ref()
+            .and_then(|container| container.pointer("/docker/network"))
+            .and_then(Value::as_str);
+        match (mode, docker_network) {
+            (Some("container/bridge"), _) | (None | Some("host"), Some("BRIDGE")) => {
+                NetworkMode::Bridge
+            }
+            (Some("container"), _) | (None | Some("host"), Some("USER")) => NetworkMode::Container,
+            _ => NetworkMode::Host,
+        }
+    }
+
+    /// The port mappings that get a host port, with that port's request, in order: the host
+    /// ports of a task are theirs, one each. Without mappings a bridged app has Marathon's
+    /// default one (`containerPort: 0`).
+    fn mappings_with_host_ports(&self) -> Vec<(HostPort, MappedPort)> {
+        let mode = self.network_mode();
+        let default = [serde_json::json!({"containerPort": 0, "name": "default"})];
+        let mappings = match self.port_mappings() {
+            Some(mappings) => mappings.as_slice(),
+            None if mode == NetworkMode::Bridge => &default,
+            None => &[],
+        };
+        mappings
+            .iter()
+            .filter_map(|mapping| {
+                let host = match (mapping.get("hostPort").and_then(Value::as_u64), mode) {
+                    (Some(0), _) | (None, NetworkMode::Bridge) => HostPort::Any,
+                    (Some(port), _) => HostPort::Fixed(u32::try_from(port).ok()?),
+                    (None, _) => return None,
+                };
+                let text = |key: &str| mapping.get(key).and_then(Value::as_str).map(str::to_string);
+                let container_port = mapping.get("containerPort").and_then(Value::as_u64);
+                Some((
+                    host,
+                    MappedPort {
+                        container_port: container_port.and_then(|p| u32::try_from(p).ok())?,
+                        protocol: text("protocol").unwrap_or_else(|| "tcp".into()),
+                        name: text("name"),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// The host ports each task needs, in the order the task's `ports` list them.
+    pub fn host_ports(&self) -> Vec<HostPort> {
+        if self.network_mode() != NetworkMode::Host {
+            return self
+                .mappings_with_host_ports()
+                .into_iter()
+                .map(|(host, _)| host)
+                .collect();
+        }
+        self.port_definitions
+            .iter()
+            .map(|pd| match u32::try_from(pd.port) {
+                Ok(port) if self.require_ports && port != 0 => HostPort::Fixed(port),
+                _ => HostPort::Any,
+            })
+            .collect()
+    }
+
+    /// What the container listens on behind each host port (empty on host networking).
+    pub fn mapped_ports(&self) -> Vec<MappedPort> {
+        if self.network_mode() == NetworkMode::Host {
+            return Vec::new();
+        }
+        self.mappings_with_host_ports()
+            .into_iter()
+            .map(|(_, mapped)| mapped)
+            .collect()
     }
 
     /// Its service ports as the definition holds them (0: to be assigned), in order.
@@ -185,6 +298,56 @@ mod tests {
 
     fn app(update: AppUpdate) -> AppDefinition {
         AppDefinition::create("/web".into(), update, Timestamp::from_millis(0))
+    }
+
+    #[test]
+    fn bridged_mappings_get_host_ports_and_container_networks_only_named_ones() {
+        let bridged = app(AppUpdate {
+            container: Some(
+                serde_json::json!({"type": "DOCKER", "docker": {"image": "x"},
+                "portMappings": [{"containerPort": 80, "hostPort": 0, "name": "http"},
+                                 {"containerPort": 53, "protocol": "udp"},
+                                 {"containerPort": 9000, "hostPort": 31999}]}),
+            ),
+            networks: Some(vec![serde_json::json!({"mode": "container/bridge"})]),
+            ..Default::default()
+        });
+        assert_eq!(bridged.network_mode(), NetworkMode::Bridge);
+        assert_eq!(
+            bridged.host_ports(),
+            vec![HostPort::Any, HostPort::Any, HostPort::Fixed(31999)]
+        );
+        let mapped = bridged.mapped_ports();
+        assert_eq!(mapped[0].name.as_deref(), Some("http"));
+        assert_eq!(mapped[1].protocol, "udp");
+        assert_eq!(mapped[2].container_port, 9000);
+
+        let user = app(AppUpdate {
+            container: Some(serde_json::json!({"type": "DOCKER",
+                "docker": {"image": "x", "network": "USER",
+                           "portMappings": [{"containerPort": 80}, {"containerPort": 81, "hostPort": 0}]}})),
+            ..Default::default()
+        });
+        assert_eq!(user.network_mode(), NetworkMode::Container);
+        assert_eq!(user.host_ports(), vec![HostPort::Any]);
+        assert_eq!(user.mapped_ports()[0].container_port, 81);
+
+        let default_bridge = app(AppUpdate {
+            container: Some(
+                serde_json::json!({"type": "DOCKER", "docker": {"image": "x", "network": "BRIDGE"}}),
+            ),
+            ..Default::default()
+        });
+        assert_eq!(default_bridge.host_ports(), vec![HostPort::Any]);
+        assert_eq!(default_bridge.mapped_ports()[0].container_port, 0);
+
+        let mut host = app(AppUpdate::default());
+        assert_eq!(host.network_mode(), NetworkMode::Host);
+        assert_eq!(host.host_ports(), vec![HostPort::Any]);
+        assert!(host.mapped_ports().is_empty());
+        host.port_definitions[0].port = 8080;
+        host.require_ports = true;
+        assert_eq!(host.host_ports(), vec![HostPort::Fixed(8080)]);
     }
 
     #[test]

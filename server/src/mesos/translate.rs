@@ -6,7 +6,7 @@ use crate::scheduler::placement::{OfferView, OfferedReservation, OfferedVolume};
 use crate::scheduler::residency::{ReservationSpec, FRAMEWORK_LABEL, INSTANCE_LABEL};
 use crate::scheduler::status::StatusUpdate;
 use crate::scheduler::taskbuild::{TaskCheck, TaskCheckKind, TaskSpec};
-use app::model::{TaskState, Timestamp};
+use app::model::{NetworkMode, TaskState, Timestamp};
 use proto::mesos::v1 as mesos;
 use proto::mesos::v1::scheduler::{self, call};
 
@@ -265,7 +265,7 @@ pub fn status_update(status: &mesos::TaskStatus) -> StatusUpdate {
     }
 }
 
-fn container_info(container: &serde_json::Value) -> Option<mesos::ContainerInfo> {
+fn container_info(container: &serde_json::Value, spec: &TaskSpec) -> Option<mesos::ContainerInfo> {
     let kind = container
         .get("type")
         .and_then(|t| t.as_str())
@@ -295,17 +295,71 @@ fn container_info(container: &serde_json::Value) -> Option<mesos::ContainerInfo>
         }
         _ => {
             info.set_type(mesos::container_info::Type::Docker);
-            let image = container
-                .pointer("/docker/image")
-                .and_then(|i| i.as_str())
-                .unwrap_or_default();
-            info.docker = Some(mesos::container_info::DockerInfo {
-                image: image.to_string(),
-                ..Default::default()
-            });
+            info.docker = Some(docker_info(&container["docker"], spec));
         }
     }
+    info.volumes = host_volumes(container);
     Some(info)
+}
+
+/// Marathon's `container.docker` as Mesos' Docker containerizer reads it, with the task's
+/// host ports in its port mappings.
+fn docker_info(docker: &serde_json::Value, spec: &TaskSpec) -> mesos::container_info::DockerInfo {
+    use mesos::container_info::docker_info::{Network, PortMapping};
+    let mut info = mesos::container_info::DockerInfo {
+        image: docker["image"].as_str().unwrap_or_default().to_string(),
+        privileged: docker["privileged"].as_bool(),
+        force_pull_image: docker["forcePullImage"].as_bool(),
+        parameters: docker["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                Some(mesos::Parameter {
+                    key: p["key"].as_str()?.to_string(),
+                    value: p["value"].as_str().unwrap_or_default().to_string(),
+                })
+            })
+            .collect(),
+        port_mappings: spec
+            .port_mappings
+            .iter()
+            .map(|mapping| PortMapping {
+                host_port: mapping.host_port,
+                container_port: mapping.container_port,
+                protocol: Some(mapping.protocol.clone()),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    info.set_network(match spec.network {
+        NetworkMode::Host => Network::Host,
+        NetworkMode::Bridge => Network::Bridge,
+        NetworkMode::Container => Network::User,
+    });
+    info
+}
+
+/// The container's host path volumes (`{"containerPath", "hostPath", "mode"}`); persistent
+/// volumes go with the task's resources instead.
+fn host_volumes(container: &serde_json::Value) -> Vec<mesos::Volume> {
+    container["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|volume| {
+            let mut out = mesos::Volume {
+                container_path: volume["containerPath"].as_str()?.to_string(),
+                host_path: Some(volume["hostPath"].as_str()?.to_string()),
+                ..Default::default()
+            };
+            out.set_mode(match volume["mode"].as_str() {
+                Some("RO") => mesos::volume::Mode::Ro,
+                _ => mesos::volume::Mode::Rw,
+            });
+            Some(out)
+        })
+        .collect()
 }
 
 /// The Docker image an app's container names, if any.
@@ -447,7 +501,10 @@ pub fn task_info(spec: &TaskSpec) -> mesos::TaskInfo {
         },
         resources,
         command: Some(command),
-        container: spec.container.as_ref().and_then(container_info),
+        container: spec
+            .container
+            .as_ref()
+            .and_then(|container| container_info(container, spec)),
         discovery: Some(discovery),
         labels: (!spec.labels.is_empty()).then(|| mesos::Labels {
             labels: spec
@@ -706,6 +763,8 @@ mod tests {
                 output_file: None,
             }],
             port_names: vec![(Some("http".into()), "tcp".into()), (None, "udp".into())],
+            network: NetworkMode::Host,
+            port_mappings: vec![],
             health_check: Some(TaskCheck {
                 kind: TaskCheckKind::Command("test -f ok".into()),
                 delay: std::time::Duration::from_secs(15),
@@ -755,6 +814,45 @@ mod tests {
                 (31001, None, "udp".into())
             ]
         );
+    }
+
+    /// A DOCKER container goes to Mesos' Docker containerizer with its network, the task's host
+    /// ports mapped to the container's, its parameters and its host volumes.
+    #[test]
+    fn docker_containers_carry_their_network_ports_parameters_and_volumes() {
+        use mesos::container_info::docker_info::Network;
+        let spec = TaskSpec {
+            container: Some(serde_json::json!({
+                "type": "DOCKER",
+                "docker": {"image": "nginx:1", "privileged": true, "forcePullImage": true,
+                           "parameters": [{"key": "label", "value": "team=web"}]},
+                "volumes": [{"containerPath": "/data", "hostPath": "/srv/data", "mode": "RO"}]
+            })),
+            network: NetworkMode::Bridge,
+            port_mappings: vec![crate::scheduler::taskbuild::PortMapping {
+                host_port: 31000,
+                container_port: 80,
+                protocol: "tcp".into(),
+            }],
+            ..web_task(None)
+        };
+        let container = task_info(&spec).container.unwrap();
+        assert_eq!(container.r#type(), mesos::container_info::Type::Docker);
+        let docker = container.docker.unwrap();
+        assert_eq!(docker.image, "nginx:1");
+        assert_eq!(docker.network(), Network::Bridge);
+        assert_eq!(
+            (
+                docker.port_mappings[0].host_port,
+                docker.port_mappings[0].container_port
+            ),
+            (31000, 80)
+        );
+        assert_eq!(docker.privileged, Some(true));
+        assert_eq!(docker.force_pull_image, Some(true));
+        assert_eq!(docker.parameters[0].key, "label");
+        assert_eq!(container.volumes[0].host_path.as_deref(), Some("/srv/data"));
+        assert_eq!(container.volumes[0].mode(), mesos::volume::Mode::Ro);
     }
 
     /// A MESOS container with a Docker image goes to Mesos as Marathon sends it: the image

@@ -8,7 +8,7 @@
 use super::constraint::{Constraint, RegexCache, Tally};
 use super::disks::{place_volumes, root_volume_disk, volume_needs, DiskSource, OfferedDisk};
 use super::disks::{PlacedVolume, VolumeNeed};
-use app::model::AppDefinition;
+use app::model::{AppDefinition, HostPort};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
@@ -111,6 +111,8 @@ pub struct Pending<'a> {
     pub volume_needs: Vec<VolumeNeed>,
     /// Has persistent volumes: resources are reserved for its role.
     pub resident: bool,
+    /// The host ports each instance takes from the offer.
+    pub host_ports: Vec<HostPort>,
 }
 
 impl<'a> Pending<'a> {
@@ -144,6 +146,7 @@ impl<'a> Pending<'a> {
             root_volume_disk: root_volume_disk(app),
             volume_needs: volume_needs(app, regexes),
             resident: app.is_resident(),
+            host_ports: app.host_ports(),
         }
     }
 }
@@ -307,21 +310,14 @@ fn check_disk(pending: &Pending<'_>, _: &OfferView, left: &Remaining) -> Result<
 }
 
 fn check_ports(pending: &Pending<'_>, _: &OfferView, left: &Remaining) -> Result<(), Veto> {
-    let app = pending.app;
-    let fits = if app.require_ports {
-        app.port_definitions
-            .iter()
-            .all(|pd| pd.port == 0 || left.has_port(pd.port as u32))
-            && app
-                .port_definitions
-                .iter()
-                .filter(|pd| pd.port == 0)
-                .count()
-                <= left.free_port_count()
-    } else {
-        app.port_count() <= left.free_port_count()
-    };
-    fits.then_some(()).ok_or(Veto::InsufficientPorts)
+    let wanted = &pending.host_ports;
+    let fixed_free = wanted.iter().all(|port| match port {
+        HostPort::Fixed(port) => left.has_port(*port),
+        HostPort::Any => true,
+    });
+    (fixed_free && wanted.len() <= left.free_port_count())
+        .then_some(())
+        .ok_or(Veto::InsufficientPorts)
 }
 
 /// Divides `offer` among the waiting instances in `queue`, app by app in queue order, taking
@@ -357,15 +353,15 @@ pub fn match_offer(offer: &OfferView, queue: &mut [Pending<'_>]) -> OfferMatch {
             left.mem -= app.mem;
             left.disk -= app.disk + pending.root_volume_disk;
             let volumes = place_volumes(&pending.volume_needs, &mut left.disks).unwrap_or_default();
-            let mut ports = Vec::with_capacity(app.port_count());
-            for pd in &app.port_definitions {
-                let port = if app.require_ports && pd.port != 0 {
-                    left.take_port(pd.port as u32);
-                    Some(pd.port as u32)
-                } else {
-                    left.take_lowest_port()
-                };
-                ports.extend(port);
+            let mut ports = Vec::with_capacity(pending.host_ports.len());
+            for port in &pending.host_ports {
+                ports.extend(match *port {
+                    HostPort::Fixed(port) => {
+                        left.take_port(port);
+                        Some(port)
+                    }
+                    HostPort::Any => left.take_lowest_port(),
+                });
             }
             for c in &mut pending.constraints {
                 c.placed.add(

@@ -2,7 +2,7 @@
 
 use super::placement::Allocation;
 use super::residency::ReservationSpec;
-use app::model::{validate::label_env_key, AppDefinition, EnvValue, HealthProtocol};
+use app::model::{validate::label_env_key, AppDefinition, EnvValue, HealthProtocol, NetworkMode};
 use std::time::Duration;
 
 /// A task ready to be put into a Mesos LAUNCH operation.
@@ -27,12 +27,24 @@ pub struct TaskSpec {
     pub container: Option<serde_json::Value>,
     /// What the agent fetches into the sandbox before the command starts (the app's `fetch`).
     pub fetch: Vec<FetchUri>,
-    /// Name and protocol of each of `ports`, from the app's port definitions.
+    /// Name and protocol of each of `ports`, from the app's port definitions (or mappings).
     pub port_names: Vec<(Option<String>, String)>,
+    /// How the task is networked; off the host's network, `port_mappings` say what
+    /// container port each host port leads to.
+    pub network: NetworkMode,
+    pub port_mappings: Vec<PortMapping>,
     /// The health check the agent runs next to the task (the app's COMMAND or MESOS_* check).
     pub health_check: Option<TaskCheck>,
     /// A resident task runs on resources reserved for its instance, with its volumes.
     pub reservation: Option<ReservationSpec>,
+}
+
+/// A host port of a task and the container port behind it (Mesos' `DockerInfo.PortMapping`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PortMapping {
+    pub host_port: u32,
+    pub container_port: u32,
+    pub protocol: String,
 }
 
 /// A health check for Mesos to run (`TaskInfo.health_check`).
@@ -153,6 +165,15 @@ pub fn task_env(
             app.gpus.to_string(),
         ),
     ];
+    let docker_image = app
+        .container
+        .as_ref()
+        .filter(|container| container["type"] == "DOCKER")
+        .and_then(|container| container.pointer("/docker/image"))
+        .and_then(serde_json::Value::as_str);
+    if let Some(image) = docker_image {
+        env.push(("MARATHON_APP_DOCKER_IMAGE".to_string(), image.to_string()));
+    }
     let label_keys: Vec<String> = app
         .labels
         .keys()
@@ -168,14 +189,12 @@ pub fn task_env(
             ));
         }
     }
-    for (index, port) in ports.iter().enumerate() {
+    for ((index, port), (requested, name)) in ports.iter().enumerate().zip(requested_ports(app)) {
         env.push((format!("PORT{index}"), port.to_string()));
-        if let Some(pd) = app.port_definitions.get(index) {
-            let requested = if pd.port != 0 { pd.port as u32 } else { *port };
-            env.push((format!("PORT_{requested}"), port.to_string()));
-            if let Some(name) = &pd.name {
-                env.push((format!("PORT_{}", label_env_key(name)), port.to_string()));
-            }
+        let requested = if requested != 0 { requested } else { *port };
+        env.push((format!("PORT_{requested}"), port.to_string()));
+        if let Some(name) = &name {
+            env.push((format!("PORT_{}", label_env_key(name)), port.to_string()));
         }
     }
     if let Some(first) = ports.first() {
@@ -199,6 +218,22 @@ pub fn task_env(
     env
 }
 
+/// The port each host port of a task was asked for (a port definition's `port`, or a mapping's
+/// `containerPort`; 0 for none) and its name, in the order of the task's ports.
+fn requested_ports(app: &AppDefinition) -> Vec<(u32, Option<String>)> {
+    let mapped = app.mapped_ports();
+    if app.network_mode() != NetworkMode::Host {
+        return mapped
+            .into_iter()
+            .map(|port| (port.container_port, port.name))
+            .collect();
+    }
+    app.port_definitions
+        .iter()
+        .map(|pd| (u32::try_from(pd.port).unwrap_or(0), pd.name.clone()))
+        .collect()
+}
+
 /// `/prod/web` → `web.prod`, the hostname form Marathon uses for task names.
 fn hostname_form(app_id: &str) -> String {
     app_id
@@ -216,6 +251,7 @@ pub fn build_task(
     agent_id: &str,
     host: &str,
 ) -> TaskSpec {
+    let mapped = app.mapped_ports();
     TaskSpec {
         env: task_env(app, &task_id, host, &allocation.ports),
         task_id,
@@ -238,11 +274,33 @@ pub fn build_task(
             .map(|s| Duration::from_secs(s.max(0) as u64)),
         container: app.container.clone(),
         fetch: app.fetch.iter().filter_map(FetchUri::of).collect(),
-        port_names: app
-            .port_definitions
+        port_names: match app.network_mode() {
+            NetworkMode::Host => app
+                .port_definitions
+                .iter()
+                .map(|definition| (definition.name.clone(), definition.protocol.clone()))
+                .take(allocation.ports.len())
+                .collect(),
+            _ => mapped
+                .iter()
+                .map(|port| (port.name.clone(), port.protocol.clone()))
+                .collect(),
+        },
+        network: app.network_mode(),
+        port_mappings: allocation
+            .ports
             .iter()
-            .map(|definition| (definition.name.clone(), definition.protocol.clone()))
-            .take(allocation.ports.len())
+            .zip(&mapped)
+            .map(|(&host_port, port)| PortMapping {
+                host_port,
+                // Marathon: a container port of 0 is the host port.
+                container_port: if port.container_port == 0 {
+                    host_port
+                } else {
+                    port.container_port
+                },
+                protocol: port.protocol.clone(),
+            })
             .collect(),
         health_check: task_check(app, &allocation.ports),
         reservation: None,
