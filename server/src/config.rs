@@ -33,6 +33,10 @@ pub enum Command {
     /// Forks the built-in agent's task supervisors (started by the agent, one per agent).
     #[command(hide = true)]
     Zygote,
+    /// Runs the DOCKER container of the task whose sandbox is the current directory (a
+    /// task's command, started by its supervisor).
+    #[command(hide = true)]
+    DockerExecutor,
 }
 
 #[derive(Subcommand, Debug)]
@@ -448,6 +452,15 @@ pub struct AgentConfig {
         value_delimiter = ','
     )]
     pub insecure_registries: Vec<String>,
+
+    /// The Docker-API engine (Docker, or `podman system service`) that runs DOCKER containers
+    /// on the built-in agents.
+    #[arg(
+        long,
+        env = "STRIDE_DOCKER_SOCKET",
+        default_value = "/var/run/docker.sock"
+    )]
+    pub docker_socket: PathBuf,
 
     /// Seconds an image that no container uses stays in the store after it was last asked
     /// for; then it goes, with the layers no other image holds.

@@ -1,6 +1,6 @@
 //! The `stride` binary: parses flags and hands over to `server::run` (the scheduler),
 //! `server::run_master` (`stride master`), `server::run_lb` (`stride lb`), the image store
-//! (`stride image load`) or the zygote.
+//! (`stride image load`), the zygote or a DOCKER task's executor.
 
 use clap::Parser;
 use server::config::{Cli, Command, ImageCommand};
@@ -9,6 +9,9 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Zygote) => std::process::exit(server::master::zygote::run()),
+        Some(Command::DockerExecutor) => {
+            std::process::exit(server::master::docker::executor::run())
+        }
         Some(Command::Master(args)) => {
             init_logging();
             tokio::runtime::Runtime::new()?.block_on(server::run_master(args))

@@ -50,6 +50,7 @@ fn agent_in(dir: &Path) -> (ProcessAgent, UnboundedReceiver<AgentUpdate>) {
             dir.join("images"),
             &Default::default(),
         )),
+        docker_socket: dir.join("no-docker.sock"),
     };
     (ProcessAgent::new(options, updates), receiver)
 }
@@ -88,6 +89,7 @@ fn task(command: &str) -> TaskLaunch {
         reservation: None,
         image: None,
         container: None,
+        docker: None,
     }
 }
 

@@ -54,6 +54,7 @@ impl Harness {
                 dir.path().join("images"),
                 &Default::default(),
             )),
+            docker_socket: dir.path().join("no-docker.sock"),
         })
         .await
         .unwrap();

@@ -196,8 +196,10 @@ fn test(root: &Path) -> Result<()> {
     // configuration from what marathon-lb's poll mode reads and checks Debian's HAProxy routes it.
     ensure_debian_package("/usr/sbin/haproxy", "haproxy")?;
     // The container tests fill a registry on loopback with images they build from a static
-    // busybox (umoci builds, skopeo pushes); the built-in agents run containers with runc.
+    // busybox (umoci builds, skopeo pushes); the built-in agents run containers with runc, and
+    // DOCKER containers through podman serving the Docker API.
     for (binary, package) in [
+        ("/usr/bin/podman", "podman"),
         ("/usr/bin/docker-registry", "docker-registry"),
         ("/usr/bin/umoci", "umoci"),
         ("/usr/bin/skopeo", "skopeo"),

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod checks;
 pub mod container;
 pub mod disks;
+pub mod docker;
 pub mod host;
 pub mod local;
 pub mod server;

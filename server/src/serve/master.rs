@@ -68,6 +68,7 @@ pub async fn start_local_master(
         agents,
         simulated: is_simulated,
         images,
+        docker_socket: agent.docker_socket.clone(),
     })
     .await
     .context("starting the built-in master")?;

@@ -10,6 +10,7 @@
 
 pub mod cluster;
 pub mod gate;
+pub mod images;
 
 use eventsource_stream::{Event, Eventsource};
 use futures::{Stream, StreamExt};

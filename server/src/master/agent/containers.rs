@@ -80,7 +80,7 @@ impl Shared {
     }
 
     /// Whether a kill came while the image was pulled; if so the task ends here, `Killed`.
-    fn killed_before_start(&self, task_id: &str) -> bool {
+    pub(super) fn killed_before_start(&self, task_id: &str) -> bool {
         let killed = {
             let mut tasks = self.lock_tasks();
             let killed = tasks.get(task_id).is_some_and(|entry| entry.kill.is_some());

@@ -28,9 +28,11 @@
 //! Files, not a connection, so kills work the same for tasks re-adopted after a restart.
 
 mod containers;
+mod docker;
 
 use super::checks::{self, HealthCheckSpec, Verdict};
 use super::container;
+use super::docker::{DockerLaunch, EngineReport, ENGINE_FILE};
 use super::host::{self, pidfd_open, Cgroups};
 use super::supervisor::{
     read_json, write_json_atomically, ExitRecord, Pids, StartReport, TaskFile, EXIT_FILE,
@@ -82,6 +84,8 @@ pub struct AgentOptions {
     pub hostname: String,
     /// Where the images of container tasks come from; shared by the agents of one Stride.
     pub images: Arc<ImageStore>,
+    /// The Docker-API engine that runs DOCKER containers.
+    pub docker_socket: PathBuf,
 }
 
 /// What to run, like Mesos' `CommandInfo`.
@@ -127,6 +131,9 @@ pub struct TaskLaunch {
     /// root file system mounted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<container::Runtime>,
+    /// The task runs in a DOCKER container of the agent's Docker engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<DockerLaunch>,
 }
 
 /// A task's reservation: its role, labels and the volumes it uses.
@@ -147,6 +154,8 @@ pub enum TaskState {
     Killed,
     /// The launch was invalid; nothing ran.
     Error,
+    /// The task's container is gone without a trace of how it ended.
+    Lost,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,6 +261,7 @@ impl ProcessAgent {
             stride_exe: std::path::absolute(&options.stride_exe).unwrap_or(options.stride_exe),
             hostname: options.hostname,
             images: options.images,
+            docker_socket: options.docker_socket,
         };
         raise_open_files_limit();
         let cgroups = Cgroups::detect()
@@ -323,10 +333,13 @@ impl ProcessAgent {
                 }
                 None => {
                     let sandbox = self.sandbox_dir(&task_id);
-                    let update =
+                    let (update, docker) =
                         tokio::task::spawn_blocking(move || conclude(task_id, &sandbox, None))
                             .await
                             .map_err(io::Error::other)?;
+                    if docker {
+                        self.shared.remove_container(&update.task_id).await;
+                    }
                     self.shared.send(update);
                     false
                 }
@@ -364,6 +377,12 @@ impl ProcessAgent {
                 message,
                 reason: Some(UpdateReason::TaskInvalid),
             });
+            return;
+        }
+        if launch.docker.is_some() {
+            let shared = self.shared.clone();
+            self.shared
+                .until_shutdown(async move { shared.prepare_docker(launch).await });
             return;
         }
         if launch.image.is_some() {
@@ -831,14 +850,21 @@ impl Shared {
             .remove(&task_id)
             .and_then(|entry| entry.kill);
         let fallback_id = task_id.clone();
-        let update = tokio::task::spawn_blocking(move || conclude(task_id, &sandbox, kill))
-            .await
-            .unwrap_or_else(|panic| AgentUpdate {
-                task_id: fallback_id,
-                state: TaskState::Failed,
-                message: format!("Reading how the task ended failed: {panic}"),
-                reason: Some(UpdateReason::ExecutorTerminated),
-            });
+        let (update, docker) =
+            tokio::task::spawn_blocking(move || conclude(task_id, &sandbox, kill))
+                .await
+                .unwrap_or_else(|panic| {
+                    let update = AgentUpdate {
+                        task_id: fallback_id,
+                        state: TaskState::Failed,
+                        message: format!("Reading how the task ended failed: {panic}"),
+                        reason: Some(UpdateReason::ExecutorTerminated),
+                    };
+                    (update, false)
+                });
+        if docker {
+            self.remove_container(&update.task_id).await;
+        }
         self.send(update);
     }
 
@@ -1020,13 +1046,21 @@ fn scan_sandboxes(sandboxes: &Path) -> io::Result<Vec<FoundSandbox>> {
 
 /// After the supervisor is gone: the task's terminal update, from the supervisor's exit record,
 /// or — if it died without one — after making sure its command does not live on unsupervised.
-/// Removes the task's cgroups either way.
-fn conclude(task_id: String, sandbox: &Path, kill: Option<KillRequest>) -> AgentUpdate {
-    let (cgroups, container) = read_json::<TaskFile>(&sandbox.join(TASK_FILE))
-        .map(|task| (task.cgroups, task.launch.container))
+/// Removes the task's cgroups either way. Says too whether the task had a DOCKER container,
+/// which the caller removes.
+fn conclude(task_id: String, sandbox: &Path, kill: Option<KillRequest>) -> (AgentUpdate, bool) {
+    let (cgroups, container, docker) = read_json::<TaskFile>(&sandbox.join(TASK_FILE))
+        .map(|task| {
+            let docker = task.launch.docker.is_some();
+            (task.cgroups, task.launch.container, docker)
+        })
         .unwrap_or_default();
+    let engine_report = read_json::<EngineReport>(&sandbox.join(ENGINE_FILE)).ok();
     let (state, message, reason) = match read_json::<ExitRecord>(&sandbox.join(EXIT_FILE)) {
-        Ok(record) => outcome(&record, kill),
+        Ok(record) => match engine_report {
+            Some(report) if !record.killed => engine_outcome(report),
+            _ => outcome(&record, kill),
+        },
         Err(_) => {
             let message = match read_json::<Pids>(&sandbox.join(PIDS_FILE)) {
                 Ok(pids) => {
@@ -1056,12 +1090,13 @@ fn conclude(task_id: String, sandbox: &Path, kill: Option<KillRequest>) -> Agent
         }
     };
     host::remove_cgroups(&cgroups);
-    AgentUpdate {
+    let update = AgentUpdate {
         task_id,
         state,
         message,
         reason,
-    }
+    };
+    (update, docker)
 }
 
 fn kill_orphaned_command(pids: &Pids) {
@@ -1070,6 +1105,23 @@ fn kill_orphaned_command(pids: &Pids) {
         // SAFETY: kill(2) has no memory effects. The group's leader was just seen alive, so the
         // group id still names the command's process group.
         unsafe { libc::kill(-pids.task_pgid, libc::SIGKILL) };
+    }
+}
+
+/// A DOCKER task that the engine ended: its state, message and reason.
+fn engine_outcome(report: EngineReport) -> (TaskState, String, Option<UpdateReason>) {
+    match report {
+        EngineReport::LaunchFailed(message) => (
+            TaskState::Failed,
+            message,
+            Some(UpdateReason::ContainerLaunchFailed),
+        ),
+        EngineReport::EngineFailed(message) => (
+            TaskState::Failed,
+            message,
+            Some(UpdateReason::ExecutorTerminated),
+        ),
+        EngineReport::Vanished(message) => (TaskState::Lost, message, None),
     }
 }
 
@@ -1134,7 +1186,7 @@ fn signal_name(signal: c_int) -> String {
 }
 
 /// `kill_grace` as whole milliseconds in `task.json`.
-pub(super) mod duration_ms {
+pub(crate) mod duration_ms {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
@@ -1246,6 +1298,7 @@ mod tests {
             reservation: None,
             image: None,
             container: None,
+            docker: None,
         };
         let json = serde_json::to_value(TaskFile {
             launch,

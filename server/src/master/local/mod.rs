@@ -86,6 +86,8 @@ pub struct MasterSettings {
     pub simulated: bool,
     /// The agents' image store, for tasks with a container image.
     pub images: std::sync::Arc<crate::images::ImageStore>,
+    /// The Docker-API engine the agents run DOCKER containers with.
+    pub docker_socket: PathBuf,
 }
 
 /// One agent of the built-in master.
@@ -196,6 +198,7 @@ impl LocalMaster {
                             stride_exe: settings.stride_exe.clone(),
                             hostname: agent.hostname.clone(),
                             images: settings.images.clone(),
+                            docker_socket: settings.docker_socket.clone(),
                         },
                         updates_tx,
                     );

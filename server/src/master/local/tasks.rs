@@ -8,6 +8,7 @@ use crate::master::agent::{
     AgentUpdate, CommandSpec, LaunchReservation, TaskLaunch, TaskState as AgentState, UpdateReason,
 };
 use crate::master::checks::{CheckKind, HealthCheckSpec};
+use crate::master::docker::{DockerLaunch, DockerNetwork, DockerPort, HostVolume};
 use proto::mesos::v1 as mesos;
 use proto::mesos::v1::scheduler::{self, event};
 use std::time::Duration;
@@ -179,6 +180,7 @@ impl State {
                 mesos::TaskState::TaskError,
                 Some(mesos::task_status::Reason::TaskInvalid),
             ),
+            AgentState::Lost => (mesos::TaskState::TaskLost, None),
         };
         let reason = update.reason.map(reason_of).or(default_reason);
         let Some(agent) = self
@@ -257,20 +259,19 @@ pub(super) fn reason_of(reason: UpdateReason) -> mesos::task_status::Reason {
     }
 }
 
-/// Stride's agent runs commands and MESOS containers (with or without an image): a Docker
-/// container, or files to fetch first, are refused with a clear reason rather than run without
-/// what the task expects.
+/// Stride's agent runs commands and containers, but does not fetch files yet, and a DOCKER
+/// container needs an image: such a task is refused with a clear reason rather than run
+/// without what it expects.
 pub(super) fn unsupported_container(task: &mesos::TaskInfo) -> Option<String> {
-    if task
-        .container
-        .as_ref()
-        .is_some_and(|container| container.r#type() == mesos::container_info::Type::Docker)
-    {
-        return Some(
-            "Stride's built-in agent runs commands and MESOS containers; DOCKER containers need \
-             a Docker engine or an Apache Mesos agent"
-                .to_string(),
-        );
+    let docker_without_image = task.container.as_ref().is_some_and(|container| {
+        container.r#type() == mesos::container_info::Type::Docker
+            && container
+                .docker
+                .as_ref()
+                .is_none_or(|docker| docker.image.is_empty())
+    });
+    if docker_without_image {
+        return Some("A DOCKER container needs a Docker image (ContainerInfo.docker.image)".into());
     }
     let fetch = task
         .command
@@ -312,12 +313,13 @@ pub(super) fn launch_of(
             Duration::from_nanos(d.nanoseconds.max(0) as u64)
         });
     let image = image_of(task);
+    let docker = docker_of(task);
     // Marathon names no executable for an app with a container (its `args` go to the image's
     // entrypoint); without an image, the first argument is the program, as Mesos runs it.
-    let value = match (&command.value, &image) {
+    let value = match (&command.value, image.is_some() || docker.is_some()) {
         (Some(value), _) => value.clone(),
-        (None, Some(_)) => String::new(),
-        (None, None) => command.arguments.first().cloned().unwrap_or_default(),
+        (None, true) => String::new(),
+        (None, false) => command.arguments.first().cloned().unwrap_or_default(),
     };
     TaskLaunch {
         task_id: task.task_id.value.clone(),
@@ -338,7 +340,59 @@ pub(super) fn launch_of(
         reservation,
         image,
         container: None,
+        docker,
     }
+}
+
+/// A DOCKER container, as Mesos' `ContainerInfo.docker` and `volumes` describe it.
+fn docker_of(task: &mesos::TaskInfo) -> Option<DockerLaunch> {
+    use mesos::container_info::docker_info::Network;
+    let container = task.container.as_ref()?;
+    if container.r#type() != mesos::container_info::Type::Docker {
+        return None;
+    }
+    let docker = container.docker.as_ref()?;
+    let network = match docker.network() {
+        Network::Host => DockerNetwork::Host,
+        Network::Bridge => DockerNetwork::Bridge,
+        Network::None => DockerNetwork::None,
+        Network::User => DockerNetwork::User,
+    };
+    Some(DockerLaunch {
+        image: docker.image.clone(),
+        network,
+        port_mappings: docker
+            .port_mappings
+            .iter()
+            .map(|mapping| DockerPort {
+                host_port: mapping.host_port,
+                container_port: mapping.container_port,
+                protocol: mapping.protocol.clone().unwrap_or_else(|| "tcp".into()),
+            })
+            .collect(),
+        privileged: docker.privileged(),
+        parameters: docker
+            .parameters
+            .iter()
+            .map(|p| (p.key.clone(), p.value.clone()))
+            .collect(),
+        force_pull: docker.force_pull_image(),
+        volumes: container
+            .volumes
+            .iter()
+            .filter_map(|volume| {
+                Some(HostVolume {
+                    host_path: volume.host_path.clone()?.into(),
+                    container_path: volume.container_path.clone(),
+                    read_only: volume.mode() == mesos::volume::Mode::Ro,
+                })
+            })
+            .collect(),
+        credential: None,
+        command: None,
+        socket: Default::default(),
+        stop_grace: Duration::ZERO,
+    })
 }
 
 /// The Docker image of a MESOS container, as Mesos' `ContainerInfo.mesos.image` names it.
