@@ -255,6 +255,8 @@ fn bench(args: &[String]) -> Result<()> {
             "bench_ha",
             "--test",
             "bench_lb",
+            "--test",
+            "bench_containers",
             "--",
             "--ignored",
             "--nocapture",

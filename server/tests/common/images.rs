@@ -119,6 +119,12 @@ pub fn run(command: &mut Command) {
 /// An OCI layout in `dir` holding `bb`: one layer with a static busybox as `/bin/*`, a page in
 /// `/www`, an `/etc/passwd` naming `www` (uid 33), and `/bin/sh` as its command.
 pub fn build_image(dir: &Path) -> PathBuf {
+    build_padded_image(dir, 0)
+}
+
+/// [`build_image`] with a file of `padding` random (incompressible) bytes in `/padding`, for an
+/// image of a given size.
+pub fn build_padded_image(dir: &Path, padding: usize) -> PathBuf {
     let layout = dir.join("oci");
     let bundle = dir.join("bundle");
     let image = format!("{}:bb", layout.display());
@@ -138,6 +144,10 @@ pub fn build_image(dir: &Path) -> PathBuf {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(tool)).unwrap();
     }
     std::fs::write(rootfs.join("www/index.html"), PAGE).unwrap();
+    if padding > 0 {
+        let noise: Vec<u8> = (0..padding).map(|_| rand::random::<u8>()).collect();
+        std::fs::write(rootfs.join("padding"), noise).unwrap();
+    }
     std::fs::write(
         rootfs.join("etc/passwd"),
         "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/www:/bin/sh\n",
