@@ -187,6 +187,51 @@ pub struct NewApp {
     pub cpus: f64,
     pub mem: f64,
     pub instances: i64,
+    pub runtime: NewRuntime,
+    /// The container's image (with a container runtime).
+    pub image: String,
+    /// A Docker container's port, published on a host port through the bridge.
+    pub container_port: Option<u32>,
+}
+
+/// Where the create form's tasks run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NewRuntime {
+    /// A command on the agent's host.
+    #[default]
+    Host,
+    /// A MESOS container of the image (Mesos' unified containerizer).
+    Mesos,
+    /// A DOCKER container, run by the agent's Docker engine.
+    Docker,
+}
+
+impl NewApp {
+    /// Marathon's `container` (and `networks`) for what the form says.
+    pub fn container(&self) -> Option<(serde_json::Value, Option<Vec<serde_json::Value>>)> {
+        let image = self.image.trim();
+        match self.runtime {
+            NewRuntime::Host => None,
+            NewRuntime::Mesos => Some((
+                serde_json::json!({"type": "MESOS", "docker": {"image": image}}),
+                None,
+            )),
+            NewRuntime::Docker => Some(match self.container_port {
+                Some(port) => (
+                    serde_json::json!({
+                        "type": "DOCKER",
+                        "docker": {"image": image},
+                        "portMappings": [{"containerPort": port, "hostPort": 0, "name": "default"}]
+                    }),
+                    Some(vec![serde_json::json!({"mode": "container/bridge"})]),
+                ),
+                None => (
+                    serde_json::json!({"type": "DOCKER", "docker": {"image": image}}),
+                    None,
+                ),
+            }),
+        }
+    }
 }
 
 /// One sample of the figures the Metrics page draws.

@@ -23,6 +23,7 @@ fn example_app() -> NewApp {
         cpus: 0.1,
         mem: 64.0,
         instances: 2,
+        ..NewApp::default()
     }
 }
 
@@ -110,7 +111,7 @@ pub fn AppsPage() -> impl IntoView {
             <span class="spacer"></span>
             <Transition>
                 <Show when=move || !no_apps()>
-                    <button class="primary" on:click=move |_| creating.set(true)>
+                    <button class="primary" data-testid="create-button" on:click=move |_| creating.set(true)>
                         "Create app"
                     </button>
                 </Show>

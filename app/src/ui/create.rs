@@ -1,17 +1,32 @@
-//! The create-app form: id, command, resources and instance count; labels above fields, errors
-//! under the field they belong to, and the new app's page once the server accepted it.
+//! The create-app form: id, command, what it runs in (the host, a MESOS container or a Docker
+//! container of an image), resources and instance count; labels above fields, errors under the
+//! field they belong to, and the new app's page once the server accepted it.
 
 use super::format::{self, app_href};
 use super::widgets::{mutation_problem, succeeded, Mutation};
 use crate::api::create_app;
-use crate::model::{path, NewApp};
+use crate::model::{path, NewApp, NewRuntime};
 use leptos::{ev::SubmitEvent, html, prelude::*};
 use leptos_router::hooks::use_navigate;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
 /// The fields of the form, by their names in Marathon's error paths (`/cpus` → `cpus`).
-const FIELDS: [&str; 5] = ["id", "cmd", "cpus", "mem", "instances"];
+const FIELDS: [&str; 6] = [
+    "id",
+    "cmd",
+    "cpus",
+    "mem",
+    "instances",
+    "container/docker/image",
+];
+
+/// The runtimes the form offers, as its radio buttons name them.
+const RUNTIMES: [(NewRuntime, &str, &str); 3] = [
+    (NewRuntime::Host, "host", "Command on the host"),
+    (NewRuntime::Mesos, "mesos", "MESOS container"),
+    (NewRuntime::Docker, "docker", "Docker"),
+];
 
 /// Reads a number field; what is wrong with it goes into `mistakes` under the field's name.
 fn read_number<T: FromStr + Default>(
@@ -44,6 +59,15 @@ pub fn CreateAppForm(
     let cpus = RwSignal::new(format::cpus(initial.cpus));
     let mem = RwSignal::new(format::cpus(initial.mem));
     let instances = RwSignal::new(initial.instances.to_string());
+    let runtime = RwSignal::new(initial.runtime);
+    let image = RwSignal::new(initial.image);
+    let container_port = RwSignal::new(
+        initial
+            .container_port
+            .map(|port| port.to_string())
+            .unwrap_or_default(),
+    );
+    let in_container = move || runtime.get() != NewRuntime::Host;
     // Mistakes caught before asking the server (a number field that holds no number).
     let local_errors = RwSignal::new(BTreeMap::<&'static str, String>::new());
 
@@ -74,6 +98,11 @@ pub fn CreateAppForm(
             cpus: read_number("cpus", cpus, "0.1", &mut mistakes),
             mem: read_number("mem", mem, "64", &mut mistakes),
             instances: read_number("instances", instances, "2", &mut mistakes),
+            runtime: runtime.get_untracked(),
+            image: image.get_untracked(),
+            container_port: (runtime.get_untracked() == NewRuntime::Docker
+                && !container_port.get_untracked().trim().is_empty())
+            .then(|| read_number("container-port", container_port, "80", &mut mistakes)),
         };
         let ready = mistakes.is_empty();
         local_errors.set(mistakes);
@@ -109,7 +138,7 @@ pub fn CreateAppForm(
                     on:input=move |event| id.set(event_target_value(&event))
                 />
             </Field>
-            <Field name="cmd" label="Command" hint="Runs in a shell; $PORT0 is the instance's port." errors=errors("cmd")>
+            <Field name="cmd" label="Command" hint="Runs in a shell; $PORT0 is the instance's port. In a container, leave it empty for the image's own." errors=errors("cmd")>
                 <input
                     id="field-cmd"
                     data-testid="field-cmd"
@@ -122,6 +151,58 @@ pub fn CreateAppForm(
                     on:input=move |event| cmd.set(event_target_value(&event))
                 />
             </Field>
+            <fieldset class="field choice" data-testid="field-runtime">
+                <legend>"Runs in"</legend>
+                {RUNTIMES
+                    .into_iter()
+                    .map(|(which, value, label)| view! {
+                        <label class="choice-option">
+                            <input
+                                type="radio"
+                                name="runtime"
+                                value=value
+                                data-testid=format!("runtime-{value}")
+                                prop:checked=move || runtime.get() == which
+                                on:change=move |_| runtime.set(which)
+                            />
+                            {label}
+                        </label>
+                    })
+                    .collect_view()}
+            </fieldset>
+            <Show when=in_container>
+                <div class="field-row wide-first">
+                    <Field
+                        name="image"
+                        label="Image"
+                        hint="Pulled from its registry, e.g. busybox:1.36 or registry:5000/team/app:2."
+                        errors=errors("container/docker/image")
+                    >
+                        <input
+                            id="field-image"
+                            data-testid="field-image"
+                            class="mono"
+                            type="text"
+                            autocomplete="off"
+                            spellcheck="false"
+                            placeholder="busybox:1.36"
+                            value=image.get_untracked()
+                            prop:value=move || image.get()
+                            on:input=move |event| image.set(event_target_value(&event))
+                        />
+                    </Field>
+                    <Show when=move || runtime.get() == NewRuntime::Docker>
+                        <Field
+                            name="container-port"
+                            label="Container port"
+                            hint="Published on a host port (bridge network)."
+                            errors=errors("container-port")
+                        >
+                            <NumberInput name="container-port" value=container_port step="1"/>
+                        </Field>
+                    </Show>
+                </div>
+            </Show>
             <div class="field-row">
                 <Field name="cpus" label="CPUs" errors=errors("cpus")>
                     <NumberInput name="cpus" value=cpus step="0.1"/>

@@ -30,6 +30,7 @@ pub(super) fn TasksTab(
     let balanced =
         Memo::new(move |_| app.with(|a| a.service_ports.iter().any(|p| p.address.is_some())));
     view! {
+        <ContainerImage app/>
         <ServicePorts app/>
         {move || {
             app.with(|a| {
@@ -208,6 +209,49 @@ fn RotationChip(rotation: Option<Rotation>) -> impl IntoView {
         </span>
     }
     .into_any()
+}
+
+/// The image the app's tasks run in and which runtime runs it, and how many tasks wait for
+/// its pull.
+#[component]
+fn ContainerImage(app: Memo<AppDetail>) -> impl IntoView {
+    let image = Memo::new(move |_| {
+        app.with(|a| {
+            let container = a.app.container.as_ref()?;
+            let image = container.pointer("/docker/image")?.as_str()?.to_string();
+            let runtime = match container.get("type").and_then(|t| t.as_str()) {
+                Some("MESOS") => "MESOS container",
+                _ => "Docker",
+            };
+            let pulling = a
+                .tasks
+                .iter()
+                .filter(|row| {
+                    row.message
+                        .as_deref()
+                        .is_some_and(|m| m.starts_with("Pulling image"))
+                        && row.task.state == crate::model::TaskState::Starting
+                })
+                .count();
+            Some((image, runtime, pulling))
+        })
+    });
+    move || {
+        image.get().map(|(image, runtime, pulling)| {
+            view! {
+                <p class="service-ports" data-testid="container-image">
+                    <span class="muted">"Image "</span>
+                    <code class="copyable">{image}</code>
+                    <span class="muted">{format!(" · {runtime}")}</span>
+                    {(pulling > 0).then(|| view! {
+                        <span class="chip busy" data-testid="pulling">
+                            {format!("Pulling for {pulling} task{}", if pulling == 1 { "" } else { "s" })}
+                        </span>
+                    })}
+                </p>
+            }
+        })
+    }
 }
 
 /// The app's service ports: where the load balancer takes connections for it, its VIPs and

@@ -116,12 +116,17 @@ impl Backend for Service {
     fn create_app(&self, form: NewApp) -> BoxFuture<Outcome> {
         let service = self.clone();
         Box::pin(async move {
+            let (container, networks) = form.container().unzip();
+            // In a container the command may be left to the image.
+            let cmd = Some(form.cmd.clone()).filter(|cmd| container.is_none() || !cmd.trim().is_empty());
             let update = AppUpdate {
                 id: Some(form.id.clone()),
-                cmd: Some(form.cmd),
+                cmd,
                 cpus: Some(form.cpus),
                 mem: Some(form.mem),
                 instances: Some(form.instances),
+                container,
+                networks: networks.flatten(),
                 ..Default::default()
             };
             service
