@@ -57,7 +57,7 @@ test('a container app from the create form shows its image on its page', async (
   await form.getByTestId('runtime-docker').check();
   await expect(form.getByTestId('field-container-port')).toBeVisible();
   await form.getByTestId('create-app-submit').click();
-  await expect(form.locator('[data-testid="field-error"][data-field="image"]')).toContainText('must not be empty');
+  await expect(form.locator('[data-testid="field-error"][data-field="image"]')).toContainText(/must not be empty/i);
   await shots(page, '20-container-form');
 
   // A MESOS container of the loaded image runs the command in it.

@@ -182,7 +182,11 @@ pub fn validate_app(app: &AppDefinition, raw_id: &str) -> Result<(), Vec<Violati
         _ => {}
     }
     if let Some(container) = &app.container {
-        let docker_type = container.get("type").and_then(|t| t.as_str()).unwrap_or("DOCKER") == "DOCKER";
+        let docker_type = container
+            .get("type")
+            .and_then(|t| t.as_str())
+            .unwrap_or("DOCKER")
+            == "DOCKER";
         let image = container.pointer("/docker/image").and_then(|i| i.as_str());
         let named = image.is_some_and(|image| !image.trim().is_empty());
         if !named && (docker_type || image.is_some()) {
@@ -520,6 +524,29 @@ mod tests {
             panic!("expected a shape error")
         };
         assert_eq!(details[0].path, "/portDefinitions(0)/port");
+    }
+
+    #[test]
+    fn a_docker_container_must_name_its_image() {
+        let image_error = |json: &str| {
+            validate_app(&app(json).unwrap(), "/a")
+                .err()
+                .into_iter()
+                .flatten()
+                .find(|v| v.path == "/container/docker/image")
+        };
+        let missing = image_error(r#"{"id":"/a","container":{"type":"DOCKER","docker":{}}}"#);
+        assert_eq!(missing.unwrap().errors, vec!["must not be empty"]);
+        assert!(image_error(r#"{"id":"/a","container":{"docker":{"image":" "}}}"#).is_some());
+        assert!(
+            image_error(r#"{"id":"/a","container":{"type":"MESOS","docker":{"image":""}}}"#)
+                .is_some()
+        );
+        assert!(image_error(r#"{"id":"/a","cmd":"x","container":{"type":"MESOS"}}"#).is_none());
+        assert!(image_error(
+            r#"{"id":"/a","container":{"type":"DOCKER","docker":{"image":"bb:1"}}}"#
+        )
+        .is_none());
     }
 
     #[test]

@@ -118,7 +118,8 @@ impl Backend for Service {
         Box::pin(async move {
             let (container, networks) = form.container().unzip();
             // In a container the command may be left to the image.
-            let cmd = Some(form.cmd.clone()).filter(|cmd| container.is_none() || !cmd.trim().is_empty());
+            let cmd =
+                Some(form.cmd.clone()).filter(|cmd| container.is_none() || !cmd.trim().is_empty());
             let update = AppUpdate {
                 id: Some(form.id.clone()),
                 cmd,
