@@ -18,6 +18,7 @@ use crate::mesos::MesosInput;
 use crate::metrics;
 use crate::scheduler::deployment::Deployment;
 use crate::scheduler::health::ProbeResult;
+use crate::scheduler::instance::parse_task_id;
 use crate::scheduler::service_ports::PortRange;
 use crate::store::Store;
 use app::model::{
@@ -116,6 +117,7 @@ pub async fn start(
             probes: probes_rx,
             snapshot: snapshot_tx,
             outgoing: outgoing_tx,
+            balancer_runs: settings.lb_address.is_some(),
             shutdown: shutdown.clone(),
         }
         .run(),
@@ -168,6 +170,9 @@ struct CoreTask {
     snapshot: watch::Sender<Arc<Snapshot>>,
     /// Calls for the master, sent after the commit.
     outgoing: mpsc::UnboundedSender<Outgoing>,
+    /// Whether the built-in load balancer follows this scheduler's snapshots: kills of the
+    /// tasks it routes to then wait for it to drain them.
+    balancer_runs: bool,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -208,12 +213,21 @@ impl CoreTask {
             metrics::scheduler::commit(committing.elapsed(), committed.is_ok());
             match committed {
                 Ok(()) => {
-                    let _ = self.snapshot.send(Arc::new(self.core.snapshot()));
+                    let snapshot = Arc::new(self.core.snapshot());
+                    let _ = self.snapshot.send(snapshot.clone());
                     metrics::scheduler::events(&changes.events);
                     self.events.publish(changes.events);
                     for call in changes.calls {
                         metrics::scheduler::call(&call);
-                        let _ = self.outgoing.send(call);
+                        if self.balancer_runs && kills_a_routed_task(&snapshot, &call) {
+                            let outgoing = self.outgoing.clone();
+                            tokio::spawn(async move {
+                                tokio::time::sleep(crate::lb::DRAIN_BEFORE_KILL).await;
+                                let _ = outgoing.send(call);
+                            });
+                        } else {
+                            let _ = self.outgoing.send(call);
+                        }
                     }
                     finishers.into_iter().for_each(|f| f(true));
                 }
@@ -235,6 +249,17 @@ impl CoreTask {
             }
         }
     }
+}
+
+/// Whether `call` kills a task of an app with service ports: one the balancer routes to.
+fn kills_a_routed_task(snapshot: &Snapshot, call: &Outgoing) -> bool {
+    let Outgoing::Kill { task_id, .. } = call else {
+        return false;
+    };
+    parse_task_id(task_id)
+        .and_then(|(instance_id, _)| snapshot.instances.get(instance_id))
+        .and_then(|instance| snapshot.definition_of(instance))
+        .is_some_and(|app| !app.service_ports().is_empty())
 }
 
 fn apply_input(core: &mut Core, input: MesosInput, now: Timestamp) {

@@ -184,10 +184,20 @@ async fn the_balancer_routes_to_healthy_tasks_and_around_killed_ones() {
     // One turns unhealthy: it gets nothing more (and the others answer every request).
     let sick = tasks.iter().next().unwrap().clone();
     std::fs::remove_file(stride.sandbox(&sick).join("healthy")).unwrap();
-    eventually("the sick task out of the rotation", || async {
+    eventually("the sick task's failed check", || async {
         let tasks = stride.tasks("/web").await;
         let task = tasks.iter().find(|t| t["id"] == sick.as_str())?;
         (task["healthCheckResults"][0]["alive"] == false).then_some(())
+    })
+    .await;
+    // The balancer's table follows the scheduler's commits a moment later.
+    eventually("the sick task out of the rotation", || async {
+        let mut answered = Vec::new();
+        for _ in 0..6 {
+            let response = client.get(service).send().await.ok()?;
+            answered.push(response.status() == 200);
+        }
+        answered.into_iter().all(|ok| ok).then_some(())
     })
     .await;
     let seen: BTreeSet<String> = answering(&client, service, 30).await.into_iter().collect();

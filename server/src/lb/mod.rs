@@ -87,6 +87,11 @@ pub fn service_app(snapshot: &Snapshot, app: &AppDefinition) -> Option<ServiceAp
 /// The shortest time between two route tables in the leader.
 const REBUILD_AT_MOST_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// How long the leader holds back the kill of a task the balancer routes to: long enough for
+/// the balancer to have put it in draining. A task killed at once stops listening while new
+/// connections may still be handed to it, and those the kernel had queued for it are reset.
+pub const DRAIN_BEFORE_KILL: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Where the apps can be reached besides their tasks' host ports, for the dashboard.
 #[derive(Clone, Debug)]
 pub struct Discovery {
