@@ -198,6 +198,35 @@ async fn pulls_use_credentials_fail_with_the_registrys_reason_and_reuse_the_cach
 }
 
 #[tokio::test]
+async fn pulls_get_a_bearer_token_from_the_registrys_token_server() {
+    let built = tempfile::tempdir().unwrap();
+    let layout = build_image(built.path());
+    let registry = Registry::start_with_tokens(("ops", "s3cret")).await;
+    let image = registry.push(&layout, "team/tokened:1", Some("ops:s3cret"));
+    let stride = Stride::start_with(&["--insecure-registry", &registry.address()]).await;
+
+    // The token server gives nothing without the password, so neither does the registry.
+    stride
+        .post(
+            "/v2/apps",
+            &container_app("/tokenless", &image, "exec sleep 1000").to_string(),
+        )
+        .await;
+    let refused = failure_of(&stride, "/tokenless").await;
+    assert!(
+        refused.contains("pulling") && refused.contains("team/tokened"),
+        "{refused}"
+    );
+
+    // With the credential, the token it gets lets the pull through.
+    let mut app = container_app("/tokened", &image, "exec sleep 1000");
+    app["container"]["docker"]["credential"] = json!({"principal": "ops", "secret": "s3cret"});
+    let (status, body) = stride.post("/v2/apps", &app.to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    stride.wait_running("/tokened", 1).await;
+}
+
+#[tokio::test]
 async fn a_layer_that_does_not_match_its_digest_fails_the_task() {
     let built = tempfile::tempdir().unwrap();
     let layout = build_image(built.path());

@@ -200,6 +200,8 @@ fn test(root: &Path) -> Result<()> {
     // DOCKER containers through podman serving the Docker API.
     for (binary, package) in [
         ("/usr/bin/podman", "podman"),
+        // The bearer-token test's token server signs with openssl.
+        ("/usr/bin/openssl", "openssl"),
         ("/usr/bin/docker-registry", "docker-registry"),
         ("/usr/bin/umoci", "umoci"),
         ("/usr/bin/skopeo", "skopeo"),

@@ -3,6 +3,7 @@
 //! it, `skopeo` pushes it).
 
 use super::eventually;
+mod tokens;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -13,13 +14,14 @@ pub struct Registry {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
+    /// The token server of a registry that wants bearer tokens.
+    _tokens: Option<tokens::TokenServer>,
 }
 
 impl Registry {
     /// A registry; with `user`, one that wants that user's password (htpasswd, bcrypt).
     pub async fn start(user: Option<(&str, &str)>) -> Registry {
         let dir = tempfile::tempdir().unwrap();
-        let port = super::free_port();
         let auth = match user {
             Some((name, password)) => {
                 let hash = bcrypt::hash(password, 4).unwrap();
@@ -31,6 +33,30 @@ impl Registry {
             }
             None => String::new(),
         };
+        Self::serve(dir, &auth, None).await
+    }
+
+    /// A registry that wants a bearer token, which a token server on another loopback port
+    /// hands out (as Docker Hub's does) to `user` with the right password, for the scope asked.
+    pub async fn start_with_tokens(user: (&str, &str)) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let (realm, tokens) = tokens::serve(dir.path(), user);
+        let auth = format!(
+            "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    \
+             rootcertbundle: {}\n",
+            tokens::SERVICE,
+            tokens::ISSUER,
+            dir.path().join("token.crt").display()
+        );
+        Self::serve(dir, &auth, Some(tokens)).await
+    }
+
+    async fn serve(
+        dir: tempfile::TempDir,
+        auth: &str,
+        tokens: Option<tokens::TokenServer>,
+    ) -> Registry {
+        let port = super::free_port();
         let config = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
              http:\n  addr: 127.0.0.1:{port}\n{auth}",
@@ -46,7 +72,12 @@ impl Registry {
             .stderr(log)
             .spawn()
             .expect("docker-registry (Debian's docker-registry package)");
-        let registry = Registry { child, port, dir };
+        let registry = Registry {
+            child,
+            port,
+            dir,
+            _tokens: tokens,
+        };
         let http = reqwest::Client::new();
         eventually("the registry answers", || {
             let url = format!("http://127.0.0.1:{port}/v2/");
