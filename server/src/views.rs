@@ -5,7 +5,7 @@ use crate::core::{OfferStats, Snapshot};
 use crate::scheduler::backoff;
 use crate::scheduler::health::{health_of, Health};
 use crate::scheduler::instance::{Condition, Instance};
-use crate::scheduler::placement::{Outcome, Veto};
+use crate::scheduler::placement::{DockerEngine, Outcome, Veto};
 use app::model::{
     AppDefinition, AppDetail, AppInfo, AppStatus, AppSummary, Identified, LifeTime,
     ReadinessResult, Stats, Task, TaskCounts, TaskRow, TaskStats, TaskStatsByVersion, Timestamp,
@@ -256,6 +256,7 @@ fn lacked(veto: Veto) -> &'static str {
         Veto::InsufficientMemory => "lacked memory",
         Veto::InsufficientDisk => "lacked disk",
         Veto::InsufficientPorts => "lacked ports",
+        Veto::NoDockerEngine => "came from agents without a Docker engine",
     }
 }
 
@@ -304,6 +305,10 @@ fn offer_reasons(stats: &OfferStats, app: &AppDefinition) -> Vec<String> {
         if declined == 0 {
             continue;
         }
+        if veto == Veto::NoDockerEngine {
+            reasons.extend(without_engines(stats));
+            continue;
+        }
         if veto != Veto::UnfulfilledConstraint {
             reasons.push(format!(
                 "Waiting: {declined} of {offers} {noun} {}",
@@ -328,6 +333,22 @@ fn offer_reasons(stats: &OfferStats, app: &AppDefinition) -> Vec<String> {
         }
     }
     reasons
+}
+
+/// "Waiting: no Docker engine on agent X (why)" for each agent whose latest offer came without
+/// an engine.
+fn without_engines(stats: &OfferStats) -> impl Iterator<Item = String> + '_ {
+    stats
+        .last_by_agent
+        .values()
+        .filter(|last| last.outcome.veto() == Some(Veto::NoDockerEngine))
+        .filter_map(|last| match &last.offer.docker_engine {
+            DockerEngine::Missing(why) => Some(format!(
+                "Waiting: no Docker engine on agent {} ({why})",
+                last.offer.hostname
+            )),
+            DockerEngine::Unknown | DockerEngine::Reachable => None,
+        })
 }
 
 pub fn app_status(snapshot: &Snapshot, app: &AppDefinition, now: Timestamp) -> AppStatus {

@@ -8,7 +8,7 @@ use common::{eventually, process_alive, Stride, WAIT};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use server::scheduler::constraint::RegexCache;
-use server::scheduler::placement::{match_offer, OfferView, Pending};
+use server::scheduler::placement::{match_offer, DockerEngine, OfferView, Pending};
 use std::collections::VecDeque;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -138,6 +138,7 @@ fn placement_rate(constraints: Vec<Vec<String>>) -> f64 {
             ports: vec![(31000, 32000)],
             disks: Vec::new(),
             reserved: Vec::new(),
+            docker_engine: DockerEngine::Unknown,
         })
         .collect();
     let mut regexes = RegexCache::default();

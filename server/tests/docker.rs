@@ -10,17 +10,25 @@ use common::images::{build_image, run, Registry, PAGE};
 use common::{eventually, Stride};
 use futures::StreamExt;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 /// `podman system service` on a unix socket in a directory of its own.
 struct Podman {
-    child: Child,
+    /// The service, once it serves.
+    child: Option<Child>,
     dir: tempfile::TempDir,
 }
 
 impl Podman {
     async fn start(insecure_registry: &str) -> Podman {
+        let mut podman = Podman::configured(insecure_registry);
+        podman.serve().await;
+        podman
+    }
+
+    /// Its configuration and storage, with nothing serving on its socket yet.
+    fn configured(insecure_registry: &str) -> Podman {
         let dir = tempfile::tempdir().unwrap();
         // Podman asks for more open files and processes than a process without
         // CAP_SYS_RESOURCE may have: the containers get this process's own hard limits.
@@ -47,9 +55,15 @@ impl Podman {
             format!("[[registry]]\nlocation = \"{insecure_registry}\"\ninsecure = true\n"),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.path().join("podman.log")).unwrap();
-        let socket = dir.path().join("docker.sock");
-        let child = Self::command_in(dir.path())
+        Podman { child: None, dir }
+    }
+
+    /// Starts the service and waits until it answers on its socket.
+    async fn serve(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("podman.log")).unwrap();
+        let socket = self.dir.path().join("docker.sock");
+        let child = self
+            .command()
             .args(["system", "service", "--time=0"])
             .arg(format!("unix://{}", socket.display()))
             .stdin(Stdio::null())
@@ -57,14 +71,13 @@ impl Podman {
             .stderr(log)
             .spawn()
             .expect("podman (Debian's podman package)");
-        let podman = Podman { child, dir };
+        self.child = Some(child);
         eventually("podman serves the Docker API", || async {
             std::os::unix::net::UnixStream::connect(&socket)
                 .ok()
                 .map(|_| ())
         })
         .await;
-        podman
     }
 
     fn command_in(dir: &Path) -> Command {
@@ -108,8 +121,10 @@ impl Drop for Podman {
             .command()
             .args(["rm", "--all", "--force", "--time", "0"])
             .output();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         // Podman's storage mounts go with it, so that the directory can be removed.
         let mut mounts = common::images::mounts_under(self.dir.path());
         mounts.sort_by_key(|mount| std::cmp::Reverse(mount.len()));
@@ -230,26 +245,94 @@ async fn docker_apps_run_bridged_through_the_engine_and_survive_a_stride_restart
     assert_eq!(page_at(port).await, None);
 }
 
+/// Without an engine, a DOCKER app waits, and says why in the queue and the dashboard; once
+/// the engine answers, it runs.
 #[tokio::test]
-async fn without_an_engine_docker_apps_fail_saying_so() {
-    let nowhere: PathBuf = tempfile::tempdir().unwrap().path().join("docker.sock");
-    let stride = Stride::start_with(&["--docker-socket", nowhere.to_str().unwrap()]).await;
+async fn without_an_engine_docker_apps_wait_saying_so_until_one_answers() {
+    let built = tempfile::tempdir().unwrap();
+    let layout = build_image(built.path());
+    let registry = Registry::start(None).await;
+    let image = registry.push(&layout, "test/web:1", None);
+    let mut podman = Podman::configured(&registry.address());
+    let stride = Stride::start_with(&[
+        "--docker-socket",
+        &podman.socket(),
+        "--agent-hostname",
+        "engineless",
+    ])
+    .await;
     let (status, body) = stride
         .post(
             "/v2/apps",
-            &docker_app("/nowhere", "busybox:1", "sleep 100").to_string(),
+            &docker_app("/later", &image, "exec httpd -f -p 80 -h /www").to_string(),
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let message = eventually("the task fails", || async {
-        let (_, body) = stride
-            .get("/v2/apps/nowhere?embed=app.lastTaskFailure")
-            .await;
-        body["app"]["lastTaskFailure"]["message"]
-            .as_str()
-            .map(str::to_owned)
+    eventually("the queue to say no agent has an engine", || async {
+        let (_, queue) = stride.get("/v2/queue").await;
+        let summary = &queue["queue"][0]["processedOffersSummary"];
+        let refused = summary["rejectSummaryLastOffers"]
+            .as_array()?
+            .iter()
+            .find(|r| r["reason"] == "NoDockerEngine")?
+            .clone();
+        (refused["declined"].as_u64()? >= 1).then_some(())
     })
     .await;
-    assert!(message.contains("no Docker engine on agent"), "{message}");
-    assert!(message.contains(nowhere.to_str().unwrap()), "{message}");
+    let page = stride
+        .http
+        .get(stride.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("no Docker engine on agent engineless"),
+        "the dashboard says why: {page}"
+    );
+    assert!(
+        page.contains(&podman.socket()),
+        "and where it looked: {page}"
+    );
+    let (_, app) = stride.get("/v2/apps/later?embed=app.lastTaskFailure").await;
+    assert_eq!(app["app"]["tasksStaged"], 0, "nothing launched: {app}");
+    assert!(app["app"].get("lastTaskFailure").is_none(), "{app}");
+
+    // Only Marathon's reasons for an app that is not DOCKER.
+    let (status, body) = stride
+        .post(
+            "/v2/apps",
+            &json!({"id": "/huge", "cmd": "sleep 100", "cpus": 1000}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    eventually("the other app's queue entry", || async {
+        let (_, queue) = stride.get("/v2/queue").await;
+        let item = queue["queue"]
+            .as_array()?
+            .iter()
+            .find(|item| item["app"]["id"] == "/huge")?
+            .clone();
+        let reasons = item["processedOffersSummary"]["rejectSummaryLastOffers"].as_array()?;
+        let names: Vec<&str> = reasons
+            .iter()
+            .filter_map(|r| r["reason"].as_str())
+            .collect();
+        (names.contains(&"InsufficientCpus") && !names.contains(&"NoDockerEngine")).then_some(())
+    })
+    .await;
+
+    podman.serve().await;
+    let task = stride.wait_running("/later", 1).await.remove(0);
+    let port = task["ports"][0].as_u64().unwrap();
+    let served = eventually("the container serves", || page_at(port)).await;
+    assert_eq!(served, PAGE);
+    let (status, _) = stride.delete("/v2/apps/later").await;
+    assert_eq!(status, 200);
+    eventually("no container is left", || async {
+        podman.containers().is_empty().then_some(())
+    })
+    .await;
 }

@@ -488,6 +488,18 @@ impl AppDefinition {
     pub fn has_health_checks(&self) -> bool {
         !self.health_checks.is_empty()
     }
+
+    /// Whether its tasks run in a Docker engine: a container of type `DOCKER`, Marathon's
+    /// default type.
+    pub fn runs_in_docker(&self) -> bool {
+        self.container.as_ref().is_some_and(|container| {
+            container
+                .get("type")
+                .and_then(|kind| kind.as_str())
+                .unwrap_or("DOCKER")
+                == "DOCKER"
+        })
+    }
 }
 
 #[cfg(test)]

@@ -182,14 +182,9 @@ pub fn validate_app(app: &AppDefinition, raw_id: &str) -> Result<(), Vec<Violati
         _ => {}
     }
     if let Some(container) = &app.container {
-        let docker_type = container
-            .get("type")
-            .and_then(|t| t.as_str())
-            .unwrap_or("DOCKER")
-            == "DOCKER";
         let image = container.pointer("/docker/image").and_then(|i| i.as_str());
         let named = image.is_some_and(|image| !image.trim().is_empty());
-        if !named && (docker_type || image.is_some()) {
+        if !named && (app.runs_in_docker() || image.is_some()) {
             v.add("/container/docker/image", "must not be empty");
         }
     }

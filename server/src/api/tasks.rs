@@ -137,6 +137,8 @@ pub async fn queue(
 fn reject_summary(counts: Vec<(Veto, u64, u64)>) -> serde_json::Value {
     json!(counts
         .into_iter()
+        // Marathon's reasons only, unless Stride's own refused something.
+        .filter(|(veto, _, declined)| *veto != Veto::NoDockerEngine || *declined > 0)
         .map(|(veto, processed, declined)| json!({"reason": veto.name(), "declined": declined, "processed": processed}))
         .collect::<Vec<_>>())
 }

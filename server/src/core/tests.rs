@@ -4,6 +4,7 @@ use super::mesos::RECONCILE_INTERVAL_MS;
 use super::*;
 use crate::scheduler::health::{ProbeOutcome, ProbeResult};
 use crate::scheduler::instance::parse_task_id;
+use crate::scheduler::placement::DockerEngine;
 use crate::scheduler::status::StatusUpdate;
 use crate::scheduler::testing::app_with;
 use app::model::{ServiceError, TaskState};
@@ -27,6 +28,7 @@ fn offer(cpus: f64) -> OfferView {
         ports: vec![(31000, 31100)],
         disks: vec![],
         reserved: vec![],
+        docker_engine: DockerEngine::Unknown,
     }
 }
 

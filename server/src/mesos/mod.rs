@@ -12,7 +12,7 @@ pub mod translate;
 
 use crate::core::Outgoing;
 use crate::master::local::{LocalMaster, MasterError};
-use crate::scheduler::placement::OfferView;
+use crate::scheduler::placement::{DockerEngine, OfferView};
 use crate::scheduler::status::StatusUpdate;
 use futures::future::BoxFuture;
 use proto::mesos::v1 as mesos;
@@ -78,6 +78,10 @@ pub trait Backend: Send + Sync + 'static {
         subscribe: scheduler::call::Subscribe,
     ) -> BoxFuture<'_, Result<(String, EventStream), BackendError>>;
     fn call(&self, call: scheduler::Call) -> BoxFuture<'_, Result<(), BackendError>>;
+    /// Whether the agent can run DOCKER containers, which Mesos' offers do not say.
+    fn docker_engine(&self, _agent_id: &str) -> DockerEngine {
+        DockerEngine::Unknown
+    }
 }
 
 impl Backend for LocalMaster {
@@ -90,6 +94,11 @@ impl Backend for LocalMaster {
 
     fn call(&self, call: scheduler::Call) -> BoxFuture<'_, Result<(), BackendError>> {
         Box::pin(async move { Ok(LocalMaster::call(self, call).await?) })
+    }
+
+    /// The built-in agents share one engine.
+    fn docker_engine(&self, _agent_id: &str) -> DockerEngine {
+        LocalMaster::docker_engine(self)
     }
 }
 
@@ -180,7 +189,12 @@ pub async fn run_driver(
                                 return Err(format!("the Mesos master ended the framework: {}", error.message));
                             }
                         }
-                        if let Some(input) = input_of(event) {
+                        if let Some(mut input) = input_of(event) {
+                            if let MesosInput::Offers(offers) = &mut input {
+                                for offer in offers {
+                                    offer.docker_engine = backend.docker_engine(&offer.agent_id);
+                                }
+                            }
                             if to_core.send(input).is_err() {
                                 return Ok(());
                             }

@@ -2,7 +2,7 @@
 
 use crate::core::{OfferOperation, Outgoing};
 use crate::scheduler::disks::{DiskSource, OfferedDisk, SourceKind};
-use crate::scheduler::placement::{OfferView, OfferedReservation, OfferedVolume};
+use crate::scheduler::placement::{DockerEngine, OfferView, OfferedReservation, OfferedVolume};
 use crate::scheduler::residency::{ReservationSpec, FRAMEWORK_LABEL, INSTANCE_LABEL};
 use crate::scheduler::status::StatusUpdate;
 use crate::scheduler::taskbuild::{TaskCheck, TaskCheckKind, TaskSpec};
@@ -49,6 +49,7 @@ pub fn offer_view(offer: &mesos::Offer) -> OfferView {
         ports: Vec::new(),
         disks: Vec::new(),
         reserved: Vec::new(),
+        docker_engine: DockerEngine::Unknown,
     };
     for r in &offer.resources {
         let scalar = r.scalar.as_ref().map_or(0.0, |s| s.value);

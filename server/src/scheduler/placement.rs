@@ -1,7 +1,7 @@
 //! Matching one offer against the instances waiting to launch.
 //!
 //! Placement is a chain of checkers run in a fixed order (Marathon's funnel: role, constraints,
-//! then cpus, memory, disk, ports). The first checker that says no produces a typed [`Veto`];
+//! then cpus, memory, disk, ports; Stride's Docker engine check comes after the constraints). The first checker that says no produces a typed [`Veto`];
 //! every offer's outcome per app is kept, so that `/v2/queue` and the dashboard can say how
 //! many offers an app saw and why it is waiting.
 
@@ -30,6 +30,20 @@ pub struct OfferView {
     /// Resources reserved dynamically (for one instance each), apart from the unreserved ones
     /// above.
     pub reserved: Vec<OfferedReservation>,
+    /// Whether the agent can run DOCKER containers.
+    pub docker_engine: DockerEngine,
+}
+
+/// Whether an agent has a Docker engine to run DOCKER containers with.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum DockerEngine {
+    /// Nobody says: Apache Mesos' offers do not tell. DOCKER tasks are launched, and fail
+    /// there if the agent has no engine.
+    #[default]
+    Unknown,
+    Reachable,
+    /// The built-in agents' engine does not answer, for this reason.
+    Missing(String),
 }
 
 /// Resources of an offer reserved for one instance, with the volumes created on them.
@@ -65,13 +79,16 @@ pub enum Veto {
     InsufficientMemory,
     InsufficientDisk,
     InsufficientPorts,
+    /// Stride's own: a DOCKER app, and the agent's Docker engine does not answer.
+    NoDockerEngine,
 }
 
 impl Veto {
     /// Every reason, in the order the checkers run.
-    pub const FUNNEL: [Veto; 6] = [
+    pub const FUNNEL: [Veto; 7] = [
         Veto::UnfulfilledRole,
         Veto::UnfulfilledConstraint,
+        Veto::NoDockerEngine,
         Veto::InsufficientCpus,
         Veto::InsufficientMemory,
         Veto::InsufficientDisk,
@@ -87,6 +104,7 @@ impl Veto {
             Veto::InsufficientMemory => "InsufficientMemory",
             Veto::InsufficientDisk => "InsufficientDisk",
             Veto::InsufficientPorts => "InsufficientPorts",
+            Veto::NoDockerEngine => "NoDockerEngine",
         }
     }
 }
@@ -240,9 +258,10 @@ type Checker = fn(&Pending<'_>, &OfferView, &Remaining) -> Result<(), Veto>;
 
 /// The checkers, in the order Marathon reports rejections: policy before quantities, so that a
 /// vetoed app says "constraint" rather than "cpus" when both hold.
-const CHECKERS: [Checker; 6] = [
+const CHECKERS: [Checker; 7] = [
     check_role,
     check_constraints,
+    check_docker_engine,
     check_cpus,
     check_mem,
     check_disk,
@@ -284,6 +303,17 @@ fn constraint_allows(c: &CountedConstraint, offer: &OfferView) -> bool {
         .field
         .value_on(&offer.hostname, &offer.attributes);
     c.constraint.holds(offered, &c.placed)
+}
+
+fn check_docker_engine(
+    pending: &Pending<'_>,
+    offer: &OfferView,
+    _: &Remaining,
+) -> Result<(), Veto> {
+    let missing = matches!(offer.docker_engine, DockerEngine::Missing(_));
+    (!(missing && pending.app.runs_in_docker()))
+        .then_some(())
+        .ok_or(Veto::NoDockerEngine)
 }
 
 fn check_cpus(pending: &Pending<'_>, _: &OfferView, left: &Remaining) -> Result<(), Veto> {
@@ -412,6 +442,7 @@ mod tests {
             ports,
             disks: vec![],
             reserved: vec![],
+            docker_engine: DockerEngine::Unknown,
         }
     }
 
@@ -464,6 +495,38 @@ mod tests {
             Outcome::Vetoed(Veto::InsufficientDisk),
             "the root disk is no mount disk"
         );
+    }
+
+    /// An agent whose engine does not answer gets no DOCKER task; commands and MESOS containers
+    /// go there still, and so do DOCKER tasks where nobody says (Apache Mesos).
+    #[test]
+    fn docker_apps_need_an_agent_whose_engine_answers() {
+        let mut docker = app_with(1, 0);
+        docker.container = Some(serde_json::json!({"type": "DOCKER", "docker": {"image": "x"}}));
+        let mut default_type = docker.clone();
+        default_type.container = Some(serde_json::json!({"docker": {"image": "x"}}));
+        let mut mesos = docker.clone();
+        mesos.container = Some(serde_json::json!({"type": "MESOS", "docker": {"image": "x"}}));
+        let command = app_with(1, 0);
+        let outcome = |app: &AppDefinition, engine: DockerEngine| {
+            let mut with = offer(1.0, 1000.0, vec![(31000, 31010)]);
+            with.docker_engine = engine;
+            match_offer(&with, &mut [pending(app, 1)]).outcomes[0].1
+        };
+        let missing = DockerEngine::Missing("nothing answers".into());
+        assert_eq!(
+            outcome(&docker, missing.clone()),
+            Outcome::Vetoed(Veto::NoDockerEngine)
+        );
+        assert_eq!(
+            outcome(&default_type, missing.clone()),
+            Outcome::Vetoed(Veto::NoDockerEngine),
+            "DOCKER is Marathon's default container type"
+        );
+        assert_eq!(outcome(&mesos, missing.clone()), Outcome::Used);
+        assert_eq!(outcome(&command, missing), Outcome::Used);
+        assert_eq!(outcome(&docker, DockerEngine::Reachable), Outcome::Used);
+        assert_eq!(outcome(&docker, DockerEngine::Unknown), Outcome::Used);
     }
 
     #[test]

@@ -168,7 +168,7 @@ pub fn task_env(
     let docker_image = app
         .container
         .as_ref()
-        .filter(|container| container["type"] == "DOCKER")
+        .filter(|_| app.runs_in_docker())
         .and_then(|container| container.pointer("/docker/image"))
         .and_then(serde_json::Value::as_str);
     if let Some(image) = docker_image {

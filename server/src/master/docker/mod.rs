@@ -4,7 +4,8 @@
 //!
 //! - This module: what a task asks of the engine ([`DockerLaunch`], from Marathon's
 //!   `container.docker`), the container the engine creates for it ([`create_body`], pure), and
-//!   [`Engine`], the calls made to the engine (ping, pull, remove).
+//!   [`Engine`], the calls made to the engine (ping, pull, remove), and [`watch_engine`],
+//!   which keeps asking whether the engine answers, for the agents' offers.
 //! - [`executor`]: `stride docker-executor`, the task's command under its supervisor (Mesos'
 //!   `mesos-docker-executor`): it creates and starts the container, copies its output into the
 //!   sandbox, stops it within the kill grace period on SIGTERM and exits with its exit code. As
@@ -17,6 +18,7 @@ pub mod executor;
 
 use super::agent::{duration_ms, CommandSpec, TaskLaunch};
 use crate::images::Credential;
+use crate::scheduler::placement::DockerEngine;
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use bollard::query_parameters::{CreateImageOptions, RemoveContainerOptions};
 use futures::StreamExt;
@@ -31,6 +33,55 @@ pub const CONTAINER_SANDBOX: &str = "/mnt/mesos/sandbox";
 /// The file in the sandbox where the executor says how the container ended when that was not
 /// the container's own doing ([`EngineReport`]).
 pub const ENGINE_FILE: &str = "engine.json";
+
+/// How often the built-in agents' engine is asked whether it answers.
+const ENGINE_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+const ENGINE_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether the engine at `socket` answers: asked now, then every few seconds for as long as a
+/// receiver is held.
+pub async fn watch_engine(socket: PathBuf) -> tokio::sync::watch::Receiver<DockerEngine> {
+    let (tx, rx) = tokio::sync::watch::channel(probe_engine(&socket).await);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(ENGINE_PROBE_INTERVAL) => {}
+                () = tx.closed() => return,
+            }
+            let now = probe_engine(&socket).await;
+            tx.send_if_modified(|known| {
+                let changed = *known != now;
+                if changed {
+                    match &now {
+                        DockerEngine::Missing(why) => {
+                            tracing::warn!("the Docker engine is gone: {why}")
+                        }
+                        _ => {
+                            tracing::info!(socket = %socket.display(), "the Docker engine answers")
+                        }
+                    }
+                    *known = now;
+                }
+                changed
+            });
+        }
+    });
+    rx
+}
+
+async fn probe_engine(socket: &Path) -> DockerEngine {
+    let answered = match Engine::connect(socket, ENGINE_PROBE_TIMEOUT) {
+        Ok(engine) => engine.ping().await,
+        Err(e) => Err(e),
+    };
+    match answered {
+        Ok(()) => DockerEngine::Reachable,
+        Err(EngineError::Unreachable { socket, cause }) => {
+            DockerEngine::Missing(format!("nothing answers at {socket}: {cause}"))
+        }
+        Err(e) => DockerEngine::Missing(e.to_string()),
+    }
+}
 
 /// A DOCKER task: Marathon's `container.docker` with the task's host ports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

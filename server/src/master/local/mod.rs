@@ -32,6 +32,7 @@ mod volume_fs;
 use super::agent::{AgentOptions, AgentUpdate, ProcessAgent};
 use super::host::{AttributeValue, HostResources};
 use super::topology::FaultDomain;
+use crate::scheduler::placement::DockerEngine;
 pub use operator::OperatorCall;
 use proto::mesos::v1 as mesos;
 use proto::mesos::v1::scheduler::{self, call, event};
@@ -39,7 +40,7 @@ use resources::Resources;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 /// Mesos' command executor default time between SIGTERM and SIGKILL.
@@ -131,6 +132,8 @@ pub struct LocalMaster {
     inputs: mpsc::UnboundedSender<Input>,
     /// Where each agent keeps its task sandboxes.
     sandboxes: Vec<PathBuf>,
+    /// Whether the Docker engine the agents share answers (unknown for simulated agents).
+    docker_engine: watch::Receiver<DockerEngine>,
 }
 
 type Subscribed = (String, mpsc::UnboundedReceiver<scheduler::Event>);
@@ -301,8 +304,13 @@ impl LocalMaster {
                 }
             }
         });
+        let docker_engine = match settings.simulated {
+            true => watch::channel(DockerEngine::Unknown).1,
+            false => super::docker::watch_engine(settings.docker_socket.clone()).await,
+        };
         Ok(LocalMaster {
             inputs,
+            docker_engine,
             // Simulated agents run nothing, so they have no sandboxes to look in.
             sandboxes: match settings.simulated {
                 true => Vec::new(),
@@ -313,6 +321,11 @@ impl LocalMaster {
                     .collect(),
             },
         })
+    }
+
+    /// Whether the agents can run DOCKER containers now.
+    pub fn docker_engine(&self) -> DockerEngine {
+        self.docker_engine.borrow().clone()
     }
 
     /// SUBSCRIBE: returns the framework id and its event stream (starting with SUBSCRIBED).
