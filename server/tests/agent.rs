@@ -90,6 +90,7 @@ fn task(command: &str) -> TaskLaunch {
         image: None,
         container: None,
         docker: None,
+        host_volumes: Vec::new(),
     }
 }
 

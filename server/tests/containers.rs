@@ -226,6 +226,42 @@ async fn pulls_get_a_bearer_token_from_the_registrys_token_server() {
     stride.wait_running("/tokened", 1).await;
 }
 
+/// `container.volumes` with a `hostPath` are bound into a MESOS container: an absolute
+/// `containerPath` in its root file system, a relative one in its sandbox; `RO` is read-only.
+#[tokio::test]
+async fn host_paths_are_bound_into_mesos_containers() {
+    let built = tempfile::tempdir().unwrap();
+    let layout = build_image(built.path());
+    let registry = Registry::start(None).await;
+    let image = registry.push(&layout, "test/volumes:1", None);
+    let stride = Stride::start_with(&["--insecure-registry", &registry.address()]).await;
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::write(shared.path().join("greeting"), "hello from the host").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let cmd = "cat /srv/shared/greeting > $MESOS_SANDBOX/out/copied; \
+               touch /srv/shared/written 2> $MESOS_SANDBOX/out/refused; \
+               touch $MESOS_SANDBOX/out/done; exec sleep 1000";
+    let mut app = container_app("/volumes", &image, cmd);
+    app["container"]["volumes"] = json!([
+        {"containerPath": "/srv/shared", "hostPath": shared.path(), "mode": "RO"},
+        {"containerPath": "out", "hostPath": out.path(), "mode": "RW"}
+    ]);
+    let (status, body) = stride.post("/v2/apps", &app.to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    stride.wait_running("/volumes", 1).await;
+    let copied = eventually("the container wrote into the sandbox volume", || async {
+        out.path().join("done").exists().then_some(())?;
+        std::fs::read_to_string(out.path().join("copied")).ok()
+    })
+    .await;
+    assert_eq!(copied, "hello from the host");
+    let refused = std::fs::read_to_string(out.path().join("refused")).unwrap();
+    assert!(refused.contains("Read-only"), "{refused}");
+    assert!(!shared.path().join("written").exists());
+    let (status, _) = stride.delete("/v2/apps/volumes").await;
+    assert_eq!(status, 200);
+}
+
 #[tokio::test]
 async fn a_layer_that_does_not_match_its_digest_fails_the_task() {
     let built = tempfile::tempdir().unwrap();

@@ -130,6 +130,19 @@ fn prepare(
             container: format!("{}/{container_path}", container::SANDBOX_IN_CONTAINER),
             read_only: false,
         })
+        .chain(launch.host_volumes.iter().map(|volume| BindMount {
+            host: volume.host_path.clone(),
+            // As Mesos has it: a relative path is in the sandbox.
+            container: match volume.container_path.starts_with('/') {
+                true => volume.container_path.clone(),
+                false => format!(
+                    "{}/{}",
+                    container::SANDBOX_IN_CONTAINER,
+                    volume.container_path
+                ),
+            },
+            read_only: volume.read_only,
+        }))
         .collect();
     let config = container::bundle_config(&process, &rootfs, sandbox, &binds, &runtime.id);
     let bytes = serde_json::to_vec_pretty(&config).expect("plain data");

@@ -32,7 +32,7 @@ mod docker;
 
 use super::checks::{self, HealthCheckSpec, Verdict};
 use super::container;
-use super::docker::{DockerLaunch, EngineReport, ENGINE_FILE};
+use super::docker::{DockerLaunch, EngineReport, HostVolume, ENGINE_FILE};
 use super::host::{self, pidfd_open, Cgroups};
 use super::supervisor::{
     read_json, write_json_atomically, ExitRecord, Pids, StartReport, TaskFile, EXIT_FILE,
@@ -134,6 +134,9 @@ pub struct TaskLaunch {
     /// The task runs in a DOCKER container of the agent's Docker engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker: Option<DockerLaunch>,
+    /// Host paths bound into its MESOS container (a DOCKER container has its own in `docker`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_volumes: Vec<HostVolume>,
 }
 
 /// A task's reservation: its role, labels and the volumes it uses.
@@ -1299,6 +1302,7 @@ mod tests {
             image: None,
             container: None,
             docker: None,
+            host_volumes: Vec::new(),
         };
         let json = serde_json::to_value(TaskFile {
             launch,

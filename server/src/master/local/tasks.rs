@@ -314,6 +314,10 @@ pub(super) fn launch_of(
         });
     let image = image_of(task);
     let docker = docker_of(task);
+    let host_volumes = match (&image, &task.container) {
+        (Some(_), Some(container)) => host_volumes_of(container),
+        _ => Vec::new(),
+    };
     // Marathon names no executable for an app with a container (its `args` go to the image's
     // entrypoint); without an image, the first argument is the program, as Mesos runs it.
     let value = match (&command.value, image.is_some() || docker.is_some()) {
@@ -341,6 +345,7 @@ pub(super) fn launch_of(
         image,
         container: None,
         docker,
+        host_volumes,
     }
 }
 
@@ -377,22 +382,27 @@ fn docker_of(task: &mesos::TaskInfo) -> Option<DockerLaunch> {
             .map(|p| (p.key.clone(), p.value.clone()))
             .collect(),
         force_pull: docker.force_pull_image(),
-        volumes: container
-            .volumes
-            .iter()
-            .filter_map(|volume| {
-                Some(HostVolume {
-                    host_path: volume.host_path.clone()?.into(),
-                    container_path: volume.container_path.clone(),
-                    read_only: volume.mode() == mesos::volume::Mode::Ro,
-                })
-            })
-            .collect(),
+        volumes: host_volumes_of(container),
         credential: None,
         command: None,
         socket: Default::default(),
         stop_grace: Duration::ZERO,
     })
+}
+
+/// The volumes of `container` with a host path.
+fn host_volumes_of(container: &mesos::ContainerInfo) -> Vec<HostVolume> {
+    container
+        .volumes
+        .iter()
+        .filter_map(|volume| {
+            Some(HostVolume {
+                host_path: volume.host_path.clone()?.into(),
+                container_path: volume.container_path.clone(),
+                read_only: volume.mode() == mesos::volume::Mode::Ro,
+            })
+        })
+        .collect()
 }
 
 /// The Docker image of a MESOS container, as Mesos' `ContainerInfo.mesos.image` names it.
