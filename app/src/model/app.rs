@@ -1,6 +1,7 @@
 //! The app definition (Marathon's `App`), its partial-update form and how the two merge.
 
 use super::checks::{HealthCheck, ReadinessCheck};
+use super::pod::PodDefinition;
 use super::residency::{apply_resident_defaults, Residency};
 use super::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -211,6 +212,10 @@ pub struct AppDefinition {
     pub tty: Option<bool>,
     pub version: Timestamp,
     pub version_info: VersionInfo,
+    /// Set when this is a pod's run spec ([`PodDefinition::run_spec`]): the pod it schedules.
+    /// Pods are never shown as apps, so Marathon's app JSON never carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<Box<PodDefinition>>,
 }
 
 /// A partial app as sent by clients: every field optional. Creation fills defaults, a partial
@@ -356,6 +361,7 @@ fn defaults(id: String, version: Timestamp) -> AppDefinition {
             last_scaling_at: Some(version),
             last_config_change_at: Some(version),
         },
+        pod: None,
     }
 }
 
@@ -487,6 +493,11 @@ impl AppDefinition {
     /// runs as healthy when there is none).
     pub fn has_health_checks(&self) -> bool {
         !self.health_checks.is_empty()
+            || self.pod.as_ref().is_some_and(|pod| {
+                pod.containers
+                    .iter()
+                    .any(|container| container.health_check.is_some())
+            })
     }
 
     /// Whether its tasks run in a Docker engine: a container of type `DOCKER`, Marathon's

@@ -185,6 +185,17 @@ impl AppDefinition {
 
     /// The host ports each task needs, in the order the task's `ports` list them.
     pub fn host_ports(&self) -> Vec<HostPort> {
+        if let Some(pod) = &self.pod {
+            return pod
+                .host_endpoints()
+                .map(
+                    |(_, endpoint)| match endpoint.host_port.map(u32::try_from) {
+                        Some(Ok(port)) if port != 0 => HostPort::Fixed(port),
+                        _ => HostPort::Any,
+                    },
+                )
+                .collect();
+        }
         if self.network_mode() != NetworkMode::Host {
             return self
                 .mappings_with_host_ports()

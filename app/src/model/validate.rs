@@ -96,10 +96,10 @@ fn play_json_key(message: &str) -> String {
 
 /// Collects errors per path, in first-seen order, as Marathon lists them.
 #[derive(Default)]
-struct Violations(Vec<Violation>);
+pub(crate) struct Violations(pub(crate) Vec<Violation>);
 
 impl Violations {
-    fn add(&mut self, path: &str, error: impl Into<String>) {
+    pub(crate) fn add(&mut self, path: &str, error: impl Into<String>) {
         match self.0.iter_mut().find(|v| v.path == path) {
             Some(v) => v.errors.push(error.into()),
             None => self.0.push(Violation {
@@ -111,7 +111,7 @@ impl Violations {
 }
 
 /// A double as the JVM prints it in Marathon's messages (`3.0`, `0.5`).
-fn jvm_double(v: f64) -> String {
+pub(crate) fn jvm_double(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e7 {
         format!("{v:.1}")
     } else {
@@ -123,7 +123,7 @@ const CONSTRAINT_OPERATORS: [&str; 7] = [
     "UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "MAX_PER", "UNLIKE", "IS",
 ];
 
-fn constraint_errors(c: &[String]) -> Option<String> {
+pub(crate) fn constraint_errors(c: &[String]) -> Option<String> {
     if c.len() < 2 || c.len() > 3 {
         return Some("Each constraint must have either 2 or 3 fields".into());
     }
