@@ -58,11 +58,11 @@ impl Core {
             .instances
             .values()
             .filter(|i| i.condition.is_active())
-            .map(|i| {
-                (
-                    i.task_id(),
-                    i.placement.as_ref().map(|p| p.agent_id.clone()),
-                )
+            .flat_map(|i| {
+                let agent_id = i.placement.as_ref().map(|p| p.agent_id.clone());
+                i.task_ids()
+                    .into_iter()
+                    .map(move |task_id| (task_id, agent_id.clone()))
             })
             .collect();
         if !known.is_empty() {

@@ -467,7 +467,19 @@ impl Core {
         let current = id.and_then(|id| self.state.instances.get(id).cloned());
         let effect = lifecycle::update(current.as_deref(), operation, now);
         if effect.kill {
-            if let Some(instance) = &current {
+            // The tasks still alive after the operation: a pod instance's task that just
+            // ended is not killed again.
+            let alive_after = match &effect.next {
+                Next::Put(next) | Next::Expunge(next)
+                    if current
+                        .as_ref()
+                        .is_some_and(|c| c.incarnation == next.incarnation) =>
+                {
+                    Some(next)
+                }
+                _ => current.as_deref(),
+            };
+            if let Some(instance) = alive_after {
                 self.kill_task(instance);
             }
         }
@@ -583,11 +595,13 @@ impl Core {
             .definition_of(instance)
             .and_then(|a| a.task_kill_grace_period_seconds)
             .map(|s| Duration::from_secs(s.max(0) as u64));
-        self.call(Outgoing::Kill {
-            task_id: instance.task_id(),
-            agent_id: instance.placement.as_ref().map(|p| p.agent_id.clone()),
-            grace,
-        });
+        for task_id in instance.live_task_ids() {
+            self.call(Outgoing::Kill {
+                task_id,
+                agent_id: instance.placement.as_ref().map(|p| p.agent_id.clone()),
+                grace,
+            });
+        }
     }
 
     fn put_deployment(&mut self, d: Deployment) {

@@ -213,6 +213,65 @@ pub struct Instance {
     /// Resident instances: where their resources are reserved and their volumes live.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reservation: Option<Reservation>,
+    /// A pod instance's tasks, one per container, as Mesos last reported each (empty for an
+    /// app's instance, whose one task is described by the fields above). The instance's
+    /// `condition` and `healthy` are then their combination ([`combined_condition`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<ContainerTask>,
+}
+
+/// One container's task of a pod instance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContainerTask {
+    /// The container's name in the pod: the task id is `<instance>.<name>.<incarnation>`.
+    pub name: String,
+    pub condition: Condition,
+    pub since: Timestamp,
+    #[serde(default)]
+    pub healthy: Option<bool>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// The condition of an instance with several tasks: the first of Marathon's order that any of
+/// them is in (SEMANTICS.md §11.2).
+pub fn combined_condition(tasks: &[ContainerTask]) -> Condition {
+    const ORDER: [Condition; 14] = [
+        Condition::Error,
+        Condition::Failed,
+        Condition::Gone,
+        Condition::Dropped,
+        Condition::Unreachable,
+        Condition::UnreachableInactive,
+        Condition::Killing,
+        Condition::Starting,
+        Condition::Staging,
+        Condition::Unknown,
+        Condition::Provisioned,
+        Condition::Running,
+        Condition::Finished,
+        Condition::Killed,
+    ];
+    ORDER
+        .into_iter()
+        .find(|condition| tasks.iter().any(|task| task.condition == *condition))
+        .unwrap_or(Condition::Scheduled)
+}
+
+/// An instance's health from its tasks' (SEMANTICS.md §11.2): unhealthy if any running task
+/// is, unknown while any task is neither running nor finished, healthy if a running task is.
+pub fn combined_health(tasks: &[ContainerTask]) -> Option<bool> {
+    let running = || tasks.iter().filter(|t| t.condition == Condition::Running);
+    if running().any(|t| t.healthy == Some(false)) {
+        return Some(false);
+    }
+    if tasks
+        .iter()
+        .any(|t| !matches!(t.condition, Condition::Running | Condition::Finished))
+    {
+        return None;
+    }
+    running().any(|t| t.healthy == Some(true)).then_some(true)
 }
 
 impl Instance {
@@ -239,12 +298,41 @@ impl Instance {
             message: None,
             healthy: None,
             reservation: None,
+            containers: Vec::new(),
         }
     }
 
-    /// The Mesos task id of the current incarnation.
+    /// The Mesos task id of the current incarnation (a pod instance's first container's).
     pub fn task_id(&self) -> String {
-        task_id(&self.id, self.incarnation)
+        match self.containers.first() {
+            Some(first) => container_task_id(&self.id, &first.name, self.incarnation),
+            None => task_id(&self.id, self.incarnation),
+        }
+    }
+
+    /// Every task of the current incarnation: the one of an app's instance, or one per
+    /// container of a pod instance.
+    pub fn task_ids(&self) -> Vec<String> {
+        if self.containers.is_empty() {
+            return vec![self.task_id()];
+        }
+        self.containers
+            .iter()
+            .map(|c| container_task_id(&self.id, &c.name, self.incarnation))
+            .collect()
+    }
+
+    /// The tasks of the current incarnation that may still run, for a kill: a pod instance's
+    /// containers whose task has not ended, or an app's one task.
+    pub fn live_task_ids(&self) -> Vec<String> {
+        if self.containers.is_empty() {
+            return vec![self.task_id()];
+        }
+        self.containers
+            .iter()
+            .filter(|c| !c.condition.is_terminal())
+            .map(|c| container_task_id(&self.id, &c.name, self.incarnation))
+            .collect()
     }
 
     /// Waiting for an offer: goal Running and no live task.
@@ -255,20 +343,47 @@ impl Instance {
 }
 
 pub fn task_id(instance_id: &str, incarnation: u32) -> String {
-    format!("{instance_id}._app.{incarnation}")
+    container_task_id(instance_id, APP_TASK, incarnation)
+}
+
+/// A task's name in its id when it is an app's (a pod's tasks carry their container's name).
+const APP_TASK: &str = "_app";
+
+/// The task id of a pod instance's container: `<instance>.<container>.<incarnation>`.
+pub fn container_task_id(instance_id: &str, container: &str, incarnation: u32) -> String {
+    format!("{instance_id}.{container}.{incarnation}")
+}
+
+/// A task id taken apart: `<instance>.<container>.<incarnation>`, where an app's task has the
+/// container `_app`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskIdParts<'a> {
+    pub instance_id: &'a str,
+    pub container: &'a str,
+    pub incarnation: u32,
 }
 
 /// Splits a task id into its instance id and incarnation; accepts the incarnation-less form.
 pub fn parse_task_id(task_id: &str) -> Option<(&str, u32)> {
-    let (rest, last) = task_id.rsplit_once('.')?;
-    let (instance_id, incarnation) = match last.parse::<u32>() {
-        Ok(n) => (rest.strip_suffix("._app")?, n),
-        Err(_) if last == "_app" => (rest, 1),
-        Err(_) => return None,
+    task_id_parts(task_id).map(|parts| (parts.instance_id, parts.incarnation))
+}
+
+/// Splits a task id of an app's or a pod's instance (the instance id has no dot after its
+/// `.instance-<uuid>`); accepts the incarnation-less form.
+pub fn task_id_parts(task_id: &str) -> Option<TaskIdParts<'_>> {
+    let marker = task_id.rfind(".instance-")?;
+    let uuid_end = task_id[marker + 1..].find('.')? + marker + 1;
+    let instance_id = &task_id[..uuid_end];
+    let rest = &task_id[uuid_end + 1..];
+    let (container, incarnation) = match rest.rsplit_once('.') {
+        Some((container, n)) => (container, n.parse::<u32>().ok()?),
+        None => (rest, 1),
     };
-    instance_id
-        .contains(".instance-")
-        .then_some((instance_id, incarnation))
+    (!container.is_empty() && !container.contains('.')).then_some(TaskIdParts {
+        instance_id,
+        container,
+        incarnation,
+    })
 }
 
 #[cfg(test)]
@@ -296,5 +411,96 @@ mod tests {
         );
         assert_eq!(parse_task_id("garbage"), None);
         assert_eq!(parse_task_id("a.b.c"), None);
+        assert_eq!(parse_task_id("prod_web.instance-abc"), None);
+        assert_eq!(parse_task_id("prod_web.instance-abc.web.x"), None);
+    }
+
+    #[test]
+    fn pod_task_ids_name_their_container() {
+        let mut i = Instance::scheduled(
+            "/shop/cart",
+            "u1",
+            Timestamp::from_millis(0),
+            Timestamp::from_millis(0),
+            Timestamp::from_millis(0),
+        );
+        i.incarnation = 3;
+        i.containers = ["web", "sidecar"]
+            .map(|name| ContainerTask {
+                name: name.into(),
+                condition: Condition::Running,
+                since: Timestamp::from_millis(0),
+                healthy: None,
+                message: None,
+            })
+            .to_vec();
+        assert_eq!(
+            i.task_ids(),
+            vec![
+                "shop_cart.instance-u1.web.3",
+                "shop_cart.instance-u1.sidecar.3"
+            ]
+        );
+        assert_eq!(i.task_id(), "shop_cart.instance-u1.web.3");
+        assert_eq!(
+            task_id_parts("shop_cart.instance-u1.sidecar.3"),
+            Some(TaskIdParts {
+                instance_id: "shop_cart.instance-u1",
+                container: "sidecar",
+                incarnation: 3
+            })
+        );
+        assert_eq!(
+            parse_task_id("shop_cart.instance-u1.web"),
+            Some(("shop_cart.instance-u1", 1))
+        );
+    }
+
+    fn task(condition: Condition, healthy: Option<bool>) -> ContainerTask {
+        ContainerTask {
+            name: "c".into(),
+            condition,
+            since: Timestamp::from_millis(0),
+            healthy,
+            message: None,
+        }
+    }
+
+    #[test]
+    fn a_pod_instance_is_in_the_worst_condition_of_its_tasks() {
+        use Condition::*;
+        let of = |conditions: &[Condition]| {
+            combined_condition(
+                &conditions
+                    .iter()
+                    .map(|&c| task(c, None))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(of(&[Running, Running]), Running);
+        assert_eq!(of(&[Running, Starting]), Starting);
+        assert_eq!(of(&[Running, Failed]), Failed);
+        assert_eq!(of(&[Killed, Running]), Running);
+        assert_eq!(of(&[Killed, Finished]), Finished);
+        assert_eq!(of(&[Killing, Error]), Error);
+        assert_eq!(of(&[Provisioned, Staging]), Staging);
+    }
+
+    #[test]
+    fn a_pod_instance_is_healthy_when_its_running_tasks_are() {
+        use Condition::*;
+        assert_eq!(
+            combined_health(&[task(Running, Some(true)), task(Running, None)]),
+            Some(true)
+        );
+        assert_eq!(
+            combined_health(&[task(Running, Some(true)), task(Running, Some(false))]),
+            Some(false)
+        );
+        assert_eq!(
+            combined_health(&[task(Running, Some(true)), task(Starting, None)]),
+            None
+        );
+        assert_eq!(combined_health(&[task(Running, None)]), None);
     }
 }

@@ -6,7 +6,10 @@
 //! effect (store or forget the instance, publish the events, change the app's launch backoff,
 //! kill the task). So every lifecycle rule lives here and can be tested without the core.
 
-use super::instance::{Condition, Goal, Instance, Placement, Reservation};
+use super::instance::{
+    combined_condition, combined_health, task_id_parts, Condition, ContainerTask, Goal, Instance,
+    Placement, Reservation,
+};
 use super::status::{condition_of, StatusUpdate};
 use app::model::{
     AppDefinition, MarathonEvent, TaskFailure, TaskState, Timestamp, UnreachableStrategy,
@@ -130,6 +133,18 @@ pub fn update(current: Option<&Instance>, operation: Operation<'_>, now: Timesta
             next.app_version = app.version;
             next.config_version = app.config_version();
             next.placement = Some(placement);
+            next.containers = app
+                .pod
+                .iter()
+                .flat_map(|pod| &pod.containers)
+                .map(|container| ContainerTask {
+                    name: container.name.clone(),
+                    condition: Condition::Provisioned,
+                    since: now,
+                    healthy: None,
+                    message: None,
+                })
+                .collect();
             Effect::put(next, now)
         }
         (Some(instance), Operation::Status(update)) => status(instance, update, now),
@@ -237,27 +252,94 @@ fn unreachable_timeout(
     Effect::noop()
 }
 
-fn status(instance: &Instance, update: &StatusUpdate, now: Timestamp) -> Effect {
-    if update.task_id != instance.task_id() {
-        // An older incarnation's news.
-        return Effect::noop();
-    }
+/// What a status update says of the task it is about: its condition, message and health, kept
+/// across updates that leave them out as [`status`] keeps an instance's.
+struct Reported {
+    condition: Condition,
+    message: Option<String>,
+    healthy: Option<bool>,
+}
+
+fn reported(update: &StatusUpdate, before: Condition, healthy_before: Option<bool>) -> Reported {
     let condition = match condition_of(update) {
         // Still unreachable (a reconciliation, a retried update): it stays inactive.
-        Condition::Unreachable if instance.condition == Condition::UnreachableInactive => {
+        Condition::Unreachable if before == Condition::UnreachableInactive => {
             Condition::UnreachableInactive
         }
         condition => condition,
     };
+    Reported {
+        condition,
+        message: (!update.message.is_empty()).then(|| update.message.clone()),
+        healthy: update
+            .healthy
+            .or(healthy_before.filter(|_| condition == before)),
+    }
+}
+
+/// A pod instance's news of one of its tasks: that container's task changes, and the
+/// instance is in their combined condition and health. `None` for another incarnation's task
+/// or a container the instance does not have.
+fn container_status(
+    instance: &Instance,
+    update: &StatusUpdate,
+    now: Timestamp,
+) -> Option<(Vec<ContainerTask>, Reported, bool)> {
+    let parts = task_id_parts(&update.task_id)?;
+    if parts.incarnation != instance.incarnation {
+        return None;
+    }
+    let mut containers = instance.containers.clone();
+    let task = containers.iter_mut().find(|c| c.name == parts.container)?;
+    let said = reported(update, task.condition, task.healthy);
+    let task_changed = said.condition != task.condition || said.message != task.message;
+    if said.condition != task.condition {
+        task.since = now;
+    }
+    task.condition = said.condition;
+    task.healthy = said.healthy;
+    task.message = said.message.clone();
+    let combined = Reported {
+        condition: combined_condition(&containers),
+        message: said.message.or_else(|| instance.message.clone()),
+        healthy: combined_health(&containers),
+    };
+    Some((containers, combined, task_changed))
+}
+
+fn status(instance: &Instance, update: &StatusUpdate, now: Timestamp) -> Effect {
+    let (containers, said, task_changed) = if instance.containers.is_empty() {
+        if update.task_id != instance.task_id() {
+            // An older incarnation's news.
+            return Effect::noop();
+        }
+        let said = reported(update, instance.condition, instance.healthy);
+        let changed = said.condition != instance.condition || said.message != instance.message;
+        (Vec::new(), said, changed)
+    } else {
+        match container_status(instance, update, now) {
+            Some(news) => news,
+            None => return Effect::noop(),
+        }
+    };
+    let Reported {
+        condition,
+        message,
+        healthy,
+    } = said;
     // A kill can get lost (a master restart, a dropped connection); reconciliation showing a
     // decommissioned task alive is the cue to kill it again.
-    let kill =
+    let lost_kill =
         instance.goal != Goal::Running && condition.is_active() && update.is_reconciliation();
-    let message = (!update.message.is_empty()).then(|| update.message.clone());
-    let healthy = update
-        .healthy
-        .or(instance.healthy.filter(|_| condition == instance.condition));
-    if condition == instance.condition && message == instance.message && healthy == instance.healthy
+    // A pod instance whose task ended badly has ended as a whole: the tasks of its other
+    // containers are killed, as Mesos' default executor does.
+    let group_ended =
+        condition.is_terminal() && containers.iter().any(|c| !c.condition.is_terminal());
+    let kill = lost_kill || group_ended;
+    if condition == instance.condition
+        && message == instance.message
+        && healthy == instance.healthy
+        && containers == instance.containers
     {
         return Effect {
             kill,
@@ -265,6 +347,7 @@ fn status(instance: &Instance, update: &StatusUpdate, now: Timestamp) -> Effect 
         };
     }
     let mut next = instance.clone();
+    next.containers = containers;
     if condition != instance.condition {
         next.since = match condition {
             // Unreachable since the master says (Stride may hear of it late, as after its own
@@ -289,7 +372,7 @@ fn status(instance: &Instance, update: &StatusUpdate, now: Timestamp) -> Effect 
     }
     let placement = next.placement.as_ref();
     let mut events = Vec::new();
-    if condition != instance.condition || message != instance.message {
+    if task_changed {
         events.push(MarathonEvent::StatusUpdateEvent {
             slave_id: placement.map(|p| p.agent_id.clone()).unwrap_or_default(),
             task_id: update.task_id.clone(),
@@ -302,6 +385,8 @@ fn status(instance: &Instance, update: &StatusUpdate, now: Timestamp) -> Effect 
             version: next.app_version,
             timestamp: now,
         });
+    }
+    if condition != instance.condition || message != instance.message {
         events.push(instance_changed(&next, now));
     }
     if healthy != instance.healthy {
@@ -452,6 +537,80 @@ mod tests {
         );
         assert!(matches!(gone.next, Next::Expunge(_)));
         assert_eq!(gone.backoff, Backoff::Unchanged);
+    }
+
+    #[test]
+    fn a_pod_instance_follows_each_containers_task_and_ends_with_the_first_failure() {
+        let pod: app::model::PodDefinition = serde_json::from_str(
+            r#"{"id": "/pod", "containers": [
+                 {"name": "web", "exec": {"command": {"shell": "sleep 100"}}},
+                 {"name": "side", "exec": {"command": {"shell": "sleep 100"}}}]}"#,
+        )
+        .unwrap();
+        let spec = pod.run_spec(app::model::VersionInfo::default());
+        let waiting = instance(&spec, "a", Condition::Scheduled, 1);
+        let placement = instance(&spec, "b", Condition::Running, 1)
+            .placement
+            .unwrap();
+        let at = Timestamp::from_millis;
+        let provisioned = update(
+            Some(&waiting),
+            Operation::Provision {
+                app: &spec,
+                placement,
+                reservation: None,
+            },
+            at(2),
+        );
+        let mut i = put(&provisioned).clone();
+        assert_eq!(i.task_ids().len(), 2);
+        let report = |i: &Instance, container: &str, state: TaskState| StatusUpdate {
+            task_id: crate::scheduler::instance::container_task_id(&i.id, container, i.incarnation),
+            state,
+            reason: None,
+            message: String::new(),
+            agent_id: Some("agent-1".into()),
+            healthy: None,
+            unreachable_since: None,
+        };
+        let effect = update(
+            Some(&i),
+            Operation::Status(&report(&i, "web", TaskState::Running)),
+            at(3),
+        );
+        i = put(&effect).clone();
+        assert_eq!(i.condition, Condition::Provisioned, "side has not started");
+        assert!(effect
+            .events
+            .iter()
+            .any(|e| matches!(e, MarathonEvent::StatusUpdateEvent { .. })));
+        let effect = update(
+            Some(&i),
+            Operation::Status(&report(&i, "side", TaskState::Running)),
+            at(4),
+        );
+        i = put(&effect).clone();
+        assert_eq!(i.condition, Condition::Running);
+        assert_eq!(i.started_at, Some(at(4)));
+        let mut older = report(&i, "side", TaskState::Failed);
+        older.task_id = crate::scheduler::instance::container_task_id(&i.id, "side", 0);
+        assert_eq!(
+            update(Some(&i), Operation::Status(&older), at(5)).next,
+            Next::Keep
+        );
+        let effect = update(
+            Some(&i),
+            Operation::Status(&report(&i, "side", TaskState::Failed)),
+            at(5),
+        );
+        let failed = put(&effect);
+        assert_eq!(failed.condition, Condition::Failed);
+        assert!(
+            effect.kill,
+            "the web container's task is killed with its group"
+        );
+        assert!(matches!(effect.backoff, Backoff::Failed(_)));
+        assert_eq!(failed.live_task_ids(), vec![format!("{}.web.1", i.id)]);
     }
 
     #[test]
