@@ -127,7 +127,7 @@ fn prepare(
         .iter()
         .map(|(container_path, dir)| BindMount {
             host: dir.clone(),
-            container: format!("{}/{container_path}", container::SANDBOX_IN_CONTAINER),
+            container: in_sandbox(container_path),
             read_only: false,
         })
         .chain(launch.host_volumes.iter().map(|volume| BindMount {
@@ -135,11 +135,7 @@ fn prepare(
             // As Mesos has it: a relative path is in the sandbox.
             container: match volume.container_path.starts_with('/') {
                 true => volume.container_path.clone(),
-                false => format!(
-                    "{}/{}",
-                    container::SANDBOX_IN_CONTAINER,
-                    volume.container_path
-                ),
+                false => in_sandbox(&volume.container_path),
             },
             read_only: volume.read_only,
         }))
@@ -148,4 +144,9 @@ fn prepare(
     let bytes = serde_json::to_vec_pretty(&config).expect("plain data");
     std::fs::write(runtime.bundle.join("config.json"), bytes)
         .map_err(|e| format!("cannot write config.json: {e}"))
+}
+
+/// Where `path`, relative to the sandbox, is inside the container.
+fn in_sandbox(path: &str) -> String {
+    format!("{}/{path}", container::SANDBOX_IN_CONTAINER)
 }

@@ -37,18 +37,22 @@ pub const ENGINE_FILE: &str = "engine.json";
 /// How often the built-in agents' engine is asked whether it answers.
 const ENGINE_PROBE_INTERVAL: Duration = Duration::from_secs(2);
 const ENGINE_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The first probe holds up the master's start, so that its first offers already say whether
+/// the engine answers: a local engine answers in milliseconds, and one that accepts but hangs
+/// must not stall the start for long (it is asked again with the longer timeout).
+const FIRST_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Whether the engine at `socket` answers: asked now, then every few seconds for as long as a
 /// receiver is held.
 pub async fn watch_engine(socket: PathBuf) -> tokio::sync::watch::Receiver<DockerEngine> {
-    let (tx, rx) = tokio::sync::watch::channel(probe_engine(&socket).await);
+    let (tx, rx) = tokio::sync::watch::channel(probe_engine(&socket, FIRST_PROBE_TIMEOUT).await);
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 () = tokio::time::sleep(ENGINE_PROBE_INTERVAL) => {}
                 () = tx.closed() => return,
             }
-            let now = probe_engine(&socket).await;
+            let now = probe_engine(&socket, ENGINE_PROBE_TIMEOUT).await;
             tx.send_if_modified(|known| {
                 let changed = *known != now;
                 if changed {
@@ -69,8 +73,8 @@ pub async fn watch_engine(socket: PathBuf) -> tokio::sync::watch::Receiver<Docke
     rx
 }
 
-async fn probe_engine(socket: &Path) -> DockerEngine {
-    let answered = match Engine::connect(socket, ENGINE_PROBE_TIMEOUT) {
+async fn probe_engine(socket: &Path, timeout: Duration) -> DockerEngine {
+    let answered = match Engine::connect(socket, timeout) {
         Ok(engine) => engine.ping().await,
         Err(e) => Err(e),
     };
