@@ -15,7 +15,8 @@ use crate::scheduler::placement::{match_offer, Allocation, OfferView, Pending};
 use crate::scheduler::residency::{new_reservation, spec_of, use_of, ReservedUse};
 use crate::scheduler::status::{condition_of, StatusUpdate};
 use crate::scheduler::taskbuild::{build_task, TaskSpec};
-use app::model::{AppDefinition, MarathonEvent, Timestamp};
+use crate::scheduler::taskgroup::{build_task_group, TaskGroupSpec};
+use app::model::{AppDefinition, MarathonEvent, PodDefinition, Timestamp};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -210,6 +211,13 @@ impl Core {
                 let Some(app) = snapshot.definition_of(instance) else {
                     continue;
                 };
+                if let Some(pod) = &app.pod {
+                    operations.extend(
+                        self.provision_group(app, pod, &allocation, &offer, now)
+                            .map(OfferOperation::LaunchGroup),
+                    );
+                    continue;
+                }
                 // A resident instance's first launch reserves what it needs and creates its
                 // volumes, in the same ACCEPT.
                 let reservation = app
@@ -249,6 +257,32 @@ impl Core {
         reservation: Option<Reservation>,
         now: Timestamp,
     ) -> Option<TaskSpec> {
+        let provisioned = self.provisioned(app, allocation, offer, reservation, now)?;
+        let mut task = build_task(
+            app,
+            provisioned.task_id(),
+            allocation,
+            &offer.agent_id,
+            &offer.hostname,
+        );
+        let framework_id = self.state.framework_id.as_deref().unwrap_or_default();
+        task.reservation = provisioned
+            .reservation
+            .as_ref()
+            .map(|r| spec_of(r, framework_id, &provisioned.id));
+        Some(task)
+    }
+
+    /// The allocation's instance, provisioned on the offer (the one place a launch changes
+    /// an instance).
+    fn provisioned(
+        &mut self,
+        app: &AppDefinition,
+        allocation: &Allocation,
+        offer: &OfferView,
+        reservation: Option<Reservation>,
+        now: Timestamp,
+    ) -> Option<Arc<Instance>> {
         let placement = Placement {
             agent_id: offer.agent_id.clone(),
             hostname: offer.hostname.clone(),
@@ -264,20 +298,26 @@ impl Core {
             },
             now,
         );
-        let provisioned = self.state.instances.get(&allocation.instance_id)?;
-        let mut task = build_task(
-            app,
-            provisioned.task_id(),
+        self.state.instances.get(&allocation.instance_id).cloned()
+    }
+
+    /// Provisions the allocation's pod instance on the offer and builds its task group.
+    fn provision_group(
+        &mut self,
+        app: &AppDefinition,
+        pod: &PodDefinition,
+        allocation: &Allocation,
+        offer: &OfferView,
+        now: Timestamp,
+    ) -> Option<TaskGroupSpec> {
+        let provisioned = self.provisioned(app, allocation, offer, None, now)?;
+        Some(build_task_group(
+            pod,
+            &provisioned.id,
+            provisioned.incarnation,
             allocation,
             &offer.agent_id,
-            &offer.hostname,
-        );
-        let framework_id = self.state.framework_id.as_deref().unwrap_or_default();
-        task.reservation = provisioned
-            .reservation
-            .as_ref()
-            .map(|r| spec_of(r, framework_id, &provisioned.id));
-        Some(task)
+        ))
     }
 
     /// What the offer's reserved resources are for: the operations that give back left-over

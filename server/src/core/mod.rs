@@ -35,6 +35,7 @@ use crate::scheduler::placement::{OfferView, Outcome, Veto};
 use crate::scheduler::residency::ReservationSpec;
 use crate::scheduler::service_ports::PortRange;
 use crate::scheduler::taskbuild::TaskSpec;
+use crate::scheduler::taskgroup::TaskGroupSpec;
 use crate::store::{Batch, Loaded, RootVersion};
 use app::model::{
     path, AppDefinition, GroupDefinition, MarathonEvent, ReadinessResult, TaskFailure, Timestamp,
@@ -90,6 +91,8 @@ pub enum OfferOperation {
     /// Create the volumes on reserved disk.
     Create(ReservationSpec),
     Launch(Vec<TaskSpec>),
+    /// Launch a pod instance's tasks together under Mesos' default executor.
+    LaunchGroup(TaskGroupSpec),
     /// Destroy the volumes (their data is gone).
     Destroy(ReservationSpec),
     /// Give the reserved resources back.
@@ -101,6 +104,7 @@ impl OfferOperation {
     pub fn tasks(&self) -> &[TaskSpec] {
         match self {
             OfferOperation::Launch(tasks) => tasks,
+            OfferOperation::LaunchGroup(group) => &group.tasks,
             _ => &[],
         }
     }

@@ -125,6 +125,63 @@ fn an_app_launches_runs_and_its_deployment_completes() {
 }
 
 #[test]
+fn a_pods_instances_launch_as_task_groups_and_a_failed_container_ends_its_group() {
+    let mut core = core();
+    let now = Timestamp::from_millis(1000);
+    let pod: app::model::PodDefinition = serde_json::from_str(
+        r#"{"id": "/pod", "scaling": {"instances": 2}, "containers": [
+             {"name": "web", "resources": {"cpus": 0.2, "mem": 32},
+              "exec": {"command": {"shell": "sleep 100"}}, "endpoints": [{"name": "http", "hostPort": 0}]},
+             {"name": "side", "resources": {"cpus": 0.2, "mem": 32},
+              "exec": {"command": {"shell": "sleep 100"}}}]}"#,
+    )
+    .unwrap();
+    let spec = pod.run_spec(app::model::VersionInfo {
+        last_scaling_at: Some(now),
+        last_config_change_at: Some(now),
+    });
+    let d = deploy_one(&mut core, spec, now).unwrap();
+    core.take_changes();
+    core.on_offers(vec![offer(2.0)], now);
+    let calls = core.take_changes().calls;
+    let groups: Vec<&TaskGroupSpec> = calls
+        .iter()
+        .filter_map(|c| match c {
+            Outgoing::Accept { operations, .. } => Some(operations),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|o| match o {
+            OfferOperation::LaunchGroup(group) => Some(group),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(groups.len(), 2, "{calls:?}");
+    assert!(groups.iter().all(|g| g.tasks.len() == 2));
+    assert_ne!(groups[0].tasks[0].ports, groups[1].tasks[0].ports);
+    for task in groups.iter().flat_map(|g| &g.tasks) {
+        core.on_status(update(&task.task_id, TaskState::Running), None, now);
+    }
+    let changes = core.take_changes();
+    assert!(changes.batch.deployments_deleted.contains(&d.id));
+    let first = groups[0];
+    core.on_status(
+        update(&first.tasks[1].task_id, TaskState::Failed),
+        None,
+        now,
+    );
+    let changes = core.take_changes();
+    assert_eq!(
+        kills(&changes.calls),
+        vec![first.tasks[0].task_id.clone()],
+        "the group's other task is killed, the failed one is not"
+    );
+    let (instance_id, _) = parse_task_id(&first.tasks[0].task_id).unwrap();
+    let instance = &core.snapshot().instances[instance_id];
+    assert_eq!(instance.condition, Condition::Failed);
+}
+
+#[test]
 fn reconciliation_follows_each_subscription_and_repeats_periodically() {
     let now = Timestamp::from_millis(1000);
     let (mut core, tasks) = launched_one(now);

@@ -6,6 +6,7 @@ use crate::scheduler::placement::{DockerEngine, OfferView, OfferedReservation, O
 use crate::scheduler::residency::{ReservationSpec, FRAMEWORK_LABEL, INSTANCE_LABEL};
 use crate::scheduler::status::StatusUpdate;
 use crate::scheduler::taskbuild::{TaskCheck, TaskCheckKind, TaskSpec};
+use crate::scheduler::taskgroup::TaskGroupSpec;
 use app::model::{NetworkMode, TaskState, Timestamp};
 use proto::mesos::v1 as mesos;
 use proto::mesos::v1::scheduler::{self, call};
@@ -565,13 +566,40 @@ fn health_check(check: &TaskCheck) -> mesos::HealthCheck {
     info
 }
 
+/// Mesos' default executor for a pod instance's task group, with the executor's own resources.
+fn executor_info(group: &TaskGroupSpec, framework_id: &str) -> mesos::ExecutorInfo {
+    let mut resources = vec![
+        mesos::Resource::scalar("cpus", group.executor_cpus, &group.role),
+        mesos::Resource::scalar("mem", group.executor_mem, &group.role),
+    ];
+    if group.executor_disk > 0.0 {
+        resources.push(mesos::Resource::scalar(
+            "disk",
+            group.executor_disk,
+            &group.role,
+        ));
+    }
+    let mut executor = mesos::ExecutorInfo {
+        executor_id: mesos::ExecutorId {
+            value: group.executor_id.clone(),
+        },
+        framework_id: Some(mesos::FrameworkId {
+            value: framework_id.to_string(),
+        }),
+        resources,
+        ..Default::default()
+    };
+    executor.set_type(mesos::executor_info::Type::Default);
+    executor
+}
+
 fn filters(refuse: std::time::Duration) -> Option<mesos::Filters> {
     Some(mesos::Filters {
         refuse_seconds: Some(refuse.as_secs_f64()),
     })
 }
 
-fn offer_operation(operation: &OfferOperation) -> mesos::offer::Operation {
+fn offer_operation(operation: &OfferOperation, framework_id: &str) -> mesos::offer::Operation {
     use mesos::offer::operation::{self as op, Type};
     let mut out = mesos::offer::Operation::default();
     match operation {
@@ -592,6 +620,15 @@ fn offer_operation(operation: &OfferOperation) -> mesos::offer::Operation {
             out.set_type(Type::Launch);
             out.launch = Some(op::Launch {
                 task_infos: tasks.iter().map(task_info).collect(),
+            });
+        }
+        OfferOperation::LaunchGroup(group) => {
+            out.set_type(Type::LaunchGroup);
+            out.launch_group = Some(op::LaunchGroup {
+                executor: executor_info(group, framework_id),
+                task_group: mesos::TaskGroupInfo {
+                    tasks: group.tasks.iter().map(task_info).collect(),
+                },
             });
         }
         OfferOperation::Destroy(spec) => {
@@ -664,7 +701,10 @@ pub fn call_of(outgoing: Outgoing, caller: &Caller) -> scheduler::Call {
             refuse,
         } => {
             c.set_type(call::Type::Accept);
-            let mut operations: Vec<_> = operations.iter().map(offer_operation).collect();
+            let mut operations: Vec<_> = operations
+                .iter()
+                .map(|operation| offer_operation(operation, framework_id))
+                .collect();
             if let Some(principal) = caller.principal {
                 sign_reservations(&mut operations, principal);
             }
@@ -976,6 +1016,44 @@ mod tests {
         let held = &offer_view(&offer).reserved[0];
         assert_eq!(held.disk, 10.0);
         assert_eq!(held.volumes[0].source, spec.volumes[0].source);
+    }
+
+    #[test]
+    fn a_pod_instance_is_launched_as_a_group_under_the_default_executor() {
+        let group = TaskGroupSpec {
+            executor_id: "instance-shop_cart.u1".into(),
+            agent_id: "a".into(),
+            role: "*".into(),
+            executor_cpus: 0.1,
+            executor_mem: 32.0,
+            executor_disk: 10.0,
+            tasks: vec![web_task(None), web_task(None)],
+        };
+        let call = call_of(
+            Outgoing::Accept {
+                offer_id: "o".into(),
+                operations: vec![OfferOperation::LaunchGroup(group)],
+                refuse: std::time::Duration::from_secs(5),
+            },
+            &Caller {
+                framework_id: "f",
+                principal: None,
+            },
+        );
+        let operation = &call.accept.unwrap().operations[0];
+        assert_eq!(
+            operation.r#type(),
+            mesos::offer::operation::Type::LaunchGroup
+        );
+        let launch = operation.launch_group.as_ref().unwrap();
+        let executor = &launch.executor;
+        assert_eq!(executor.executor_id.value, "instance-shop_cart.u1");
+        assert_eq!(executor.r#type(), mesos::executor_info::Type::Default);
+        assert_eq!(executor.framework_id.as_ref().unwrap().value, "f");
+        let names: Vec<&str> = executor.resources.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["cpus", "mem", "disk"]);
+        assert_eq!(launch.task_group.tasks.len(), 2);
+        assert!(launch.task_group.tasks[0].command.is_some());
     }
 
     /// With a principal, everything reserved and every volume of an ACCEPT (the launched

@@ -39,6 +39,10 @@ pub fn call(call: &Outgoing) {
                         count("tasks.launched", tasks.len() as u64);
                         "launch"
                     }
+                    OfferOperation::LaunchGroup(group) => {
+                        count("tasks.launched", group.tasks.len() as u64);
+                        "launch-group"
+                    }
                     OfferOperation::Destroy(_) => "destroy",
                     OfferOperation::Unreserve(_) => "unreserve",
                 };

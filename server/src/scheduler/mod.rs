@@ -54,6 +54,7 @@ pub mod residency;
 pub mod service_ports;
 pub mod status;
 pub mod taskbuild;
+pub mod taskgroup;
 #[cfg(test)]
 pub mod testing;
 pub mod upgrade;
