@@ -472,9 +472,16 @@ impl AppDefinition {
             instances: 0,
             version: Timestamp::from_millis(0),
             version_info: VersionInfo::default(),
+            pod: None,
             ..app.clone()
         };
-        normalise(self) != normalise(other)
+        // A pod's run spec carries the pod, whose own version and scaling are no config.
+        let pod_changed = match (&self.pod, &other.pod) {
+            (Some(pod), Some(other_pod)) => pod.is_config_change(other_pod),
+            (None, None) => false,
+            _ => true,
+        };
+        normalise(self) != normalise(other) || pod_changed
     }
 
     /// The version of the configuration the app's tasks run: new tasks are needed when it changes.

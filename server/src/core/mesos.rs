@@ -16,7 +16,7 @@ use crate::scheduler::residency::{new_reservation, spec_of, use_of, ReservedUse}
 use crate::scheduler::status::{condition_of, StatusUpdate};
 use crate::scheduler::taskbuild::{build_task, TaskSpec};
 use crate::scheduler::taskgroup::{build_task_group, TaskGroupSpec};
-use app::model::{AppDefinition, MarathonEvent, PodDefinition, Timestamp};
+use app::model::{AppDefinition, MarathonEvent, Timestamp};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -211,9 +211,9 @@ impl Core {
                 let Some(app) = snapshot.definition_of(instance) else {
                     continue;
                 };
-                if let Some(pod) = &app.pod {
+                if app.pod.is_some() {
                     operations.extend(
-                        self.provision_group(app, pod, &allocation, &offer, now)
+                        self.provision_group(app, &allocation, &offer, now)
                             .map(OfferOperation::LaunchGroup),
                     );
                     continue;
@@ -305,11 +305,11 @@ impl Core {
     fn provision_group(
         &mut self,
         app: &AppDefinition,
-        pod: &PodDefinition,
         allocation: &Allocation,
         offer: &OfferView,
         now: Timestamp,
     ) -> Option<TaskGroupSpec> {
+        let pod = app.pod.as_deref()?;
         let provisioned = self.provisioned(app, allocation, offer, None, now)?;
         Some(build_task_group(
             pod,

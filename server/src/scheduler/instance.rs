@@ -313,24 +313,23 @@ impl Instance {
     /// Every task of the current incarnation: the one of an app's instance, or one per
     /// container of a pod instance.
     pub fn task_ids(&self) -> Vec<String> {
-        if self.containers.is_empty() {
-            return vec![self.task_id()];
-        }
-        self.containers
-            .iter()
-            .map(|c| container_task_id(&self.id, &c.name, self.incarnation))
-            .collect()
+        self.task_ids_where(|_| true)
     }
 
     /// The tasks of the current incarnation that may still run, for a kill: a pod instance's
     /// containers whose task has not ended, or an app's one task.
     pub fn live_task_ids(&self) -> Vec<String> {
+        self.task_ids_where(|c| !c.condition.is_terminal())
+    }
+
+    /// The app's one task, or the tasks of the containers that `keep` picks.
+    fn task_ids_where(&self, keep: impl Fn(&ContainerTask) -> bool) -> Vec<String> {
         if self.containers.is_empty() {
             return vec![self.task_id()];
         }
         self.containers
             .iter()
-            .filter(|c| !c.condition.is_terminal())
+            .filter(|c| keep(c))
             .map(|c| container_task_id(&self.id, &c.name, self.incarnation))
             .collect()
     }

@@ -566,12 +566,7 @@ mod tests {
         assert_eq!(i.task_ids().len(), 2);
         let report = |i: &Instance, container: &str, state: TaskState| StatusUpdate {
             task_id: crate::scheduler::instance::container_task_id(&i.id, container, i.incarnation),
-            state,
-            reason: None,
-            message: String::new(),
-            agent_id: Some("agent-1".into()),
-            healthy: None,
-            unreachable_since: None,
+            ..update_of(i, state)
         };
         let effect = update(
             Some(&i),

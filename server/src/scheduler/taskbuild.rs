@@ -59,6 +59,30 @@ pub struct TaskCheck {
     pub consecutive_failures: u32,
 }
 
+/// A check's timing as Marathon's JSON gives it (apps' and pod containers' alike), in seconds.
+pub struct CheckSeconds {
+    pub delay: i64,
+    pub interval: i64,
+    pub timeout: i64,
+    pub grace: i64,
+    pub max_consecutive_failures: i64,
+}
+
+impl TaskCheck {
+    pub fn new(kind: TaskCheckKind, timing: CheckSeconds) -> TaskCheck {
+        let seconds = |s: i64| Duration::from_secs(s.max(0) as u64);
+        TaskCheck {
+            kind,
+            delay: seconds(timing.delay),
+            interval: seconds(timing.interval),
+            timeout: seconds(timing.timeout),
+            grace: seconds(timing.grace),
+            consecutive_failures: u32::try_from(timing.max_consecutive_failures.max(0))
+                .unwrap_or(u32::MAX),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum TaskCheckKind {
     /// Run with `/bin/sh -c` in the task's sandbox and environment; healthy when it exits 0.
@@ -94,16 +118,16 @@ fn task_check(app: &AppDefinition, ports: &[u32]) -> Option<TaskCheck> {
         },
         HealthProtocol::Http | HealthProtocol::Https | HealthProtocol::Tcp => return None,
     };
-    let seconds = |s: i64| Duration::from_secs(s.max(0) as u64);
-    Some(TaskCheck {
+    Some(TaskCheck::new(
         kind,
-        delay: seconds(check.delay_seconds),
-        interval: seconds(check.interval_seconds),
-        timeout: seconds(check.timeout_seconds),
-        grace: seconds(check.grace_period_seconds),
-        consecutive_failures: u32::try_from(check.max_consecutive_failures.max(0))
-            .unwrap_or(u32::MAX),
-    })
+        CheckSeconds {
+            delay: check.delay_seconds,
+            interval: check.interval_seconds,
+            timeout: check.timeout_seconds,
+            grace: check.grace_period_seconds,
+            max_consecutive_failures: check.max_consecutive_failures,
+        },
+    ))
 }
 
 /// One entry of an app's `fetch` (Mesos' `CommandInfo.URI`).

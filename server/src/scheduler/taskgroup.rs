@@ -3,7 +3,7 @@
 
 use super::instance::container_task_id;
 use super::placement::Allocation;
-use super::taskbuild::{TaskCheck, TaskCheckKind, TaskSpec};
+use super::taskbuild::{CheckSeconds, TaskCheck, TaskCheckKind, TaskSpec};
 use app::model::pod::{container_task_env, MesosCommand, PodContainer, PodTaskEnv};
 use app::model::{NetworkMode, PodDefinition};
 use std::collections::BTreeMap;
@@ -165,19 +165,27 @@ fn container_check(
     } else {
         TaskCheckKind::Command(match &check.exec.as_ref()?.command {
             MesosCommand::Shell { shell } => shell.clone(),
-            MesosCommand::Argv { argv } => argv.join(" "),
+            MesosCommand::Argv { argv } => shell_words(argv),
         })
     };
-    let seconds = |s: i64| Duration::from_secs(s.max(0) as u64);
-    Some(TaskCheck {
+    Some(TaskCheck::new(
         kind,
-        delay: seconds(check.delay_seconds),
-        interval: seconds(check.interval_seconds),
-        timeout: seconds(check.timeout_seconds),
-        grace: seconds(check.grace_period_seconds),
-        consecutive_failures: u32::try_from(check.max_consecutive_failures.max(0))
-            .unwrap_or(u32::MAX),
-    })
+        CheckSeconds {
+            delay: check.delay_seconds,
+            interval: check.interval_seconds,
+            timeout: check.timeout_seconds,
+            grace: check.grace_period_seconds,
+            max_consecutive_failures: check.max_consecutive_failures,
+        },
+    ))
+}
+
+/// `argv` as one `/bin/sh -c` command that runs exactly those words: each single-quoted.
+fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|word| format!("'{}'", word.replace('\'', r"'\''")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -243,5 +251,11 @@ mod tests {
                 .and_then(|c| c.pointer("/docker/image")),
             Some(&serde_json::json!("busybox:1"))
         );
+    }
+
+    #[test]
+    fn an_argv_check_runs_exactly_its_words() {
+        let words = ["test", "-f", "it's here"].map(String::from);
+        assert_eq!(shell_words(&words), r"'test' '-f' 'it'\''s here'");
     }
 }

@@ -177,6 +177,17 @@ mod tests {
         );
         assert!(spec.requested_service_ports().is_empty());
         assert!(!spec.has_health_checks());
+        let mut scaled = pod();
+        scaled.scaling.instances = 5;
+        scaled.version = crate::model::time::Timestamp::from_millis(9);
+        let scaled = scaled.run_spec(VersionInfo::default());
+        assert!(
+            !spec.is_config_change(&scaled),
+            "a scale change is no config change"
+        );
+        let mut changed = pod();
+        changed.containers[1].resources.mem = 16.0;
+        assert!(spec.is_config_change(&changed.run_spec(VersionInfo::default())));
     }
 
     #[test]
